@@ -1,0 +1,111 @@
+"""Long work as Job rows: ``start_job`` queues it, ``JobTask`` runs it and records progress.
+
+A task built on JobTask receives a ``JobRecorder`` as its first argument
+instead of the job id it was queued with::
+
+    @shared_task(base=JobTask, name="clusters.drain_node")
+    def drain_node(job: JobRecorder, node_id: int) -> None:
+        job.progress(10, _("Cordoning the node"))
+
+The recorder writes through queryset updates, so a page polling the row sees
+progress while the task runs. An exception marks the job failed with its
+message as the sentence a person reads; ``TransientError`` is retried with
+backoff before that.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.core.models import Job, JobLogLine
+
+logger = logging.getLogger(__name__)
+
+
+class TransientError(Exception):
+    """A failure worth retrying (a timeout, a busy lock); the task is retried with backoff."""
+
+
+class JobRecorder:
+    """What a running task may do to its Job row."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    @property
+    def id(self):
+        return self.job.pk
+
+    def progress(self, percent: int, message: str = "") -> None:
+        percent = max(0, min(100, int(percent)))
+        fields: dict[str, Any] = {"progress": percent}
+        if message:
+            fields["message"] = message[:500]
+        Job.objects.filter(pk=self.job.pk).update(**fields)
+        if message:
+            self.log(message)
+
+    def log(self, message: str, level: str = JobLogLine.Level.INFO) -> None:
+        JobLogLine.objects.create(job_id=self.job.pk, message=message, level=level)
+
+
+class JobTask(Task):
+    """Celery base task that runs against a Job row (see module docstring)."""
+
+    abstract = True
+    max_retries = 3
+    retry_backoff_seconds = 5
+
+    def __call__(self, job_id: str, *args: Any, **kwargs: Any) -> Any:
+        job = Job.objects.filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            # Re-delivered after completion, or the row is gone: nothing to do.
+            return None
+        Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=timezone.now())
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+        recorder = JobRecorder(job)
+        try:
+            result = self.run(recorder, *args, **kwargs)
+        except Retry:
+            raise
+        except TransientError as exc:
+            retries = self.request.retries or 0
+            if retries < self.max_retries:
+                recorder.log(_("Temporary problem: %(error)s; retrying.") % {"error": exc}, JobLogLine.Level.WARNING)
+                raise self.retry(exc=exc, countdown=self.retry_backoff_seconds * 2**retries) from exc
+            self._finish(job, Job.Status.FAILED, str(exc))
+            recorder.log(str(exc), JobLogLine.Level.ERROR)
+            return None
+        except Exception as exc:
+            logger.exception("job failed", extra={"job_id": str(job.pk), "kind": job.kind})
+            sentence = str(exc) or _("The job stopped because of an unexpected error; see the worker log.")
+            recorder.log(sentence, JobLogLine.Level.ERROR)
+            self._finish(job, Job.Status.FAILED, sentence)
+            return None
+        self._finish(job, Job.Status.SUCCEEDED, _("Finished."), progress=100)
+        return result
+
+    @staticmethod
+    def _finish(job: Job, status: str, message: str, progress: int | None = None) -> None:
+        fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "message": message[:500]}
+        if progress is not None:
+            fields["progress"] = progress
+        Job.objects.filter(pk=job.pk).update(**fields)
+
+
+def start_job(*, task: Task, title: str, actor=None, target: str = "", args: tuple = ()) -> Job:
+    """Create a pending Job and queue ``task`` for it once the transaction commits.
+
+    Arguments are ids and plain values only, never secrets: they travel through Redis.
+    """
+    with transaction.atomic():
+        job = Job.objects.create(kind=task.name, title=title, actor=actor, target=target)
+        transaction.on_commit(lambda: task.apply_async(args=(str(job.pk), *args)))
+    return job

@@ -1,0 +1,63 @@
+"""The sidebar: one section per domain, showing the pages that exist and that the user may open.
+
+A page joins the sidebar by being listed here with its URL name; entries whose
+URL is not (yet) routed are left out, so a domain appears when its pages land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    icon: str
+    superuser_only: bool = False
+
+
+@dataclass(frozen=True)
+class NavSection:
+    label: str
+    items: tuple[NavItem, ...]
+
+
+SECTIONS = (
+    NavSection(
+        _("Overview"),
+        (
+            NavItem(_("Dashboard"), "core:dashboard", "layout-dashboard"),
+            NavItem(_("Jobs"), "core:job_list", "list-check"),
+        ),
+    ),
+    NavSection(_("Clusters"), (NavItem(_("Clusters"), "clusters:cluster_list", "server-2"),)),
+    NavSection(_("Releases"), (NavItem(_("Releases"), "releases:release_list", "rocket"),)),
+    NavSection(_("Observability"), (NavItem(_("Metrics"), "observability:metrics", "chart-line"),)),
+    NavSection(_("CI/CD"), (NavItem(_("Pipelines"), "cicd:pipeline_list", "git-merge"),)),
+    NavSection(_("Inspection"), (NavItem(_("Inspections"), "inspection:inspection_list", "stethoscope"),)),
+    NavSection(_("AI"), (NavItem(_("Model servers"), "ai:model_server_list", "cpu"),)),
+    NavSection(_("Administration"), (NavItem(_("Django admin"), "admin:index", "settings", superuser_only=True),)),
+)
+
+
+def sidebar_for(request) -> list[dict]:
+    path = request.path
+    sections = []
+    for section in SECTIONS:
+        items = []
+        for item in section.items:
+            if item.superuser_only and not request.user.is_superuser:
+                continue
+            try:
+                url = reverse(item.url_name)
+            except NoReverseMatch:
+                continue
+            active = path == url or (url != "/" and path.startswith(url))
+            items.append({"label": item.label, "url": url, "icon": item.icon, "active": active})
+        if items:
+            sections.append({"label": section.label, "items": items})
+    return sections

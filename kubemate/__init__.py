@@ -1,0 +1,6 @@
+"""Kubemate: a Kubernetes operations console for regulated private clouds."""
+
+from kubemate.celery import app as celery_app
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "celery_app"]

@@ -1,0 +1,225 @@
+"""Kubemate settings, read from environment variables.
+
+Every variable has a documented default that suits a developer machine; the
+production module (kubemate.settings.production) refuses the insecure ones.
+
+| variable                  | default                                   |
+|---------------------------|-------------------------------------------|
+| DATABASE_URL              | postgres://kubemate@127.0.0.1:5432/kubemate |
+| REDIS_URL                 | redis://127.0.0.1:6379/0                  |
+| SECRET_KEY                | an insecure development key               |
+| ALLOWED_HOSTS             | localhost,127.0.0.1                       |
+| KUBEMATE_ENCRYPTION_KEYS  | an insecure development Fernet key; comma-separated, newest first |
+| EMAIL_HOST / EMAIL_PORT   | unset (mail is printed to the log) / 25   |
+| EMAIL_HOST_USER, EMAIL_HOST_PASSWORD      | empty                                     |
+| EMAIL_USE_TLS / DEFAULT_FROM_EMAIL        | false / kubemate@localhost                |
+| TIME_ZONE                 | UTC                                       |
+| LANGUAGE_CODE             | en (or zh-hans)                           |
+| KUBEMATE_DEBUG            | false                                     |
+| KUBEMATE_SESSION_IDLE_SECONDS / KUBEMATE_SESSION_ABSOLUTE_SECONDS | 1800 / 43200 |
+| KUBEMATE_LOG_LEVEL        | INFO                                      |
+
+Values in .run/services.env (written by `make services`) are used when the
+variable is not set in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from kubemate.startup import StartupError, load_env_file
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+load_env_file(BASE_DIR / ".run" / "services.env")
+
+DEV_SECRET_KEY = "django-insecure-kubemate-development-only-key-do-not-use-in-production"
+# A fixed Fernet key for development and tests only; production refuses it.
+DEV_ENCRYPTION_KEY = "a3ViZW1hdGUtZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM="
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise StartupError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("KUBEMATE_DEBUG", False)
+SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+ENCRYPTION_KEYS = env_list("KUBEMATE_ENCRYPTION_KEYS", DEV_ENCRYPTION_KEY)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "apps.core",
+    "apps.accounts",
+    "apps.clusters",
+    "apps.releases",
+    "apps.observability",
+    "apps.cicd",
+    "apps.inspection",
+    "apps.ai",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.core.middleware.SessionExpiryMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "kubemate.urls"
+WSGI_APPLICATION = "kubemate.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "apps.core.context_processors.console",
+            ],
+        },
+    }
+]
+
+DATABASE_URL = env("DATABASE_URL", "postgres://kubemate@127.0.0.1:5432/kubemate")
+if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    raise StartupError("DATABASE_URL must point at PostgreSQL (postgres://user:password@host:port/name).")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "kubemate",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_IDLE_SECONDS = env_int("KUBEMATE_SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_ABSOLUTE_SECONDS = env_int("KUBEMATE_SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
+# The cookie lives as long as the absolute limit; SessionExpiryMiddleware enforces the idle one.
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_NAME = "kubemate_session"
+CSRF_COOKIE_NAME = "kubemate_csrftoken"
+LANGUAGE_COOKIE_NAME = "kubemate_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "core:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = env("LANGUAGE_CODE", "en")
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+if LANGUAGE_CODE not in {code for code, _name in LANGUAGES}:
+    raise StartupError(f"LANGUAGE_CODE must be one of en, zh-hans, not {LANGUAGE_CODE!r}.")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env("TIME_ZONE", "UTC")
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / ".run" / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Fall back to unhashed names when a file was added after the last collectstatic.
+WHITENOISE_MANIFEST_STRICT = False
+
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "kubemate@localhost")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOG_LEVEL = env("KUBEMATE_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "kubernetes": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+KUBEMATE_VERSION = "0.1.0"

@@ -1,0 +1,29 @@
+"""Settings for the test suite: the base settings on the same real PostgreSQL and Redis.
+
+Tests use their own Redis database so that a demo worker running beside them
+never takes a test's tasks, and plain static storage so that the live server
+serves assets straight from the source folders.
+"""
+
+from kubemate.settings.base import *  # noqa: F403
+from kubemate.settings.base import REDIS_URL, STATIC_ROOT, env
+
+TEST_REDIS_URL = env("KUBEMATE_TEST_REDIS_URL", REDIS_URL.rsplit("/", 1)[0] + "/15")
+CELERY_BROKER_URL = TEST_REDIS_URL
+REDIS_URL = TEST_REDIS_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": TEST_REDIS_URL,
+        "KEY_PREFIX": "kubemate-test",
+    }
+}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Hashing passwords slowly protects real accounts; tests create hundreds.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# WhiteNoise warns about a missing root; the live server serves from the source folders instead.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
