@@ -1,0 +1,83 @@
+# Kubemate: `make demo` starts the console on a local sandbox cluster, `make test` runs the whole suite.
+# Both install what is missing first (Debian packages, the Python virtualenv, npm assets).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+MANAGE := $(PY) manage.py
+APT_PACKAGES := postgresql redis-server gettext chromium fonts-noto-cjk openssl curl ca-certificates
+
+include deploy/sandbox/sandbox.mk
+
+.PHONY: help deps system-packages venv assets messages static services demo stop status test lint format
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+system-packages: ## Install the Debian packages Kubemate needs, when missing
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing="$$missing fonts-noto-cjk"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v go >/dev/null || missing="$$missing golang"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+.venv/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: .venv/.installed ## Create the project virtualenv (.venv) from the pinned requirements
+
+static/vendor/VERSIONS: package-lock.json deploy/local/vendor-assets
+	npm ci --no-audit --no-fund --loglevel=error
+	deploy/local/vendor-assets
+
+assets: static/vendor/VERSIONS ## Install front-end packages from npm and copy them to static/vendor
+
+messages: venv ## Compile the translation catalogs
+	$(MANAGE) compilemessages -l zh_Hans --ignore=.venv --ignore=node_modules >/dev/null
+
+static: venv assets ## Collect static files for WhiteNoise
+	$(MANAGE) collectstatic --noinput -v 0
+
+deps: system-packages venv assets messages static ## Everything the console needs installed
+
+services: system-packages ## Start the project-local PostgreSQL and Redis (.run/)
+	deploy/local/services up
+
+lint: venv ## ruff lint and format check, migrations check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run >/dev/null
+
+format: venv ## Apply ruff fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+test: deps services lint sandbox-build ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
+	$(PY) -m pytest
+
+demo: deps services ## Start the console on a local sandbox cluster with demo data
+	$(MANAGE) migrate --noinput -v 0
+	$(SANDBOX_DIR)up --name demo --nodes $(SANDBOX_NODES) --demo
+	$(MANAGE) register_sandbox .run/sandbox/demo/kubeconfig --name sandbox
+	$(MANAGE) demo_admin
+	deploy/local/demo up
+
+stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
+	deploy/local/demo down
+	-$(SANDBOX_DIR)down --name demo
+	deploy/local/services down
+
+status: ## Show what is running
+	@deploy/local/demo status; deploy/local/services status; $(SANDBOX_DIR)status --name demo || true

@@ -1,0 +1,59 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.urls import reverse
+from kubernetes import client
+
+from apps.clusters.models import Cluster
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
+
+
+def test_register_sandbox_stores_credentials_encrypted(sandbox):
+    call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
+
+    cluster = Cluster.objects.get(name="sandbox")
+    assert cluster.api_server == sandbox.server
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT kubeconfig_encrypted FROM clusters_cluster WHERE id = %s", [cluster.pk])
+        stored = cursor.fetchone()[0]
+    plain = sandbox.kubeconfig.read_text()
+    assert "client-key-data" in plain
+    assert "client-key-data" not in stored
+    assert cluster.kubeconfig() == plain
+
+
+def test_registering_again_replaces_credentials_without_a_second_row(sandbox):
+    call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
+    call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
+    assert Cluster.objects.filter(name="sandbox").count() == 1
+
+
+def test_register_sandbox_refuses_a_missing_file(tmp_path):
+    with pytest.raises(CommandError, match="start the sandbox first"):
+        call_command("register_sandbox", str(tmp_path / "nope"), name="sandbox")
+    assert Cluster.objects.count() == 0
+
+
+def test_dashboard_shows_node_count_and_version_read_live(sandbox, operator_client):
+    call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
+    version = client.VersionApi(sandbox.api_client).get_code().git_version
+    nodes = client.CoreV1Api(sandbox.api_client).list_node().items
+
+    html = operator_client.get(reverse("core:dashboard")).content.decode()
+
+    assert 'data-testid="cluster-fact"' in html
+    assert f"Kubernetes {version}" in html
+    assert f"of {len(nodes)} nodes ready" in html
+    assert sandbox.kubeconfig.read_text().split("client-key-data: ")[1][:40] not in html
+
+
+def test_unreachable_cluster_is_reported_in_words(operator_client, sandbox, tmp_path):
+    dead = sandbox.kubeconfig.read_text().replace(sandbox.server, "https://127.0.0.1:1")
+    path = tmp_path / "dead.kubeconfig"
+    path.write_text(dead)
+    call_command("register_sandbox", str(path), name="gone")
+
+    html = operator_client.get(reverse("clusters:cluster_list")).content.decode()
+
+    assert "Cluster gone cannot be reached" in html
