@@ -8,6 +8,7 @@
 The thin wrappers deploy/sandbox/{up,down,status} call this file.
 Standard library only. See deploy/sandbox/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,16 +60,12 @@ def env_int(name: str, default: int) -> int:
 
 def binary_paths(build_if_missing: bool = True) -> dict[str, Path]:
     """Paths of the cached binaries; runs ./build when any is missing."""
-    out = subprocess.run(
-        [str(HERE / "build"), "--print-paths"], check=True, capture_output=True, text=True
-    ).stdout
+    out = subprocess.run([str(HERE / "build"), "--print-paths"], check=True, capture_output=True, text=True).stdout
     paths = {}
     for line in out.splitlines():
         key, _, value = line.partition("=")
         paths[key.lower().replace("_", "-")] = Path(value)
-    missing = [
-        k for k, p in paths.items() if not (p.is_file() and (p.parent / ".complete").is_file())
-    ]
+    missing = [k for k, p in paths.items() if not (p.is_file() and (p.parent / ".complete").is_file())]
     if missing and build_if_missing:
         log(f"binaries missing from the cache ({', '.join(missing)}): running build")
         subprocess.run([str(HERE / "build")], check=True)
@@ -85,11 +82,22 @@ def openssl(*args: str, cwd: Path) -> None:
 def make_ca(pki: Path, name: str, cn: str) -> None:
     openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=pki)
     openssl(
-        "req", "-x509", "-new", "-key", f"{name}.key", "-sha256", "-days", "3650",
-        "-subj", f"/CN={cn}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-        "-out", f"{name}.crt",
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        f"{name}.key",
+        "-sha256",
+        "-days",
+        "3650",
+        "-subj",
+        f"/CN={cn}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "-out",
+        f"{name}.crt",
         cwd=pki,
     )
 
@@ -118,9 +126,22 @@ def make_cert(
     openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=pki)
     openssl("req", "-new", "-key", f"{name}.key", "-subj", subj, "-out", f"{name}.csr", cwd=pki)
     openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-        "-CAcreateserial", "-sha256", "-days", "3650", "-extfile", f"{name}.ext",
-        "-out", f"{name}.crt",
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{ca}.crt",
+        "-CAkey",
+        f"{ca}.key",
+        "-CAcreateserial",
+        "-sha256",
+        "-days",
+        "3650",
+        "-extfile",
+        f"{name}.ext",
+        "-out",
+        f"{name}.crt",
         cwd=pki,
     )
     (pki / f"{name}.csr").unlink()
@@ -133,10 +154,17 @@ def make_pki(pki: Path) -> None:
     make_ca(pki, "front-proxy-ca", "kubemate-sandbox-front-proxy-ca")
     loopback = ["IP:127.0.0.1", "DNS:localhost"]
     make_cert(
-        pki, "apiserver", "kube-apiserver", client=False,
-        server_sans=loopback + [
-            "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
-            "DNS:kubernetes.default.svc.cluster.local", f"IP:{FIRST_SERVICE_IP}",
+        pki,
+        "apiserver",
+        "kube-apiserver",
+        client=False,
+        server_sans=loopback
+        + [
+            "DNS:kubernetes",
+            "DNS:kubernetes.default",
+            "DNS:kubernetes.default.svc",
+            "DNS:kubernetes.default.svc.cluster.local",
+            f"IP:{FIRST_SERVICE_IP}",
         ],
     )
     make_cert(pki, "apiserver-kubelet-client", "kube-apiserver-kubelet-client", org="system:masters")
@@ -149,9 +177,14 @@ def make_pki(pki: Path) -> None:
     make_cert(pki, "kwok-serving", "kwok-kubelet", client=False, server_sans=loopback)
     make_cert(pki, "metrics-server", "system:metrics-server")
     make_cert(
-        pki, "metrics-server-serving", "metrics-server", client=False,
-        server_sans=loopback + [
-            "DNS:metrics-server", "DNS:metrics-server.kube-system",
+        pki,
+        "metrics-server-serving",
+        "metrics-server",
+        client=False,
+        server_sans=loopback
+        + [
+            "DNS:metrics-server",
+            "DNS:metrics-server.kube-system",
             "DNS:metrics-server.kube-system.svc",
         ],
     )
@@ -168,9 +201,7 @@ def write_kubeconfig(path: Path, server: str, pki: Path, user: str) -> None:
     cfg = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": "sandbox", "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}
-        ],
+        "clusters": [{"name": "sandbox", "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}],
         "users": [
             {
                 "name": user,
@@ -350,7 +381,9 @@ class Sandbox:
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         proc = subprocess.run(
             [str(self.bins["kubectl"]), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input, capture_output=True, text=True,
+            input=input,
+            capture_output=True,
+            text=True,
         )
         if check and proc.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
@@ -408,66 +441,83 @@ class Sandbox:
             write_kubeconfig(conf / f"{user}.kubeconfig", server, pki, user)
 
         # etcd
-        self.start("etcd", [
-            str(self.bins["etcd"]),
-            "--name", "sandbox",
-            "--data-dir", str(self.run_dir / "etcd"),
-            "--listen-client-urls", etcd_url,
-            "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", f"http://127.0.0.1:{p_peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{p_peer}",
-            "--initial-cluster", f"sandbox=http://127.0.0.1:{p_peer}",
-            "--unsafe-no-fsync",
-            "--quota-backend-bytes", str(8 * 1024**3),
-            "--log-level", "warn",
-        ])
+        self.start(
+            "etcd",
+            [
+                str(self.bins["etcd"]),
+                "--name",
+                "sandbox",
+                "--data-dir",
+                str(self.run_dir / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{p_peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{p_peer}",
+                "--initial-cluster",
+                f"sandbox=http://127.0.0.1:{p_peer}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes",
+                str(8 * 1024**3),
+                "--log-level",
+                "warn",
+            ],
+        )
         self.wait_for(
             "etcd /health",
             lambda: (lambda r: (r[0] == 200 and '"true"' in r[1], r[1]))(self.get(etcd_url + "/health")),
-            30, "etcd",
+            30,
+            "etcd",
         )
 
         # kube-apiserver
-        self.start("kube-apiserver", [
-            str(self.bins["kube-apiserver"]),
-            f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={p_api}",
-            f"--cert-dir={self.run_dir / 'apiserver-certs'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            f"--service-account-issuer={SA_ISSUER}",
-            f"--api-audiences={SA_ISSUER}",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            "--authorization-mode=Node,RBAC",
-            "--allow-privileged=true",
-            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
-            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
-            f"--kubelet-certificate-authority={pki / 'ca.crt'}",
-            "--kubelet-preferred-address-types=InternalIP,Hostname",
-            f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
-            f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
-            # the "kubernetes" Service endpoint would be 127.0.0.1, which Endpoints validation refuses
-            "--endpoint-reconciler-type=none",
-            f"--max-requests-inflight={env_int('SANDBOX_APISERVER_MAX_INFLIGHT', 800)}",
-            f"--max-mutating-requests-inflight={env_int('SANDBOX_APISERVER_MAX_MUTATING_INFLIGHT', 400)}",
-            "--profiling=false",
-            f"--v={env_int('SANDBOX_APISERVER_V', 1)}",
-        ])
+        self.start(
+            "kube-apiserver",
+            [
+                str(self.bins["kube-apiserver"]),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={p_api}",
+                f"--cert-dir={self.run_dir / 'apiserver-certs'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                f"--service-account-issuer={SA_ISSUER}",
+                f"--api-audiences={SA_ISSUER}",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+                f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
+                # the "kubernetes" Service endpoint would be 127.0.0.1, which Endpoints validation refuses
+                "--endpoint-reconciler-type=none",
+                f"--max-requests-inflight={env_int('SANDBOX_APISERVER_MAX_INFLIGHT', 800)}",
+                f"--max-mutating-requests-inflight={env_int('SANDBOX_APISERVER_MAX_MUTATING_INFLIGHT', 400)}",
+                "--profiling=false",
+                f"--v={env_int('SANDBOX_APISERVER_V', 1)}",
+            ],
+        )
         ctx = self.ssl_context()
         self.wait_for(
             "kube-apiserver /readyz",
             lambda: (lambda r: (r[0] == 200, r[1]))(self.get(server + "/readyz", ctx)),
-            60, "kube-apiserver",
+            60,
+            "kube-apiserver",
         )
         log("kube-apiserver is ready")
 
@@ -475,93 +525,118 @@ class Sandbox:
         kcm_qps = env_int("SANDBOX_KCM_QPS", 100)
         kcm_burst = env_int("SANDBOX_KCM_BURST", 200)
         kcm_kc = conf / "controller-manager.kubeconfig"
-        self.start("kube-controller-manager", [
-            str(self.bins["kube-controller-manager"]),
-            f"--kubeconfig={kcm_kc}",
-            f"--authentication-kubeconfig={kcm_kc}",
-            f"--authorization-kubeconfig={kcm_kc}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={p_kcm}",
-            f"--cert-dir={self.run_dir / 'kcm-certs'}",
-            "--use-service-account-credentials=true",
-            f"--root-ca-file={pki / 'ca.crt'}",
-            f"--service-account-private-key-file={pki / 'sa.key'}",
-            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
-            f"--cluster-signing-key-file={pki / 'ca.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--leader-elect=false",
-            f"--kube-api-qps={kcm_qps}",
-            f"--kube-api-burst={kcm_burst}",
-            f"--v={env_int('SANDBOX_KCM_V', 1)}",
-        ])
+        self.start(
+            "kube-controller-manager",
+            [
+                str(self.bins["kube-controller-manager"]),
+                f"--kubeconfig={kcm_kc}",
+                f"--authentication-kubeconfig={kcm_kc}",
+                f"--authorization-kubeconfig={kcm_kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p_kcm}",
+                f"--cert-dir={self.run_dir / 'kcm-certs'}",
+                "--use-service-account-credentials=true",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--leader-elect=false",
+                f"--kube-api-qps={kcm_qps}",
+                f"--kube-api-burst={kcm_burst}",
+                f"--v={env_int('SANDBOX_KCM_V', 1)}",
+            ],
+        )
 
         # kube-scheduler
         sched_kc = conf / "scheduler.kubeconfig"
         sched_cfg = conf / "scheduler.yaml"
-        sched_cfg.write_text(json.dumps({
-            "apiVersion": "kubescheduler.config.k8s.io/v1",
-            "kind": "KubeSchedulerConfiguration",
-            "clientConnection": {
-                "kubeconfig": str(sched_kc),
-                "qps": env_int("SANDBOX_SCHEDULER_QPS", 100),
-                "burst": env_int("SANDBOX_SCHEDULER_BURST", 200),
-            },
-            "leaderElection": {"leaderElect": False},
-        }, indent=2) + "\n")
-        self.start("kube-scheduler", [
-            str(self.bins["kube-scheduler"]),
-            f"--config={sched_cfg}",
-            f"--authentication-kubeconfig={sched_kc}",
-            f"--authorization-kubeconfig={sched_kc}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={p_sched}",
-            f"--cert-dir={self.run_dir / 'scheduler-certs'}",
-            f"--v={env_int('SANDBOX_SCHEDULER_V', 1)}",
-        ])
+        sched_cfg.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "kubescheduler.config.k8s.io/v1",
+                    "kind": "KubeSchedulerConfiguration",
+                    "clientConnection": {
+                        "kubeconfig": str(sched_kc),
+                        "qps": env_int("SANDBOX_SCHEDULER_QPS", 100),
+                        "burst": env_int("SANDBOX_SCHEDULER_BURST", 200),
+                    },
+                    "leaderElection": {"leaderElect": False},
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        self.start(
+            "kube-scheduler",
+            [
+                str(self.bins["kube-scheduler"]),
+                f"--config={sched_cfg}",
+                f"--authentication-kubeconfig={sched_kc}",
+                f"--authorization-kubeconfig={sched_kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p_sched}",
+                f"--cert-dir={self.run_dir / 'scheduler-certs'}",
+                f"--v={env_int('SANDBOX_SCHEDULER_V', 1)}",
+            ],
+        )
 
         # kwok: stages + metrics + usage + logs, all from one config file
         kwok_cfg = conf / "kwok.yaml"
         docs = [p.read_text() for p in sorted((HERE / "kwok").glob("*.yaml"))]
         docs.append(json.dumps(cluster_logs_config(), indent=2))
         kwok_cfg.write_text("\n---\n".join(d.strip() for d in docs) + "\n")
-        self.start("kwok", [
-            str(self.bins["kwok"]),
-            f"--kubeconfig={conf / 'kwok.kubeconfig'}",
-            f"--config={kwok_cfg}",
-            "--manage-all-nodes=true",
-            "--node-ip=127.0.0.1",
-            f"--node-port={p_kwok}",
-            f"--server-address=127.0.0.1:{p_kwok}",
-            f"--tls-cert-file={pki / 'kwok-serving.crt'}",
-            f"--tls-private-key-file={pki / 'kwok-serving.key'}",
-            f"--cidr={POD_CIDR}",
-            "--node-lease-duration-seconds=40",
-        ])
+        self.start(
+            "kwok",
+            [
+                str(self.bins["kwok"]),
+                f"--kubeconfig={conf / 'kwok.kubeconfig'}",
+                f"--config={kwok_cfg}",
+                "--manage-all-nodes=true",
+                "--node-ip=127.0.0.1",
+                f"--node-port={p_kwok}",
+                f"--server-address=127.0.0.1:{p_kwok}",
+                f"--tls-cert-file={pki / 'kwok-serving.crt'}",
+                f"--tls-private-key-file={pki / 'kwok-serving.key'}",
+                f"--cidr={POD_CIDR}",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
 
-        # metrics-server (reached by the aggregator through an ExternalName Service)
+        # metrics-server (reached by the aggregator through an ExternalName Service);
+        # its RBAC must exist before it starts, or it exits at once.
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+            input=json.dumps(metrics_server_objects(p_ms, (pki / "ca.crt").read_bytes())),
+        )
         ms_kc = conf / "metrics-server.kubeconfig"
-        self.start("metrics-server", [
-            str(self.bins["metrics-server"]),
-            f"--kubeconfig={ms_kc}",
-            f"--authentication-kubeconfig={ms_kc}",
-            f"--authorization-kubeconfig={ms_kc}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={p_ms}",
-            f"--cert-dir={self.run_dir / 'metrics-server-certs'}",
-            f"--tls-cert-file={pki / 'metrics-server-serving.crt'}",
-            f"--tls-private-key-file={pki / 'metrics-server-serving.key'}",
-            "--kubelet-preferred-address-types=InternalIP,Hostname",
-            "--kubelet-use-node-status-port",
-            f"--kubelet-certificate-authority={pki / 'ca.crt'}",
-            f"--metric-resolution={os.environ.get('SANDBOX_METRIC_RESOLUTION', '15s')}",
-        ])
+        self.start(
+            "metrics-server",
+            [
+                str(self.bins["metrics-server"]),
+                f"--kubeconfig={ms_kc}",
+                f"--authentication-kubeconfig={ms_kc}",
+                f"--authorization-kubeconfig={ms_kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p_ms}",
+                f"--cert-dir={self.run_dir / 'metrics-server-certs'}",
+                f"--tls-cert-file={pki / 'metrics-server-serving.crt'}",
+                f"--tls-private-key-file={pki / 'metrics-server-serving.key'}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+                "--kubelet-use-node-status-port",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                f"--metric-resolution={os.environ.get('SANDBOX_METRIC_RESOLUTION', '15s')}",
+            ],
+        )
 
-        # cluster add-ons: metrics-server registration, Gateway API CRDs
+        # Gateway API CRDs
         t = time.monotonic()
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-                     input=json.dumps(metrics_server_objects(p_ms, (pki / "ca.crt").read_bytes())))
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(self.bins["gateway-api"]))
-        log(f"metrics-server APIService and Gateway API CRDs applied in {time.monotonic() - t:.1f}s")
+        log(f"Gateway API CRDs applied in {time.monotonic() - t:.1f}s")
 
         # nodes
         t = time.monotonic()
@@ -570,8 +645,9 @@ class Sandbox:
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", f"--timeout={int(timeout)}s")
         log(f"{nodes} nodes Ready in {time.monotonic() - t:.1f}s")
         self.kubectl("wait", "--for=condition=Established", "crd", "--all", f"--timeout={int(timeout)}s")
-        self.kubectl("wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io",
-                     f"--timeout={int(timeout)}s")
+        self.kubectl(
+            "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", f"--timeout={int(timeout)}s"
+        )
         # the default ServiceAccount appears shortly after the controller manager starts
         self.wait_for(
             "serviceaccount default/default",
@@ -585,7 +661,12 @@ class Sandbox:
         t = time.monotonic()
         demo_dir = HERE / "demo"
         self.kubectl("apply", "-f", str(demo_dir))
-        for ns, deploy in (("payments", "payments-api"), ("payments", "payments-worker"), ("erp", "erp-web")):
+        for ns, deploy in (
+            ("payments", "payments-api"),
+            ("payments", "payments-worker"),
+            ("payments", "fraud-model"),
+            ("erp", "erp-web"),
+        ):
             self.kubectl("rollout", "status", f"deployment/{deploy}", "-n", ns, f"--timeout={int(timeout)}s")
         log(f"demo content applied in {time.monotonic() - t:.1f}s")
 
@@ -671,41 +752,43 @@ def make_nodes(count: int) -> list[dict]:
             labels["nvidia.com/gpu.product"] = "NVIDIA-A10G"
             labels["node-role.kubernetes.io/gpu"] = ""
             spec["taints"] = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
-        nodes.append({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": name,
-                "labels": labels,
-                "annotations": {
-                    "kwok.x-k8s.io/node": "fake",
-                    "node.alpha.kubernetes.io/ttl": "0",
-                    # metrics-server reads this path instead of /metrics/resource (kwok serves per node)
-                    "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource",
+        nodes.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "labels": labels,
+                    "annotations": {
+                        "kwok.x-k8s.io/node": "fake",
+                        "node.alpha.kubernetes.io/ttl": "0",
+                        # metrics-server reads this path instead of /metrics/resource (kwok serves per node)
+                        "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource",
+                    },
                 },
-            },
-            "spec": spec,
-            "status": {
-                "capacity": capacity,
-                "allocatable": allocatable,
-                "addresses": [
-                    {"type": "InternalIP", "address": "127.0.0.1"},
-                    {"type": "Hostname", "address": name},
-                ],
-                "nodeInfo": {
-                    "architecture": "amd64",
-                    "operatingSystem": "linux",
-                    "osImage": "Debian GNU/Linux 12 (bookworm)",
-                    "kernelVersion": "6.1.0-kwok",
-                    "containerRuntimeVersion": "containerd://1.7.24",
-                    "kubeletVersion": "v" + read_versions()["K8S_VERSION"],
-                    "kubeProxyVersion": "",
-                    "machineID": "",
-                    "systemUUID": "",
-                    "bootID": "",
+                "spec": spec,
+                "status": {
+                    "capacity": capacity,
+                    "allocatable": allocatable,
+                    "addresses": [
+                        {"type": "InternalIP", "address": "127.0.0.1"},
+                        {"type": "Hostname", "address": name},
+                    ],
+                    "nodeInfo": {
+                        "architecture": "amd64",
+                        "operatingSystem": "linux",
+                        "osImage": "Debian GNU/Linux 12 (bookworm)",
+                        "kernelVersion": "6.1.0-kwok",
+                        "containerRuntimeVersion": "containerd://1.7.24",
+                        "kubeletVersion": "v" + read_versions()["K8S_VERSION"],
+                        "kubeProxyVersion": "",
+                        "machineID": "",
+                        "systemUUID": "",
+                        "bootID": "",
+                    },
                 },
-            },
-        })
+            }
+        )
     return nodes
 
 
@@ -724,6 +807,7 @@ def cluster_logs_config() -> dict:
                 {"containers": ["web"], "logsFile": str(logs / "erp-web.log"), "follow": True},
                 {"containers": ["postgres"], "logsFile": str(logs / "erp-db.log"), "follow": True},
                 {"containers": ["importer"], "logsFile": str(logs / "crashloop.log"), "follow": False},
+                {"containers": ["model"], "logsFile": str(logs / "gpu-model.log"), "follow": True},
                 {"containers": [], "logsFile": str(logs / "generic.log"), "follow": False},
             ],
         },
@@ -736,7 +820,8 @@ def metrics_server_objects(port: int, ca_pem: bytes) -> dict:
     user = "system:metrics-server"
     items = [
         {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
             "metadata": {"name": "system:metrics-server"},
             "rules": [
                 {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
@@ -744,7 +829,8 @@ def metrics_server_objects(port: int, ca_pem: bytes) -> dict:
             ],
         },
         {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
             "metadata": {
                 "name": "system:aggregated-metrics-reader",
                 "labels": {
@@ -753,43 +839,64 @@ def metrics_server_objects(port: int, ca_pem: bytes) -> dict:
                     "rbac.authorization.k8s.io/aggregate-to-view": "true",
                 },
             },
-            "rules": [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"],
-                       "verbs": ["get", "list", "watch"]}],
+            "rules": [
+                {"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}
+            ],
         },
         {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
             "metadata": {"name": "system:metrics-server"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:metrics-server"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:metrics-server",
+            },
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         },
         {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
             "metadata": {"name": "metrics-server:system:auth-delegator"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:auth-delegator",
+            },
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         },
         {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
             "metadata": {"name": "metrics-server-auth-reader", "namespace": "kube-system"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                        "name": "extension-apiserver-authentication-reader"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "extension-apiserver-authentication-reader",
+            },
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         },
         {
             # The process runs on the host: the aggregator resolves an ExternalName
             # Service to externalName:port (APIService port below).
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "metrics-server", "namespace": "kube-system",
-                         "labels": {"k8s-app": "metrics-server"}},
-            "spec": {"type": "ExternalName", "externalName": "localhost",
-                     "ports": [{"name": "https", "port": port, "protocol": "TCP"}]},
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system", "labels": {"k8s-app": "metrics-server"}},
+            "spec": {
+                "type": "ExternalName",
+                "externalName": "localhost",
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+            },
         },
         {
-            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
             "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"k8s-app": "metrics-server"}},
             "spec": {
-                "group": "metrics.k8s.io", "version": "v1beta1",
-                "groupPriorityMinimum": 100, "versionPriority": 100,
+                "group": "metrics.k8s.io",
+                "version": "v1beta1",
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
                 "service": {"name": "metrics-server", "namespace": "kube-system", "port": port},
                 "caBundle": base64.b64encode(ca_pem).decode(),
             },
@@ -851,7 +958,8 @@ def collect_status(sb: Sandbox) -> dict:
                 items = json.loads(body)["items"]
                 result["nodes"] = len(items)
                 result["nodes_ready"] = sum(
-                    1 for n in items
+                    1
+                    for n in items
                     for c in n.get("status", {}).get("conditions", [])
                     if c["type"] == "Ready" and c["status"] == "True"
                 )
@@ -883,8 +991,9 @@ def print_status(sb: Sandbox, as_json: bool = False) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sandbox", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sandbox", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="build (if needed) and start a sandbox")
     p_up.add_argument("--name", default="demo")
