@@ -158,8 +158,8 @@ def make_pki(pki: Path) -> None:
         "apiserver",
         "kube-apiserver",
         client=False,
-        server_sans=loopback
-        + [
+        server_sans=[
+            *loopback,
             "DNS:kubernetes",
             "DNS:kubernetes.default",
             "DNS:kubernetes.default.svc",
@@ -181,8 +181,8 @@ def make_pki(pki: Path) -> None:
         "metrics-server-serving",
         "metrics-server",
         client=False,
-        server_sans=loopback
-        + [
+        server_sans=[
+            *loopback,
             "DNS:metrics-server",
             "DNS:metrics-server.kube-system",
             "DNS:metrics-server.kube-system.svc",
@@ -331,16 +331,15 @@ class Sandbox:
         return result
 
     def start(self, comp: str, argv: list[str]) -> int:
-        logf = open(self.logs / f"{comp}.log", "ab")
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            cwd=self.run_dir,
-            start_new_session=True,
-        )
-        logf.close()
+        with open(self.logs / f"{comp}.log", "ab") as logf:  # the child keeps its own copy
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                cwd=self.run_dir,
+                start_new_session=True,
+            )
         (self.pids_dir / comp).write_text(f"{proc.pid}\n")
         self.values[f"KUBEMATE_SANDBOX_PID_{comp.upper().replace('-', '_')}"] = str(proc.pid)
         self.write_env()
@@ -355,7 +354,7 @@ class Sandbox:
 
     def get(self, url: str, ctx: ssl.SSLContext | None = None, timeout: float = 5) -> tuple[int, str]:
         try:
-            with urllib.request.urlopen(url, context=ctx, timeout=timeout) as r:
+            with urllib.request.urlopen(url, context=ctx, timeout=timeout) as r:  # noqa: S310 - own loopback URLs
                 return r.status, r.read().decode(errors="replace")
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(errors="replace")
