@@ -1,6 +1,6 @@
 import pytest
 
-from tests.factories import PASSWORD, AdminFactory, UserFactory
+from tests.factories import AdminFactory, UserFactory
 
 pytest_plugins = ["tests.plugins.sandbox"]
 
@@ -17,13 +17,13 @@ def admin_user(db):
 
 @pytest.fixture
 def operator_client(client, operator):
-    client.login(username=operator.username, password=PASSWORD)
+    client.force_login(operator)
     return client
 
 
 @pytest.fixture
 def admin_client_(client, admin_user):
-    client.login(username=admin_user.username, password=PASSWORD)
+    client.force_login(admin_user)
     return client
 
 

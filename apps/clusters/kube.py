@@ -5,6 +5,7 @@ Only this module and the apps' ``k8s.py`` modules import ``kubernetes``.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,17 @@ from apps.clusters.models import Cluster
 
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
+FIELD_MANAGER = "kubemate"
+# Each platform user acts in a cluster as this ServiceAccount (created by the RBAC projection).
+MANAGED_NAMESPACE = "kubemate-system"
+
+
+def user_service_account(user) -> str:
+    return f"kubemate-u{user.pk}"
+
+
+def impersonated_username(user) -> str:
+    return f"system:serviceaccount:{MANAGED_NAMESPACE}:{user_service_account(user)}"
 
 
 class KubeError(Exception):
@@ -51,6 +63,14 @@ class ClusterVersion:
     git_version: str
 
 
+def status_message(exc: ApiException) -> str:
+    """The human message of a Kubernetes Status body, or the HTTP reason."""
+    try:
+        return json.loads(exc.body or "{}").get("message") or exc.reason or ""
+    except (ValueError, AttributeError):
+        return exc.reason or ""
+
+
 def _translate(exc: ApiException, cluster: Cluster) -> KubeError:
     if exc.status == 401:
         return ClusterUnreachable(_("Cluster %(name)s rejected Kubemate's credentials (401).") % {"name": cluster.name})
@@ -60,16 +80,21 @@ def _translate(exc: ApiException, cluster: Cluster) -> KubeError:
         return NotFound(_("The object no longer exists in cluster %(name)s.") % {"name": cluster.name})
     if exc.status == 409:
         return Conflict(_("Someone else changed the object meanwhile; reload and try again."))
-    if exc.status == 422:
-        return Invalid(_("Kubernetes refused the change: %(reason)s") % {"reason": exc.reason})
+    if exc.status in (400, 422):
+        return Invalid(_("Kubernetes refused the change: %(reason)s") % {"reason": status_message(exc)})
     return ClusterUnreachable(
         _("Cluster %(name)s answered with an error (%(status)s).") % {"name": cluster.name, "status": exc.status}
     )
 
 
 @contextmanager
-def api_client(cluster: Cluster) -> Iterator[client.ApiClient]:
-    """An ApiClient for Kubemate's own identity in ``cluster``, closed after use.
+def api_client(cluster: Cluster, *, as_user=None) -> Iterator[client.ApiClient]:
+    """An ApiClient for ``cluster``, closed after use.
+
+    With ``as_user`` every request impersonates that user's ServiceAccount, so
+    the cluster's RBAC decides and its audit log names the user. Without it the
+    client is Kubemate's own identity (sync and RBAC projection only). No
+    header from a browser request is ever copied here.
 
     The kubeconfig is decrypted in memory; certificate data the client library
     needs as files lives in a private temporary folder removed on exit.
@@ -81,6 +106,8 @@ def api_client(cluster: Cluster) -> Iterator[client.ApiClient]:
         ).load_and_set(configuration)
         configuration.retries = 0
         api = client.ApiClient(configuration)
+        if as_user is not None:
+            api.set_default_header("Impersonate-User", impersonated_username(as_user))
         try:
             yield api
         finally:
@@ -96,6 +123,123 @@ def call(cluster: Cluster, fn, *args, **kwargs):
         raise _translate(exc, cluster) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterUnreachable(
-            _("Cluster %(name)s cannot be reached (%(reason)s).")
-            % {"name": cluster.name, "reason": exc.__class__.__name__}
+            _("Cluster %(name)s cannot be reached: %(reason)s.") % {"name": cluster.name, "reason": network_reason(exc)}
         ) from None
+
+
+def network_reason(exc: Exception) -> str:
+    """Name why a connection failed, in words an operator can act on."""
+    cause = getattr(exc, "reason", None) or exc
+    text = f"{exc} {cause}".lower()
+    if "certificate" in text or "ssl" in text:
+        return str(_("its TLS certificate is not trusted (check the CA)"))
+    if "name or service not known" in text or "nodename nor servname" in text or "failed to resolve" in text:
+        return str(_("its host name does not resolve (DNS)"))
+    if "timed out" in text or "timeout" in text:
+        return str(_("it did not answer in time"))
+    if "refused" in text:
+        return str(_("the connection was refused"))
+    return str(_("the network connection failed"))
+
+
+# group, version, plural, namespaced: the kinds Kubemate reads and writes through `request` and `apply`.
+KINDS: dict[str, tuple[str, str, str, bool]] = {
+    "Namespace": ("", "v1", "namespaces", False),
+    "ServiceAccount": ("", "v1", "serviceaccounts", True),
+    "ClusterRole": ("rbac.authorization.k8s.io", "v1", "clusterroles", False),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
+    "Role": ("rbac.authorization.k8s.io", "v1", "roles", True),
+    "RoleBinding": ("rbac.authorization.k8s.io", "v1", "rolebindings", True),
+    "CustomResourceDefinition": ("apiextensions.k8s.io", "v1", "customresourcedefinitions", False),
+    "PlatformUser": ("kubemate.io", "v1alpha1", "platformusers", False),
+    "PlatformRole": ("kubemate.io", "v1alpha1", "platformroles", False),
+    "PlatformBinding": ("kubemate.io", "v1alpha1", "platformbindings", False),
+}
+
+
+def resource_path(kind: str, name: str | None = None, namespace: str | None = None) -> str:
+    group, version, plural, namespaced = KINDS[kind]
+    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    if namespaced and namespace:
+        base += f"/namespaces/{namespace}"
+    path = f"{base}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+def request(
+    api: client.ApiClient,
+    cluster: Cluster,
+    method: str,
+    path: str,
+    *,
+    query: list[tuple[str, str]] | None = None,
+    body: dict | None = None,
+    content_type: str = "application/json",
+) -> dict | None:
+    """One raw API request as JSON in and out, with Kubemate's timeouts and error sentences."""
+    headers = {"Accept": "application/json", "Content-Type": content_type}
+    # The client serializes dicts for JSON; other content types (apply patches) are sent as text.
+    payload = body if content_type == "application/json" or body is None else json.dumps(body)
+    method, url, headers, payload, _post = api.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=query or [],
+        header_params=headers,
+        body=payload,
+        auth_settings=["BearerToken"],
+    )
+
+    def send(_request_timeout):
+        response = api.call_api(method, url, header_params=headers, body=payload, _request_timeout=_request_timeout)
+        response.read()
+        text = response.data.decode() if response.data else ""
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        return json.loads(text) if text else None
+
+    return call(cluster, send)
+
+
+def apply(api: client.ApiClient, cluster: Cluster, manifest: dict) -> dict:
+    """Server-side apply ``manifest`` with Kubemate's field manager, taking over conflicting fields."""
+    meta = manifest["metadata"]
+    path = resource_path(manifest["kind"], meta["name"], meta.get("namespace"))
+    return request(
+        api,
+        cluster,
+        "PATCH",
+        path,
+        query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+        body=manifest,
+        content_type="application/apply-patch+yaml",
+    )
+
+
+def list_objects(
+    api: client.ApiClient, cluster: Cluster, kind: str, *, namespace: str | None = None, label_selector: str = ""
+) -> list[dict]:
+    items, token = [], ""
+    while True:
+        query = [("limit", "500")] + ([("labelSelector", label_selector)] if label_selector else [])
+        if token:
+            query.append(("continue", token))
+        page = request(api, cluster, "GET", resource_path(kind, namespace=namespace), query=query)
+        items.extend(page.get("items", []))
+        token = page.get("metadata", {}).get("continue", "")
+        if not token:
+            return items
+
+
+def delete_object(api: client.ApiClient, cluster: Cluster, kind: str, name: str, namespace: str | None = None) -> bool:
+    """Delete one object; False when it was already gone."""
+    try:
+        request(
+            api,
+            cluster,
+            "DELETE",
+            resource_path(kind, name, namespace),
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+        )
+    except NotFound:
+        return False
+    return True

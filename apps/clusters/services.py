@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
+from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -38,3 +41,20 @@ def register_cluster(*, name: str, kubeconfig_yaml: str, environment: str = "") 
         cluster.set_kubeconfig(kubeconfig_yaml)
         cluster.save()
     return cluster
+
+
+def identity_manifest() -> list[dict]:
+    path = Path(settings.BASE_DIR) / "deploy" / "kubernetes" / "kubemate-rbac.yaml"
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def register_with_admin_credentials(*, name: str, admin_kubeconfig_yaml: str, environment: str = "") -> Cluster:
+    """Install Kubemate's least-privilege identity with an administrator's kubeconfig, then register the
+    cluster with that identity. The administrator's credentials are used once and never stored."""
+    from apps.clusters.k8s import install_identity
+
+    server_of(admin_kubeconfig_yaml)
+    admin = Cluster(name=name)
+    admin.set_kubeconfig(admin_kubeconfig_yaml)
+    own_kubeconfig = install_identity(admin, identity_manifest())
+    return register_cluster(name=name, kubeconfig_yaml=own_kubeconfig, environment=environment)

@@ -1,15 +1,17 @@
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 from kubernetes import client
 
 from apps.clusters.models import Cluster
+from apps.clusters.services import register_cluster
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
 
-def test_register_sandbox_stores_credentials_encrypted(sandbox):
+def test_register_sandbox_stores_kubemates_own_token_encrypted_not_the_admin_key(sandbox):
     call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
 
     cluster = Cluster.objects.get(name="sandbox")
@@ -17,10 +19,15 @@ def test_register_sandbox_stores_credentials_encrypted(sandbox):
     with connection.cursor() as cursor:
         cursor.execute("SELECT kubeconfig_encrypted FROM clusters_cluster WHERE id = %s", [cluster.pk])
         stored = cursor.fetchone()[0]
-    plain = sandbox.kubeconfig.read_text()
-    assert "client-key-data" in plain
-    assert "client-key-data" not in stored
-    assert cluster.kubeconfig() == plain
+    own = yaml.safe_load(cluster.kubeconfig())
+    token = own["users"][0]["user"]["token"]
+    admin_key = yaml.safe_load(sandbox.kubeconfig.read_text())["users"][0]["user"]["client-key-data"]
+    assert token not in stored
+    assert admin_key not in cluster.kubeconfig()
+    review = client.AuthenticationV1Api(sandbox.api_client).create_token_review(
+        client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))
+    )
+    assert review.status.user.username == "system:serviceaccount:kubemate-system:kubemate"
 
 
 def test_registering_again_replaces_credentials_without_a_second_row(sandbox):
@@ -45,15 +52,13 @@ def test_dashboard_shows_node_count_and_version_read_live(sandbox, operator_clie
     assert 'data-testid="cluster-fact"' in html
     assert f"Kubernetes {version}" in html
     assert f"of {len(nodes)} nodes ready" in html
-    assert sandbox.kubeconfig.read_text().split("client-key-data: ")[1][:40] not in html
+    assert yaml.safe_load(Cluster.objects.get().kubeconfig())["users"][0]["user"]["token"] not in html
 
 
-def test_unreachable_cluster_is_reported_in_words(operator_client, sandbox, tmp_path):
+def test_unreachable_cluster_is_reported_in_words(operator_client, sandbox):
     dead = sandbox.kubeconfig.read_text().replace(sandbox.server, "https://127.0.0.1:1")
-    path = tmp_path / "dead.kubeconfig"
-    path.write_text(dead)
-    call_command("register_sandbox", str(path), name="gone")
+    register_cluster(name="gone", kubeconfig_yaml=dead)
 
     html = operator_client.get(reverse("clusters:cluster_list")).content.decode()
 
-    assert "Cluster gone cannot be reached" in html
+    assert "Cluster gone cannot be reached: the connection was refused." in html

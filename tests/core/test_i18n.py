@@ -33,7 +33,11 @@ def test_every_string_in_code_and_templates_is_translated(tmp_path):
         cwd=work,
         check=True,
         capture_output=True,
-        env={"DJANGO_SETTINGS_MODULE": "kubemate.settings", "PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://x@127.0.0.1/x"},
+        env={
+            "DJANGO_SETTINGS_MODULE": "kubemate.settings",
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": "postgres://x@127.0.0.1/x",
+        },
     )
     entries = parse_po(work / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po")
     untranslated = [msgid for msgid, msgstr, fuzzy in entries if not msgstr or fuzzy]

@@ -99,9 +99,11 @@ def test_progress_is_clamped_to_0_to_100():
 
 
 def test_redis_lock_refuses_a_second_holder_and_frees_on_exit():
-    with redis_lock("cluster-sync:1"):
-        with pytest.raises(LockBusy, match="already working on cluster-sync:1"):
-            with redis_lock("cluster-sync:1"):
-                pass
+    with (
+        redis_lock("cluster-sync:1"),
+        pytest.raises(LockBusy, match="already working on cluster-sync:1"),
+        redis_lock("cluster-sync:1"),
+    ):
+        pass
     with redis_lock("cluster-sync:1"):
         pass

@@ -1,0 +1,215 @@
+"""Capabilities: one per console action, and the Kubernetes rules each one needs.
+
+This table is the single place that says what a button means in Kubernetes
+RBAC. A role's ClusterRole (``kubemate:<role>``) is the union of the rules of
+its capabilities, so the console's button decision and the cluster's own
+answer agree. Capabilities marked ``platform`` act on Kubemate itself (users,
+audit) and need no Kubernetes rule; every other capability must list rules,
+which tests/accounts/test_capabilities.py checks.
+
+Scopes: a capability with ``cluster_wide=True`` acts on cluster-scoped objects
+(nodes) and is granted through a ClusterRoleBinding even when the role is bound
+to a project, only if bound at cluster or platform scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One Kubernetes PolicyRule."""
+
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"apiGroups": list(self.api_groups), "resources": list(self.resources), "verbs": list(self.verbs)}
+
+
+@dataclass(frozen=True)
+class Capability:
+    code: str
+    domain: str
+    label: object
+    rules: tuple[Rule, ...] = field(default_factory=tuple)
+    platform: bool = False
+    cluster_wide: bool = False
+    dangerous: bool = False
+
+
+READ = ("get", "list", "watch")
+WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "replicasets")
+DOMAINS = {
+    "workloads": _("Workloads"),
+    "nodes": _("Nodes"),
+    "config": _("Configuration"),
+    "releases": _("Releases"),
+    "operations": _("Operations"),
+    "platform": _("Platform"),
+}
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "workloads.view",
+        "workloads",
+        _("View workloads"),
+        (
+            Rule(("apps",), WORKLOAD_KINDS, READ),
+            Rule(("",), ("pods", "services", "endpoints", "events", "persistentvolumeclaims", "configmaps"), READ),
+            Rule(("batch",), ("jobs", "cronjobs"), READ),
+            Rule(("autoscaling",), ("horizontalpodautoscalers",), READ),
+            Rule(("networking.k8s.io",), ("ingresses",), READ),
+            Rule(("gateway.networking.k8s.io",), ("httproutes", "gateways"), READ),
+            Rule(("discovery.k8s.io",), ("endpointslices",), READ),
+        ),
+    ),
+    Capability(
+        "workloads.scale",
+        "workloads",
+        _("Scale workloads"),
+        (Rule(("apps",), ("deployments/scale", "statefulsets/scale"), ("get", "update", "patch")),),
+    ),
+    Capability(
+        "workloads.restart",
+        "workloads",
+        _("Restart workloads (rollout restart)"),
+        (Rule(("apps",), ("deployments", "statefulsets", "daemonsets"), ("get", "patch")),),
+    ),
+    Capability("pods.delete", "workloads", _("Delete pods"), (Rule(("",), ("pods",), ("delete",)),), dangerous=True),
+    Capability("pods.logs", "workloads", _("Read pod logs"), (Rule(("",), ("pods", "pods/log"), ("get",)),)),
+    Capability(
+        "yaml.edit",
+        "workloads",
+        _("Edit YAML"),
+        (
+            Rule(("apps",), WORKLOAD_KINDS[:3], ("get", "patch", "update")),
+            Rule(("",), ("services", "configmaps"), ("get", "patch", "update")),
+            Rule(("batch",), ("jobs", "cronjobs"), ("get", "patch", "update")),
+        ),
+    ),
+    Capability(
+        "secrets.view_metadata",
+        "config",
+        _("View secret names and metadata"),
+        # RBAC cannot grant metadata without data: the console shows names only, from its own inventory.
+        (Rule(("",), ("secrets",), ("list",)),),
+    ),
+    Capability("nodes.view", "nodes", _("View nodes"), (Rule(("",), ("nodes",), READ),), cluster_wide=True),
+    Capability(
+        "nodes.cordon",
+        "nodes",
+        _("Cordon and uncordon nodes"),
+        (Rule(("",), ("nodes",), ("get", "patch")),),
+        cluster_wide=True,
+    ),
+    Capability(
+        "nodes.drain",
+        "nodes",
+        _("Drain nodes"),
+        (
+            Rule(("",), ("nodes",), ("get", "patch")),
+            Rule(("",), ("pods",), ("get", "list")),
+            Rule(("",), ("pods/eviction",), ("create",)),
+        ),
+        cluster_wide=True,
+        dangerous=True,
+    ),
+    Capability(
+        "releases.deploy",
+        "releases",
+        _("Deploy releases"),
+        (
+            Rule(("apps",), ("deployments",), ("get", "list", "create", "update", "patch")),
+            Rule(("",), ("services",), ("get", "list", "create", "update", "patch")),
+            Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "list", "create", "update", "patch")),
+            Rule(("autoscaling",), ("horizontalpodautoscalers",), ("get", "list", "create", "update", "patch")),
+        ),
+    ),
+    Capability(
+        "releases.rollback",
+        "releases",
+        _("Roll back releases"),
+        (
+            Rule(("apps",), ("deployments",), ("get", "update", "patch")),
+            Rule(("",), ("services",), ("get", "update", "patch")),
+            Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "update", "patch")),
+        ),
+    ),
+    Capability(
+        "releases.canary",
+        "releases",
+        _("Run canary and grey releases"),
+        (
+            Rule(("apps",), ("deployments",), ("get", "create", "update", "patch", "delete")),
+            Rule(("",), ("services",), ("get", "create", "update", "patch", "delete")),
+            Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "update", "patch")),
+        ),
+    ),
+    Capability(
+        "pipelines.run",
+        "operations",
+        _("Run pipelines"),
+        (
+            Rule(("batch",), ("jobs",), ("get", "list", "create")),
+            Rule(("tekton.dev",), ("pipelineruns",), ("get", "list", "create")),
+        ),
+    ),
+    Capability(
+        "inspections.run",
+        "operations",
+        _("Run inspections"),
+        (Rule(("",), ("pods", "events", "persistentvolumeclaims"), READ),),
+    ),
+    Capability(
+        "backups.restore",
+        "operations",
+        _("Restore backups"),
+        (Rule(("velero.io",), ("restores",), ("get", "list", "create")),),
+        dangerous=True,
+    ),
+    Capability("alerts.silence", "operations", _("Manage alert silences"), platform=True),
+    Capability("audit.view", "platform", _("View the audit log"), platform=True),
+    Capability("users.manage", "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
+    Capability("projects.manage", "platform", _("Manage projects and bindings"), platform=True),
+    Capability("clusters.manage", "platform", _("Register and configure clusters"), platform=True),
+)
+
+BY_CODE: dict[str, Capability] = {cap.code: cap for cap in CAPABILITIES}
+
+
+def get(code: str) -> Capability:
+    try:
+        return BY_CODE[code]
+    except KeyError:
+        raise ValueError(f"Unknown capability {code!r}") from None
+
+
+def rules_for(codes, *, cluster_wide: bool | None = None) -> list[dict]:
+    """The merged PolicyRules for a set of capability codes, stable in order for server-side apply.
+
+    ``cluster_wide`` filters: True keeps only cluster-wide capabilities, False only namespaced ones.
+    """
+    merged: dict[tuple[tuple[str, ...], str], set[str]] = {}
+    for code in sorted(codes):
+        cap = get(code)
+        if cluster_wide is not None and cap.cluster_wide != cluster_wide:
+            continue
+        for rule in cap.rules:
+            for resource in rule.resources:
+                merged.setdefault((rule.api_groups, resource), set()).update(rule.verbs)
+    grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+    for (groups, resource), verbs in sorted(merged.items()):
+        grouped.setdefault((groups, tuple(sorted(verbs))), []).append(resource)
+    return [
+        {"apiGroups": list(groups), "resources": sorted(resources), "verbs": list(verbs)}
+        for (groups, verbs), resources in sorted(grouped.items())
+    ]
+
+
+def grouped_by_domain() -> list[tuple[object, list[Capability]]]:
+    return [(label, [c for c in CAPABILITIES if c.domain == key]) for key, label in DOMAINS.items()]

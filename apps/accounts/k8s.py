@@ -1,0 +1,133 @@
+"""Applying the RBAC projection to a cluster, repairing drift and removing what is stale.
+
+Runs as Kubemate's own identity (the only place besides the sync that does):
+it must create ClusterRoles and bindings that no operator could grant.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from apps.accounts.projection import API_VERSION, MANAGED_LABEL, Owned, crd_manifests, desired_state
+from apps.clusters import kube
+from apps.clusters.models import Cluster
+
+OWNER_KINDS = ("PlatformUser", "PlatformRole", "PlatformBinding")
+DEPENDENT_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "RoleBinding")
+
+
+@dataclass
+class ReconcileReport:
+    applied: int = 0
+    drift: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def _key(obj: dict) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def _label(key: tuple[str, str, str]) -> str:
+    kind, namespace, name = key
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _essence(obj: dict) -> dict:
+    """The fields the projection owns, normalized for comparison."""
+    if obj["kind"] == "ClusterRole":
+        return {
+            "rules": sorted(
+                (
+                    tuple(r.get("apiGroups", [])),
+                    tuple(sorted(r.get("resources", []))),
+                    tuple(sorted(r.get("verbs", []))),
+                )
+                for r in obj.get("rules") or []
+            )
+        }
+    if obj["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+        return {
+            "roleRef": obj["roleRef"]["name"],
+            "subjects": sorted((s["kind"], s.get("namespace", ""), s["name"]) for s in obj.get("subjects") or []),
+        }
+    return {}
+
+
+def _list_managed(api, cluster: Cluster, kind: str) -> dict[tuple[str, str, str], dict]:
+    items = kube.list_objects(api, cluster, kind, label_selector=f"{MANAGED_LABEL}=true")
+    return {_key({**item, "kind": kind}): {**item, "kind": kind} for item in items}
+
+
+def ensure_crds(api, cluster: Cluster, timeout: float = 30) -> None:
+    for crd in crd_manifests():
+        kube.apply(api, cluster, crd)
+    deadline = time.monotonic() + timeout
+    for crd in crd_manifests():
+        while True:
+            live = kube.request(
+                api, cluster, "GET", kube.resource_path("CustomResourceDefinition", crd["metadata"]["name"])
+            )
+            conditions = live.get("status", {}).get("conditions", [])
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                break
+            if time.monotonic() > deadline:
+                raise kube.ClusterUnreachable(
+                    f"The Kubemate resource types did not become ready in cluster {cluster.name}."
+                )
+            time.sleep(0.2)
+
+
+def reconcile(cluster: Cluster) -> ReconcileReport:
+    """Make the cluster's Kubemate RBAC equal to the platform's: apply, repair, remove. Idempotent."""
+    report = ReconcileReport()
+    desired: list[Owned] = desired_state(cluster)
+    with kube.api_client(cluster) as api:
+        ensure_crds(api, cluster)
+        live_owners: dict = {}
+        for kind in OWNER_KINDS:
+            live_owners.update(_list_managed(api, cluster, kind))
+        live_dependents: dict = {}
+        for kind in DEPENDENT_KINDS:
+            live_dependents.update(_list_managed(api, cluster, kind))
+
+        wanted: set[tuple[str, str, str]] = set()
+        for owned in desired:
+            owner_key = _key(owned.owner)
+            applied_owner = kube.apply(api, cluster, owned.owner)
+            report.applied += 1
+            wanted.add(owner_key)
+            reference = {
+                "apiVersion": API_VERSION,
+                "kind": owned.owner["kind"],
+                "name": owned.owner["metadata"]["name"],
+                "uid": applied_owner["metadata"]["uid"],
+            }
+            for dependent in owned.dependents:
+                key = _key(dependent)
+                wanted.add(key)
+                live = live_dependents.get(key)
+                if live is not None and _essence(live) != _essence(dependent):
+                    report.drift.append(f"{_label(key)} was changed by hand")
+                    if (
+                        live.get("roleRef", {}).get("name") != dependent.get("roleRef", {}).get("name")
+                        and "roleRef" in dependent
+                    ):
+                        # roleRef cannot be changed in place.
+                        kube.delete_object(api, cluster, key[0], key[2], key[1] or None)
+                elif live is None and owner_key in live_owners:
+                    report.drift.append(f"{_label(key)} was deleted by hand")
+                kube.apply(
+                    api, cluster, {**dependent, "metadata": {**dependent["metadata"], "ownerReferences": [reference]}}
+                )
+                report.applied += 1
+
+        # Dependents first, then owners, so nothing waits on garbage collection.
+        for key in sorted(set(live_dependents) - wanted):
+            if kube.delete_object(api, cluster, key[0], key[2], key[1] or None):
+                report.removed.append(_label(key))
+        for key in sorted(set(live_owners) - wanted):
+            if kube.delete_object(api, cluster, key[0], key[2]):
+                report.removed.append(_label(key))
+    return report

@@ -1,0 +1,232 @@
+"""Roles built from capabilities, projects (tenants), bindings, and the hash-chained audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from apps.accounts import capabilities
+from apps.clusters.models import Cluster
+
+# Kubernetes object names derived from these must be DNS-1123 labels.
+SLUG_HELP = _("Lower-case letters, digits and hyphens; starts and ends with a letter or digit.")
+
+
+def validate_capabilities(codes: list[str]) -> None:
+    unknown = sorted(set(codes) - set(capabilities.BY_CODE))
+    if unknown:
+        raise ValidationError(_("Unknown capabilities: %(codes)s") % {"codes": ", ".join(unknown)})
+
+
+class Role(models.Model):
+    """A platform role: a named set of capabilities, projected as ClusterRole ``kubemate:<slug>``.
+
+    Built-in roles are created by a data migration and cannot be deleted or
+    renamed; their capabilities may not be edited either, so that the built-in
+    names keep their documented meaning.
+    """
+
+    slug = models.SlugField(_("identifier"), max_length=50, unique=True, help_text=SLUG_HELP)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    description_zh = models.TextField(_("description (Chinese)"), blank=True)
+    capabilities = ArrayField(
+        models.CharField(max_length=64), default=list, blank=True, validators=[validate_capabilities]
+    )
+    builtin = models.BooleanField(_("built-in"), default=False, editable=False)
+
+    class Meta:
+        ordering = ["-builtin", "slug"]
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(slug__regex=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), name="accounts_role_slug_dns"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_zh if (get_language() or "").startswith("zh") else self.name_en
+
+    @property
+    def description(self) -> str:
+        return self.description_zh if (get_language() or "").startswith("zh") else self.description_en
+
+    @property
+    def cluster_role_name(self) -> str:
+        return f"kubemate:{self.slug}"
+
+
+class Project(models.Model):
+    """A tenant: a named set of namespaces in one cluster. Members come from project-scoped bindings."""
+
+    cluster = models.ForeignKey(Cluster, verbose_name=_("cluster"), on_delete=models.PROTECT, related_name="projects")
+    slug = models.SlugField(_("identifier"), max_length=50, help_text=SLUG_HELP)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    namespaces = ArrayField(models.CharField(max_length=63), verbose_name=_("namespaces"), default=list)
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        constraints = [models.UniqueConstraint(fields=["cluster", "slug"], name="accounts_project_unique_slug")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Binding(models.Model):
+    """Grants a role to a user or a group at platform, cluster or project scope.
+
+    Projected per cluster as a PlatformBinding custom resource that owns the
+    generated RoleBindings (one per project namespace) or ClusterRoleBinding.
+    """
+
+    class Scope(models.TextChoices):
+        PLATFORM = "platform", _("Whole platform")
+        CLUSTER = "cluster", _("Cluster")
+        PROJECT = "project", _("Project")
+
+    role = models.ForeignKey(Role, verbose_name=_("role"), on_delete=models.PROTECT, related_name="bindings")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="kubemate_bindings",
+    )
+    group = models.ForeignKey(
+        Group,
+        verbose_name=_("group"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="kubemate_bindings",
+    )
+    scope = models.CharField(_("scope"), max_length=16, choices=Scope.choices)
+    cluster = models.ForeignKey(Cluster, verbose_name=_("cluster"), null=True, blank=True, on_delete=models.CASCADE)
+    project = models.ForeignKey(
+        Project, verbose_name=_("project"), null=True, blank=True, on_delete=models.CASCADE, related_name="bindings"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["scope", "id"]
+        verbose_name = _("binding")
+        verbose_name_plural = _("bindings")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="accounts_binding_one_subject",
+            ),
+            models.CheckConstraint(
+                condition=(Q(scope="platform") & Q(cluster__isnull=True) & Q(project__isnull=True))
+                | (Q(scope="cluster") & Q(cluster__isnull=False) & Q(project__isnull=True))
+                | (Q(scope="project") & Q(cluster__isnull=True) & Q(project__isnull=False)),
+                name="accounts_binding_scope_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_label} → {self.role} @ {self.scope_label}"
+
+    @property
+    def subject_label(self) -> str:
+        return self.user.username if self.user_id else f"@{self.group.name}"
+
+    @property
+    def scope_label(self) -> str:
+        if self.scope == self.Scope.PROJECT:
+            return f"{self.project.cluster.name}/{self.project.name}"
+        if self.scope == self.Scope.CLUSTER:
+            return self.cluster.name
+        return str(_("platform"))
+
+    @property
+    def k8s_name(self) -> str:
+        return f"kubemate-b{self.pk}"
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+    def delete(self):
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditEvent(models.Model):
+    """One mutation or security event: who, what, where, result. Append-only and hash-chained.
+
+    ``seq`` counts from 1 without gaps; ``hash`` is SHA-256 over this event's
+    fields and ``prev_hash``, so changing or removing any row breaks the chain
+    (``manage.py audit_verify``). ``AuditHead`` holds the last seq and hash so
+    that removing the newest rows is detected too. A database trigger refuses
+    UPDATE, DELETE and TRUNCATE. Actor is stored as id and name, not a foreign
+    key, so that removing a user never rewrites history.
+    """
+
+    class Result(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        FAILURE = "failure", _("Failure")
+        DENIED = "denied", _("Denied")
+
+    seq = models.BigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(_("time"), editable=False, db_index=True)
+    actor_id = models.BigIntegerField(null=True, editable=False)
+    actor_name = models.CharField(_("actor"), max_length=150, editable=False, db_index=True)
+    action = models.CharField(_("action"), max_length=100, editable=False, db_index=True)
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices, editable=False)
+    cluster = models.CharField(_("cluster"), max_length=63, blank=True, editable=False, db_index=True)
+    namespace = models.CharField(_("namespace"), max_length=63, blank=True, editable=False)
+    object_kind = models.CharField(_("kind"), max_length=63, blank=True, editable=False)
+    object_name = models.CharField(_("object"), max_length=253, blank=True, editable=False)
+    detail = models.JSONField(_("detail"), default=dict, blank=True, editable=False)
+    ip = models.GenericIPAddressField(_("address"), null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.actor_name} {self.action} {self.result}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditHead(models.Model):
+    """The newest audit event's seq and hash (a single row), locked while an event is appended."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash[:12]}"
