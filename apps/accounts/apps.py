@@ -6,3 +6,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.accounts"
     verbose_name = _("Accounts")
+
+    def ready(self) -> None:
+        from apps.accounts import signals
+
+        signals.connect()

@@ -18,6 +18,15 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_DEBUG            | false                                     |
 | KUBEMATE_SESSION_IDLE_SECONDS / KUBEMATE_SESSION_ABSOLUTE_SECONDS | 1800 / 43200 |
 | KUBEMATE_LOG_LEVEL        | INFO                                      |
+| KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
+| KUBEMATE_LDAP_BIND_DN / KUBEMATE_LDAP_BIND_PASSWORD | empty (anonymous search)    |
+| KUBEMATE_LDAP_USER_BASE   | required with KUBEMATE_LDAP_URI, e.g. ou=people,dc=bank,dc=example |
+| KUBEMATE_LDAP_USER_FILTER | (uid=%(user)s); Active Directory: (sAMAccountName=%(user)s) |
+| KUBEMATE_LDAP_GROUP_BASE  | unset: groups are not mirrored; set: directory groups become Django groups |
+| KUBEMATE_LDAP_GROUP_TYPE  | groupOfNames; or groupOfUniqueNames, posixGroup, activeDirectory |
+| KUBEMATE_LDAP_GROUP_FILTER | chosen by the group type, e.g. (objectClass=groupOfNames) |
+| KUBEMATE_LDAP_REQUIRE_GROUP | unset; a group DN whose members alone may sign in |
+| KUBEMATE_LDAP_START_TLS / KUBEMATE_LDAP_CA_FILE | false / the system's CA certificates |
 
 Values in .run/services.env (written by `make services`) are used when the
 variable is not set in the environment.
@@ -245,3 +254,8 @@ LOGGING = {
 }
 
 KUBEMATE_VERSION = "0.1.0"
+
+# Optional LDAP / Active Directory sign-in (kubemate/settings/ldap.py); nothing changes without KUBEMATE_LDAP_URI.
+from kubemate.settings.ldap import ldap_settings  # noqa: E402
+
+globals().update(ldap_settings(os.environ, AUTHENTICATION_BACKENDS))
