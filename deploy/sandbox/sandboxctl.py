@@ -394,23 +394,39 @@ class Sandbox:
         if self.run_dir.exists():
             alive = {c: p for c, p in self.pids().items() if pid_alive(p) and pid_belongs(p, self.run_dir)}
             if alive:
-                log(f"{self.name} is already running ({', '.join(alive)}); use down first")
+                log(f"{self.name} is already running ({', '.join(alive)}); use down first to restart it")
+                if demo:
+                    self.bins = binary_paths()
+                    self.apply_demo(timeout)
                 print_status(self)
                 return
             log(f"removing stale run folder {self.run_dir}")
             shutil.rmtree(self.run_dir)
         self.bins = binary_paths()
-        for d in (self.pki, self.logs, self.conf, self.pids_dir, self.run_dir / "etcd"):
-            d.mkdir(parents=True, exist_ok=True)
-        try:
-            self._up(nodes, demo, timeout)
-        except BaseException:
-            log("up failed; stopping what was started (logs are kept in the printed paths until down)")
-            self.stop_processes()
-            raise
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            for d in (self.pki, self.logs, self.conf, self.pids_dir, self.run_dir / "etcd"):
+                d.mkdir(parents=True, exist_ok=True)
+            try:
+                self._up(nodes, demo, timeout)
+                break
+            except BaseException:
+                self.stop_processes()
+                # Ports are chosen free but only taken when each process binds: another
+                # sandbox starting at the same moment can win the race. Retry with new ports.
+                if attempt < attempts and self.port_clash():
+                    log(f"a port was taken meanwhile; retrying with new ports (attempt {attempt + 1})")
+                    shutil.rmtree(self.run_dir)
+                    self.values = {}
+                    continue
+                log(f"up failed; stopped what was started; logs are in {self.logs} until down")
+                raise
         log(f"{self.name} is up in {time.monotonic() - t0:.1f}s")
         print_status(self)
         print(f"\n  export KUBECONFIG={self.kubeconfig}")
+
+    def port_clash(self) -> bool:
+        return any("address already in use" in f.read_text(errors="replace") for f in self.logs.glob("*.log"))
 
     def _up(self, nodes: int, demo: bool, timeout: float) -> None:
         t = time.monotonic()
