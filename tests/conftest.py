@@ -36,3 +36,28 @@ def _clean_test_redis(settings):
     get_redis().flushdb()
     yield
     get_redis.cache_clear()
+
+
+@pytest.fixture
+def registered_cluster(sandbox, db):
+    """The sandbox registered the way an operator registers a cluster: Kubemate's own identity, not admin."""
+    from apps.clusters.services import register_with_admin_credentials
+
+    return register_with_admin_credentials(name="sandbox", admin_kubeconfig_yaml=sandbox.kubeconfig.read_text())
+
+
+@pytest.fixture(scope="session")
+def team_namespaces(sandbox):
+    """Namespaces the accounts tests use as project and non-project namespaces."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    core = client.CoreV1Api(sandbox.api_client)
+    names = ["team-a", "team-a-batch", "team-b"]
+    for name in names:
+        try:
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    return names

@@ -163,7 +163,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "inspections.run",
         "operations",
         _("Run inspections"),
-        (Rule(("",), ("pods", "events", "persistentvolumeclaims"), READ),),
+        (
+            Rule(("",), ("pods", "events", "persistentvolumeclaims"), READ),
+            # An inspection records its run as an Event on the objects it checked.
+            Rule(("",), ("events",), ("create",)),
+        ),
     ),
     Capability(
         "backups.restore",
@@ -180,6 +184,28 @@ CAPABILITIES: tuple[Capability, ...] = (
 )
 
 BY_CODE: dict[str, Capability] = {cap.code: cap for cap in CAPABILITIES}
+
+# The request each button makes: (verb, API group, resource). The permission-parity test asks
+# Kubernetes about exactly this request, as the user, and expects the console's answer.
+# Cluster-wide capabilities are asked about across all namespaces.
+PROBES: dict[str, tuple[str, str, str]] = {
+    "workloads.view": ("list", "apps", "deployments"),
+    "workloads.scale": ("patch", "apps", "deployments/scale"),
+    "workloads.restart": ("patch", "apps", "deployments"),
+    "pods.delete": ("delete", "", "pods"),
+    "pods.logs": ("get", "", "pods/log"),
+    "yaml.edit": ("patch", "", "configmaps"),
+    "secrets.view_metadata": ("list", "", "secrets"),
+    "nodes.view": ("list", "", "nodes"),
+    "nodes.cordon": ("patch", "", "nodes"),
+    "nodes.drain": ("create", "", "pods/eviction"),
+    "releases.deploy": ("create", "apps", "deployments"),
+    "releases.rollback": ("update", "apps", "deployments"),
+    "releases.canary": ("delete", "apps", "deployments"),
+    "pipelines.run": ("create", "batch", "jobs"),
+    "inspections.run": ("create", "", "events"),
+    "backups.restore": ("create", "velero.io", "restores"),
+}
 
 
 def get(code: str) -> Capability:

@@ -55,6 +55,23 @@ def _essence(obj: dict) -> dict:
     return {}
 
 
+def _edited_by_others(live: dict) -> bool:
+    """Someone other than Kubemate wrote this object's fields (kubectl edit, a script)."""
+    return any(
+        entry.get("manager") != kube.FIELD_MANAGER and not entry.get("subresource")
+        for entry in live.get("metadata", {}).get("managedFields") or []
+    )
+
+
+def _existed_before(live_owner: dict | None, dependent: dict) -> bool:
+    """Whether the owner's last applied state already called for ``dependent`` (so its absence is drift)."""
+    if live_owner is None:
+        return False
+    if dependent["kind"] == "RoleBinding":
+        return dependent["metadata"]["namespace"] in (live_owner.get("spec", {}).get("namespaces") or [])
+    return True
+
+
 def _list_managed(api, cluster: Cluster, kind: str) -> dict[tuple[str, str, str], dict]:
     items = kube.list_objects(api, cluster, kind, label_selector=f"{MANAGED_LABEL}=true")
     return {_key({**item, "kind": kind}): {**item, "kind": kind} for item in items}
@@ -109,14 +126,12 @@ def reconcile(cluster: Cluster) -> ReconcileReport:
                 wanted.add(key)
                 live = live_dependents.get(key)
                 if live is not None and _essence(live) != _essence(dependent):
-                    report.drift.append(f"{_label(key)} was changed by hand")
-                    if (
-                        live.get("roleRef", {}).get("name") != dependent.get("roleRef", {}).get("name")
-                        and "roleRef" in dependent
-                    ):
+                    if _edited_by_others(live):
+                        report.drift.append(f"{_label(key)} was changed by hand")
+                    if "roleRef" in dependent and live["roleRef"]["name"] != dependent["roleRef"]["name"]:
                         # roleRef cannot be changed in place.
                         kube.delete_object(api, cluster, key[0], key[2], key[1] or None)
-                elif live is None and owner_key in live_owners:
+                elif live is None and _existed_before(live_owners.get(owner_key), dependent):
                     report.drift.append(f"{_label(key)} was deleted by hand")
                 kube.apply(
                     api, cluster, {**dependent, "metadata": {**dependent["metadata"], "ownerReferences": [reference]}}
@@ -131,3 +146,29 @@ def reconcile(cluster: Cluster) -> ReconcileReport:
             if kube.delete_object(api, cluster, key[0], key[2]):
                 report.removed.append(_label(key))
     return report
+
+
+def review_access(cluster: Cluster, user, checks: list[tuple[str, str, str, str]]) -> list[bool]:
+    """Ask the cluster, as ``user``, whether each (verb, group, resource[/subresource], namespace) is allowed."""
+    answers = []
+    with kube.api_client(cluster, as_user=user) as api:
+        for verb, group, resource, namespace in checks:
+            resource, _, subresource = resource.partition("/")
+            body = {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {
+                    "resourceAttributes": {
+                        "verb": verb,
+                        "group": group,
+                        "resource": resource,
+                        "subresource": subresource,
+                        "namespace": namespace,
+                    }
+                },
+            }
+            review = kube.request(
+                api, cluster, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body
+            )
+            answers.append(bool(review.get("status", {}).get("allowed")))
+    return answers

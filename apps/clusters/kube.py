@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from apps.clusters.models import Cluster
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
 FIELD_MANAGER = "kubemate"
+TOO_MANY_REQUESTS_RETRIES = 5
 # Each platform user acts in a cluster as this ServiceAccount (created by the RBAC projection).
 MANAGED_NAMESPACE = "kubemate-system"
 
@@ -117,14 +119,21 @@ def api_client(cluster: Cluster, *, as_user=None) -> Iterator[client.ApiClient]:
 def call(cluster: Cluster, fn, *args, **kwargs):
     """Run one API call with Kubemate's timeouts, translating failures into KubeError."""
     kwargs.setdefault("_request_timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
-    try:
-        return fn(*args, **kwargs)
-    except ApiException as exc:
-        raise _translate(exc, cluster) from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ClusterUnreachable(
-            _("Cluster %(name)s cannot be reached: %(reason)s.") % {"name": cluster.name, "reason": network_reason(exc)}
-        ) from None
+    for attempt in range(TOO_MANY_REQUESTS_RETRIES + 1):
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            # 429: API priority and fairness, or a new resource type not served yet; the server says when to retry.
+            if exc.status == 429 and attempt < TOO_MANY_REQUESTS_RETRIES:
+                time.sleep(min(float((exc.headers or {}).get("Retry-After") or 1), 2.0))
+                continue
+            raise _translate(exc, cluster) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterUnreachable(
+                _("Cluster %(name)s cannot be reached: %(reason)s.")
+                % {"name": cluster.name, "reason": network_reason(exc)}
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def network_reason(exc: Exception) -> str:

@@ -18,6 +18,7 @@ class NavItem:
     url_name: str
     icon: str
     superuser_only: bool = False
+    capability: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,17 +41,32 @@ SECTIONS = (
     NavSection(_("CI/CD"), (NavItem(_("Pipelines"), "cicd:pipeline_list", "git-merge"),)),
     NavSection(_("Inspection"), (NavItem(_("Inspections"), "inspection:inspection_list", "stethoscope"),)),
     NavSection(_("AI"), (NavItem(_("Model servers"), "ai:model_server_list", "cpu"),)),
+    NavSection(
+        _("Accounts"),
+        (
+            NavItem(_("Users"), "accounts:user_list", "users", capability="users.manage"),
+            NavItem(_("Groups"), "accounts:group_list", "users-group", capability="users.manage"),
+            NavItem(_("Roles"), "accounts:role_list", "shield-lock", capability="users.manage"),
+            NavItem(_("Projects"), "accounts:project_list", "folders", capability="projects.manage"),
+            NavItem(_("Bindings"), "accounts:binding_list", "link", capability="projects.manage"),
+            NavItem(_("Audit log"), "accounts:audit_list", "file-certificate", capability="audit.view"),
+        ),
+    ),
     NavSection(_("Administration"), (NavItem(_("Django admin"), "admin:index", "settings", superuser_only=True),)),
 )
 
 
 def sidebar_for(request) -> list[dict]:
+    from apps.accounts.access import may
+
     path = request.path
     sections = []
     for section in SECTIONS:
         items = []
         for item in section.items:
             if item.superuser_only and not request.user.is_superuser:
+                continue
+            if item.capability and not may(request.user, item.capability):
                 continue
             try:
                 url = reverse(item.url_name)

@@ -27,3 +27,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # WhiteNoise warns about a missing root; the live server serves from the source folders instead.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# Two test runs on one machine (say, two checkouts) keep apart by naming their own test database.
+DATABASES["default"]["TEST"] = {"NAME": env("KUBEMATE_TEST_DB", "test_kubemate")}  # noqa: F405

@@ -1,0 +1,117 @@
+"""The audit log (search, CSV export) and "what can this user do"."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts import access, capabilities
+from apps.accounts.decorators import capability_required
+from apps.accounts.forms import AuditFilterForm
+from apps.accounts.models import AuditEvent, Project
+from apps.clusters.models import Cluster
+from apps.core.htmx import render
+
+User = get_user_model()
+PAGE_SIZE = 50
+
+
+def _filtered_events(request):
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.all()
+    if form.is_valid():
+        events = form.filter(events)
+    return form, events
+
+
+@capability_required("audit.view")
+def audit_list(request):
+    form, events = _filtered_events(request)
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    return render(request, "accounts/audit_list.html", context, partial="results")
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@capability_required("audit.view")
+def audit_export(request):
+    """CSV of the filtered events, streamed so a year of history does not sit in memory."""
+    _form, events = _filtered_events(request)
+    writer = csv.writer(_Echo())
+    header = ["seq", "time", "actor", "action", "result", "cluster", "namespace", "kind", "object", "address", "hash"]
+
+    def rows():
+        yield writer.writerow(header)
+        for e in events.order_by("seq").iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    e.seq,
+                    e.created_at.isoformat(),
+                    e.actor_name,
+                    e.action,
+                    e.result,
+                    e.cluster,
+                    e.namespace,
+                    e.object_kind,
+                    e.object_name,
+                    e.ip or "",
+                    e.hash,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="kubemate-audit-{stamp}.csv"'
+    return response
+
+
+@capability_required("users.manage")
+def user_access(request, user_id: int):
+    """What may this user do in a cluster/namespace: the console's answer next to the cluster's own."""
+    from apps.accounts.k8s import review_access
+    from apps.clusters.kube import KubeError
+
+    subject = get_object_or_404(User, pk=user_id)
+    clusters = list(Cluster.objects.all())
+    cluster = next((c for c in clusters if str(c.pk) == request.GET.get("cluster")), clusters[0] if clusters else None)
+    namespace = request.GET.get("namespace", "").strip()
+    projects = Project.objects.filter(cluster=cluster) if cluster else Project.objects.none()
+    rows, error = [], ""
+    if cluster is not None:
+        probes = [(code, capabilities.PROBES[code]) for code in capabilities.PROBES]
+        console = {code: access.may(subject, code, cluster=cluster, namespace=namespace or None) for code, _ in probes}
+        try:
+            answers = review_access(
+                cluster,
+                subject,
+                [(*probe, "" if capabilities.get(code).cluster_wide else namespace) for code, probe in probes],
+            )
+        except KubeError as exc:
+            answers, error = [None] * len(probes), str(exc)
+        for (code, probe), answer in zip(probes, answers, strict=True):
+            rows.append({"cap": capabilities.get(code), "probe": probe, "console": console[code], "cluster": answer})
+    platform = [
+        {"cap": cap, "console": access.may(subject, cap.code)} for cap in capabilities.CAPABILITIES if cap.platform
+    ]
+    context = {
+        "subject": subject,
+        "clusters": clusters,
+        "cluster": cluster,
+        "namespace": namespace,
+        "projects": projects,
+        "rows": rows,
+        "platform": platform,
+        "error": error,
+    }
+    return render(request, "accounts/user_access.html", context, partial="matrix")

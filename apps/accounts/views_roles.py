@@ -1,0 +1,146 @@
+"""Roles (capability matrix with a rules preview), projects and bindings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts import capabilities, services
+from apps.accounts.decorators import capability_required
+from apps.accounts.forms import BindingForm, ProjectForm, RoleForm
+from apps.accounts.models import Binding, Project, Role
+from apps.accounts.reauth import require_recent_auth
+from apps.core.htmx import render
+
+
+@capability_required("users.manage")
+def role_list(request):
+    roles = Role.objects.annotate(binding_count=Count("bindings"))
+    return render(request, "accounts/role_list.html", {"roles": roles})
+
+
+def _matrix(selected: set[str]) -> list[dict]:
+    return [
+        {"label": label, "capabilities": [{"cap": cap, "checked": cap.code in selected} for cap in caps]}
+        for label, caps in capabilities.grouped_by_domain()
+    ]
+
+
+@capability_required("users.manage")
+@require_recent_auth
+@require_http_methods(["GET", "POST"])
+def role_edit(request, role_id: int | None = None):
+    role = get_object_or_404(Role, pk=role_id) if role_id else Role()
+    if role.builtin and request.method == "POST":
+        messages.error(request, _("Built-in roles cannot be changed; create a custom role instead."))
+        return redirect("accounts:role_list")
+    form = RoleForm(request.POST or None, instance=role)
+    if request.method == "POST" and form.is_valid():
+        services.save_role(actor=request.user, role=form.save(commit=False), request=request)
+        messages.success(request, _("Role %(name)s was saved.") % {"name": role.name})
+        return redirect("accounts:role_list")
+    selected = set(form["capabilities"].value() or [])
+    context = {"form": form, "role": role, "matrix": _matrix(selected), "rules": capabilities.rules_for(selected)}
+    return render(request, "accounts/role_form.html", context)
+
+
+@capability_required("users.manage")
+@require_POST
+def role_rules_preview(request):
+    """htmx: the Kubernetes rules the ticked capabilities generate."""
+    selected = {code for code in request.POST.getlist("capabilities") if code in capabilities.BY_CODE}
+    return render(request, "accounts/role_form.html", {"rules": capabilities.rules_for(selected)}, partial="rules")
+
+
+@capability_required("users.manage")
+@require_recent_auth
+@require_POST
+def role_delete(request, role_id: int):
+    role = get_object_or_404(Role, pk=role_id)
+    try:
+        services.delete_role(actor=request.user, role=role, request=request)
+    except services.BuiltinRoleProtected:
+        messages.error(request, _("Built-in roles cannot be deleted."))
+    else:
+        messages.success(request, _("Role %(name)s and its bindings were deleted.") % {"name": role.name})
+    return redirect("accounts:role_list")
+
+
+@capability_required("projects.manage")
+def project_list(request):
+    projects = Project.objects.select_related("cluster").annotate(binding_count=Count("bindings"))
+    return render(request, "accounts/project_list.html", {"projects": projects})
+
+
+@capability_required("projects.manage")
+@require_http_methods(["GET", "POST"])
+def project_edit(request, project_id: int | None = None):
+    project = get_object_or_404(Project, pk=project_id) if project_id else Project()
+    form = ProjectForm(request.POST or None, instance=project)
+    if request.method == "POST" and form.is_valid():
+        project = services.save_project(actor=request.user, project=form.save(commit=False), request=request)
+        messages.success(request, _("Project %(name)s was saved.") % {"name": project.name})
+        return redirect("accounts:project_detail", project.pk)
+    return render(request, "accounts/project_form.html", {"form": form, "project": project})
+
+
+@capability_required("projects.manage")
+@require_http_methods(["GET", "POST"])
+def project_detail(request, project_id: int):
+    project = get_object_or_404(Project.objects.select_related("cluster"), pk=project_id)
+    form = BindingForm(request.POST or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        services.create_binding(
+            actor=request.user,
+            role=form.cleaned_data["role"],
+            user=form.cleaned_data["user"],
+            group=form.cleaned_data["group"],
+            project=project,
+            request=request,
+        )
+        messages.success(request, _("The binding was added; the cluster is being updated."))
+        return redirect("accounts:project_detail", project.pk)
+    bindings = project.bindings.select_related("role", "user", "group")
+    return render(request, "accounts/project_detail.html", {"project": project, "form": form, "bindings": bindings})
+
+
+@capability_required("projects.manage")
+@require_recent_auth
+@require_POST
+def project_delete(request, project_id: int):
+    project = get_object_or_404(Project, pk=project_id)
+    services.delete_project(actor=request.user, project=project, request=request)
+    messages.success(request, _("Project %(name)s was deleted.") % {"name": project.name})
+    return redirect("accounts:project_list")
+
+
+@capability_required("projects.manage")
+@require_http_methods(["GET", "POST"])
+def binding_list(request):
+    form = BindingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.create_binding(
+            actor=request.user,
+            role=form.cleaned_data["role"],
+            user=form.cleaned_data["user"],
+            group=form.cleaned_data["group"],
+            cluster=form.cleaned_data["cluster"],
+            request=request,
+        )
+        messages.success(request, _("The binding was added; the clusters are being updated."))
+        return redirect("accounts:binding_list")
+    bindings = Binding.objects.select_related("role", "user", "group", "cluster", "project__cluster")
+    return render(request, "accounts/binding_list.html", {"bindings": bindings, "form": form})
+
+
+@capability_required("projects.manage")
+@require_POST
+def binding_delete(request, binding_id: int):
+    binding = get_object_or_404(Binding.objects.select_related("role", "project"), pk=binding_id)
+    project = binding.project
+    services.delete_binding(actor=request.user, binding=binding, request=request)
+    messages.success(request, _("The binding was removed; the cluster is being updated."))
+    return redirect("accounts:project_detail", project.pk) if project else redirect("accounts:binding_list")
