@@ -5,6 +5,7 @@ from apps.accounts import views, views_audit, views_roles
 app_name = "accounts"
 
 urlpatterns = [
+    path("me/access/", views_audit.my_access, name="my_access"),
     path("users/", views.user_list, name="user_list"),
     path("users/new/", views.user_create, name="user_create"),
     path("users/<int:user_id>/", views.user_detail, name="user_detail"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -76,31 +77,34 @@ def audit_export(request):
     return response
 
 
-@capability_required("users.manage")
-def user_access(request, user_id: int):
-    """What may this user do in a cluster/namespace: the console's answer next to the cluster's own."""
+def _access_page(request, subject):
+    """The console's answer for each capability next to the cluster's own (an access review as ``subject``)."""
     from apps.accounts.k8s import review_access
     from apps.clusters.kube import KubeError
 
-    subject = get_object_or_404(User, pk=user_id)
     clusters = list(Cluster.objects.all())
     cluster = next((c for c in clusters if str(c.pk) == request.GET.get("cluster")), clusters[0] if clusters else None)
     namespace = request.GET.get("namespace", "").strip()
     projects = Project.objects.filter(cluster=cluster) if cluster else Project.objects.none()
     rows, error = [], ""
     if cluster is not None:
-        probes = [(code, capabilities.PROBES[code]) for code in capabilities.PROBES]
-        console = {code: access.may(subject, code, cluster=cluster, namespace=namespace or None) for code, _ in probes}
+        codes = list(capabilities.PROBES)
+        checks = [
+            (*capabilities.PROBES[code], "" if capabilities.get(code).cluster_wide else namespace) for code in codes
+        ]
         try:
-            answers = review_access(
-                cluster,
-                subject,
-                [(*probe, "" if capabilities.get(code).cluster_wide else namespace) for code, probe in probes],
-            )
+            answers = review_access(cluster, subject, checks)
         except KubeError as exc:
-            answers, error = [None] * len(probes), str(exc)
-        for (code, probe), answer in zip(probes, answers, strict=True):
-            rows.append({"cap": capabilities.get(code), "probe": probe, "console": console[code], "cluster": answer})
+            answers, error = [None] * len(codes), str(exc)
+        for code, answer in zip(codes, answers, strict=True):
+            rows.append(
+                {
+                    "cap": capabilities.get(code),
+                    "probe": capabilities.PROBES[code],
+                    "console": access.may(subject, code, cluster=cluster, namespace=namespace or None),
+                    "cluster": answer,
+                }
+            )
     platform = [
         {"cap": cap, "console": access.may(subject, cap.code)} for cap in capabilities.CAPABILITIES if cap.platform
     ]
@@ -115,3 +119,15 @@ def user_access(request, user_id: int):
         "error": error,
     }
     return render(request, "accounts/user_access.html", context, partial="matrix")
+
+
+@capability_required("users.manage")
+def user_access(request, user_id: int):
+    """What may this user do in a cluster/namespace (for administrators)."""
+    return _access_page(request, get_object_or_404(User, pk=user_id))
+
+
+@login_required
+def my_access(request):
+    """What may I do here: every signed-in user may ask about themselves."""
+    return _access_page(request, request.user)
