@@ -30,3 +30,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Two test runs on one machine (say, two checkouts) keep apart by naming their own test database.
 DATABASES["default"]["TEST"] = {"NAME": env("KUBEMATE_TEST_DB", "test_kubemate")}  # noqa: F405
+# TransactionTestCase and the live server flush tables with TRUNCATE; the audit guard allows it only here.
+DATABASES["default"]["OPTIONS"]["options"] = "-c kubemate.test_flush=on"  # noqa: F405

@@ -55,7 +55,7 @@ def view_answers(user, cluster, namespace) -> dict[str, str]:
     browser.force_login(user)
     html = browser.get(reverse("accounts:my_access"), {"cluster": cluster.pk, "namespace": namespace}).content.decode()
     rows = re.findall(r'data-capability="([a-z_.]+)" data-console="(allowed|denied)"', html)
-    return {code: answer for code, answer in rows}
+    return dict(rows)
 
 
 @pytest.fixture
