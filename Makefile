@@ -4,7 +4,6 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
-APT_PACKAGES := postgresql redis-server gettext chromium fonts-noto-cjk openssl curl ca-certificates
 
 include deploy/sandbox/sandbox.mk
 
@@ -24,6 +23,12 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v go >/dev/null || missing="$$missing golang"; \
+	test -e /usr/include/ldap.h || missing="$$missing libldap2-dev"; \
+	test -e /usr/include/sasl/sasl.h || missing="$$missing libsasl2-dev"; \
+	test -x /usr/sbin/slapd || missing="$$missing slapd"; \
+	command -v ldapadd >/dev/null || missing="$$missing ldap-utils"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	test -e "$$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" || missing="$$missing python3-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

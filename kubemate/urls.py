@@ -20,6 +20,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("i18n/catalog.js", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
+    path("", include("apps.accounts.urls_security")),
     path("accounts/", include("apps.accounts.urls")),
     path("clusters/", include("apps.clusters.urls")),
     path("", include("apps.core.urls")),
