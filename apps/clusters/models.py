@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +21,15 @@ class Cluster(models.Model):
     api_server = models.URLField(_("API server"), max_length=255)
     kubeconfig_encrypted = models.TextField(_("credentials (encrypted)"), editable=False)
     environment = models.CharField(_("environment"), max_length=32, blank=True)
+    region = models.CharField(_("region"), max_length=63, blank=True)
+    labels = models.JSONField(_("labels"), default=dict, blank=True)
+    prometheus_url = models.URLField(_("Prometheus URL"), blank=True)
+    alertmanager_url = models.URLField(_("Alertmanager URL"), blank=True)
+    loki_url = models.URLField(_("Loki URL"), blank=True)
+    jaeger_url = models.URLField(_("Jaeger URL"), blank=True)
+    # Link-local and cloud metadata addresses are refused unless an administrator allows them here.
+    allow_link_local = models.BooleanField(_("allow link-local addresses"), default=False)
+    kubernetes_version = models.CharField(_("Kubernetes version"), max_length=32, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -35,3 +45,75 @@ class Cluster(models.Model):
 
     def kubeconfig(self) -> str:
         return crypto.decrypt(self.kubeconfig_encrypted)
+
+
+class Resource(models.Model):
+    """One Kubernetes object as last seen by the inventory sync (apps/clusters/inventory).
+
+    Pages read these rows; no web request lists a cluster. ``object`` is the
+    object without ``managedFields``; for Secrets it holds metadata and type
+    only, never data. ``status``/``summary`` are computed by
+    ``inventory.summaries`` for lists and filters.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="resources")
+    kind = models.CharField(max_length=40)
+    api_group = models.CharField(max_length=100, blank=True)
+    namespace = models.CharField(max_length=63, blank=True)
+    name = models.CharField(max_length=253)
+    uid = models.UUIDField()
+    resource_version = models.CharField(max_length=32)
+    labels = models.JSONField(default=dict)
+    owner_kind = models.CharField(max_length=40, blank=True)
+    owner_name = models.CharField(max_length=253, blank=True)
+    owner_uid = models.UUIDField(null=True, blank=True)
+    status = models.CharField(max_length=40, blank=True)
+    summary = models.JSONField(default=dict)
+    object = models.JSONField(default=dict)
+    created = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("resource")
+        verbose_name_plural = _("resources")
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "kind", "namespace", "name"], name="clusters_resource_unique")
+        ]
+        indexes = [
+            models.Index(fields=["cluster", "kind", "namespace", "name"], name="clusters_res_kind_ns_name"),
+            models.Index(fields=["cluster", "kind", "status"], name="clusters_res_kind_status"),
+            models.Index(fields=["cluster", "owner_uid"], name="clusters_res_owner"),
+            models.Index(fields=["cluster", "uid"], name="clusters_res_uid"),
+            GinIndex(fields=["name"], name="clusters_res_name_trgm", opclasses=["gin_trgm_ops"]),
+            GinIndex(fields=["labels"], name="clusters_res_labels", opclasses=["jsonb_path_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+class SyncState(models.Model):
+    """Where the sync of one kind in one cluster stands: the watch position and when it last heard anything."""
+
+    class State(models.TextChoices):
+        LISTING = "listing", _("Listing")
+        WATCHING = "watching", _("Up to date")
+        DISCONNECTED = "disconnected", _("Disconnected")
+        FORBIDDEN = "forbidden", _("Not allowed")
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="sync_states")
+    kind = models.CharField(max_length=40)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.LISTING)
+    resource_version = models.CharField(max_length=32, blank=True)
+    listed_at = models.DateTimeField(null=True, blank=True)
+    heard_at = models.DateTimeField(null=True, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    object_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("sync state")
+        verbose_name_plural = _("sync states")
+        constraints = [models.UniqueConstraint(fields=["cluster", "kind"], name="clusters_syncstate_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.kind}: {self.state}"

@@ -1,0 +1,3 @@
+"""URL patterns for the cluster actions pages; joined into the "clusters" namespace by urls.py."""
+
+urlpatterns: list = []
