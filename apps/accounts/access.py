@@ -98,3 +98,24 @@ def require(user, code: str, *, cluster=None, namespace: str | None = None) -> N
 
 def capabilities_at(user, *, cluster=None, namespace: str | None = None) -> set[str]:
     return {code for code in capabilities.BY_CODE if may(user, code, cluster=cluster, namespace=namespace)}
+
+
+def visible_namespaces(user, code: str, *, cluster) -> frozenset[str] | None:
+    """Namespaces of ``cluster`` where ``user`` holds ``code``: None means all of them.
+
+    Lists and searches filter rows with this, so a user bound to one project
+    never sees another project's objects, in any page, partial or download.
+    """
+    capability = capabilities.get(code)
+    cluster_id = getattr(cluster, "pk", cluster)
+    namespaces: set[str] = set()
+    for grant in grants_for(user):
+        if code not in grant.capabilities:
+            continue
+        if grant.scope == Binding.Scope.PLATFORM or (
+            grant.scope == Binding.Scope.CLUSTER and grant.cluster_id == cluster_id
+        ):
+            return None
+        if grant.scope == Binding.Scope.PROJECT and grant.cluster_id == cluster_id and not capability.cluster_wide:
+            namespaces |= grant.namespaces
+    return frozenset(namespaces)

@@ -240,3 +240,15 @@ def test_user_list_query_count_does_not_grow_with_users(admin_client_, django_as
     UserFactory.create_batch(30)
     with django_assert_max_num_queries(10):
         assert admin_client_.get(reverse("accounts:user_list")).status_code == 200
+
+
+def test_visible_namespaces_follow_scope(project, cluster, admin_user, operator):
+    from apps.accounts.access import visible_namespaces
+
+    services.create_binding(actor=admin_user, role=Role.objects.get(slug="developer"), user=operator, project=project)
+    assert visible_namespaces(operator, "workloads.view", cluster=cluster) == {"payments"}
+    assert visible_namespaces(operator, "nodes.view", cluster=cluster) == frozenset()
+    assert visible_namespaces(admin_user, "workloads.view", cluster=cluster) is None
+    other = Cluster(name="dr", api_server="https://10.0.0.2:6443", kubeconfig_encrypted="x")
+    other.save()
+    assert visible_namespaces(operator, "workloads.view", cluster=other) == frozenset()
