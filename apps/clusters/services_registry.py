@@ -1,0 +1,510 @@
+"""Writes to the cluster registry from its pages: register, edit, replace credentials, delete, test, rotate keys.
+
+Each write is one transaction with one audit event. Credentials travel as a
+``Credentials`` value whose repr hides them; they are never put in an audit
+detail, a log line, a task argument or a page. The cluster is asked before
+anything is stored, so a registration that cannot work saves nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import yaml
+from cryptography import x509
+from cryptography.fernet import InvalidToken
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+
+from apps.accounts import audit
+from apps.accounts.models import AuditEvent
+from apps.clusters.k8s_registry import ConnectionReport, Purpose, check_connection
+from apps.clusters.kube import KubeError
+from apps.clusters.models import Cluster
+from apps.core import crypto
+
+LINK_LOCAL_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+# Cloud metadata services outside the link-local ranges (Alibaba Cloud, AWS over IPv6).
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254")})
+ALLOWED_CLUSTER_KEYS = frozenset({"server", "certificate-authority-data", "tls-server-name", "extensions"})
+ALLOWED_USER_KEYS = frozenset({"token", "client-certificate-data", "client-key-data", "extensions"})
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+HOST_NAME = re.compile(
+    r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class RegistryError(ValueError):
+    """A registry change that cannot be made, with a sentence that says why and what to do."""
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """A minimal kubeconfig (one cluster, one user, one context) and what it is for (``Purpose``)."""
+
+    kubeconfig_yaml: str
+    purpose: str = Purpose.OWN
+
+    def __repr__(self) -> str:
+        return f"<Credentials for {self.server} ({self.purpose})>"
+
+    @property
+    def server(self) -> str:
+        return yaml.safe_load(self.kubeconfig_yaml)["clusters"][0]["cluster"]["server"]
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Everything about a cluster that is not a credential."""
+
+    name: str
+    environment: str = ""
+    region: str = ""
+    labels: dict | None = None
+    prometheus_url: str = ""
+    alertmanager_url: str = ""
+    loki_url: str = ""
+    jaeger_url: str = ""
+    allow_link_local: bool = False
+
+    def as_fields(self) -> dict:
+        return {**self.__dict__, "labels": dict(self.labels or {})}
+
+
+# Validation ------------------------------------------------------------------------------------
+
+
+def check_url(url: str, *, schemes: tuple[str, ...] = ("https",)) -> str:
+    """``url`` if it is an absolute URL Kubemate may call; RegistryError with a sentence otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in schemes:
+        raise RegistryError(_("The address must start with %(schemes)s.") % {"schemes": " or ".join(schemes)})
+    if parts.username or parts.password:
+        raise RegistryError(_("Do not put a user name or password in the address."))
+    try:
+        port = parts.port
+    except ValueError:
+        raise RegistryError(_("The port must be a number from 1 to 65535.")) from None
+    if port == 0:
+        raise RegistryError(_("The port must be a number from 1 to 65535."))
+    host = parts.hostname or ""
+    if not host or not (HOST_NAME.match(host) or _is_ip(host)):
+        raise RegistryError(_("The address has no valid host name or IP address."))
+    if parts.query or parts.fragment:
+        raise RegistryError(_("The address must not contain a query (?) or a fragment (#)."))
+    return url.strip().rstrip("/")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def resolved_addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses ``host`` stands for (itself when it is an IP literal); empty when it does not resolve."""
+    if _is_ip(host):
+        return [ipaddress.ip_address(host)]
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+def is_link_local_or_metadata(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address in METADATA_ADDRESSES or any(address in network for network in LINK_LOCAL_NETWORKS)
+
+
+def address_problem(url: str, *, allow_link_local: bool) -> str | None:
+    """A sentence when ``url`` points at a link-local or cloud metadata address that is not allowed.
+
+    Such addresses answer with the cloud host's own secrets, so Kubemate refuses
+    them (literal or behind a host name) unless an administrator allowed them.
+    Loopback stays allowed.
+    """
+    if allow_link_local:
+        return None
+    host = urlsplit(url).hostname or ""
+    for address in resolved_addresses(host):
+        if is_link_local_or_metadata(address):
+            return _(
+                "%(host)s is a link-local or cloud metadata address (%(address)s). Kubemate refuses such "
+                "addresses unless a platform administrator ticks “allow link-local addresses”."
+            ) % {"host": host, "address": address}
+    return None
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """key=value lines into a dict, validated the way Kubernetes validates label keys and values."""
+    labels: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep:
+            raise RegistryError(_("Line %(line)d: write each label as key=value.") % {"line": number})
+        prefix, slash, name = key.rpartition("/")
+        if slash and (not prefix or len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
+            raise RegistryError(
+                _("Line %(line)d: the prefix %(prefix)s of a label key must be a DNS subdomain (e.g. example.com).")
+                % {"line": number, "prefix": prefix}
+            )
+        if len(name) > 63 or not LABEL_NAME.match(name):
+            raise RegistryError(
+                _(
+                    "Line %(line)d: the label key %(key)s must be at most 63 letters, digits, '-', '_' or '.', "
+                    "starting and ending with a letter or digit."
+                )
+                % {"line": number, "key": key}
+            )
+        if value and (len(value) > 63 or not LABEL_NAME.match(value)):
+            raise RegistryError(
+                _(
+                    "Line %(line)d: the label value %(value)s must be at most 63 letters, digits, '-', '_' or '.', "
+                    "starting and ending with a letter or digit."
+                )
+                % {"line": number, "value": value}
+            )
+        if key in labels:
+            raise RegistryError(_("Line %(line)d: the label %(key)s is given twice.") % {"line": number, "key": key})
+        labels[key] = value
+    return labels
+
+
+def labels_text(labels: dict) -> str:
+    return "\n".join(f"{key}={value}" for key, value in sorted((labels or {}).items()))
+
+
+def check_pem(pem: str) -> bytes:
+    """The PEM bytes of one or more certificates; RegistryError otherwise."""
+    data = pem.strip().encode()
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise RegistryError(
+            _("The CA certificate is not a PEM certificate (it starts with -----BEGIN CERTIFICATE-----).")
+        ) from None
+    return data + b"\n"
+
+
+def _minimal_kubeconfig(cluster: dict, user: dict) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "cluster", "cluster": cluster}],
+            "users": [{"name": "kubemate", "user": user}],
+            "contexts": [{"name": "kubemate", "context": {"cluster": "cluster", "user": "kubemate"}}],
+            "current-context": "kubemate",
+        }
+    )
+
+
+@sensitive_variables("token")
+def check_token(token: str) -> str:
+    token = token.strip()
+    if not token or any(ch.isspace() for ch in token):
+        raise RegistryError(_("Paste the bearer token as one line without spaces."))
+    return token
+
+
+@sensitive_variables("token")
+def kubeconfig_from_token(*, server: str, token: str, ca_pem: str) -> str:
+    """A minimal kubeconfig from an API server URL, a bearer token and the cluster's CA certificate (PEM)."""
+    server = check_url(server)
+    token = check_token(token)
+    ca = base64.b64encode(check_pem(ca_pem)).decode()
+    return _minimal_kubeconfig({"server": server, "certificate-authority-data": ca}, {"token": token})
+
+
+@sensitive_variables("text", "data", "user")
+def kubeconfig_for_context(text: str, context: str = "") -> str:
+    """The cluster and user of one context of a kubeconfig, as a minimal kubeconfig; the others are dropped.
+
+    Only embedded credentials are accepted: file paths would read files on the
+    Kubemate server and exec/auth-provider entries would run commands there.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise RegistryError(_("The kubeconfig is not valid YAML.")) from None
+    if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
+        raise RegistryError(_("This is not a kubeconfig: it has no contexts."))
+    contexts = {c.get("name"): c.get("context") or {} for c in data["contexts"] if isinstance(c, dict)}
+    name = context.strip() or data.get("current-context") or ""
+    if not name:
+        raise RegistryError(_("The kubeconfig has no current context; enter the name of the context to use."))
+    if name not in contexts:
+        raise RegistryError(
+            _("The kubeconfig has no context named %(name)s. Its contexts are: %(names)s.")
+            % {"name": name, "names": ", ".join(sorted(str(n) for n in contexts)) or "—"}
+        )
+    clusters = {c.get("name"): c.get("cluster") or {} for c in data.get("clusters") or [] if isinstance(c, dict)}
+    users = {u.get("name"): u.get("user") or {} for u in data.get("users") or [] if isinstance(u, dict)}
+    cluster, user = clusters.get(contexts[name].get("cluster")), users.get(contexts[name].get("user"))
+    if cluster is None or user is None:
+        raise RegistryError(
+            _("The context %(name)s names a cluster or user the kubeconfig does not define.") % {"name": name}
+        )
+    refused = sorted((set(cluster) - ALLOWED_CLUSTER_KEYS) | (set(user) - ALLOWED_USER_KEYS))
+    if refused:
+        raise RegistryError(
+            _(
+                "The kubeconfig uses %(keys)s, which Kubemate does not accept: only embedded certificates "
+                "(…-data) and tokens are stored, never file paths, commands, proxies or skipped TLS checks."
+            )
+            % {"keys": ", ".join(refused)}
+        )
+    if not user.get("token") and not (user.get("client-certificate-data") and user.get("client-key-data")):
+        raise RegistryError(_("The kubeconfig's user has neither a token nor a client certificate and key."))
+    server = check_url(str(cluster.get("server") or ""))
+    if cluster.get("certificate-authority-data"):
+        try:
+            pem = base64.b64decode(cluster["certificate-authority-data"], validate=True).decode()
+        except (binascii.Error, ValueError):
+            raise RegistryError(_("The kubeconfig's certificate-authority-data is not valid base64.")) from None
+        check_pem(pem)
+    return _minimal_kubeconfig({**cluster, "server": server}, user)
+
+
+# Connection tests ------------------------------------------------------------------------------
+
+
+def connect(credentials: Credentials, *, allow_link_local: bool) -> ConnectionReport:
+    """The connection test, after the address policy; no database writes."""
+    problem = address_problem(credentials.server, allow_link_local=allow_link_local)
+    if problem:
+        return ConnectionReport(ok=False, reason="address", message=problem)
+    return check_connection(credentials.kubeconfig_yaml, purpose=credentials.purpose)
+
+
+def _report_detail(report: ConnectionReport, server: str) -> dict:
+    return {"api_server": server, "reason": report.reason, "version": report.version, "nodes": report.nodes}
+
+
+def probe_credentials(
+    *, actor, credentials: Credentials, allow_link_local: bool, name: str = "", request=None
+) -> ConnectionReport:
+    """Test credentials that are not stored yet (the button on the registration form)."""
+    report = connect(credentials, allow_link_local=allow_link_local)
+    audit.record(
+        actor=actor,
+        action="clusters.cluster.test",
+        result=AuditEvent.Result.SUCCESS if report.ok else AuditEvent.Result.FAILURE,
+        cluster=name,
+        kind="Cluster",
+        name=name,
+        detail={**_report_detail(report, credentials.server), "purpose": credentials.purpose},
+        request=request,
+    )
+    return report
+
+
+def probe_cluster(*, actor, cluster: Cluster, request=None) -> ConnectionReport:
+    """Test a registered cluster's stored credentials; remember the version it reports."""
+    report = connect(Credentials(cluster.kubeconfig()), allow_link_local=cluster.allow_link_local)
+    with transaction.atomic():
+        if report.ok and report.version != cluster.kubernetes_version:
+            Cluster.objects.filter(pk=cluster.pk).update(kubernetes_version=report.version)
+            cluster.kubernetes_version = report.version
+        audit.record(
+            actor=actor,
+            action="clusters.cluster.test",
+            result=AuditEvent.Result.SUCCESS if report.ok else AuditEvent.Result.FAILURE,
+            cluster=cluster.name,
+            kind="Cluster",
+            name=cluster.name,
+            detail=_report_detail(report, cluster.api_server),
+            request=request,
+        )
+    return report
+
+
+def _usable_kubeconfig(*, actor, action: str, name: str, credentials: Credentials, allow_link_local: bool, request):
+    """Test the credentials; with administrator credentials install Kubemate's identity and return its
+    kubeconfig. Raises RegistryError (after auditing the failure) when the cluster cannot be used."""
+    from apps.clusters.k8s import install_identity
+    from apps.clusters.services import identity_manifest
+
+    report = connect(credentials, allow_link_local=allow_link_local)
+    kubeconfig = credentials.kubeconfig_yaml
+    failure = None if report.ok else report.message
+    if report.ok and credentials.purpose == Purpose.ADMIN:
+        admin = Cluster(name=name, api_server=credentials.server)
+        admin.set_kubeconfig(credentials.kubeconfig_yaml)
+        try:
+            kubeconfig = install_identity(admin, identity_manifest())
+        except KubeError as exc:
+            failure = _("Kubemate could not install its own identity: %(reason)s") % {"reason": exc}
+    if failure:
+        audit.record(
+            actor=actor,
+            action=action,
+            result=AuditEvent.Result.FAILURE,
+            cluster=name,
+            kind="Cluster",
+            name=name,
+            detail={**_report_detail(report, credentials.server), "purpose": credentials.purpose},
+            request=request,
+        )
+        raise RegistryError(failure)
+    return kubeconfig, report
+
+
+# Writes ----------------------------------------------------------------------------------------
+
+
+def create_cluster(*, actor, settings: ClusterSettings, credentials: Credentials, request=None) -> Cluster:
+    """Register a cluster. Administrator credentials are used once to install Kubemate's identity, then forgotten."""
+    if Cluster.objects.filter(name=settings.name).exists():
+        raise RegistryError(_("A cluster named %(name)s is already registered.") % {"name": settings.name})
+    kubeconfig, report = _usable_kubeconfig(
+        actor=actor,
+        action="clusters.cluster.create",
+        name=settings.name,
+        credentials=credentials,
+        allow_link_local=settings.allow_link_local,
+        request=request,
+    )
+    with transaction.atomic():
+        cluster = Cluster(**settings.as_fields(), api_server=credentials.server, kubernetes_version=report.version)
+        cluster.set_kubeconfig(kubeconfig)
+        cluster.save()
+        audit.record(
+            actor=actor,
+            action="clusters.cluster.create",
+            cluster=cluster.name,
+            kind="Cluster",
+            name=cluster.name,
+            detail={
+                "api_server": cluster.api_server,
+                "purpose": credentials.purpose,
+                "environment": cluster.environment,
+                "version": report.version,
+            },
+            request=request,
+        )
+    return cluster
+
+
+def update_cluster(*, actor, cluster: Cluster, settings: ClusterSettings, request=None) -> list[str]:
+    """Save the non-credential settings; returns the names of the fields that changed."""
+    fields = settings.as_fields()
+    changed = [field for field, value in fields.items() if getattr(cluster, field) != value]
+    if settings.name != cluster.name and Cluster.objects.filter(name=settings.name).exists():
+        raise RegistryError(_("A cluster named %(name)s is already registered.") % {"name": settings.name})
+    with transaction.atomic():
+        old_name = cluster.name
+        for field, value in fields.items():
+            setattr(cluster, field, value)
+        cluster.save(update_fields=[*fields])
+        audit.record(
+            actor=actor,
+            action="clusters.cluster.update",
+            cluster=cluster.name,
+            kind="Cluster",
+            name=cluster.name,
+            detail={"changed": changed, **({"renamed_from": old_name} if old_name != cluster.name else {})},
+            request=request,
+        )
+    return changed
+
+
+def replace_credentials(
+    *, actor, cluster: Cluster, credentials: Credentials, allow_link_local: bool, request=None
+) -> Cluster:
+    """Replace the stored credentials after the cluster accepted the new ones."""
+    kubeconfig, report = _usable_kubeconfig(
+        actor=actor,
+        action="clusters.cluster.credentials_replace",
+        name=cluster.name,
+        credentials=credentials,
+        allow_link_local=allow_link_local,
+        request=request,
+    )
+    with transaction.atomic():
+        cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        cluster.set_kubeconfig(kubeconfig)
+        cluster.api_server = credentials.server
+        cluster.kubernetes_version = report.version
+        cluster.save(update_fields=["kubeconfig_encrypted", "api_server", "kubernetes_version"])
+        audit.record(
+            actor=actor,
+            action="clusters.cluster.credentials_replace",
+            cluster=cluster.name,
+            kind="Cluster",
+            name=cluster.name,
+            detail={"api_server": cluster.api_server, "purpose": credentials.purpose},
+            request=request,
+        )
+    return cluster
+
+
+def delete_cluster(*, actor, cluster: Cluster, request=None) -> None:
+    """Forget a cluster, its credentials and its inventory. Nothing is changed inside the cluster."""
+    projects = sorted(cluster.projects.values_list("name", flat=True))
+    if projects:
+        raise RegistryError(
+            _("Cluster %(name)s still has projects (%(projects)s); delete or move them first.")
+            % {"name": cluster.name, "projects": ", ".join(projects)}
+        )
+    name, server = cluster.name, cluster.api_server
+    try:
+        with transaction.atomic():
+            cluster.delete()
+            audit.record(
+                actor=actor,
+                action="clusters.cluster.delete",
+                cluster=name,
+                kind="Cluster",
+                name=name,
+                detail={"api_server": server},
+                request=request,
+            )
+    except ProtectedError:
+        raise RegistryError(
+            _("Cluster %(name)s is still used elsewhere in Kubemate; remove what uses it first.") % {"name": name}
+        ) from None
+
+
+def rotate_stored_credentials(*, actor=None) -> int:
+    """Re-encrypt every stored credential with the newest key of KUBEMATE_ENCRYPTION_KEYS, all or nothing."""
+    with transaction.atomic():
+        clusters = list(Cluster.objects.select_for_update().order_by("pk"))
+        for cluster in clusters:
+            try:
+                cluster.kubeconfig_encrypted = crypto.rotate(cluster.kubeconfig_encrypted)
+            except InvalidToken:
+                raise RegistryError(
+                    _(
+                        "The credentials of cluster %(name)s cannot be decrypted with any configured key; nothing "
+                        "was re-encrypted. Put the old key back into KUBEMATE_ENCRYPTION_KEYS."
+                    )
+                    % {"name": cluster.name}
+                ) from None
+            cluster.save(update_fields=["kubeconfig_encrypted"])
+        audit.record(
+            actor=actor,
+            actor_name=None if actor else "system",
+            action="core.encryption.rotate",
+            kind="Cluster",
+            detail={"clusters": len(clusters)},
+        )
+    return len(clusters)
