@@ -1,0 +1,48 @@
+"""Forms of the day-2 actions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from apps.clusters.services_actions import LOG_TAIL_CHOICES
+
+MAX_REPLICAS = 1000
+
+
+class ScaleForm(forms.Form):
+    replicas = forms.IntegerField(
+        label=_("Replicas"),
+        min_value=0,
+        max_value=MAX_REPLICAS,
+        error_messages={
+            "required": _("Enter the number of replicas."),
+            "invalid": _("Enter a whole number of replicas between 0 and 1000."),
+            "min_value": _("Enter a whole number of replicas between 0 and 1000."),
+            "max_value": _("Enter a whole number of replicas between 0 and 1000."),
+        },
+    )
+
+
+class YamlEditForm(forms.Form):
+    text = forms.CharField(label=_("YAML"), widget=forms.Textarea, strip=False)
+    resource_version = forms.CharField(widget=forms.HiddenInput)
+
+
+class LogForm(forms.Form):
+    container = forms.CharField(required=False)
+    tail = forms.TypedChoiceField(
+        label=_("Lines"), choices=[(n, n) for n in LOG_TAIL_CHOICES], coerce=int, required=False, empty_value=100
+    )
+    previous = forms.BooleanField(label=_("Previous container"), required=False)
+    follow = forms.BooleanField(required=False)
+
+    def clean_tail(self):
+        return self.cleaned_data.get("tail") or LOG_TAIL_CHOICES[0]
+
+
+class LogFollowForm(forms.Form):
+    container = forms.CharField()
+    previous = forms.BooleanField(required=False)
+    after = forms.CharField(required=False, max_length=40)
+    skip = forms.IntegerField(required=False, min_value=0, max_value=100000)
