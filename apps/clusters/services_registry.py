@@ -405,9 +405,12 @@ def create_cluster(*, actor, settings: ClusterSettings, credentials: Credentials
 
 
 def update_cluster(*, actor, cluster: Cluster, settings: ClusterSettings, request=None) -> list[str]:
-    """Save the non-credential settings; returns the names of the fields that changed."""
+    """Save the non-credential settings; returns the names of the fields that changed (nothing is written
+    or audited when none did)."""
     fields = settings.as_fields()
     changed = [field for field, value in fields.items() if getattr(cluster, field) != value]
+    if not changed:
+        return []
     if settings.name != cluster.name and Cluster.objects.filter(name=settings.name).exists():
         raise RegistryError(_("A cluster named %(name)s is already registered.") % {"name": settings.name})
     with transaction.atomic():
