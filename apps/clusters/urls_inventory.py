@@ -1,3 +1,31 @@
 """URL patterns for the cluster inventory pages; joined into the "clusters" namespace by urls.py."""
 
-urlpatterns: list = []
+from django.urls import path, register_converter
+
+from apps.clusters import views_inventory
+from apps.clusters.inventory.kinds import KINDS
+
+
+class KindSlugConverter:
+    """Only the inventory's kinds (``pods``, ``deployments``...), so other cluster pages keep their paths."""
+
+    regex = "|".join(sorted((k.plural for k in KINDS), key=len, reverse=True))
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(KindSlugConverter, "kindslug")
+
+urlpatterns: list = [
+    path("<int:cluster_id>/", views_inventory.cluster_overview, name="cluster_overview"),
+    path("<int:cluster_id>/<kindslug:kind_slug>/", views_inventory.resource_list, name="resource_list"),
+    path(
+        "<int:cluster_id>/<kindslug:kind_slug>/<str:namespace>/<str:name>/",
+        views_inventory.resource_detail,
+        name="resource_detail",
+    ),
+]
