@@ -108,15 +108,16 @@ def explain(exc: BaseException, *, server: str, timeout: float) -> tuple[str, st
             "The TLS certificate of %(server)s is not trusted with the CA certificate given (wrong CA, or the "
             "address is not in the server's certificate)."
         ) % {"server": server}
+    # urllib3's NewConnectionError is a ConnectTimeoutError too: look at refusals first.
+    if isinstance(cause, urllib3.exceptions.NewConnectionError) and "refused" in str(cause).lower():
+        return "refused", _(
+            "%(server)s refused the connection: nothing listens on that port, or a firewall rejects it."
+        ) % {"server": server}
     if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
         return "timeout", _("%(server)s did not answer within %(seconds)s seconds.") % {
             "server": server,
             "seconds": f"{timeout:g}",
         }
-    if isinstance(cause, urllib3.exceptions.NewConnectionError) and "refused" in str(cause).lower():
-        return "refused", _(
-            "%(server)s refused the connection: nothing listens on that port, or a firewall rejects it."
-        ) % {"server": server}
     return "error", _("The connection to %(server)s failed: %(detail)s") % {
         "server": server,
         "detail": exc.__class__.__name__,
