@@ -252,3 +252,59 @@ def delete_object(api: client.ApiClient, cluster: Cluster, kind: str, name: str,
     except NotFound:
         return False
     return True
+
+
+WATCH_SECONDS = 300
+
+
+class Expired(KubeError):
+    """410 Gone: the resourceVersion is older than what the apiserver keeps; list again."""
+
+
+def watch_lines(api: client.ApiClient, cluster: Cluster, path: str, resource_version: str) -> Iterator[dict]:
+    """Watch events of a list path from ``resource_version`` with bookmarks, one dict per event.
+
+    Ends when the server closes the watch (after WATCH_SECONDS); raises Expired
+    on 410 and ClusterUnreachable when the connection drops.
+    """
+    query = [
+        ("watch", "1"),
+        ("resourceVersion", resource_version),
+        ("allowWatchBookmarks", "true"),
+        ("timeoutSeconds", str(WATCH_SECONDS)),
+    ]
+    method, url, headers, _body, _post = api.param_serialize(
+        method="GET",
+        resource_path=path,
+        query_params=query,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+
+    def open_stream(_request_timeout):
+        response = api.call_api(method, url, header_params=headers, _request_timeout=_request_timeout)
+        if response.status == 410:
+            raise Expired(_("The watch position expired; listing again."))
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=response.data.decode(), data=None)
+        return response
+
+    response = call(cluster, open_stream, _request_timeout=(CONNECT_TIMEOUT, WATCH_SECONDS + 30))
+    buffer = b""
+    try:
+        for chunk in response.response.stream(65536, decode_content=True):
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR" and (event.get("object") or {}).get("code") == 410:
+                        raise Expired(_("The watch position expired; listing again."))
+                    yield event
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ClusterUnreachable(
+            _("Cluster %(name)s cannot be reached: %(reason)s.") % {"name": cluster.name, "reason": network_reason(exc)}
+        ) from None
+    finally:
+        response.response.release_conn()
