@@ -288,7 +288,11 @@ DIFF_IGNORED_METADATA = ("managedFields", "resourceVersion", "generation")
 
 
 def to_yaml(obj: dict) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+    """YAML in the order people read manifests: apiVersion, kind, metadata, the rest, status last."""
+    first = [key for key in ("apiVersion", "kind", "metadata") if key in obj]
+    rest = [key for key in obj if key not in first and key != "status"]
+    ordered = {key: obj[key] for key in first + rest + (["status"] if "status" in obj else [])}
+    return yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
 
 
 def _without(obj: dict, keys) -> dict:
