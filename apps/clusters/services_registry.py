@@ -289,7 +289,13 @@ def kubeconfig_for_context(text: str, context: str = "") -> str:
 
 def connect(credentials: Credentials, *, allow_link_local: bool) -> ConnectionReport:
     """The connection test, after the address policy; no database writes."""
-    problem = address_problem(credentials.server, allow_link_local=allow_link_local)
+    try:
+        server = credentials.server
+    except (yaml.YAMLError, KeyError, IndexError, TypeError):
+        return ConnectionReport(
+            ok=False, reason="invalid", message=_("The stored credentials are not a usable kubeconfig; replace them.")
+        )
+    problem = address_problem(server, allow_link_local=allow_link_local)
     if problem:
         return ConnectionReport(ok=False, reason="address", message=problem)
     return check_connection(credentials.kubeconfig_yaml, purpose=credentials.purpose)
