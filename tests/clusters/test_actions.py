@@ -327,4 +327,4 @@ def test_buttons_show_only_what_the_user_may_do():
     assert 'data-testid="action-uncordon"' in admin_node and 'data-testid="action-cordon"' not in admin_node
     assert 'data-testid="action-drain"' in admin_node
     assert "action-" not in developer_node
-    assert 'id="resource-actions-result"' in developer_deployment
+    assert 'hx-target="#resource-actions-result"' in developer_deployment
