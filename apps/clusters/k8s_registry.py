@@ -170,12 +170,18 @@ def _count_nodes(api: client.ApiClient, timeout: float) -> int:
             return count
 
 
+CLUSTER_SCOPED = frozenset({"namespaces", "nodes", "clusterroles", "clusterrolebindings"})
+
+
 def _permission_words(verb: str, group: str, resource: str, subresource: str, namespace: str) -> str:
     thing = f"{resource}/{subresource}" if subresource else resource
     if group:
         thing = f"{thing}.{group}"
-    where = _("in namespace %(namespace)s") % {"namespace": namespace} if namespace else _("in every namespace")
-    return f"{verb} {thing} {where}"
+    if resource in CLUSTER_SCOPED:
+        return f"{verb} {thing}"
+    if namespace:
+        return f"{verb} {thing} " + _("in namespace %(namespace)s") % {"namespace": namespace}
+    return f"{verb} {thing} " + _("in every namespace")
 
 
 def _check_permissions(api: client.ApiClient, purpose: str, timeout: float) -> None:

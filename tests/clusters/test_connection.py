@@ -188,7 +188,7 @@ def test_kubemates_own_identity_is_not_enough_to_install_an_identity(registered_
     report = check_connection(registered_cluster.kubeconfig(), purpose=Purpose.ADMIN)
 
     assert report.reason == "forbidden"
-    assert "may not create namespaces in every namespace" in report.message
+    assert "may not create namespaces, which Kubemate needs" in report.message
 
 
 def test_a_host_that_does_not_resolve_is_named_as_dns(other_ca_pem):
