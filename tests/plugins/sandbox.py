@@ -183,7 +183,16 @@ def _reuse(spec: str) -> Sandbox:
     raise RuntimeError(f"KUBEMATE_SANDBOX={spec}: neither a run folder, a sandbox name nor a kubeconfig")
 
 
+def _reap_orphans() -> None:
+    """Stop test sandboxes left behind by test sessions that were killed (their pid is gone)."""
+    for run_dir in RUN_ROOT.glob("test-*"):
+        pid = run_dir.name.removeprefix("test-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _stop(run_dir.name)
+
+
 def _start(name: str) -> Sandbox:
+    _reap_orphans()
     nodes = os.environ.get("KUBEMATE_SANDBOX_NODES", "3")
     timeout = float(os.environ.get("KUBEMATE_SANDBOX_UP_TIMEOUT", "3600"))
     log_dir = Path(tempfile.gettempdir())
@@ -238,7 +247,12 @@ def sandbox() -> Sandbox:
     """A running Kubernetes sandbox (session-scoped); raises if it cannot start."""
     spec = os.environ.get("KUBEMATE_SANDBOX", "").strip()
     if spec:
-        yield _reuse(spec)
+        from kubernetes import client
+
+        handle = _reuse(spec)
+        version = client.VersionApi(handle.api_client).get_code()  # raises when it is not serving
+        assert version.git_version, f"KUBEMATE_SANDBOX={spec}: no version from {handle.server}"
+        yield handle
         return
     name = f"test-{os.getpid()}"
     try:
