@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from cryptography import x509
 from cryptography.fernet import InvalidToken
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
@@ -389,25 +389,33 @@ def create_cluster(*, actor, settings: ClusterSettings, credentials: Credentials
         allow_link_local=settings.allow_link_local,
         request=request,
     )
-    with transaction.atomic():
-        cluster = Cluster(**settings.as_fields(), api_server=credentials.server, kubernetes_version=report.version)
-        cluster.set_kubeconfig(kubeconfig)
-        cluster.save()
-        audit.record(
-            actor=actor,
-            action="clusters.cluster.create",
-            cluster=cluster.name,
-            kind="Cluster",
-            name=cluster.name,
-            detail={
-                "api_server": cluster.api_server,
-                "purpose": credentials.purpose,
-                "environment": cluster.environment,
-                "version": report.version,
-            },
-            request=request,
-        )
+    cluster = Cluster(**settings.as_fields(), api_server=credentials.server, kubernetes_version=report.version)
+    cluster.set_kubeconfig(kubeconfig)
+    try:
+        with transaction.atomic():
+            cluster.save()
+            _record_create(actor, cluster, credentials, report, request)
+    except IntegrityError:
+        # Someone registered the same name meanwhile.
+        raise RegistryError(_("A cluster named %(name)s is already registered.") % {"name": settings.name}) from None
     return cluster
+
+
+def _record_create(actor, cluster: Cluster, credentials: Credentials, report: ConnectionReport, request) -> None:
+    audit.record(
+        actor=actor,
+        action="clusters.cluster.create",
+        cluster=cluster.name,
+        kind="Cluster",
+        name=cluster.name,
+        detail={
+            "api_server": cluster.api_server,
+            "purpose": credentials.purpose,
+            "environment": cluster.environment,
+            "version": report.version,
+        },
+        request=request,
+    )
 
 
 def update_cluster(*, actor, cluster: Cluster, settings: ClusterSettings, request=None) -> list[str]:
