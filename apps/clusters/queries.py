@@ -7,11 +7,13 @@ may not see is absent from every list, count and sum computed here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BigIntegerField, Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
@@ -33,6 +35,14 @@ CLUSTER_WIDE_KINDS = frozenset({"Node", "PersistentVolume", "StorageClass", "Nod
 TERMINATED_POD_STATES = ("Succeeded", "Failed")
 STALE_AFTER = timedelta(minutes=2)
 PENDING_TOO_LONG = timedelta(minutes=5)
+POD_PROBLEMS = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "RunContainerError",
+    "Failed",
+)
 
 GOOD = frozenset({"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Scheduled", "Normal"})
 BUSY = frozenset({"Pending", "Progressing", "Terminating", "Limited", "Suspended", "Released", "ContainerCreating"})
@@ -221,11 +231,9 @@ class ClusterCard:
     freshness: Freshness | None = None
 
 
-def cluster_cards(user, now: datetime | None = None) -> list[ClusterCard]:
-    """One card per visible cluster, from three queries whatever the number of clusters."""
-    now = now or timezone.now()
-    clusters = list(visible_clusters(user).order_by("name"))
-    cards = {c.pk: ClusterCard(c, nodes_visible(user, c)) for c in clusters}
+def health_counts(user, clusters) -> dict[int, dict[str, dict[str, int]]]:
+    """Per cluster: node and pod counts by status and the number of warning events, in one query."""
+    counts: dict[int, dict[str, dict[str, int]]] = {c.pk: {"Node": {}, "Pod": {}, "Event": {}} for c in clusters}
     combined = None
     for cluster in clusters:
         q = kinds_q(user, cluster, ("Node", "Pod"))
@@ -237,23 +245,38 @@ def cluster_cards(user, now: datetime | None = None) -> list[ClusterCard]:
             combined = q if combined is None else combined | q
     if combined is not None:
         rows = Resource.objects.filter(combined).values("cluster_id", "kind", "status").annotate(n=Count("id"))
-        pods: dict[int, dict[str, int]] = {}
-        for row in rows:
-            card = cards[row["cluster_id"]]
-            if row["kind"] == "Node":
-                card.nodes_total += row["n"]
-                card.nodes_ready += row["n"] if row["status"].split(",")[0] == "Ready" else 0
-            elif row["kind"] == "Pod":
-                pods.setdefault(card.cluster.pk, {})[row["status"]] = row["n"]
-            else:
-                card.warnings += row["n"]
-        for pk, counts in pods.items():
-            cards[pk].pods = status_list(counts)
-            cards[pk].pods_total = sum(counts.values())
-    states = sync_states(cards)
-    for pk, card in cards.items():
-        card.freshness = freshness_of(states[pk], now)
-    return list(cards.values())
+        for row in rows.order_by():
+            counts[row["cluster_id"]][row["kind"]][row["status"]] = row["n"]
+    return counts
+
+
+def ready_nodes(node_counts: dict[str, int]) -> int:
+    # "Ready,SchedulingDisabled" is a ready node that takes no new pods.
+    return sum(n for status, n in node_counts.items() if status.split(",")[0] == "Ready")
+
+
+def cluster_cards(user, now: datetime | None = None) -> list[ClusterCard]:
+    """One card per visible cluster, from three queries whatever the number of clusters."""
+    now = now or timezone.now()
+    clusters = list(visible_clusters(user).order_by("name"))
+    counts = health_counts(user, clusters)
+    states = sync_states([c.pk for c in clusters])
+    cards = []
+    for cluster in clusters:
+        health = counts[cluster.pk]
+        cards.append(
+            ClusterCard(
+                cluster,
+                nodes_visible(user, cluster),
+                nodes_total=sum(health["Node"].values()),
+                nodes_ready=ready_nodes(health["Node"]),
+                pods_total=sum(health["Pod"].values()),
+                pods=status_list(health["Pod"]),
+                warnings=sum(health["Event"].values()),
+                freshness=freshness_of(states[cluster.pk], now),
+            )
+        )
+    return cards
 
 
 def status_list(counts: dict[str, int]) -> list[tuple[str, int, str]]:
@@ -435,8 +458,26 @@ def _metric_sums(rows: QuerySet[Resource]) -> tuple[int | None, int | None]:
     return totals["cpu"] or 0, totals["memory"] or 0
 
 
+CAPACITY_CACHE_SECONDS = 30
+
+
 def capacity(user, cluster) -> Capacity:
-    """Capacity (node allocatable), requests (visible running pods), usage (metrics rows when synced)."""
+    """Capacity (node allocatable), requests (visible running pods), usage (metrics rows when synced).
+
+    Summing requests reads every pod's containers, the one costly query of the overview, so the
+    result is cached briefly per cluster and per set of visible namespaces.
+    """
+    namespaces = access.visible_namespaces(user, "workloads.view", cluster=cluster)
+    scope = "all" if namespaces is None else hashlib.sha256(",".join(sorted(namespaces)).encode()).hexdigest()[:16]
+    key = f"inventory:capacity:{cluster.pk}:{nodes_visible(user, cluster)}:{scope}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = _capacity(user, cluster)
+        cache.set(key, cached, CAPACITY_CACHE_SECONDS)
+    return cached
+
+
+def _capacity(user, cluster) -> Capacity:
     shown = nodes_visible(user, cluster)
     result = Capacity(nodes_visible=shown)
     if shown:
@@ -458,29 +499,11 @@ def capacity(user, cluster) -> Capacity:
 # Overview health ------------------------------------------------------------------------------
 
 
-def status_counts(user, cluster, kind: str) -> dict[str, int]:
-    rows = visible(user, cluster, kind).values("status").annotate(n=Count("id")).order_by()
-    return {row["status"]: row["n"] for row in rows}
-
-
-def warning_events(user, cluster, limit: int = 20) -> tuple[list[Resource], int]:
+def warning_events(user, cluster, limit: int = 20) -> list[Resource]:
+    """The newest warning events (by when they last happened)."""
     rows = visible(user, cluster, "Event").filter(status="Warning")
-    newest = (
-        rows.annotate(last=KeyTextTransform("last", "summary"))
-        .order_by("-last", "-id")
-        .only("id", "kind", "namespace", "name", "status", "summary", "created")[:limit]
-    )
-    return list(newest), rows.count()
-
-
-POD_PROBLEMS = (
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "CreateContainerConfigError",
-    "RunContainerError",
-    "Failed",
-)
+    newest = rows.annotate(last=KeyTextTransform("last", "summary")).order_by("-last", "-id")
+    return list(newest.only("id", "kind", "namespace", "name", "status", "summary", "created")[:limit])
 
 
 @dataclass

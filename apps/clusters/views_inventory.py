@@ -6,7 +6,7 @@ Every page answers 404 for a cluster the user holds nothing in and for objects o
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -128,6 +128,8 @@ COLUMNS = {
         (_("Count"), _s("count")),
     ],
 }
+# The column that may wrap (long messages); the others stay on one line.
+WIDE_COLUMN = {"Event": _("Message")}
 STATUS_HEADER = {
     "Service": _("Type"),
     "Secret": _("Type"),
@@ -219,22 +221,21 @@ def cluster_overview(request, cluster_id: int):
     cluster = queries.cluster_for(user, cluster_id)
     now = timezone.now()
     live = request.htmx and not request.htmx.boosted and not request.headers.get("HX-History-Restore-Request")
-    nodes = queries.status_counts(user, cluster, "Node") if queries.nodes_visible(user, cluster) else None
-    pods = queries.status_counts(user, cluster, "Pod")
-    events, warning_total = queries.warning_events(user, cluster)
+    health = queries.health_counts(user, [cluster])[cluster.pk]
+    nodes, pods = health["Node"], health["Pod"]
     attention, attention_total = queries.attention(user, cluster, now)
     for item in attention:
         queries.decorate([item.resource])
     context = {
         **_cluster_context(request, cluster),
         "freshness": queries.freshness_of(queries.sync_states([cluster.pk])[cluster.pk], now),
-        "nodes_visible": nodes is not None,
-        "nodes_total": sum((nodes or {}).values()),
-        "nodes_ready": sum(n for status, n in (nodes or {}).items() if status.split(",")[0] == "Ready"),
+        "nodes_visible": queries.nodes_visible(user, cluster),
+        "nodes_total": sum(nodes.values()),
+        "nodes_ready": queries.ready_nodes(nodes),
         "pods": queries.status_list(pods),
         "pods_total": sum(pods.values()),
-        "events": _event_rows(queries.decorate(events)),
-        "warning_total": warning_total,
+        "events": _event_rows(queries.decorate(queries.warning_events(user, cluster))),
+        "warning_total": sum(health["Event"].values()),
         "attention": attention,
         "attention_total": attention_total,
         "now": now,
@@ -284,12 +285,14 @@ def resource_list(request, cluster_id: int, kind_slug: str):
     listing = queries.resource_listing(user, cluster, kind.kind, params)
     now = timezone.now()
     columns = COLUMNS.get(kind.kind, [])
+    base = reverse("clusters:resource_list", args=[cluster.pk, kind_slug])
+    wide = WIDE_COLUMN.get(kind.kind)
     for row in queries.decorate(listing.rows):
-        row.cells = [str(getter(row)) for _label, getter in columns]
+        row.cells = [(str(getter(row)), label == wide) for label, getter in columns]
         row.age = queries.short_age(row.created, now)
+        row.url = f"{base}{quote(row.ns_arg)}/{quote(row.name)}/"
     filters = {key: params[key] for key in FILTER_KEYS if params[key]}
     sort = params["sort"] or queries.default_sort(kind.kind)
-    base = reverse("clusters:resource_list", args=[cluster.pk, kind_slug])
     context = {
         **_cluster_context(request, cluster, kind_slug),
         "kind": kind,
@@ -299,6 +302,7 @@ def resource_list(request, cluster_id: int, kind_slug: str):
         "params": params,
         "headers": [label for label, _getter in columns],
         "status_header": STATUS_HEADER.get(kind.kind, _("Status")),
+        "show_status": kind.kind not in ("ConfigMap", "StorageClass"),
         "base_url": base,
         "self_url": _url(base, {**filters, "page": listing.page if listing.page > 1 else ""}),
         "sort_urls": {
