@@ -261,7 +261,11 @@ def synced(cluster, seconds_ago=12, state=SyncState.State.WATCHING, message=""):
 
 
 @pytest.fixture
-def bank():
+def bank(db):
+    return build_bank()
+
+
+def build_bank():
     """A production cluster with a payments app (deployment, replica set, pods, service, route, HPA, events)."""
     cluster = ClusterFactory(name="prod-sh", environment="production", region="shanghai-1")
     for name in ("payments", "lending", "kube-system"):
