@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from apps.clusters import queries
+from apps.clusters.inventory.summaries import parse_time
 from apps.clusters.views import partial_unless_restoring
 from apps.core.htmx import render
 
@@ -234,7 +235,7 @@ def cluster_overview(request, cluster_id: int):
         "nodes_ready": queries.ready_nodes(nodes),
         "pods": queries.status_list(pods),
         "pods_total": sum(pods.values()),
-        "events": _event_rows(queries.decorate(queries.warning_events(user, cluster))),
+        "events": _event_rows(queries.decorate(queries.warning_events(user, cluster)), now),
         "warning_total": sum(health["Event"].values()),
         "attention": attention,
         "attention_total": attention_total,
@@ -262,10 +263,20 @@ def _capacity_words(capacity: queries.Capacity, which: str) -> dict:
     }
 
 
-def _event_rows(rows):
+def _event_rows(rows, now):
     for row in rows:
-        row.last = _time(row.summary.get("last"))
+        _event_times(row, now)
     return rows
+
+
+def _event_times(row, now) -> None:
+    last = row.summary.get("last")
+    row.last = _time(last)
+    try:
+        when = parse_time(last) if isinstance(last, str) else None
+    except ValueError:
+        when = None
+    row.last_ago = _("%(age)s ago") % {"age": queries.duration_words((now - when).total_seconds())} if when else "—"
 
 
 # Lists ------------------------------------------------------------------------------------------
@@ -373,7 +384,7 @@ def resource_detail(request, cluster_id: int, kind_slug: str, namespace: str, na
             row.age = queries.short_age(row.created, now)
             row.info = " · ".join(f"{label} {getter(row)}" for label, getter in COLUMNS.get(row.kind, [])[:2])
             if row.kind == "Event":
-                row.last = _time(row.summary.get("last"))
+                _event_times(row, now)
     return render(request, "clusters/inventory/resource_detail.html", context)
 
 

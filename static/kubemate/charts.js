@@ -46,7 +46,8 @@
       anchor: { show: false },
       title: { show: true, offsetCenter: [0, y], fontSize: 11, color: "#6c7a91" },
       detail: { show: true, offsetCenter: [0, y - 14], fontSize: 16, fontWeight: 600, color: color,
-                formatter: function (v) { return value === null ? "—" : v + "%"; } },
+                // The ring stops at 100%; the figure says the truth (requests may exceed capacity).
+                formatter: function () { return value === null ? "—" : value + "%"; } },
       data: [{ value: value === null ? 0 : Math.min(value, 100), name: name }]
     };
   }
