@@ -448,7 +448,8 @@ def pod_requests(user, cluster) -> tuple[int, int]:
 
 
 def _metric_sums(rows: QuerySet[Resource]) -> tuple[int | None, int | None]:
-    totals = rows.aggregate(
+    # Rows without the usage keys (a metrics object the summaries do not know yet) mean "no usage", not zero.
+    totals = rows.filter(summary__has_key="cpu_millicores").aggregate(
         n=Count("id"),
         cpu=Sum(Cast(KeyTextTransform("cpu_millicores", "summary"), BigIntegerField())),
         memory=Sum(Cast(KeyTextTransform("memory_bytes", "summary"), BigIntegerField())),
@@ -859,6 +860,17 @@ def related_sections(user, cluster, resource: Resource) -> list[Section]:
     if kind != "Event":
         add("events", _("Events"), events_for(user, cluster, resource), _("No event was recorded for it."))
     return sections
+
+
+def namespace_contents(user, cluster, namespace: str) -> list[tuple[str, int]]:
+    """(kind, count) of the objects the user may see in one namespace, in one query."""
+    kinds = [k.kind for k in KINDS if k.namespaced and k.kind != "Event"]
+    combined = kinds_q(user, cluster, kinds)
+    if combined is None:
+        return []
+    rows = Resource.objects.filter(combined, namespace=namespace).values("kind").annotate(n=Count("id")).order_by()
+    counts = {row["kind"]: row["n"] for row in rows}
+    return [(kind, counts[kind]) for kind in kinds if kind in counts]
 
 
 def owner_of(user, cluster, resource: Resource) -> Resource | None:

@@ -378,6 +378,7 @@ def resource_detail(request, cluster_id: int, kind_slug: str, namespace: str, na
         "node_link": node_link,
         "secret_keys": (resource.object or {}).get("keys") or [] if kind.kind == "Secret" else [],
         "list_url": reverse("clusters:resource_list", args=[cluster.pk, kind_slug]),
+        "contents": _namespace_contents(user, cluster, resource) if kind.kind == "Namespace" else [],
     }
     for section in context["sections"]:
         for row in section.rows:
@@ -386,6 +387,19 @@ def resource_detail(request, cluster_id: int, kind_slug: str, namespace: str, na
             if row.kind == "Event":
                 _event_times(row, now)
     return render(request, "clusters/inventory/resource_detail.html", context)
+
+
+def _namespace_contents(user, cluster, resource) -> list[tuple]:
+    return [
+        (
+            KIND_LABELS[kind],
+            count,
+            reverse("clusters:resource_list", args=[cluster.pk, queries.SLUG_OF[kind]])
+            + "?"
+            + urlencode({"namespace": resource.name}),
+        )
+        for kind, count in queries.namespace_contents(user, cluster, resource.name)
+    ]
 
 
 def _facts(resource, skip: set[str]) -> list[tuple]:

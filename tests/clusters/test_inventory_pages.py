@@ -628,6 +628,13 @@ def test_secret_detail_shows_key_names_never_values(bank, admin):
     assert "c2VjcmV0" not in html
 
 
+def test_namespace_detail_counts_what_runs_in_it(bank, admin):
+    html = login(admin).get(detail_url(Resource.objects.get(kind="Namespace", name="payments"))).content.decode()
+    contents = html.split('data-testid="namespace-contents"')[1].split("</div>\n    </div>")[0]
+    assert "Deployments" in contents and "/pods/?namespace=payments" in contents
+    assert '<span class="ms-auto badge bg-secondary-lt">2</span>' in contents
+
+
 def test_a_missing_object_is_404(bank, admin):
     url = reverse("clusters:resource_detail", args=[bank["cluster"].pk, "pods", "payments", "nope"])
     assert login(admin).get(url).status_code == 404
