@@ -5,6 +5,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from apps.accounts import access
 from apps.clusters import queries
 from apps.core.htmx import render
 
@@ -16,7 +17,11 @@ def cluster_list(request):
         register_url = reverse("clusters:registry_add")
     except NoReverseMatch:
         register_url = ""
-    context = {"cards": queries.cluster_cards(request.user), "register_url": register_url}
+    context = {
+        "cards": queries.cluster_cards(request.user),
+        "register_url": register_url,
+        "may_manage": bool(register_url) and access.may(request.user, "clusters.manage"),
+    }
     response = render(
         request, "clusters/cluster_list.html", context, partial=partial_unless_restoring(request, "cards")
     )

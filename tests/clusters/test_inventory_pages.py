@@ -408,8 +408,10 @@ def test_home_never_calls_a_cluster_and_answers_when_nothing_was_synced(admin):
 def test_home_offers_registration_only_to_cluster_managers(bank, admin):
     viewer = UserFactory()
     bind(viewer, "viewer", cluster=bank["cluster"])
-    assert 'data-testid="cluster-register"' in login(admin).get(reverse("clusters:cluster_list")).content.decode()
-    assert 'data-testid="cluster-register"' not in login(viewer).get(reverse("clusters:cluster_list")).content.decode()
+    managed = login(admin).get(reverse("clusters:cluster_list")).content.decode()
+    viewed = login(viewer).get(reverse("clusters:cluster_list")).content.decode()
+    assert 'data-testid="cluster-register"' in managed and 'data-testid="cluster-settings"' in managed
+    assert 'data-testid="cluster-register"' not in viewed and 'data-testid="cluster-settings"' not in viewed
 
 
 def test_home_partial_for_polling(bank, admin, django_assert_max_num_queries):
