@@ -386,7 +386,7 @@ def resource_detail(request, cluster_id: int, kind_slug: str, namespace: str, na
             row.info = " · ".join(f"{label} {getter(row)}" for label, getter in COLUMNS.get(row.kind, [])[:2])
             if row.kind == "Event":
                 _event_times(row, now)
-    return render(request, "clusters/inventory/resource_detail.html", context)
+    return render(request, "clusters/inventory/resource_detail.html", context, partial="detail_body")
 
 
 def _namespace_contents(user, cluster, resource) -> list[tuple]:

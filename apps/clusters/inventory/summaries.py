@@ -192,6 +192,53 @@ def _event(obj: dict) -> tuple[str, dict]:
     }
 
 
+CPU_UNITS = {"n": 1e-6, "u": 1e-3, "m": 1.0, "": 1000.0}
+BYTE_UNITS = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "K": 10**3,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "": 1,
+}
+
+
+def millicores(quantity: str) -> int:
+    """A CPU quantity ("250m", "2", "123456789n") in millicores."""
+    quantity = str(quantity or "0")
+    unit = quantity[-1] if quantity[-1:] in ("n", "u", "m") else ""
+    return round(float(quantity[: len(quantity) - len(unit)] or 0) * CPU_UNITS[unit])
+
+
+def byte_count(quantity: str) -> int:
+    """A memory quantity ("512Mi", "1Gi", "1000000") in bytes."""
+    quantity = str(quantity or "0")
+    for unit in ("Ki", "Mi", "Gi", "Ti", "K", "k", "M", "G", "T"):
+        if quantity.endswith(unit):
+            return round(float(quantity[: -len(unit)]) * BYTE_UNITS[unit])
+    return round(float(quantity))
+
+
+def _node_metrics(obj: dict) -> tuple[str, dict]:
+    usage = obj.get("usage") or {}
+    return "", {
+        "cpu_millicores": millicores(usage.get("cpu", "0")),
+        "memory_bytes": byte_count(usage.get("memory", "0")),
+    }
+
+
+def _pod_metrics(obj: dict) -> tuple[str, dict]:
+    containers = obj.get("containers") or []
+    return "", {
+        "cpu_millicores": sum(millicores((c.get("usage") or {}).get("cpu", "0")) for c in containers),
+        "memory_bytes": sum(byte_count((c.get("usage") or {}).get("memory", "0")) for c in containers),
+    }
+
+
 def _phase(obj: dict) -> tuple[str, dict]:
     return (obj.get("status") or {}).get("phase", "Active"), {}
 
@@ -218,6 +265,8 @@ SUMMARIZERS = {
     "Namespace": _phase,
     "HorizontalPodAutoscaler": _hpa,
     "Event": _event,
+    "NodeMetrics": _node_metrics,
+    "PodMetrics": _pod_metrics,
     "StorageClass": lambda obj: ("", {"provisioner": obj.get("provisioner", "")}),
     "Secret": lambda obj: (obj.get("type", ""), {"keys": len(obj.get("data") or {})}),
     "ConfigMap": lambda obj: ("", {"keys": len(obj.get("data") or {}) + len(obj.get("binaryData") or {})}),

@@ -1,0 +1,86 @@
+"""Operating a workload from the console: scale it and watch its pods change in place, and edit its YAML."""
+
+import threading
+import uuid
+
+import pytest
+from kubernetes import client
+from playwright.sync_api import expect
+
+from apps.clusters.inventory.kinds import BY_KIND
+from apps.clusters.inventory.sync import SyncProcess, wait_until_listed
+from tests.browser.test_console import login
+from tests.factories import AdminFactory
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.sandbox,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+KINDS = [BY_KIND[k] for k in ("Namespace", "Node", "Deployment", "ReplicaSet", "Pod", "Event")]
+
+
+@pytest.fixture
+def web_deployment(sandbox):
+    namespace = f"shop-{uuid.uuid4().hex[:6]}"
+    client.CoreV1Api(sandbox.api_client).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+    )
+    labels = {"app": "shop-web"}
+    client.AppsV1Api(sandbox.api_client).create_namespaced_deployment(
+        namespace,
+        client.V1Deployment(
+            metadata=client.V1ObjectMeta(name="shop-web"),
+            spec=client.V1DeploymentSpec(
+                replicas=2,
+                selector=client.V1LabelSelector(match_labels=labels),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels),
+                    spec=client.V1PodSpec(containers=[client.V1Container(name="web", image="nginx:1.27")]),
+                ),
+            ),
+        ),
+    )
+    yield namespace
+    client.CoreV1Api(sandbox.api_client).delete_namespace(namespace)
+
+
+@pytest.fixture
+def inventory(registered_cluster):
+    process = SyncProcess(kinds=KINDS, metrics=False)
+    stop = threading.Event()
+    thread = threading.Thread(target=process.run_forever, args=(stop, 1), daemon=True)
+    thread.start()
+    assert wait_until_listed(registered_cluster, KINDS, timeout=60)
+    yield process
+    stop.set()
+    thread.join(15)
+
+
+def test_scale_from_the_page_changes_pods_without_reload_and_bad_yaml_reads_clearly(
+    page, screenshot, registered_cluster, web_deployment, inventory
+):
+    admin = AdminFactory()
+    login(page, admin)
+    page.goto(f"/clusters/{registered_cluster.pk}/deployments/{web_deployment}/shop-web/")
+    pods = page.locator("[data-section=pods] [data-testid=related-row]")
+    expect(pods).to_have_count(2, timeout=30_000)
+    page.evaluate("window.kubemateMarker = 'same page'")
+
+    page.click("[data-testid=action-scale]")
+    page.fill("[data-testid=scale-form] input[name=replicas]", "4")
+    page.click("[data-testid=scale-form] button[type=submit]")
+    expect(page.locator("#resource-actions-result")).to_contain_text("4", timeout=10_000)
+    expect(pods).to_have_count(4, timeout=30_000)
+    assert page.evaluate("window.kubemateMarker") == "same page"
+    screenshot("deployment-scaled")
+
+    page.click("[data-testid=action-yaml-edit]")
+    textarea = page.locator("[data-testid=yaml-textarea]")
+    text = textarea.input_value()
+    textarea.fill(text.replace("replicas: 4", "replicas: -3", 1))
+    page.click("[data-testid=yaml-preview]")
+    error = page.locator("[data-testid=yaml-error]")
+    expect(error).to_be_visible(timeout=10_000)
+    expect(error).to_contain_text("replicas")
+    screenshot("yaml-invalid-field")
