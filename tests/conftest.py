@@ -61,3 +61,32 @@ def team_namespaces(sandbox):
             if exc.status != 409:
                 raise
     return names
+
+
+@pytest.fixture
+def inventory_sync(registered_cluster):
+    """Start the real inventory sync in this process for some kinds; waits for their first list, stops at teardown.
+
+    Tests using it need ``django_db(transaction=True)``: the sync's threads write through their own connections.
+    """
+    import threading
+
+    from apps.clusters.inventory.kinds import BY_KIND
+    from apps.clusters.inventory.sync import SyncProcess, wait_until_listed
+
+    running = []
+
+    def start(kind_names: list[str]):
+        kinds = [BY_KIND[name] for name in kind_names]
+        process = SyncProcess(kinds=kinds, metrics=False)
+        stop = threading.Event()
+        thread = threading.Thread(target=process.run_forever, args=(stop, 1), daemon=True)
+        thread.start()
+        running.append((stop, thread))
+        assert wait_until_listed(registered_cluster, kinds, timeout=60)
+        return process
+
+    yield start
+    for stop, thread in running:
+        stop.set()
+        thread.join(15)

@@ -154,21 +154,7 @@ def review_access(cluster: Cluster, user, checks: list[tuple[str, str, str, str]
     with kube.api_client(cluster, as_user=user) as api:
         for verb, group, resource, namespace in checks:
             resource, _, subresource = resource.partition("/")
-            body = {
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectAccessReview",
-                "spec": {
-                    "resourceAttributes": {
-                        "verb": verb,
-                        "group": group,
-                        "resource": resource,
-                        "subresource": subresource,
-                        "namespace": namespace,
-                    }
-                },
-            }
-            review = kube.request(
-                api, cluster, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body
-            )
+            body = kube.access_review(verb, group, resource, subresource, namespace)
+            review = kube.request(api, cluster, "POST", kube.ACCESS_REVIEW_PATH, body=body)
             answers.append(bool(review.get("status", {}).get("allowed")))
     return answers

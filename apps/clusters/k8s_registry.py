@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
+from apps.clusters import kube
 from apps.clusters.kube import MANAGED_NAMESPACE, api_client, status_message
 from apps.clusters.models import Cluster
 
@@ -186,25 +187,8 @@ def _permission_words(verb: str, group: str, resource: str, subresource: str, na
 
 def _check_permissions(api: client.ApiClient, purpose: str, timeout: float) -> None:
     for verb, group, resource, subresource, namespace in NEEDED_PERMISSIONS[purpose]:
-        review = _get_json(
-            api,
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            timeout,
-            body={
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectAccessReview",
-                "spec": {
-                    "resourceAttributes": {
-                        "verb": verb,
-                        "group": group,
-                        "resource": resource,
-                        "subresource": subresource,
-                        "namespace": namespace,
-                    }
-                },
-            },
-        )
+        body = kube.access_review(verb, group, resource, subresource, namespace)
+        review = _get_json(api, "POST", kube.ACCESS_REVIEW_PATH, timeout, body=body)
         if not (review.get("status") or {}).get("allowed"):
             raise ConnectionProblem(
                 "forbidden",

@@ -308,3 +308,22 @@ def watch_lines(api: client.ApiClient, cluster: Cluster, path: str, resource_ver
         ) from None
     finally:
         response.response.release_conn()
+
+
+ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+
+def access_review(verb: str, group: str, resource: str, subresource: str = "", namespace: str = "") -> dict:
+    """The body of a SelfSubjectAccessReview: may the caller do ``verb`` on ``group/resource[/subresource]``?"""
+    attributes = {
+        "verb": verb,
+        "group": group,
+        "resource": resource,
+        "subresource": subresource,
+        "namespace": namespace,
+    }
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": attributes},
+    }

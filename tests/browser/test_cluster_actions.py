@@ -1,14 +1,11 @@
 """Operating a workload from the console: scale it and watch its pods change in place, and edit its YAML."""
 
-import threading
 import uuid
 
 import pytest
 from kubernetes import client
 from playwright.sync_api import expect
 
-from apps.clusters.inventory.kinds import BY_KIND
-from apps.clusters.inventory.sync import SyncProcess, wait_until_listed
 from tests.browser.test_console import login
 from tests.factories import AdminFactory
 
@@ -17,7 +14,6 @@ pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-KINDS = [BY_KIND[k] for k in ("Namespace", "Node", "Deployment", "ReplicaSet", "Pod", "Event")]
 
 
 @pytest.fixture
@@ -45,21 +41,10 @@ def web_deployment(sandbox):
     client.CoreV1Api(sandbox.api_client).delete_namespace(namespace)
 
 
-@pytest.fixture
-def inventory(registered_cluster):
-    process = SyncProcess(kinds=KINDS, metrics=False)
-    stop = threading.Event()
-    thread = threading.Thread(target=process.run_forever, args=(stop, 1), daemon=True)
-    thread.start()
-    assert wait_until_listed(registered_cluster, KINDS, timeout=60)
-    yield process
-    stop.set()
-    thread.join(15)
-
-
 def test_scale_from_the_page_changes_pods_without_reload_and_bad_yaml_reads_clearly(
-    page, screenshot, registered_cluster, web_deployment, inventory
+    page, screenshot, registered_cluster, web_deployment, inventory_sync
 ):
+    inventory_sync(["Namespace", "Node", "Deployment", "ReplicaSet", "Pod", "Event"])
     admin = AdminFactory()
     login(page, admin)
     page.goto(f"/clusters/{registered_cluster.pk}/deployments/{web_deployment}/shop-web/")

@@ -13,7 +13,7 @@ from apps.clusters.models import Resource, SyncState
 from tests.clusters.sandbox_faults import compact_etcd, restart_apiserver
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-KINDS = [BY_KIND[k] for k in ("Namespace", "Node", "ConfigMap", "Deployment", "Pod", "Secret")]
+KIND_NAMES = ["Namespace", "Node", "ConfigMap", "Deployment", "Pod", "Secret"]
 
 
 @pytest.fixture
@@ -26,15 +26,8 @@ def namespace(sandbox):
 
 
 @pytest.fixture
-def running_sync(registered_cluster):
-    process = SyncProcess(kinds=KINDS, metrics=False)
-    stop = threading.Event()
-    thread = threading.Thread(target=process.run_forever, args=(stop, 1), daemon=True)
-    thread.start()
-    assert wait_until_listed(registered_cluster, KINDS, timeout=60)
-    yield process
-    stop.set()
-    thread.join(15)
+def running_sync(inventory_sync):
+    return inventory_sync(KIND_NAMES)
 
 
 def rows(cluster, kind, namespace=None) -> set[str]:
