@@ -6,6 +6,7 @@ import pytest
 from kubernetes import client
 from playwright.sync_api import expect
 
+from apps.accounts import services
 from tests.browser.test_console import login
 from tests.factories import AdminFactory
 
@@ -46,6 +47,7 @@ def test_scale_from_the_page_changes_pods_without_reload_and_bad_yaml_reads_clea
 ):
     inventory_sync(["Namespace", "Node", "Deployment", "ReplicaSet", "Pod", "Event"])
     admin = AdminFactory()
+    services.reconcile_rbac(registered_cluster)  # the admin's ServiceAccount and binding, as the worker would
     login(page, admin)
     page.goto(f"/clusters/{registered_cluster.pk}/deployments/{web_deployment}/shop-web/")
     pods = page.locator("[data-section=pods] [data-testid=related-row]")

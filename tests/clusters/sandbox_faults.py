@@ -17,7 +17,7 @@ def compact_etcd(sandbox) -> int:
     return revision
 
 
-def restart_apiserver(sandbox, down_seconds: float = 2.0, timeout: float = 60) -> None:
+def restart_apiserver(sandbox, down_seconds: float = 2.0, timeout: float = 180) -> None:
     """Stop the kube-apiserver, keep it down a moment, start it again with the same command line."""
     pid_file = Path(sandbox.run_dir) / "pids" / "kube-apiserver"
     pid = int(pid_file.read_text().split()[0])
@@ -34,7 +34,7 @@ def restart_apiserver(sandbox, down_seconds: float = 2.0, timeout: float = 60) -
     wait_ready(sandbox, timeout)
 
 
-def wait_ready(sandbox, timeout: float = 60) -> None:
+def wait_ready(sandbox, timeout: float = 180) -> None:
     import ssl
 
     context = ssl.create_default_context(cafile=sandbox.ca_file)
