@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls_security")),
     path("accounts/", include("apps.accounts.urls")),
     path("clusters/", include("apps.clusters.urls")),
+    path("releases/", include("apps.releases.urls")),
     path("", include("apps.core.urls")),
 ]
 

@@ -126,8 +126,16 @@ CAPABILITIES: tuple[Capability, ...] = (
         (
             Rule(("apps",), ("deployments",), ("get", "list", "create", "update", "patch")),
             Rule(("",), ("services",), ("get", "list", "create", "update", "patch")),
-            Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "list", "create", "update", "patch")),
-            Rule(("autoscaling",), ("horizontalpodautoscalers",), ("get", "list", "create", "update", "patch")),
+            # A release's sensitive variables live in a Secret it writes; no get or list, so nothing is read back.
+            Rule(("",), ("secrets",), ("create", "update", "patch", "delete")),
+            Rule(
+                ("gateway.networking.k8s.io",), ("httproutes",), ("get", "list", "create", "update", "patch", "delete")
+            ),
+            Rule(
+                ("autoscaling",),
+                ("horizontalpodautoscalers",),
+                ("get", "list", "create", "update", "patch", "delete"),
+            ),
         ),
     ),
     Capability(
@@ -137,7 +145,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         (
             Rule(("apps",), ("deployments",), ("get", "update", "patch")),
             Rule(("",), ("services",), ("get", "update", "patch")),
-            Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "update", "patch")),
+            # An earlier revision may differ in its sensitive variables, route and autoscaler.
+            Rule(("",), ("secrets",), ("create", "update", "patch", "delete")),
+            Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "create", "update", "patch", "delete")),
+            Rule(("autoscaling",), ("horizontalpodautoscalers",), ("get", "create", "update", "patch", "delete")),
         ),
     ),
     Capability(

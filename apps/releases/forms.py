@@ -1,0 +1,517 @@
+"""The release form: every field a person fills in, validated with sentences that say what to write instead."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from apps.accounts import access
+from apps.accounts.models import Project
+from apps.core import crypto
+from apps.releases import render
+from apps.releases.models import Release
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE = re.compile(
+    rf"^(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?P<tag>:[\w][\w.-]{0,127})?(?P<digest>@sha256:[a-f0-9]{64})?$"
+)
+CPU = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>m?)$")
+MEMORY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+MEMORY_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+PROBE_TYPES = (("none", _lazy("No probe")), ("http", _lazy("HTTP request")), ("tcp", _lazy("TCP connection")))
+
+
+def validate_dns_label(value: str) -> None:
+    if len(value) > 63 or not DNS_LABEL.match(value):
+        raise ValidationError(
+            _(
+                "“%(value)s” is not a valid name: use at most 63 lower-case letters, digits and hyphens, "
+                "starting and ending with a letter or digit, for example payments-api."
+            )
+            % {"value": value}
+        )
+
+
+def validate_image(value: str) -> None:
+    match = IMAGE.match(value)
+    if not match or len(value) > 512:
+        raise ValidationError(
+            _(
+                "“%(value)s” is not an image reference. Write registry/repository:tag, for example "
+                "registry.example.com/team/app:1.4.2, or pin a digest with @sha256:…"
+            )
+            % {"value": value}
+        )
+    if not match.group("tag") and not match.group("digest"):
+        raise ValidationError(
+            _("Name the version of “%(value)s”: add a tag such as :1.4.2 or a digest such as @sha256:…")
+            % {"value": value}
+        )
+
+
+def validate_port(value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise ValidationError(_("Port %(port)s is outside 1-65535; pick a port in that range.") % {"port": value})
+
+
+def cpu_cores(value: str) -> Decimal:
+    match = CPU.match(value)
+    if not match:
+        raise ValidationError(
+            _("“%(value)s” is not a CPU amount. Write 250m (a quarter of a core) or 2 (two cores).") % {"value": value}
+        )
+    number = Decimal(match.group("number"))
+    return number / 1000 if match.group("unit") == "m" else number
+
+
+def memory_bytes(value: str) -> Decimal:
+    match = MEMORY.match(value)
+    if not match:
+        raise ValidationError(_("“%(value)s” is not a memory size. Write 512Mi or 2Gi.") % {"value": value})
+    try:
+        return Decimal(match.group("number")) * MEMORY_UNITS[match.group("unit") or ""]
+    except InvalidOperation:
+        raise ValidationError(_("“%(value)s” is not a memory size. Write 512Mi or 2Gi.") % {"value": value}) from None
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def parse_env(text: str) -> list[dict]:
+    """``NAME=value``, ``NAME=configmap:<name>/<key>`` or ``NAME=secret:<name>/<key>``, one per line."""
+    env, seen, errors = [], set(), []
+    for number, line in _lines(text):
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not ENV_NAME.match(name):
+            errors.append(
+                _("Line %(n)s: write NAME=value, NAME=configmap:name/key or NAME=secret:name/key.") % {"n": number}
+            )
+            continue
+        if name in seen:
+            errors.append(_("Line %(n)s: %(name)s is set twice.") % {"n": number, "name": name})
+            continue
+        seen.add(name)
+        source, _colon, ref = value.partition(":")
+        if source in ("configmap", "secret") and _colon:
+            object_name, slash, key = ref.partition("/")
+            if not slash or not DNS_LABEL.match(object_name) or not ENV_NAME.match(key):
+                errors.append(
+                    _("Line %(n)s: a reference is written %(source)s:name/key, for example %(source)s:app-config/url.")
+                    % {"n": number, "source": source}
+                )
+                continue
+            env.append({"name": name, source: object_name, "key": key})
+        else:
+            env.append({"name": name, "value": value})
+    if errors:
+        raise ValidationError(errors)
+    return env
+
+
+def format_env(env: list[dict]) -> str:
+    lines = []
+    for item in env:
+        if "configmap" in item:
+            lines.append(f"{item['name']}=configmap:{item['configmap']}/{item['key']}")
+        elif "secret" in item:
+            lines.append(f"{item['name']}=secret:{item['secret']}/{item['key']}")
+        else:
+            lines.append(f"{item['name']}={item.get('value', '')}")
+    return "\n".join(lines)
+
+
+def parse_assignments(text: str, *, allow_empty: bool) -> dict[str, str]:
+    values, errors = {}, []
+    for number, line in _lines(text):
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not ENV_NAME.match(name) or (not allow_empty and not value):
+            errors.append(_("Line %(n)s: write NAME=value.") % {"n": number})
+            continue
+        values[name] = value
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def parse_node_selector(text: str) -> dict[str, str]:
+    values, errors = {}, []
+    for number, line in _lines(text):
+        key, sep, value = line.partition("=")
+        if not sep or not LABEL_KEY.match(key.strip()) or not LABEL_VALUE.match(value.strip()):
+            errors.append(_("Line %(n)s: write a node label as key=value, for example disk=ssd.") % {"n": number})
+            continue
+        values[key.strip()] = value.strip()
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def parse_ports(text: str) -> list[int]:
+    ports = []
+    for part in re.split(r"[,\s]+", text.strip()):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ValidationError(
+                _("“%(value)s” is not a port number; write numbers like 8080, 9090.") % {"value": part}
+            )
+        validate_port(int(part))
+        ports.append(int(part))
+    if not ports:
+        raise ValidationError(_("Enter the port the app listens on, for example 8080."))
+    if len(set(ports)) != len(ports):
+        raise ValidationError(_("Each port may be listed once."))
+    return ports
+
+
+def port_field(label, initial, required=True):
+    return forms.IntegerField(label=label, initial=initial, required=required, validators=[validate_port])
+
+
+class ReleaseForm(forms.Form):
+    """Creates (with project, namespace and name) or edits (without them) a release's spec."""
+
+    project = forms.ModelChoiceField(label=_lazy("Project"), queryset=Project.objects.none())
+    namespace = forms.CharField(label=_lazy("Namespace"), max_length=63)
+    name = forms.CharField(
+        label=_lazy("Name"),
+        max_length=63,
+        validators=[validate_dns_label],
+        help_text=_lazy("For example payments-api."),
+    )
+    image = forms.CharField(
+        label=_lazy("Image"),
+        max_length=512,
+        validators=[validate_image],
+        help_text=_lazy("registry/repository:tag, or a digest @sha256:…"),
+    )
+    replicas = forms.IntegerField(label=_lazy("Replicas"), min_value=0, max_value=1000)
+    ports = forms.CharField(
+        label=_lazy("Container ports"), max_length=200, help_text=_lazy("The first one receives the Service's traffic.")
+    )
+    env = forms.CharField(
+        label=_lazy("Environment variables"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_lazy("One per line: NAME=value, NAME=configmap:name/key or NAME=secret:name/key."),
+    )
+    secret_env = forms.CharField(
+        label=_lazy("Sensitive variables"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_lazy(
+            "NAME=value, one per line: encrypted by Kubemate and never shown again. NAME= removes one; "
+            "names you leave out keep their stored value."
+        ),
+    )
+    cpu_request = forms.CharField(label=_lazy("CPU request"), max_length=20, required=False)
+    cpu_limit = forms.CharField(label=_lazy("CPU limit"), max_length=20, required=False)
+    memory_request = forms.CharField(label=_lazy("Memory request"), max_length=20, required=False)
+    memory_limit = forms.CharField(label=_lazy("Memory limit"), max_length=20, required=False)
+    readiness_type = forms.ChoiceField(label=_lazy("Readiness probe"), choices=PROBE_TYPES)
+    readiness_path = forms.CharField(label=_lazy("HTTP path"), required=False, max_length=200)
+    readiness_port = port_field(_lazy("Probe port"), 8080, required=False)
+    readiness_delay = forms.IntegerField(label=_lazy("Initial delay (seconds)"), min_value=0, max_value=3600)
+    readiness_period = forms.IntegerField(label=_lazy("Every (seconds)"), min_value=1, max_value=3600)
+    liveness_type = forms.ChoiceField(label=_lazy("Liveness probe"), choices=PROBE_TYPES)
+    liveness_path = forms.CharField(label=_lazy("HTTP path"), required=False, max_length=200)
+    liveness_port = port_field(_lazy("Probe port"), 8080, required=False)
+    liveness_delay = forms.IntegerField(label=_lazy("Initial delay (seconds)"), min_value=0, max_value=3600)
+    liveness_period = forms.IntegerField(label=_lazy("Every (seconds)"), min_value=1, max_value=3600)
+    service_enabled = forms.BooleanField(label=_lazy("Expose a Service"), required=False)
+    service_port = port_field(_lazy("Service port"), 80, required=False)
+    route_enabled = forms.BooleanField(label=_lazy("Publish through a Gateway (HTTPRoute)"), required=False)
+    route_hostname = forms.CharField(label=_lazy("Host name"), max_length=253, required=False)
+    route_path = forms.CharField(label=_lazy("Path prefix"), max_length=200, required=False)
+    gateway_namespace = forms.CharField(label=_lazy("Gateway namespace"), max_length=63, required=False)
+    gateway_name = forms.CharField(label=_lazy("Gateway name"), max_length=63, required=False)
+    hpa_enabled = forms.BooleanField(label=_lazy("Scale automatically (HPA)"), required=False)
+    hpa_min = forms.IntegerField(label=_lazy("Minimum replicas"), min_value=1, max_value=1000, required=False)
+    hpa_max = forms.IntegerField(label=_lazy("Maximum replicas"), min_value=1, max_value=1000, required=False)
+    hpa_cpu_percent = forms.IntegerField(label=_lazy("CPU target (%)"), min_value=1, max_value=1000, required=False)
+    hpa_memory_percent = forms.IntegerField(
+        label=_lazy("Memory target (%)"), min_value=1, max_value=1000, required=False
+    )
+    node_selector = forms.CharField(
+        label=_lazy("Run only on nodes labelled"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 1}),
+        help_text=_lazy("key=value, one per line; leave empty to run anywhere."),
+    )
+    progress_deadline_seconds = forms.IntegerField(
+        label=_lazy("Give up the rollout after (seconds)"), min_value=1, max_value=86400
+    )
+
+    IDENTITY = ("project", "namespace", "name")
+
+    def __init__(self, *args, user, release: Release | None = None, **kwargs):
+        self.user = user
+        self.release = release
+        spec = release.spec if release else render.default_spec()
+        kwargs.setdefault("initial", initial_from_spec(spec))
+        super().__init__(*args, **kwargs)
+        if release is not None:
+            for name in self.IDENTITY:
+                del self.fields[name]
+            stored = sorted(release.spec.get("secret_env") or {})
+            if stored:
+                self.fields["secret_env"].help_text = _(
+                    "Stored (values hidden): %(names)s. NAME=value sets or replaces one, NAME= removes it; "
+                    "names you leave out keep their stored value."
+                ) % {"names": ", ".join(stored)}
+        else:
+            self.fields["project"].queryset = deployable_projects(user)
+
+    def clean_ports(self):
+        return parse_ports(self.cleaned_data["ports"])
+
+    def clean_env(self):
+        return parse_env(self.cleaned_data["env"])
+
+    def clean_secret_env(self):
+        return parse_assignments(self.cleaned_data["secret_env"], allow_empty=True)
+
+    def clean_node_selector(self):
+        return parse_node_selector(self.cleaned_data["node_selector"])
+
+    def clean_cpu_request(self):
+        return self._quantity("cpu_request", cpu_cores)
+
+    def clean_cpu_limit(self):
+        return self._quantity("cpu_limit", cpu_cores)
+
+    def clean_memory_request(self):
+        return self._quantity("memory_request", memory_bytes)
+
+    def clean_memory_limit(self):
+        return self._quantity("memory_limit", memory_bytes)
+
+    def _quantity(self, field: str, parse) -> str:
+        value = self.cleaned_data[field].strip()
+        if value:
+            parse(value)
+        return value
+
+    def clean_route_hostname(self):
+        value = self.cleaned_data["route_hostname"].strip().lower()
+        if value and not HOSTNAME.match(value):
+            raise ValidationError(_("“%(value)s” is not a host name; write app.example.com.") % {"value": value})
+        return value
+
+    def clean_route_path(self):
+        return self._path("route_path")
+
+    def clean_readiness_path(self):
+        return self._path("readiness_path")
+
+    def clean_liveness_path(self):
+        return self._path("liveness_path")
+
+    def _path(self, field: str) -> str:
+        value = self.cleaned_data[field].strip()
+        if value and (not value.startswith("/") or re.search(r"[\s?#]", value)):
+            raise ValidationError(
+                _("“%(value)s” is not a path: start with / and use no spaces, ? or #, for example /healthz.")
+                % {"value": value}
+            )
+        return value
+
+    def clean_gateway_name(self):
+        return self._optional_label("gateway_name")
+
+    def clean_gateway_namespace(self):
+        return self._optional_label("gateway_namespace")
+
+    def _optional_label(self, field: str) -> str:
+        value = self.cleaned_data[field].strip()
+        if value:
+            validate_dns_label(value)
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if self.release is None:
+            self._clean_identity(data)
+        for kind, parse in (("cpu", cpu_cores), ("memory", memory_bytes)):
+            request, limit = data.get(f"{kind}_request"), data.get(f"{kind}_limit")
+            if request and limit and parse(request) > parse(limit):
+                self.add_error(f"{kind}_limit", _("The limit must be at least the request (%(r)s).") % {"r": request})
+        for prefix in ("readiness", "liveness"):
+            kind = data.get(f"{prefix}_type")
+            if kind in ("http", "tcp") and not data.get(f"{prefix}_port"):
+                self.add_error(f"{prefix}_port", _("Enter the port the probe checks."))
+            if kind == "http" and not data.get(f"{prefix}_path"):
+                self.add_error(f"{prefix}_path", _("Enter the path the probe requests, for example /healthz."))
+        if data.get("service_enabled") and not data.get("service_port"):
+            self.add_error("service_port", _("Enter the port the Service listens on, for example 80."))
+        if data.get("route_enabled"):
+            if not data.get("service_enabled"):
+                self.add_error("route_enabled", _("A route sends traffic to the Service: expose a Service too."))
+            if not data.get("gateway_name"):
+                self.add_error("gateway_name", _("Name the Gateway the route attaches to."))
+        if data.get("hpa_enabled"):
+            low, high = data.get("hpa_min"), data.get("hpa_max")
+            if not low or not high or low > high:
+                self.add_error("hpa_max", _("Enter a minimum and a maximum, the maximum at least the minimum."))
+            if not data.get("hpa_cpu_percent") and not data.get("hpa_memory_percent"):
+                self.add_error("hpa_cpu_percent", _("Give a CPU or memory target, for example 70%."))
+            if data.get("hpa_cpu_percent") and not data.get("cpu_request"):
+                self.add_error("cpu_request", _("A CPU target is a share of the CPU request: enter a request."))
+            if data.get("hpa_memory_percent") and not data.get("memory_request"):
+                self.add_error("memory_request", _("A memory target is a share of the memory request: enter one."))
+        env_names = {item["name"] for item in data.get("env") or []}
+        clash = sorted(env_names & set(data.get("secret_env") or {}))
+        if clash:
+            self.add_error("secret_env", _("Already set as plain variables: %(names)s.") % {"names": ", ".join(clash)})
+        return data
+
+    def _clean_identity(self, data: dict) -> None:
+        project, namespace, name = data.get("project"), data.get("namespace"), data.get("name")
+        if not project or not namespace:
+            return
+        if namespace not in project.namespaces or not access.may(
+            self.user, "releases.deploy", cluster=project.cluster, namespace=namespace
+        ):
+            self.add_error(
+                "namespace",
+                _("Choose one of the project's namespaces: %(list)s.") % {"list": ", ".join(project.namespaces)},
+            )
+            return
+        taken = Release.objects.filter(project__cluster=project.cluster, namespace=namespace, name=name).exists()
+        if name and taken:
+            self.add_error(
+                "name", _("A release named %(name)s already exists in %(ns)s.") % {"name": name, "ns": namespace}
+            )
+
+    def spec(self) -> dict:
+        """The release spec from the cleaned form; sensitive values are encrypted here, never kept in clear."""
+        d = self.cleaned_data
+        stored = dict((self.release.spec.get("secret_env") or {}) if self.release else {})
+        for key, value in d["secret_env"].items():
+            if value:
+                stored[key] = crypto.encrypt(value)
+            else:
+                stored.pop(key, None)
+        return {
+            "image": d["image"],
+            "replicas": d["replicas"],
+            "ports": d["ports"],
+            "env": d["env"],
+            "secret_env": stored,
+            "resources": {k: d[k] for k in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")},
+            "readiness": _probe_spec(d, "readiness"),
+            "liveness": _probe_spec(d, "liveness"),
+            "service": {"enabled": d["service_enabled"], "port": d["service_port"]},
+            "route": {
+                "enabled": d["route_enabled"],
+                "hostname": d["route_hostname"],
+                "path": d["route_path"] or "/",
+                "gateway_namespace": d["gateway_namespace"],
+                "gateway_name": d["gateway_name"],
+            },
+            "autoscaling": {
+                "enabled": d["hpa_enabled"],
+                "min": d["hpa_min"],
+                "max": d["hpa_max"],
+                "cpu_percent": d["hpa_cpu_percent"],
+                "memory_percent": d["hpa_memory_percent"],
+            },
+            "node_selector": d["node_selector"],
+            "progress_deadline_seconds": d["progress_deadline_seconds"],
+        }
+
+
+def _probe_spec(d: dict, prefix: str) -> dict:
+    return {
+        "type": d[f"{prefix}_type"],
+        "path": d[f"{prefix}_path"],
+        "port": d[f"{prefix}_port"],
+        "initial_delay": d[f"{prefix}_delay"],
+        "period": d[f"{prefix}_period"],
+    }
+
+
+def initial_from_spec(spec: dict) -> dict:
+    resources, service, route, scaling = spec["resources"], spec["service"], spec["route"], spec["autoscaling"]
+    initial = {
+        "image": spec["image"],
+        "replicas": spec["replicas"],
+        "ports": ", ".join(str(p) for p in spec["ports"]),
+        "env": format_env(spec["env"]),
+        "secret_env": "",
+        **resources,
+        "service_enabled": service["enabled"],
+        "service_port": service["port"],
+        "route_enabled": route["enabled"],
+        "route_hostname": route["hostname"],
+        "route_path": route["path"],
+        "gateway_namespace": route["gateway_namespace"],
+        "gateway_name": route["gateway_name"],
+        "hpa_enabled": scaling["enabled"],
+        "hpa_min": scaling["min"],
+        "hpa_max": scaling["max"],
+        "hpa_cpu_percent": scaling["cpu_percent"],
+        "hpa_memory_percent": scaling["memory_percent"],
+        "node_selector": "\n".join(f"{k}={v}" for k, v in spec["node_selector"].items()),
+        "progress_deadline_seconds": spec["progress_deadline_seconds"],
+    }
+    for prefix in ("readiness", "liveness"):
+        probe = spec[prefix]
+        initial.update(
+            {
+                f"{prefix}_type": probe["type"],
+                f"{prefix}_path": probe["path"],
+                f"{prefix}_port": probe["port"],
+                f"{prefix}_delay": probe["initial_delay"],
+                f"{prefix}_period": probe["period"],
+            }
+        )
+    return initial
+
+
+def deployable_projects(user):
+    """Projects with at least one namespace where ``user`` may deploy."""
+    ids = [
+        p.pk
+        for p in Project.objects.select_related("cluster")
+        if any(access.may(user, "releases.deploy", cluster=p.cluster, namespace=ns) for ns in p.namespaces)
+    ]
+    return Project.objects.filter(pk__in=ids).select_related("cluster")
+
+
+class RollbackForm(forms.Form):
+    revision = forms.IntegerField(min_value=1)
+
+
+class DiffForm(forms.Form):
+    a = forms.IntegerField(min_value=1)
+    b = forms.IntegerField(min_value=1)

@@ -1,0 +1,183 @@
+"""The releases app's Kubernetes operations, on top of clusters/kube.py: apply, read, delete, rollout state.
+
+Callers pass an ApiClient that impersonates the acting user, so the cluster's
+RBAC decides. Functions return plain dicts and dataclasses and raise the errors
+of clusters/kube.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubernetes import client
+
+from apps.clusters import kube
+from apps.clusters.inventory.kinds import BY_KIND
+from apps.clusters.models import Cluster
+
+APPLY_PATCH = "application/apply-patch+yaml"
+# Kinds a release writes, and the order they are removed in (dependents first).
+RELEASE_KINDS = ("HorizontalPodAutoscaler", "HTTPRoute", "Service", "Deployment", "Secret")
+# Fields another manager may own without it being a hand edit of the release: a console "restart" stamps this.
+IGNORED_SPEC_FIELDS = ("f:kubectl.kubernetes.io/restartedAt",)
+
+
+def object_path(kind: str, namespace: str, name: str | None = None) -> str:
+    prefix, plural = BY_KIND[kind].list_path.rsplit("/", 1)
+    path = f"{prefix}/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+def apply(api: client.ApiClient, cluster: Cluster, manifest: dict) -> dict:
+    """Server-side apply with Kubemate's field manager. Callers check for hand edits first (``hand_edits``)."""
+    meta = manifest["metadata"]
+    return kube.request(
+        api,
+        cluster,
+        "PATCH",
+        object_path(manifest["kind"], meta["namespace"], meta["name"]),
+        query=[("fieldManager", kube.FIELD_MANAGER), ("force", "true")],
+        body=manifest,
+        content_type=APPLY_PATCH,
+    )
+
+
+def read(api: client.ApiClient, cluster: Cluster, kind: str, namespace: str, name: str) -> dict | None:
+    try:
+        return kube.request(api, cluster, "GET", object_path(kind, namespace, name))
+    except kube.NotFound:
+        return None
+
+
+def delete(api: client.ApiClient, cluster: Cluster, kind: str, namespace: str, name: str) -> bool:
+    """Delete one object; False when it was not there."""
+    try:
+        kube.request(
+            api,
+            cluster,
+            "DELETE",
+            object_path(kind, namespace, name),
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+        )
+    except kube.NotFound:
+        return False
+    return True
+
+
+def list_in(api: client.ApiClient, cluster: Cluster, kind: str, namespace: str, label_selector: str = "") -> list[dict]:
+    query = [("labelSelector", label_selector)] if label_selector else []
+    page = kube.request(api, cluster, "GET", object_path(kind, namespace), query=query)
+    return (page or {}).get("items") or []
+
+
+def _leaves(fields: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for key, value in (fields or {}).items():
+        if key == ".":
+            continue
+        if isinstance(value, dict) and any(k != "." for k in value):
+            out.extend(_leaves(value, (*prefix, key)))
+        else:
+            out.append((*prefix, key))
+    return out
+
+
+def hand_edits(live: dict) -> list[str]:
+    """Managers other than Kubemate's apply that changed the Deployment's spec after Kubemate last applied it.
+
+    Ownership records come from metadata.managedFields. Status and scale
+    subresource writes (controllers, autoscalers) do not count, nor a console
+    restart stamp. A Deployment Kubemate never applied counts as someone else's.
+    """
+    entries = (live.get("metadata") or {}).get("managedFields") or []
+    ours = [e for e in entries if e.get("manager") == kube.FIELD_MANAGER and e.get("operation") == "Apply"]
+    if not ours:
+        return sorted({e.get("manager") or "?" for e in entries if not e.get("subresource")})
+    applied_at = max(e.get("time") or "" for e in ours)
+    editors = set()
+    for entry in entries:
+        if entry in ours or entry.get("subresource"):
+            continue
+        spec_fields = (entry.get("fieldsV1") or {}).get("f:spec")
+        leaves = [leaf for leaf in _leaves(spec_fields) if leaf[-1] not in IGNORED_SPEC_FIELDS]
+        if leaves and (entry.get("time") or "") >= applied_at:
+            editors.add(entry.get("manager") or "?")
+    return sorted(editors)
+
+
+@dataclass
+class RolloutState:
+    """Where a Deployment's rollout stands, from its status and its ReplicaSets."""
+
+    desired: int = 0
+    updated: int = 0
+    ready: int = 0
+    available: int = 0
+    total: int = 0
+    observed: bool = False
+    complete: bool = False
+    failed_reason: str = ""
+    failed_message: str = ""
+    replica_sets: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def updated_ready(self) -> int:
+        """Ready pods on the new version (ready pods of old ReplicaSets do not count)."""
+        return min(self.updated, self.ready)
+
+
+def rollout_state(api: client.ApiClient, cluster: Cluster, namespace: str, name: str, selector: str) -> RolloutState:
+    live = kube.request(api, cluster, "GET", object_path("Deployment", namespace, name))
+    spec, status, meta = live.get("spec") or {}, live.get("status") or {}, live.get("metadata") or {}
+    state = RolloutState(
+        desired=int(spec.get("replicas", 1)),
+        updated=int(status.get("updatedReplicas") or 0),
+        ready=int(status.get("readyReplicas") or 0),
+        available=int(status.get("availableReplicas") or 0),
+        total=int(status.get("replicas") or 0),
+        observed=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
+    )
+    for condition in status.get("conditions") or []:
+        # Before the controller has seen the new generation, a deadline condition belongs to the previous rollout.
+        if (
+            state.observed
+            and condition.get("type") == "Progressing"
+            and condition.get("reason") == "ProgressDeadlineExceeded"
+        ):
+            state.failed_reason = "ProgressDeadlineExceeded"
+            state.failed_message = condition.get("message") or ""
+    state.complete = (
+        state.observed
+        and not state.failed_reason
+        and state.updated == state.desired
+        and state.available == state.desired
+        and state.total == state.desired
+    )
+    for rs in list_in(api, cluster, "ReplicaSet", namespace, selector):
+        rs_status = rs.get("status") or {}
+        desired = int((rs.get("spec") or {}).get("replicas") or 0)
+        if desired or rs_status.get("replicas"):
+            state.replica_sets.append((rs["metadata"]["name"], int(rs_status.get("readyReplicas") or 0), desired))
+    return state
+
+
+def warning_events(api: client.ApiClient, cluster: Cluster, namespace: str, name: str, limit: int = 8) -> list[str]:
+    """Recent Warning events about the release's Deployment, ReplicaSets and pods, newest last, de-duplicated."""
+    events = list_in(api, cluster, "Event", namespace)
+    mine = [
+        e
+        for e in events
+        if e.get("type") == "Warning" and ((e.get("involvedObject") or {}).get("name") or "").startswith(name)
+    ]
+    mine.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    # Pods of one ReplicaSet repeat the same complaint: keep one line per reason and message.
+    lines: dict[tuple[str, str], str] = {}
+    for event in mine:
+        involved = event.get("involvedObject") or {}
+        key = (event.get("reason") or "", event.get("message") or "")
+        lines.pop(key, None)
+        lines[key] = f"{involved.get('kind', '')} {involved.get('name', '')}: {key[0]}: {key[1]}".strip()
+    return list(lines.values())[-limit:]
+
+
+def pods(api: client.ApiClient, cluster: Cluster, namespace: str, selector: str) -> list[dict]:
+    return list_in(api, cluster, "Pod", namespace, selector)

@@ -1,0 +1,240 @@
+"""Pure manifest rendering: a release's spec in, Kubernetes objects out. No database, no cluster.
+
+The spec (Release.spec) holds::
+
+    image, replicas, ports [int], env [{name, value} | {name, configmap, key} | {name, secret, key}],
+    secret_env {NAME: token}, resources {cpu_request, cpu_limit, memory_request, memory_limit},
+    readiness / liveness {type: none|http|tcp, path, port, initial_delay, period},
+    service {enabled, port}, route {enabled, hostname, path, gateway_namespace, gateway_name},
+    autoscaling {enabled, min, max, cpu_percent, memory_percent}, node_selector {key: value},
+    progress_deadline_seconds
+
+Sensitive values arrive here already decrypted (``secret_values``) or masked for a preview.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+MANAGED_BY = "kubemate"
+RELEASE_LABEL = "kubemate.io/release"
+CHECKSUM_ANNOTATION = "kubemate.io/env-checksum"
+CONTAINER = "app"
+MASK = "********"
+
+DEFAULT_SPEC: dict = {
+    "image": "",
+    "replicas": 2,
+    "ports": [8080],
+    "env": [],
+    "secret_env": {},
+    "resources": {"cpu_request": "100m", "cpu_limit": "500m", "memory_request": "128Mi", "memory_limit": "256Mi"},
+    "readiness": {"type": "http", "path": "/", "port": 8080, "initial_delay": 5, "period": 10},
+    "liveness": {"type": "tcp", "path": "", "port": 8080, "initial_delay": 15, "period": 20},
+    "service": {"enabled": True, "port": 80},
+    "route": {"enabled": False, "hostname": "", "path": "/", "gateway_namespace": "", "gateway_name": ""},
+    "autoscaling": {"enabled": False, "min": 2, "max": 5, "cpu_percent": 70, "memory_percent": None},
+    "node_selector": {},
+    "progress_deadline_seconds": 600,
+}
+
+
+def default_spec() -> dict:
+    return copy.deepcopy(DEFAULT_SPEC)
+
+
+def labels(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY, RELEASE_LABEL: name}
+
+
+def selector(name: str) -> dict[str, str]:
+    # Immutable once the Deployment exists: keep it to the two labels that never change.
+    return {"app.kubernetes.io/name": name, RELEASE_LABEL: name}
+
+
+def secret_name(name: str) -> str:
+    return f"{name}-env"
+
+
+def _meta(name: str, namespace: str, object_name: str | None = None) -> dict:
+    return {"name": object_name or name, "namespace": namespace, "labels": labels(name)}
+
+
+def _probe(probe: dict) -> dict | None:
+    kind = (probe or {}).get("type") or "none"
+    if kind == "none":
+        return None
+    if kind == "http":
+        action = {"httpGet": {"path": probe.get("path") or "/", "port": int(probe["port"])}}
+    else:
+        action = {"tcpSocket": {"port": int(probe["port"])}}
+    return {
+        **action,
+        "initialDelaySeconds": int(probe.get("initial_delay") or 0),
+        "periodSeconds": int(probe.get("period") or 10),
+    }
+
+
+def _env(spec: dict, name: str) -> list[dict]:
+    env = []
+    for item in spec.get("env") or []:
+        if "configmap" in item:
+            env.append(
+                {
+                    "name": item["name"],
+                    "valueFrom": {"configMapKeyRef": {"name": item["configmap"], "key": item["key"]}},
+                }
+            )
+        elif "secret" in item:
+            env.append(
+                {"name": item["name"], "valueFrom": {"secretKeyRef": {"name": item["secret"], "key": item["key"]}}}
+            )
+        else:
+            env.append({"name": item["name"], "value": str(item.get("value", ""))})
+    for key in sorted(spec.get("secret_env") or {}):
+        env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(name), "key": key}}})
+    return env
+
+
+def _resources(spec: dict) -> dict:
+    values = spec.get("resources") or {}
+    requests = {k: values[f"{k}_request"] for k in ("cpu", "memory") if values.get(f"{k}_request")}
+    limits = {k: values[f"{k}_limit"] for k in ("cpu", "memory") if values.get(f"{k}_limit")}
+    return {**({"requests": requests} if requests else {}), **({"limits": limits} if limits else {})}
+
+
+def deployment(name: str, namespace: str, spec: dict, *, checksum: str = "") -> dict:
+    container: dict = {"name": CONTAINER, "image": spec["image"]}
+    ports = [{"name": f"port-{p}", "containerPort": int(p), "protocol": "TCP"} for p in spec.get("ports") or []]
+    if ports:
+        container["ports"] = ports
+    env = _env(spec, name)
+    if env:
+        container["env"] = env
+    resources = _resources(spec)
+    if resources:
+        container["resources"] = resources
+    for key, field in (("readiness", "readinessProbe"), ("liveness", "livenessProbe")):
+        probe = _probe(spec.get(key) or {})
+        if probe:
+            container[field] = probe
+    pod_spec: dict = {"containers": [container]}
+    if spec.get("node_selector"):
+        pod_spec["nodeSelector"] = dict(spec["node_selector"])
+    template_meta: dict = {"labels": labels(name)}
+    if checksum:
+        template_meta["annotations"] = {CHECKSUM_ANNOTATION: checksum}
+    body: dict = {
+        "selector": {"matchLabels": selector(name)},
+        "progressDeadlineSeconds": int(spec.get("progress_deadline_seconds") or 600),
+        "template": {"metadata": template_meta, "spec": pod_spec},
+    }
+    # With an autoscaler the replica count belongs to it; applying one here would fight it.
+    if not (spec.get("autoscaling") or {}).get("enabled"):
+        body = {"replicas": int(spec.get("replicas") or 1), **body}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, namespace), "spec": body}
+
+
+def service(name: str, namespace: str, spec: dict) -> dict:
+    ports = spec.get("ports") or [80]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name, namespace),
+        "spec": {
+            "selector": selector(name),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": int(spec["service"]["port"]),
+                    "targetPort": int(ports[0]),
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def secret(name: str, namespace: str, values: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(name, namespace, secret_name(name)),
+        "type": "Opaque",
+        "stringData": {key: values[key] for key in sorted(values)},
+    }
+
+
+def http_route(name: str, namespace: str, spec: dict) -> dict:
+    route = spec["route"]
+    parent = {"name": route["gateway_name"]}
+    if route.get("gateway_namespace"):
+        parent = {"namespace": route["gateway_namespace"], **parent}
+    body: dict = {
+        "parentRefs": [parent],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": route.get("path") or "/"}}],
+                "backendRefs": [{"name": name, "port": int(spec["service"]["port"])}],
+            }
+        ],
+    }
+    if route.get("hostname"):
+        body = {"hostnames": [route["hostname"]], **body}
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _meta(name, namespace),
+        "spec": body,
+    }
+
+
+def autoscaler(name: str, namespace: str, spec: dict) -> dict:
+    scaling = spec["autoscaling"]
+    metrics = [
+        {
+            "type": "Resource",
+            "resource": {"name": res, "target": {"type": "Utilization", "averageUtilization": int(pct)}},
+        }
+        for res, pct in (("cpu", scaling.get("cpu_percent")), ("memory", scaling.get("memory_percent")))
+        if pct
+    ]
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(name, namespace),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": int(scaling["min"]),
+            "maxReplicas": int(scaling["max"]),
+            "metrics": metrics,
+        },
+    }
+
+
+def manifests(
+    name: str, namespace: str, spec: dict, secret_values: dict[str, str], *, checksum: str = ""
+) -> list[dict]:
+    """Every object of the release, in apply order: Secret, Deployment, Service, HTTPRoute, HPA."""
+    objects = []
+    if secret_values:
+        objects.append(secret(name, namespace, secret_values))
+    objects.append(deployment(name, namespace, spec, checksum=checksum))
+    if (spec.get("service") or {}).get("enabled"):
+        objects.append(service(name, namespace, spec))
+        if (spec.get("route") or {}).get("enabled"):
+            objects.append(http_route(name, namespace, spec))
+    if (spec.get("autoscaling") or {}).get("enabled"):
+        objects.append(autoscaler(name, namespace, spec))
+    return objects
+
+
+def masked(spec: dict) -> dict[str, str]:
+    """Stand-in values for the sensitive variables, for previews and diffs."""
+    return dict.fromkeys(spec.get("secret_env") or {}, MASK)
+
+
+def to_yaml(objects: list[dict]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -1,0 +1,396 @@
+"""Every write of the releases app: create, deploy, roll back, delete; and the rollout wait behind a Job.
+
+Cluster calls act as the user (``kube.api_client(cluster, as_user=actor)``), so
+the cluster's RBAC has the last word. The database side of each change (the
+release's spec, a Revision, the audit event, the rollout Job) commits in one
+transaction. Callers check the console capability first (``access.require``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from apps.accounts import audit
+from apps.accounts.models import AuditEvent, Project
+from apps.clusters import kube
+from apps.clusters.models import Cluster, Resource
+from apps.core import crypto
+from apps.core.jobs import JobRecorder, start_job
+from apps.core.models import Job, JobLogLine
+from apps.releases import k8s, render
+from apps.releases.models import Release, Revision
+
+ROLLOUT_TIMEOUT_SECONDS = 900
+POLL_SECONDS = 2
+STUCK_REASONS = (
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+)
+
+
+class ReleaseError(Exception):
+    """Kubernetes refused or could not do it; the message is the sentence to show."""
+
+
+class HandEditConflict(ReleaseError):
+    """The live Deployment was changed outside Kubemate since the last release; deploying needs ``force``."""
+
+
+@dataclass(frozen=True)
+class DeployOutcome:
+    revision: Revision | None
+    job: Job | None
+    message: str
+
+    @property
+    def unchanged(self) -> bool:
+        return self.revision is None
+
+
+# --- rendering -------------------------------------------------------------------------------------------
+
+
+def secret_values(spec: dict) -> dict[str, str]:
+    return {key: crypto.decrypt(token) for key, token in (spec.get("secret_env") or {}).items()}
+
+
+def secret_checksum(values: dict[str, str]) -> str:
+    """A keyed digest of the sensitive values: changes when they change, reveals nothing about them."""
+    if not values:
+        return ""
+    data = json.dumps(values, sort_keys=True).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), data, hashlib.sha256).hexdigest()[:16]
+
+
+def rendered(release: Release, spec: dict, *, reveal: bool) -> list[dict]:
+    """The release's manifests for ``spec``; sensitive values in clear only with ``reveal`` (for applying)."""
+    values = secret_values(spec)
+    shown = values if reveal else render.masked(spec)
+    return render.manifests(release.name, release.namespace, spec, shown, checksum=secret_checksum(values))
+
+
+def spec_hash(release: Release, spec: dict) -> str:
+    manifests = rendered(release, spec, reveal=False)
+    return hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()
+
+
+def preview_yaml(name: str, namespace: str, spec: dict) -> str:
+    """YAML of what a deploy would apply, sensitive values masked (the form's live preview)."""
+    return render.to_yaml(render.manifests(name or "my-app", namespace or "default", spec, render.masked(spec)))
+
+
+def revision_yaml(revision: Revision) -> str:
+    return render.to_yaml(rendered(revision.release, revision.spec, reveal=False))
+
+
+def selector_of(release: Release) -> str:
+    return ",".join(f"{k}={v}" for k, v in render.selector(release.name).items())
+
+
+# --- writes ----------------------------------------------------------------------------------------------
+
+
+def _audit(actor, action: str, release: Release, *, request=None, detail=None, error: str = "") -> None:
+    audit.record(
+        actor=actor,
+        action=action,
+        result=AuditEvent.Result.FAILURE if error else AuditEvent.Result.SUCCESS,
+        cluster=release.project.cluster.name,
+        namespace=release.namespace,
+        kind="Release",
+        name=release.name,
+        detail={**(detail or {}), **({"error": error} if error else {})},
+        request=request,
+    )
+
+
+def create_release(*, actor, project: Project, namespace: str, name: str, spec: dict, request=None) -> Release:
+    with transaction.atomic():
+        release = Release.objects.create(project=project, namespace=namespace, name=name, spec=spec, created_by=actor)
+        _audit(actor, "releases.release.create", release, request=request, detail={"image": spec.get("image", "")})
+    return release
+
+
+def refused_sentence(exc: kube.KubeError, release: Release) -> str:
+    if isinstance(exc, kube.Forbidden):
+        return _("Kubernetes refused: you may not change the objects of %(name)s in namespace %(namespace)s.") % {
+            "name": release.name,
+            "namespace": release.namespace,
+        }
+    return str(exc)
+
+
+def _kinds_of(spec: dict) -> set[str]:
+    kinds = {"Deployment"}
+    if spec.get("secret_env"):
+        kinds.add("Secret")
+    if (spec.get("service") or {}).get("enabled"):
+        kinds.add("Service")
+        if (spec.get("route") or {}).get("enabled"):
+            kinds.add("HTTPRoute")
+    if (spec.get("autoscaling") or {}).get("enabled"):
+        kinds.add("HorizontalPodAutoscaler")
+    return kinds
+
+
+def _object_name(release: Release, kind: str) -> str:
+    return render.secret_name(release.name) if kind == "Secret" else release.name
+
+
+def deploy_release(
+    *,
+    actor,
+    release: Release,
+    spec: dict | None = None,
+    force: bool = False,
+    request=None,
+    rollback_of: int | None = None,
+) -> DeployOutcome:
+    """Apply ``spec`` (default: the release's own) as ``actor``, record a Revision and start the rollout wait.
+
+    Refuses with HandEditConflict when someone changed the live Deployment by
+    hand since the last release, unless ``force``. The same spec as the last
+    revision, on a cluster nobody touched, changes nothing and says so.
+    """
+    spec = spec if spec is not None else release.spec
+    action = "releases.release.rollback" if rollback_of else "releases.release.deploy"
+    detail = {"image": spec.get("image", ""), **({"rollback_of": rollback_of} if rollback_of else {})}
+    digest = spec_hash(release, spec)
+    # The last revision that reached the cluster (a refused apply leaves no job behind).
+    last = release.revisions.filter(job__isnull=False).order_by("-number").first()
+    try:
+        with kube.api_client(release.project.cluster, as_user=actor) as api:
+            cluster = release.project.cluster
+            live = k8s.read(api, cluster, "Deployment", release.namespace, release.name)
+            editors = k8s.hand_edits(live) if live else []
+            if editors and not force:
+                sentence = conflict_sentence(release, live, editors)
+                _audit(actor, action, release, request=request, detail={**detail, "conflict": editors}, error=sentence)
+                raise HandEditConflict(sentence)
+            if live and not editors and last and last.spec_hash == digest:
+                return DeployOutcome(
+                    None,
+                    None,
+                    _("Nothing to change: %(name)s already runs revision %(number)s with this specification.")
+                    % {"name": release.name, "number": last.number},
+                )
+            for manifest in rendered(release, spec, reveal=True):
+                k8s.apply(api, cluster, manifest)
+            previous_kinds = _kinds_of(last.spec) if last else set()
+            for kind in k8s.RELEASE_KINDS:
+                if kind in previous_kinds and kind not in _kinds_of(spec):
+                    k8s.delete(api, cluster, kind, release.namespace, _object_name(release, kind))
+    except kube.KubeError as exc:
+        sentence = refused_sentence(exc, release)
+        with transaction.atomic():
+            _record_revision(release, spec, digest, actor, Revision.Result.FAILED, sentence, rollback_of)
+            _audit(actor, action, release, request=request, detail=detail, error=sentence)
+        raise ReleaseError(sentence) from None
+    from apps.releases.tasks import wait_rollout
+
+    with transaction.atomic():
+        release.spec = spec
+        release.save(update_fields=["spec", "updated_at"])
+        revision = _record_revision(release, spec, digest, actor, Revision.Result.APPLIED, "", rollback_of)
+        job = start_job(
+            task=wait_rollout,
+            title=_("Roll out %(name)s revision %(number)s") % {"name": release.name, "number": revision.number},
+            actor=actor,
+            target=f"cluster/{release.project.cluster.name}/namespace/{release.namespace}/release/{release.name}",
+            args=(revision.pk,),
+        )
+        revision.job = job
+        revision.save(update_fields=["job"])
+        _audit(actor, action, release, request=request, detail={**detail, "revision": revision.number, "force": force})
+    if rollback_of:
+        message = _("Rolling %(name)s back to revision %(old)s as revision %(number)s.")
+    else:
+        message = _("Deploying %(name)s as revision %(number)s.")
+    return DeployOutcome(revision, job, message % {"name": release.name, "number": revision.number, "old": rollback_of})
+
+
+def conflict_sentence(release: Release, live: dict, editors: list[str]) -> str:
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    who = ", ".join(editors)
+    if labels.get(render.RELEASE_LABEL) != release.name:
+        return _(
+            "A Deployment named %(name)s already exists in %(namespace)s and Kubemate did not create it (%(who)s); "
+            "choose another name, or deploy with force to take it over."
+        ) % {"name": release.name, "namespace": release.namespace, "who": who}
+    return _("Someone changed %(name)s by hand (%(who)s) since the last release; review and redeploy with force.") % {
+        "name": release.name,
+        "who": who,
+    }
+
+
+def _record_revision(release, spec, digest, actor, result, message, rollback_of) -> Revision:
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    number = (release.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+    return Revision.objects.create(
+        release=release,
+        number=number,
+        spec=spec,
+        spec_hash=digest,
+        actor=actor,
+        result=result,
+        message=message,
+        rollback_of=rollback_of,
+    )
+
+
+def rollback_release(*, actor, release: Release, number: int, force: bool = False, request=None) -> DeployOutcome:
+    """Re-apply revision ``number``'s spec as a new revision ("rollback to N")."""
+    target = release.revisions.get(number=number)
+    return deploy_release(
+        actor=actor, release=release, spec=target.spec, force=force, request=request, rollback_of=target.number
+    )
+
+
+def delete_release(*, actor, release: Release, request=None) -> None:
+    """Remove the release's objects from the cluster as ``actor``, then the release and its history."""
+    try:
+        with kube.api_client(release.project.cluster, as_user=actor) as api:
+            for kind in k8s.RELEASE_KINDS:
+                if kind in _kinds_of(release.spec):
+                    k8s.delete(api, release.project.cluster, kind, release.namespace, _object_name(release, kind))
+    except kube.KubeError as exc:
+        sentence = refused_sentence(exc, release)
+        _audit(actor, "releases.release.delete", release, request=request, error=sentence)
+        raise ReleaseError(sentence) from None
+    with transaction.atomic():
+        _audit(actor, "releases.release.delete", release, request=request)
+        release.delete()
+
+
+# --- the rollout wait --------------------------------------------------------------------------------------
+
+
+class RolloutFailed(Exception):
+    """The rollout did not finish; the message says why in plain words."""
+
+
+def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
+    """Follow the Deployment until its new pods are ready, the progress deadline passes, or pods are stuck."""
+    revision = Revision.objects.select_related("release__project__cluster").get(pk=revision_id)
+    release = revision.release
+    cluster = release.project.cluster
+    actor = Job.objects.select_related("actor").get(pk=job.id).actor
+    timeout = getattr(settings, "KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS", ROLLOUT_TIMEOUT_SECONDS)
+    deadline = time.monotonic() + timeout
+    last_message = ""
+    job.progress(5, _("Waiting for the new pods of %(name)s.") % {"name": release.name})
+    with kube.api_client(cluster, as_user=actor) as api:
+        while True:
+            state = k8s.rollout_state(api, cluster, release.namespace, release.name, selector_of(release))
+            message = progress_message(state)
+            if message != last_message:
+                percent = 5 + (95 * state.updated_ready() // state.desired if state.desired else 95)
+                job.progress(min(percent, 99), message)
+                last_message = message
+            if state.complete:
+                _finish(revision, Revision.Result.SUCCEEDED, message)
+                job.log(_("%(name)s is rolled out: %(message)s") % {"name": release.name, "message": message})
+                return
+            stuck = stuck_pods(api, cluster, release)
+            if state.failed_reason or stuck or time.monotonic() > deadline:
+                sentence = failure_sentence(release, revision, state, stuck, timeout)
+                for line in k8s.warning_events(api, cluster, release.namespace, release.name):
+                    job.log(line, JobLogLine.Level.WARNING)
+                events = k8s.warning_events(api, cluster, release.namespace, release.name, limit=3)
+                if events:
+                    sentence += " " + _("What the cluster says: %(events)s") % {"events": " · ".join(events)}
+                _finish(revision, Revision.Result.FAILED, sentence)
+                raise RolloutFailed(sentence)
+            time.sleep(getattr(settings, "KUBEMATE_RELEASE_POLL_SECONDS", POLL_SECONDS))
+
+
+def progress_message(state: k8s.RolloutState) -> str:
+    sets = ", ".join(f"{name} {ready}/{desired}" for name, ready, desired in state.replica_sets)
+    text = _("%(ready)s of %(desired)s pods ready on the new version") % {
+        "ready": state.updated_ready(),
+        "desired": state.desired,
+    }
+    return f"{text} ({_('ReplicaSets')}: {sets})" if sets else text
+
+
+def stuck_pods(api, cluster: Cluster, release: Release) -> list[tuple[str, str, str]]:
+    """Pods waiting for a reason that does not pass by itself: (pod, reason, message)."""
+    stuck = []
+    for pod in k8s.pods(api, cluster, release.namespace, selector_of(release)):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_REASONS:
+                stuck.append((pod["metadata"]["name"], waiting["reason"], waiting.get("message") or ""))
+    return stuck
+
+
+def failure_sentence(release: Release, revision: Revision, state, stuck, timeout: int) -> str:
+    values = {"name": release.name, "number": revision.number}
+    if stuck:
+        pod, reason, _message = stuck[0]
+        if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            return _(
+                "%(name)s revision %(number)s did not roll out: the image %(image)s cannot be pulled (%(reason)s "
+                "on pod %(pod)s). Check the name and tag, and that the cluster may read the registry."
+            ) % {**values, "image": revision.spec.get("image", ""), "reason": reason, "pod": pod}
+        return _(
+            "%(name)s revision %(number)s did not roll out: its container keeps failing (%(reason)s on pod %(pod)s); "
+            "read the pod's log."
+        ) % {**values, "reason": reason, "pod": pod}
+    if state.failed_reason:
+        return _(
+            "%(name)s revision %(number)s did not roll out: Kubernetes gave up after %(seconds)s seconds without "
+            "ready new pods (ProgressDeadlineExceeded); %(ready)s of %(desired)s are ready."
+        ) % {
+            **values,
+            "seconds": revision.spec.get("progress_deadline_seconds"),
+            "ready": state.updated_ready(),
+            "desired": state.desired,
+        }
+    return _(
+        "%(name)s revision %(number)s did not become ready within %(seconds)s seconds; %(ready)s of %(desired)s "
+        "new pods are ready."
+    ) % {**values, "seconds": timeout, "ready": state.updated_ready(), "desired": state.desired}
+
+
+def _finish(revision: Revision, result: str, message: str) -> None:
+    Revision.objects.filter(pk=revision.pk).update(result=result, message=message[:2000])
+
+
+# --- reads for pages ---------------------------------------------------------------------------------------
+
+
+def autoscaler_row(release: Release) -> Resource | None:
+    """The inventory's view of the release's HPA (current and desired replicas), when the sync has seen it."""
+    return Resource.objects.filter(
+        cluster_id=release.project.cluster_id,
+        kind="HorizontalPodAutoscaler",
+        namespace=release.namespace,
+        name=release.name,
+    ).first()
+
+
+def route_row(release: Release) -> Resource | None:
+    return Resource.objects.filter(
+        cluster_id=release.project.cluster_id, kind="HTTPRoute", namespace=release.namespace, name=release.name
+    ).first()
+
+
+def release_for_resource(cluster_id: int, namespace: str, name: str) -> Release | None:
+    return (
+        Release.objects.filter(project__cluster_id=cluster_id, namespace=namespace, name=name)
+        .select_related("project")
+        .first()
+    )

@@ -1,0 +1,214 @@
+"""Release pages: authorize, validate a form, call a service, render.
+
+A release is read with ``workloads.view`` in its namespace, deployed and edited
+with ``releases.deploy``, rolled back with ``releases.rollback``. Missing and
+forbidden releases both answer 404.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts import access
+from apps.accounts.reauth import require_recent_auth
+from apps.core.htmx import render
+from apps.releases import services
+from apps.releases.forms import DiffForm, ReleaseForm, RollbackForm, deployable_projects
+from apps.releases.models import Release
+
+FORM = "releases/release_form.html"
+
+
+def get_release(request, pk: int, code: str) -> Release:
+    release = get_object_or_404(Release.objects.select_related("project__cluster"), pk=pk)
+    access.require(request.user, code, cluster=release.project.cluster, namespace=release.namespace)
+    return release
+
+
+def can(user, code: str, release: Release) -> bool:
+    return access.may(user, code, cluster=release.project.cluster, namespace=release.namespace)
+
+
+@login_required
+@require_GET
+def release_list(request):
+    rows = Release.objects.select_related("project__cluster").prefetch_related("revisions")
+    visible = [r for r in rows if can(request.user, "workloads.view", r)]
+    context = {"releases": visible, "can_create": deployable_projects(request.user).exists()}
+    return render(request, "releases/release_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def release_create(request):
+    if not deployable_projects(request.user).exists():
+        raise Http404
+    form = ReleaseForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        release = services.create_release(
+            actor=request.user,
+            project=data["project"],
+            namespace=data["namespace"],
+            name=data["name"],
+            spec=form.spec(),
+            request=request,
+        )
+        _deploy(request, release)
+        return redirect("releases:release_detail", release.pk)
+    return render(request, FORM, {"form": form, "preview": _preview(form)})
+
+
+def _deploy(request, release: Release, **kwargs) -> services.DeployOutcome | None:
+    try:
+        outcome = services.deploy_release(actor=request.user, release=release, request=request, **kwargs)
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+        return None
+    messages.success(request, outcome.message)
+    return outcome
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def release_edit(request, pk: int):
+    release = get_release(request, pk, "releases.deploy")
+    form = ReleaseForm(request.POST or None, user=request.user, release=release)
+    context = {"form": form, "release": release}
+    if request.method == "POST" and form.is_valid():
+        force = request.POST.get("force") == "1"
+        try:
+            outcome = services.deploy_release(
+                actor=request.user, release=release, spec=form.spec(), force=force, request=request
+            )
+        except services.HandEditConflict as exc:
+            context.update(error=str(exc), offer_force=True)
+        except services.ReleaseError as exc:
+            context["error"] = str(exc)
+        else:
+            messages.success(request, outcome.message)
+            return redirect("releases:release_detail", release.pk)
+    context["preview"] = _preview(form, release)
+    return render(request, FORM, context)
+
+
+def _preview(form: ReleaseForm, release: Release | None = None) -> str:
+    """The manifests the form would deploy; empty while the form has errors."""
+    if not form.is_bound or not form.is_valid():
+        spec = release.spec if release else None
+        if spec is None or form.is_bound:
+            return ""
+        return services.preview_yaml(release.name, release.namespace, spec)
+    name = release.name if release else form.cleaned_data["name"]
+    namespace = release.namespace if release else form.cleaned_data["namespace"]
+    return services.preview_yaml(name, namespace, form.spec())
+
+
+@login_required
+@require_POST
+def release_preview(request, pk: int | None = None):
+    release = get_release(request, pk, "releases.deploy") if pk else None
+    if release is None and not deployable_projects(request.user).exists():
+        raise Http404
+    form = ReleaseForm(request.POST, user=request.user, release=release)
+    context = {"form": form, "release": release, "preview": _preview(form, release)}
+    return render(request, FORM, context, partial="preview")
+
+
+@login_required
+@require_GET
+def release_detail(request, pk: int):
+    release = get_release(request, pk, "workloads.view")
+    revisions = list(release.revisions.select_related("actor", "job"))
+    context = {
+        "release": release,
+        "cluster": release.project.cluster,
+        "revisions": revisions,
+        "latest": revisions[0] if revisions else None,
+        "autoscaler": services.autoscaler_row(release),
+        "route": services.route_row(release),
+        "can_deploy": can(request.user, "releases.deploy", release),
+        "can_rollback": can(request.user, "releases.rollback", release),
+        "can_remove": can(request.user, "releases.deploy", release) and can(request.user, "releases.canary", release),
+        "secret_names": sorted(release.spec.get("secret_env") or {}),
+    }
+    return render(request, "releases/release_detail.html", context, partial="history")
+
+
+@login_required
+@require_POST
+def release_deploy(request, pk: int):
+    release = get_release(request, pk, "releases.deploy")
+    _deploy(request, release, force=request.POST.get("force") == "1")
+    return redirect("releases:release_detail", release.pk)
+
+
+@login_required
+@require_POST
+def release_rollback(request, pk: int):
+    release = get_release(request, pk, "releases.rollback")
+    form = RollbackForm(request.POST)
+    if not form.is_valid() or not release.revisions.filter(number=form.cleaned_data["revision"]).exists():
+        raise Http404
+    try:
+        outcome = services.rollback_release(
+            actor=request.user,
+            release=release,
+            number=form.cleaned_data["revision"],
+            force=request.POST.get("force") == "1",
+            request=request,
+        )
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, outcome.message)
+    return redirect("releases:release_detail", release.pk)
+
+
+@login_required
+@require_GET
+def release_diff(request, pk: int):
+    release = get_release(request, pk, "workloads.view")
+    form = DiffForm(request.GET)
+    if not form.is_valid():
+        raise Http404
+    a = get_object_or_404(release.revisions, number=form.cleaned_data["a"])
+    b = get_object_or_404(release.revisions, number=form.cleaned_data["b"])
+    lines = list(
+        difflib.unified_diff(
+            services.revision_yaml(a).splitlines(),
+            services.revision_yaml(b).splitlines(),
+            fromfile=_("revision %(n)s") % {"n": a.number},
+            tofile=_("revision %(n)s") % {"n": b.number},
+            lineterm="",
+        )
+    )
+    context = {"release": release, "a": a, "b": b, "lines": lines, "cluster": release.project.cluster}
+    return render(request, "releases/release_diff.html", context)
+
+
+@login_required
+@require_POST
+def release_delete(request, pk: int):
+    # Removing an app deletes its Deployment and Service: the canary capability is the one that grants that.
+    release = get_release(request, pk, "releases.deploy")
+    access.require(request.user, "releases.canary", cluster=release.project.cluster, namespace=release.namespace)
+    return require_recent_auth(_release_delete)(request, release)
+
+
+def _release_delete(request, release: Release):
+    name = release.name
+    try:
+        services.delete_release(actor=request.user, release=release, request=request)
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+        return redirect("releases:release_detail", release.pk)
+    messages.success(request, _("Release %(name)s and its objects are removed.") % {"name": name})
+    return redirect("releases:release_list")
