@@ -367,11 +367,11 @@ class ReleaseForm(forms.Form):
                 self.add_error(f"{kind}_limit", _("The limit must be at least the request (%(r)s).") % {"r": request})
         for prefix in ("readiness", "liveness"):
             kind = data.get(f"{prefix}_type")
-            if kind in ("http", "tcp") and not data.get(f"{prefix}_port"):
+            if kind in ("http", "tcp") and not data.get(f"{prefix}_port") and f"{prefix}_port" not in self.errors:
                 self.add_error(f"{prefix}_port", _("Enter the port the probe checks."))
-            if kind == "http" and not data.get(f"{prefix}_path"):
+            if kind == "http" and not data.get(f"{prefix}_path") and f"{prefix}_path" not in self.errors:
                 self.add_error(f"{prefix}_path", _("Enter the path the probe requests, for example /healthz."))
-        if data.get("service_enabled") and not data.get("service_port"):
+        if data.get("service_enabled") and not data.get("service_port") and "service_port" not in self.errors:
             self.add_error("service_port", _("Enter the port the Service listens on, for example 80."))
         if data.get("route_enabled"):
             if not data.get("service_enabled"):

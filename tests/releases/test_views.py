@@ -197,3 +197,12 @@ def test_the_autoscaler_card_shows_current_and_desired_replicas_from_the_invento
     page = login(client, member(release)).get(reverse("releases:release_detail", args=[release.pk])).content.decode()
 
     assert 'data-testid="hpa-current">3<' in page and 'data-testid="hpa-desired">4<' in page
+
+
+def test_the_new_release_form_opens_with_sensible_defaults(client, release):
+    response = login(client, member(release)).get(reverse("releases:release_create"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="memory_limit" id="id_memory_limit" value="256Mi"' in page
+    assert 'name="ports" id="id_ports" value="8080"' in page
+    assert '<option value="payments">Payments</option>' in page
