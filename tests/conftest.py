@@ -28,6 +28,16 @@ def admin_client_(client, admin_user):
 
 
 @pytest.fixture(autouse=True)
+def _english_by_default():
+    """Each test starts in English: a request in Chinese earlier in the run must not change the next test's words."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _clean_test_redis(settings):
     """Each test starts with an empty test Redis database (never the demo's)."""
     from apps.core.redis import get_redis

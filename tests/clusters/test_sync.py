@@ -179,7 +179,7 @@ def test_apiserver_restart_and_dropped_watch_end_equal_to_a_fresh_list(
     core.create_namespaced_config_map(namespace, config_map("after-restart"))
 
     assert wait_for(
-        lambda: rows(registered_cluster, "ConfigMap", namespace) == live(sandbox, "ConfigMap", namespace), timeout=40
+        lambda: rows(registered_cluster, "ConfigMap", namespace) == live(sandbox, "ConfigMap", namespace), timeout=120
     )
     assert "keep-0" not in rows(registered_cluster, "ConfigMap", namespace)
 
