@@ -84,3 +84,83 @@ class Revision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release.name} #{self.number}"
+
+
+class Canary(models.Model):
+    """A second version of a release running next to the stable one, with part of the traffic routed to it.
+
+    The stable version keeps its names (Deployment and Service ``<name>``); the
+    canary runs as Deployment and Service ``<name>-canary``. The release's
+    HTTPRoute splits traffic by backend weights (``mode`` weight: ``weight``
+    percent to the canary) or sends requests carrying a header or a cookie to the
+    canary (``mode`` header / cookie: ``match_name`` = ``match_value``). ``spec``
+    is the release spec the canary runs and the one a promotion deploys as the
+    new stable revision. At most one canary of a release is active at a time.
+    """
+
+    class Mode(models.TextChoices):
+        WEIGHT = "weight", _("Share of traffic (grey)")
+        HEADER = "header", _("Requests with a header")
+        COOKIE = "cookie", _("Requests with a cookie")
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Running")
+        PROMOTED = "promoted", _("Promoted")
+        ABORTED = "aborted", _("Aborted")
+
+    release = models.ForeignKey(Release, verbose_name=_("release"), on_delete=models.CASCADE, related_name="canaries")
+    spec = models.JSONField(_("specification"), default=dict)
+    replicas = models.PositiveIntegerField(_("replicas"), default=1)
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices, default=Mode.WEIGHT)
+    weight = models.PositiveSmallIntegerField(_("weight"), default=10)
+    match_name = models.CharField(_("header or cookie name"), max_length=100, blank=True)
+    match_value = models.CharField(_("header or cookie value"), max_length=200, blank=True)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.ACTIVE)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("started by")
+    )
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    revision = models.ForeignKey(
+        Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("promoted as")
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("canary")
+        verbose_name_plural = _("canaries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["release"], condition=Q(state="active"), name="releases_canary_one_active_per_release"
+            ),
+            models.CheckConstraint(condition=Q(weight__lte=100), name="releases_canary_weight_percent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release.name} canary {self.spec.get('image', '')}"
+
+
+class CanaryStep(models.Model):
+    """One action on a canary (start, step, promote, abort): who, when, and the traffic share it set."""
+
+    class Action(models.TextChoices):
+        START = "start", _("Started")
+        STEP = "step", _("Weight changed")
+        PROMOTE = "promote", _("Promoted")
+        ABORT = "abort", _("Aborted")
+
+    canary = models.ForeignKey(Canary, verbose_name=_("canary"), on_delete=models.CASCADE, related_name="steps")
+    action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    weight = models.PositiveSmallIntegerField(_("weight"), null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("canary step")
+        verbose_name_plural = _("canary steps")
+
+    def __str__(self) -> str:
+        return f"{self.canary} {self.action}"

@@ -15,6 +15,7 @@ Sensitive values arrive here already decrypted (``secret_values``) or masked for
 from __future__ import annotations
 
 import copy
+import re
 
 import yaml
 
@@ -238,3 +239,91 @@ def masked(spec: dict) -> dict[str, str]:
 
 def to_yaml(objects: list[dict]) -> str:
     return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+# --- canary -------------------------------------------------------------------------------------------------
+# The canary runs as Deployment and Service "<name>-canary". Its pods carry the release label (so the cluster pages
+# link them to the release) but another app.kubernetes.io/name, so neither the stable Service nor the stable
+# Deployment's selector ever picks them up.
+CANARY_SUFFIX = "-canary"
+TRACK_LABEL = "kubemate.io/track"
+COOKIE_HEADER = "Cookie"
+
+
+def canary_name(name: str) -> str:
+    return f"{name}{CANARY_SUFFIX}"
+
+
+def canary_labels(name: str) -> dict[str, str]:
+    return {**labels(name), "app.kubernetes.io/name": canary_name(name), TRACK_LABEL: "canary"}
+
+
+def canary_selector(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": canary_name(name), RELEASE_LABEL: name}
+
+
+def canary_deployment(name: str, namespace: str, spec: dict, replicas: int, *, checksum: str = "") -> dict:
+    """The canary's Deployment: ``spec``'s pods (same Secret, same probes), its own replicas and no autoscaler."""
+    body = deployment(
+        name, namespace, {**spec, "replicas": replicas, "autoscaling": {"enabled": False}}, checksum=checksum
+    )
+    body["metadata"] = {**body["metadata"], "name": canary_name(name), "labels": canary_labels(name)}
+    body["spec"]["selector"] = {"matchLabels": canary_selector(name)}
+    body["spec"]["template"]["metadata"]["labels"] = canary_labels(name)
+    return body
+
+
+def canary_service(name: str, namespace: str, spec: dict) -> dict:
+    body = service(name, namespace, spec)
+    body["metadata"] = {**body["metadata"], "name": canary_name(name), "labels": canary_labels(name)}
+    body["spec"]["selector"] = canary_selector(name)
+    return body
+
+
+def cookie_pattern(cookie: str, value: str) -> str:
+    """A regular expression for a Cookie header carrying ``cookie=value`` among other cookies."""
+    return rf"(^|.*;\s*){re.escape(cookie)}={re.escape(value)}(;.*|$)"
+
+
+def split_route(name: str, namespace: str, spec: dict, *, mode: str, weight: int, match: tuple[str, str]) -> dict:
+    """The release's HTTPRoute with a canary: weights 100-w / w (grey), or a first rule that matches a header or
+    cookie and goes to the canary only, before the rule that sends everything else to the stable version."""
+    body = http_route(name, namespace, spec)
+    rule = body["spec"]["rules"][0]
+    port = int(spec["service"]["port"])
+    stable = {"name": name, "port": port}
+    canary = {"name": canary_name(name), "port": port}
+    if mode == "weight":
+        rule["backendRefs"] = [{**stable, "weight": 100 - weight}, {**canary, "weight": weight}]
+        return body
+    path = rule["matches"][0]["path"]
+    header_name, header_value = match
+    if mode == "cookie":
+        header = {"type": "RegularExpression", "name": COOKIE_HEADER, "value": cookie_pattern(*match)}
+    else:
+        header = {"type": "Exact", "name": header_name, "value": header_value}
+    body["spec"]["rules"] = [
+        {"matches": [{"path": path, "headers": [header]}], "backendRefs": [canary]},
+        {"matches": [{"path": path}], "backendRefs": [stable]},
+    ]
+    return body
+
+
+def route_split(route: dict | None) -> list[tuple[str, int]]:
+    """(Service, weight) per backend of a live HTTPRoute's last rule, as the cluster holds it (weight 1 when unset)."""
+    rules = ((route or {}).get("spec") or {}).get("rules") or []
+    if not rules:
+        return []
+    refs = rules[-1].get("backendRefs") or []
+    return [(ref.get("name", ""), int(ref.get("weight", 1))) for ref in refs]
+
+
+def route_matches(route: dict | None) -> list[tuple[str, str, str, str]]:
+    """(header name, match type, value, Service) for each header-matching rule of a live HTTPRoute."""
+    out = []
+    for rule in ((route or {}).get("spec") or {}).get("rules") or []:
+        backends = ", ".join(ref.get("name", "") for ref in rule.get("backendRefs") or [])
+        for match in rule.get("matches") or []:
+            for header in match.get("headers") or []:
+                out.append((header.get("name", ""), header.get("type", "Exact"), header.get("value", ""), backends))
+    return out

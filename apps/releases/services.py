@@ -168,8 +168,12 @@ def deploy_release(
     action = "releases.release.rollback" if rollback_of else "releases.release.deploy"
     detail = {"image": spec.get("image", ""), **({"rollback_of": rollback_of} if rollback_of else {})}
     digest = spec_hash(release, spec)
-    # The last revision that reached the cluster (a refused apply leaves no job behind).
-    last = release.revisions.filter(job__isnull=False).order_by("-number").first()
+    if release.canaries.filter(state="active").exists():
+        raise ReleaseError(
+            _("A canary of %(name)s is running: promote or abort it before deploying or rolling back.")
+            % {"name": release.name}
+        )
+    last = last_applied(release)
     try:
         with kube.api_client(release.project.cluster, as_user=actor) as api:
             cluster = release.project.cluster
@@ -186,39 +190,59 @@ def deploy_release(
                     _("Nothing to change: %(name)s already runs revision %(number)s with this specification.")
                     % {"name": release.name, "number": last.number},
                 )
-            for manifest in rendered(release, spec, reveal=True):
-                k8s.apply(api, cluster, manifest)
-            previous_kinds = _kinds_of(last.spec) if last else set()
-            for kind in k8s.RELEASE_KINDS:
-                if kind in previous_kinds and kind not in _kinds_of(spec):
-                    k8s.delete(api, cluster, kind, release.namespace, _object_name(release, kind))
+            apply_spec(api, release, spec, last)
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, release)
         with transaction.atomic():
             _record_revision(release, spec, digest, actor, Revision.Result.FAILED, sentence, rollback_of)
             _audit(actor, action, release, request=request, detail=detail, error=sentence)
         raise ReleaseError(sentence) from None
-    from apps.releases.tasks import wait_rollout
-
     with transaction.atomic():
-        release.spec = spec
-        release.save(update_fields=["spec", "updated_at"])
-        revision = _record_revision(release, spec, digest, actor, Revision.Result.APPLIED, "", rollback_of)
-        job = start_job(
-            task=wait_rollout,
-            title=_("Roll out %(name)s revision %(number)s") % {"name": release.name, "number": revision.number},
-            actor=actor,
-            target=f"cluster/{release.project.cluster.name}/namespace/{release.namespace}/release/{release.name}",
-            args=(revision.pk,),
-        )
-        revision.job = job
-        revision.save(update_fields=["job"])
+        revision, job = start_rollout(release, spec, digest, actor, rollback_of=rollback_of)
         _audit(actor, action, release, request=request, detail={**detail, "revision": revision.number, "force": force})
     if rollback_of:
         message = _("Rolling %(name)s back to revision %(old)s as revision %(number)s.")
     else:
         message = _("Deploying %(name)s as revision %(number)s.")
     return DeployOutcome(revision, job, message % {"name": release.name, "number": revision.number, "old": rollback_of})
+
+
+def apply_spec(api, release: Release, spec: dict, last: Revision | None) -> None:
+    """Server-side apply the release's objects for ``spec``; remove the kinds ``last`` had and ``spec`` drops."""
+    cluster = release.project.cluster
+    for manifest in rendered(release, spec, reveal=True):
+        k8s.apply(api, cluster, manifest)
+    previous_kinds = _kinds_of(last.spec) if last else set()
+    for kind in k8s.RELEASE_KINDS:
+        if kind in previous_kinds and kind not in _kinds_of(spec):
+            k8s.delete(api, cluster, kind, release.namespace, _object_name(release, kind))
+
+
+def start_rollout(
+    release: Release, spec: dict, digest: str, actor, *, rollback_of: int | None = None, note: str = ""
+) -> tuple[Revision, Job]:
+    """Inside the caller's transaction: store ``spec`` on the release, record an applied Revision, queue the wait."""
+    from apps.releases.tasks import wait_rollout
+
+    release.spec = spec
+    release.save(update_fields=["spec", "updated_at"])
+    revision = _record_revision(release, spec, digest, actor, Revision.Result.APPLIED, "", rollback_of)
+    job = start_job(
+        task=wait_rollout,
+        title=_("Roll out %(name)s revision %(number)s") % {"name": release.name, "number": revision.number},
+        actor=actor,
+        target=f"cluster/{release.project.cluster.name}/namespace/{release.namespace}/release/{release.name}",
+        args=(revision.pk,),
+    )
+    revision.job = job
+    revision.note = note[:200]
+    revision.save(update_fields=["job", "note"])
+    return revision, job
+
+
+def last_applied(release: Release) -> Revision | None:
+    """The last revision that reached the cluster (a refused apply leaves no job behind)."""
+    return release.revisions.filter(job__isnull=False).order_by("-number").first()
 
 
 def conflict_sentence(release: Release, live: dict, editors: list[str]) -> str:
@@ -265,6 +289,8 @@ def delete_release(*, actor, release: Release, request=None) -> None:
             for kind in k8s.RELEASE_KINDS:
                 if kind in _kinds_of(release.spec):
                     k8s.delete(api, release.project.cluster, kind, release.namespace, _object_name(release, kind))
+            for kind in ("Service", "Deployment"):
+                k8s.delete(api, release.project.cluster, kind, release.namespace, render.canary_name(release.name))
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, release)
         _audit(actor, "releases.release.delete", release, request=request, error=sentence)
@@ -322,7 +348,8 @@ def progress_message(state: k8s.RolloutState) -> str:
         "ready": state.updated_ready(),
         "desired": state.desired,
     }
-    return f"{text} ({_('ReplicaSets')}: {sets})" if sets else text
+    label = _("ReplicaSets")
+    return f"{text} ({label}: {sets})" if sets else text
 
 
 def stuck_pods(api, cluster: Cluster, release: Release) -> list[tuple[str, str, str]]:

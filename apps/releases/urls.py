@@ -15,4 +15,8 @@ urlpatterns = [
     path("<int:pk>/rollback/", views.release_rollback, name="release_rollback"),
     path("<int:pk>/diff/", views.release_diff, name="release_diff"),
     path("<int:pk>/delete/", views.release_delete, name="release_delete"),
+    path("<int:pk>/canary/", views.canary_start, name="canary_start"),
+    path("<int:pk>/canary/step/", views.canary_step, name="canary_step"),
+    path("<int:pk>/canary/promote/", views.canary_promote, name="canary_promote"),
+    path("<int:pk>/canary/abort/", views.canary_abort, name="canary_abort"),
 ]

@@ -1,7 +1,8 @@
 """Release pages: authorize, validate a form, call a service, render.
 
 A release is read with ``workloads.view`` in its namespace, deployed and edited
-with ``releases.deploy``, rolled back with ``releases.rollback``. Missing and
+with ``releases.deploy``, rolled back with ``releases.rollback``, and its canary
+started, stepped, promoted and aborted with ``releases.canary``. Missing and
 forbidden releases both answer 404.
 """
 
@@ -19,9 +20,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts import access
 from apps.accounts.reauth import require_recent_auth
 from apps.core.htmx import render
-from apps.releases import services
+from apps.releases import canaries, services
+from apps.releases.canary_forms import CanaryForm, CanaryStepForm
 from apps.releases.forms import DiffForm, ReleaseForm, RollbackForm, deployable_projects
-from apps.releases.models import Release
+from apps.releases.models import Canary, Release
 
 FORM = "releases/release_form.html"
 
@@ -126,8 +128,20 @@ def release_preview(request, pk: int | None = None):
 @require_GET
 def release_detail(request, pk: int):
     release = get_release(request, pk, "workloads.view")
+    return render(request, "releases/release_detail.html", _detail_context(request, release), partial="history")
+
+
+def _detail_context(request, release: Release, canary_form: CanaryForm | None = None) -> dict:
     revisions = list(release.revisions.select_related("actor", "job"))
-    context = {
+    canary = canaries.active_canary(release)
+    can_canary = can(request.user, "releases.canary", release)
+    return {
+        "canary": canary,
+        "canary_live": canaries.live_view(release, canary),
+        "canary_steps": canaries.STEPS,
+        "can_canary": can_canary,
+        "canary_form": canary_form or (CanaryForm() if can_canary and canary is None else None),
+        "past_canaries": release.canaries.exclude(state=Canary.State.ACTIVE).select_related("started_by")[:5],
         "release": release,
         "cluster": release.project.cluster,
         "revisions": revisions,
@@ -139,7 +153,6 @@ def release_detail(request, pk: int):
         "can_remove": can(request.user, "releases.deploy", release) and can(request.user, "releases.canary", release),
         "secret_names": sorted(release.spec.get("secret_env") or {}),
     }
-    return render(request, "releases/release_detail.html", context, partial="history")
 
 
 @login_required
@@ -212,3 +225,92 @@ def _release_delete(request, release: Release):
         return redirect("releases:release_detail", release.pk)
     messages.success(request, _("Release %(name)s and its objects are removed.") % {"name": name})
     return redirect("releases:release_list")
+
+
+# --- grey and canary releases ------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def canary_start(request, pk: int):
+    release = get_release(request, pk, "releases.canary")
+    form = CanaryForm(request.POST)
+    if not form.is_valid():
+        context = _detail_context(request, release, canary_form=form)
+        return render(request, "releases/release_detail.html", context, partial="history")
+    data = form.cleaned_data
+    try:
+        canary = canaries.start_canary(
+            actor=request.user,
+            release=release,
+            image=data["image"],
+            mode=data["mode"],
+            weight=data.get("weight") or canaries.DEFAULT_WEIGHT,
+            match_name=data.get("match_name") or "",
+            match_value=data.get("match_value") or "",
+            replicas=data["replicas"],
+            request=request,
+        )
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        if canary.mode == Canary.Mode.WEIGHT:
+            message = _("%(image)s runs as a canary and receives %(weight)s%% of the traffic.")
+        else:
+            message = _("%(image)s runs as a canary and receives the requests that carry %(match)s.")
+        values = {"image": data["image"], "weight": canary.weight, "match": f"{canary.match_name}={canary.match_value}"}
+        messages.success(request, message % values)
+    return redirect("releases:release_detail", release.pk)
+
+
+def _active_canary(request, pk: int) -> Canary:
+    release = get_release(request, pk, "releases.canary")
+    canary = canaries.active_canary(release)
+    if canary is None:
+        raise Http404
+    return canary
+
+
+@login_required
+@require_POST
+def canary_step(request, pk: int):
+    canary = _active_canary(request, pk)
+    form = CanaryStepForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Give the share of traffic as a whole number from 0 to 100."))
+        return redirect("releases:release_detail", pk)
+    try:
+        canaries.step_canary(actor=request.user, canary=canary, weight=form.cleaned_data["weight"], request=request)
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("The canary now receives %(weight)s%% of the traffic.") % {"weight": canary.weight})
+    return redirect("releases:release_detail", pk)
+
+
+@login_required
+@require_POST
+def canary_promote(request, pk: int):
+    canary = _active_canary(request, pk)
+    try:
+        outcome = canaries.promote_canary(
+            actor=request.user, canary=canary, force=request.POST.get("force") == "1", request=request
+        )
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, outcome.message)
+    return redirect("releases:release_detail", pk)
+
+
+@login_required
+@require_POST
+def canary_abort(request, pk: int):
+    canary = _active_canary(request, pk)
+    try:
+        canaries.abort_canary(actor=request.user, canary=canary, request=request)
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("All traffic goes to the stable version again; the canary is removed."))
+    return redirect("releases:release_detail", pk)
