@@ -1,0 +1,107 @@
+"""Canary pages without a cluster: who may reach each view, the form's sentences, the live split from inventory."""
+
+import pytest
+from django.urls import reverse
+
+from apps.releases import render
+from apps.releases.models import Canary
+from tests.clusters.test_actions import login
+from tests.factories import ResourceFactory, UserFactory
+from tests.releases.test_views import member
+from tests.releases.test_views import release as release
+
+pytestmark = pytest.mark.django_db
+VIEWS = ["releases:canary_start", "releases:canary_step", "releases:canary_promote", "releases:canary_abort"]
+NEW = "registry.bank.example/payments-api:2.0.0"
+
+
+@pytest.fixture
+def running(release):
+    spec = {**release.spec, "image": NEW}
+    return Canary.objects.create(release=release, spec=spec, mode=Canary.Mode.WEIGHT, weight=10)
+
+
+def routed(release):
+    release.spec["route"] = {**release.spec["route"], "enabled": True, "gateway_name": "public"}
+    release.save()
+    return release
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_anonymous_is_sent_to_sign_in(client, running, name):
+    response = client.post(reverse(name, args=[running.release.pk]), {"weight": 50})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_a_user_without_any_grant_gets_404(client, running, name):
+    response = login(client, UserFactory()).post(reverse(name, args=[running.release.pk]), {"weight": 50})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_a_developer_without_the_canary_capability_gets_404(client, running, name):
+    response = login(client, member(running.release)).post(reverse(name, args=[running.release.pk]), {"weight": 50})
+    assert response.status_code == 404
+    assert running.steps.count() == 0
+
+
+@pytest.mark.parametrize("name", ["releases:canary_step", "releases:canary_promote", "releases:canary_abort"])
+def test_a_project_owner_without_a_running_canary_gets_404(client, release, name):
+    response = login(client, member(release, "project-owner")).post(reverse(name, args=[release.pk]), {"weight": 50})
+    assert response.status_code == 404
+
+
+def test_the_start_form_says_what_to_fix_and_starts_nothing(client, release):
+    login(client, member(routed(release), "project-owner"))
+
+    response = client.post(
+        reverse("releases:canary_start", args=[release.pk]),
+        {"image": "Bad Image!!", "mode": "header", "match_name": "X Canary", "replicas": 1},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "is not an image reference" in page
+    assert "“X Canary” is not a header or cookie name" in page
+    assert not Canary.objects.exists()
+
+
+def test_a_developer_sees_the_split_but_no_canary_buttons(client, running):
+    routed(running.release)
+    response = login(client, member(running.release)).get(reverse("releases:release_detail", args=[running.release.pk]))
+    page = response.content.decode()
+    assert response.status_code == 200 and 'data-testid="canary"' in page
+    assert 'data-testid="canary-promote"' not in page and 'data-testid="canary-start-form"' not in page
+
+
+def test_the_page_shows_the_live_split_ready_pods_and_the_route_status_from_inventory(
+    client, running, django_assert_max_num_queries
+):
+    release = routed(running.release)
+    cluster = release.project.cluster
+    route = render.split_route(release.name, release.namespace, release.spec, mode="weight", weight=10, match=("", ""))
+    route["status"] = {"parents": [{"conditions": [{"type": "Accepted", "status": "False", "reason": "Pending"}]}]}
+    ResourceFactory(cluster=cluster, kind="HTTPRoute", namespace=release.namespace, obj=route)
+    for name, image, ready in ((release.name, release.spec["image"], 2), (f"{release.name}-canary", NEW, 1)):
+        ResourceFactory(
+            cluster=cluster,
+            kind="Deployment",
+            namespace=release.namespace,
+            obj={
+                "metadata": {"name": name},
+                "spec": {"replicas": 2 if ready == 2 else 1, "template": {"spec": {"containers": [{"image": image}]}}},
+                "status": {"readyReplicas": ready, "availableReplicas": ready},
+            },
+        )
+    login(client, member(release, "project-owner"))
+
+    with django_assert_max_num_queries(25):
+        response = client.get(reverse("releases:release_detail", args=[release.pk]))
+
+    page = response.content.decode()
+    assert 'data-track="stable"' in page and 'data-track="canary"' in page
+    assert "90%" in page and "10%" in page
+    assert "2/2" in page and "1/1" in page
+    assert "NotAccepted" in page and "No gateway has accepted this route" in page
+    assert 'data-testid="canary-step-25"' in page and 'data-testid="canary-promote"' in page
