@@ -25,16 +25,16 @@ class CanaryForm(forms.Form):
     mode = forms.ChoiceField(
         label=gettext_lazy("Send to the new version"),
         choices=(
-            ("weight", gettext_lazy("A share of all requests (grey release)")),
-            ("header", gettext_lazy("Requests carrying a header (canary)")),
-            ("cookie", gettext_lazy("Requests carrying a cookie (canary)")),
+            ("weight", gettext_lazy("A share of requests (grey)")),
+            ("header", gettext_lazy("Requests with a header")),
+            ("cookie", gettext_lazy("Requests with a cookie")),
         ),
         initial="weight",
     )
     weight = forms.IntegerField(label=gettext_lazy("Share (%)"), min_value=1, max_value=100, initial=10, required=False)
     match_name = forms.CharField(label=gettext_lazy("Header or cookie name"), max_length=100, required=False)
     match_value = forms.CharField(label=gettext_lazy("Value"), max_length=200, required=False)
-    replicas = forms.IntegerField(label=gettext_lazy("Pods of the new version"), min_value=1, max_value=100, initial=1)
+    replicas = forms.IntegerField(label=gettext_lazy("Pods"), min_value=1, max_value=100, initial=1)
 
     def clean(self):
         data = super().clean()
