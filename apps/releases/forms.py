@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.models import Project
@@ -44,7 +44,11 @@ MEMORY_UNITS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
-PROBE_TYPES = (("none", _lazy("No probe")), ("http", _lazy("HTTP request")), ("tcp", _lazy("TCP connection")))
+PROBE_TYPES = (
+    ("none", gettext_lazy("No probe")),
+    ("http", gettext_lazy("HTTP request")),
+    ("tcp", gettext_lazy("TCP connection")),
+)
 
 
 def validate_dns_label(value: str) -> None:
@@ -200,75 +204,79 @@ def port_field(label, initial, required=True):
 class ReleaseForm(forms.Form):
     """Creates (with project, namespace and name) or edits (without them) a release's spec."""
 
-    project = forms.ModelChoiceField(label=_lazy("Project"), queryset=Project.objects.none())
-    namespace = forms.CharField(label=_lazy("Namespace"), max_length=63)
+    project = forms.ModelChoiceField(label=gettext_lazy("Project"), queryset=Project.objects.none())
+    namespace = forms.CharField(label=gettext_lazy("Namespace"), max_length=63)
     name = forms.CharField(
-        label=_lazy("Name"),
+        label=gettext_lazy("Name"),
         max_length=63,
         validators=[validate_dns_label],
-        help_text=_lazy("For example payments-api."),
+        help_text=gettext_lazy("For example payments-api."),
     )
     image = forms.CharField(
-        label=_lazy("Image"),
+        label=gettext_lazy("Image"),
         max_length=512,
         validators=[validate_image],
-        help_text=_lazy("registry/repository:tag, or a digest @sha256:…"),
+        help_text=gettext_lazy("registry/repository:tag, or a digest @sha256:…"),
     )
-    replicas = forms.IntegerField(label=_lazy("Replicas"), min_value=0, max_value=1000)
+    replicas = forms.IntegerField(label=gettext_lazy("Replicas"), min_value=0, max_value=1000)
     ports = forms.CharField(
-        label=_lazy("Container ports"), max_length=200, help_text=_lazy("The first one receives the Service's traffic.")
+        label=gettext_lazy("Container ports"),
+        max_length=200,
+        help_text=gettext_lazy("The first one receives the Service's traffic."),
     )
     env = forms.CharField(
-        label=_lazy("Environment variables"),
+        label=gettext_lazy("Environment variables"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_lazy("One per line: NAME=value, NAME=configmap:name/key or NAME=secret:name/key."),
+        help_text=gettext_lazy("One per line: NAME=value, NAME=configmap:name/key or NAME=secret:name/key."),
     )
     secret_env = forms.CharField(
-        label=_lazy("Sensitive variables"),
+        label=gettext_lazy("Sensitive variables"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_lazy(
+        help_text=gettext_lazy(
             "NAME=value, one per line: encrypted by Kubemate and never shown again. NAME= removes one; "
             "names you leave out keep their stored value."
         ),
     )
-    cpu_request = forms.CharField(label=_lazy("CPU request"), max_length=20, required=False)
-    cpu_limit = forms.CharField(label=_lazy("CPU limit"), max_length=20, required=False)
-    memory_request = forms.CharField(label=_lazy("Memory request"), max_length=20, required=False)
-    memory_limit = forms.CharField(label=_lazy("Memory limit"), max_length=20, required=False)
-    readiness_type = forms.ChoiceField(label=_lazy("Readiness probe"), choices=PROBE_TYPES)
-    readiness_path = forms.CharField(label=_lazy("HTTP path"), required=False, max_length=200)
-    readiness_port = port_field(_lazy("Probe port"), 8080, required=False)
-    readiness_delay = forms.IntegerField(label=_lazy("Initial delay (seconds)"), min_value=0, max_value=3600)
-    readiness_period = forms.IntegerField(label=_lazy("Every (seconds)"), min_value=1, max_value=3600)
-    liveness_type = forms.ChoiceField(label=_lazy("Liveness probe"), choices=PROBE_TYPES)
-    liveness_path = forms.CharField(label=_lazy("HTTP path"), required=False, max_length=200)
-    liveness_port = port_field(_lazy("Probe port"), 8080, required=False)
-    liveness_delay = forms.IntegerField(label=_lazy("Initial delay (seconds)"), min_value=0, max_value=3600)
-    liveness_period = forms.IntegerField(label=_lazy("Every (seconds)"), min_value=1, max_value=3600)
-    service_enabled = forms.BooleanField(label=_lazy("Expose a Service"), required=False)
-    service_port = port_field(_lazy("Service port"), 80, required=False)
-    route_enabled = forms.BooleanField(label=_lazy("Publish through a Gateway (HTTPRoute)"), required=False)
-    route_hostname = forms.CharField(label=_lazy("Host name"), max_length=253, required=False)
-    route_path = forms.CharField(label=_lazy("Path prefix"), max_length=200, required=False)
-    gateway_namespace = forms.CharField(label=_lazy("Gateway namespace"), max_length=63, required=False)
-    gateway_name = forms.CharField(label=_lazy("Gateway name"), max_length=63, required=False)
-    hpa_enabled = forms.BooleanField(label=_lazy("Scale automatically (HPA)"), required=False)
-    hpa_min = forms.IntegerField(label=_lazy("Minimum replicas"), min_value=1, max_value=1000, required=False)
-    hpa_max = forms.IntegerField(label=_lazy("Maximum replicas"), min_value=1, max_value=1000, required=False)
-    hpa_cpu_percent = forms.IntegerField(label=_lazy("CPU target (%)"), min_value=1, max_value=1000, required=False)
+    cpu_request = forms.CharField(label=gettext_lazy("CPU request"), max_length=20, required=False)
+    cpu_limit = forms.CharField(label=gettext_lazy("CPU limit"), max_length=20, required=False)
+    memory_request = forms.CharField(label=gettext_lazy("Memory request"), max_length=20, required=False)
+    memory_limit = forms.CharField(label=gettext_lazy("Memory limit"), max_length=20, required=False)
+    readiness_type = forms.ChoiceField(label=gettext_lazy("Readiness probe"), choices=PROBE_TYPES)
+    readiness_path = forms.CharField(label=gettext_lazy("HTTP path"), required=False, max_length=200)
+    readiness_port = port_field(gettext_lazy("Probe port"), 8080, required=False)
+    readiness_delay = forms.IntegerField(label=gettext_lazy("Initial delay (seconds)"), min_value=0, max_value=3600)
+    readiness_period = forms.IntegerField(label=gettext_lazy("Every (seconds)"), min_value=1, max_value=3600)
+    liveness_type = forms.ChoiceField(label=gettext_lazy("Liveness probe"), choices=PROBE_TYPES)
+    liveness_path = forms.CharField(label=gettext_lazy("HTTP path"), required=False, max_length=200)
+    liveness_port = port_field(gettext_lazy("Probe port"), 8080, required=False)
+    liveness_delay = forms.IntegerField(label=gettext_lazy("Initial delay (seconds)"), min_value=0, max_value=3600)
+    liveness_period = forms.IntegerField(label=gettext_lazy("Every (seconds)"), min_value=1, max_value=3600)
+    service_enabled = forms.BooleanField(label=gettext_lazy("Expose a Service"), required=False)
+    service_port = port_field(gettext_lazy("Service port"), 80, required=False)
+    route_enabled = forms.BooleanField(label=gettext_lazy("Publish through a Gateway (HTTPRoute)"), required=False)
+    route_hostname = forms.CharField(label=gettext_lazy("Host name"), max_length=253, required=False)
+    route_path = forms.CharField(label=gettext_lazy("Path prefix"), max_length=200, required=False)
+    gateway_namespace = forms.CharField(label=gettext_lazy("Gateway namespace"), max_length=63, required=False)
+    gateway_name = forms.CharField(label=gettext_lazy("Gateway name"), max_length=63, required=False)
+    hpa_enabled = forms.BooleanField(label=gettext_lazy("Scale automatically (HPA)"), required=False)
+    hpa_min = forms.IntegerField(label=gettext_lazy("Minimum replicas"), min_value=1, max_value=1000, required=False)
+    hpa_max = forms.IntegerField(label=gettext_lazy("Maximum replicas"), min_value=1, max_value=1000, required=False)
+    hpa_cpu_percent = forms.IntegerField(
+        label=gettext_lazy("CPU target (%)"), min_value=1, max_value=1000, required=False
+    )
     hpa_memory_percent = forms.IntegerField(
-        label=_lazy("Memory target (%)"), min_value=1, max_value=1000, required=False
+        label=gettext_lazy("Memory target (%)"), min_value=1, max_value=1000, required=False
     )
     node_selector = forms.CharField(
-        label=_lazy("Run only on nodes labelled"),
+        label=gettext_lazy("Run only on nodes labelled"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 1}),
-        help_text=_lazy("key=value, one per line; leave empty to run anywhere."),
+        help_text=gettext_lazy("key=value, one per line; leave empty to run anywhere."),
     )
     progress_deadline_seconds = forms.IntegerField(
-        label=_lazy("Give up the rollout after (seconds)"), min_value=1, max_value=86400
+        label=gettext_lazy("Give up the rollout after (seconds)"), min_value=1, max_value=86400
     )
 
     IDENTITY = ("project", "namespace", "name")
