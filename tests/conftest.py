@@ -28,6 +28,25 @@ def admin_client_(client, admin_user):
 
 
 @pytest.fixture(autouse=True)
+def _builtin_rows(request):
+    """Transactional tests start from flushed tables: put back the rows the data migrations create
+    (built-in roles, the audit chain head, the schedules), as a fresh installation has them."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (
+        marker is not None and marker.kwargs.get("transaction")
+    ) or "transactional_db" in request.fixturenames
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("apps.accounts.migrations.0002_builtin_roles_audit_guard").create_builtin(apps, None)
+    import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
+
+
+@pytest.fixture(autouse=True)
 def _english_by_default():
     """Each test starts in English: a request in Chinese earlier in the run must not change the next test's words."""
     from django.utils import translation

@@ -122,10 +122,19 @@ def desired_state(cluster: Cluster) -> list[Owned]:
     roles = {role.pk: role for role in Role.objects.all()}
     state += [role_objects(role) for role in roles.values()]
 
+    # Superusers hold every capability in the console (access.grants_for), so they are bound to a role with
+    # every capability here too, whatever the Role table says.
     superusers = [_subject(u) for u in users if u.is_superuser]
     admin_role = next((r for r in roles.values() if r.slug == PLATFORM_ADMIN_ROLE), None)
-    if admin_role is not None:
-        state.append(binding_objects(SUPERUSERS_BINDING, admin_role, superusers, None))
+    if admin_role is None:
+        admin_role = Role(
+            slug=PLATFORM_ADMIN_ROLE,
+            name_en="Platform administrator",
+            name_zh="平台管理员",
+            capabilities=sorted(capabilities.BY_CODE),
+        )
+        state.append(role_objects(admin_role))
+    state.append(binding_objects(SUPERUSERS_BINDING, admin_role, superusers, None))
 
     active_ids = {u.pk for u in users}
     bindings = (
