@@ -18,6 +18,13 @@ User = get_user_model()
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+def dns_label(value: str) -> str:
+    """Identifiers that become Kubernetes names (ClusterRole kubemate:<slug>) must be DNS labels."""
+    if not DNS_LABEL.match(value):
+        raise ValidationError(_("Use lower-case letters, digits and hyphens; start and end with a letter or digit."))
+    return value
+
+
 class UserCreateForm(forms.Form):
     username = forms.RegexField(
         label=_("Username"),
@@ -85,12 +92,7 @@ class RoleForm(forms.ModelForm):
         }
 
     def clean_slug(self):
-        slug = self.cleaned_data["slug"]
-        if not DNS_LABEL.match(slug):
-            raise ValidationError(
-                _("Use lower-case letters, digits and hyphens; start and end with a letter or digit.")
-            )
-        return slug
+        return dns_label(self.cleaned_data["slug"])
 
 
 class NamespacesField(forms.CharField):
@@ -123,12 +125,7 @@ class ProjectForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def clean_slug(self):
-        slug = self.cleaned_data["slug"]
-        if not DNS_LABEL.match(slug):
-            raise ValidationError(
-                _("Use lower-case letters, digits and hyphens; start and end with a letter or digit.")
-            )
-        return slug
+        return dns_label(self.cleaned_data["slug"])
 
     def clean(self):
         data = super().clean()
