@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
 
 class StartupError(SystemExit):
@@ -34,13 +33,6 @@ def load_env_file(path: Path) -> None:
             continue
         key, _, value = line.partition("=")
         os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
-
-
-def describe_url(url: str) -> str:
-    """Host and port of a service URL, without credentials, for error sentences."""
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port}" if parts.port else host
 
 
 def require_database(timeout: int = 3) -> None:

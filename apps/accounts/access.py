@@ -96,10 +96,6 @@ def require(user, code: str, *, cluster=None, namespace: str | None = None) -> N
         raise Http404
 
 
-def capabilities_at(user, *, cluster=None, namespace: str | None = None) -> set[str]:
-    return {code for code in capabilities.BY_CODE if may(user, code, cluster=cluster, namespace=namespace)}
-
-
 def visible_namespaces(user, code: str, *, cluster) -> frozenset[str] | None:
     """Namespaces of ``cluster`` where ``user`` holds ``code``: None means all of them.
 

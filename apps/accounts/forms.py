@@ -190,22 +190,20 @@ class AuditFilterForm(forms.Form):
         label=_("To"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
 
+    # Form field -> queryset lookup.
+    LOOKUPS = {
+        "actor": "actor_name__icontains",
+        "action": "action__icontains",
+        "cluster": "cluster__iexact",
+        "namespace": "namespace__iexact",
+        "object": "object_name__icontains",
+        "result": "result",
+        "since": "created_at__gte",
+        "until": "created_at__lte",
+    }
+
     def filter(self, queryset):
-        data = self.cleaned_data
-        if data.get("actor"):
-            queryset = queryset.filter(actor_name__icontains=data["actor"])
-        if data.get("action"):
-            queryset = queryset.filter(action__icontains=data["action"])
-        if data.get("cluster"):
-            queryset = queryset.filter(cluster__iexact=data["cluster"])
-        if data.get("namespace"):
-            queryset = queryset.filter(namespace__iexact=data["namespace"])
-        if data.get("object"):
-            queryset = queryset.filter(object_name__icontains=data["object"])
-        if data.get("result"):
-            queryset = queryset.filter(result=data["result"])
-        if data.get("since"):
-            queryset = queryset.filter(created_at__gte=data["since"])
-        if data.get("until"):
-            queryset = queryset.filter(created_at__lte=data["until"])
-        return queryset
+        given = {
+            lookup: self.cleaned_data[name] for name, lookup in self.LOOKUPS.items() if self.cleaned_data.get(name)
+        }
+        return queryset.filter(**given)

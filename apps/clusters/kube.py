@@ -10,7 +10,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import urllib3
 import yaml
@@ -58,11 +57,6 @@ class Conflict(KubeError):
 
 class Invalid(KubeError):
     pass
-
-
-@dataclass(frozen=True)
-class ClusterVersion:
-    git_version: str
 
 
 def status_message(exc: ApiException) -> str:
