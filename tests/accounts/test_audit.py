@@ -124,3 +124,14 @@ def test_audit_search_filters_and_csv_export(admin_client_, admin_user, django_a
     rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert rows[0][:5] == ["seq", "time", "actor", "action", "result"]
     assert [r[8] for r in rows[1:]] == ["api-0", "api-1"]
+
+
+def test_system_events_show_what_they_touched(admin_client_):
+    audit.record(
+        actor=None,
+        action="accounts.rbac.stale_removed",
+        cluster="prod",
+        detail={"what": "RoleBinding team-b/kubemate-b7"},
+    )
+    html = admin_client_.get(reverse("accounts:audit_list")).content.decode()
+    assert "RoleBinding team-b/kubemate-b7" in html
