@@ -77,6 +77,7 @@ demo: deps services ## Start the console on a local sandbox cluster with demo da
 	$(SANDBOX_DIR)up --name demo --nodes $(SANDBOX_NODES) --demo
 	$(MANAGE) register_sandbox .run/sandbox/demo/kubeconfig --name sandbox
 	$(MANAGE) demo_admin
+	$(MANAGE) demo_data --cluster sandbox
 	deploy/local/demo up
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis

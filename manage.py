@@ -6,7 +6,16 @@ import sys
 
 # Commands that serve or change data check the database first, so a wrong
 # DATABASE_URL ends in one sentence rather than a stack trace.
-NEEDS_DATABASE = {"runserver", "migrate", "createsuperuser", "demo_admin", "register_sandbox", "shell", "dbshell"}
+NEEDS_DATABASE = {
+    "runserver",
+    "migrate",
+    "createsuperuser",
+    "demo_admin",
+    "demo_data",
+    "register_sandbox",
+    "shell",
+    "dbshell",
+}
 
 
 def main() -> None:

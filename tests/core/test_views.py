@@ -149,3 +149,18 @@ def test_unknown_page_is_a_translated_404(operator_client):
     response = operator_client.get("/no-such-page/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 404
     assert "此页面不存在" in response.content.decode()
+
+
+def test_demo_data_creates_the_demo_projects_once(admin_user):
+    from django.core.management import call_command
+
+    from apps.accounts.models import Project
+    from tests.factories import ClusterFactory
+
+    cluster = ClusterFactory(name="sandbox")
+    call_command("demo_data", cluster="sandbox", actor=admin_user.username)
+    call_command("demo_data", cluster="sandbox", actor=admin_user.username)
+    assert sorted(Project.objects.filter(cluster=cluster).values_list("slug", "namespaces")) == [
+        ("erp", ["erp"]),
+        ("payments", ["payments"]),
+    ]

@@ -206,3 +206,9 @@ def test_the_new_release_form_opens_with_sensible_defaults(client, release):
     assert 'name="memory_limit" id="id_memory_limit" value="256Mi"' in page
     assert 'name="ports" id="id_ports" value="8080"' in page
     assert '<option value="payments">Payments</option>' in page
+
+
+def test_without_a_project_the_empty_list_says_what_to_do_first(admin_client_):
+    html = admin_client_.get(reverse("releases:release_list")).content.decode()
+    assert 'data-testid="release-needs-project"' in html
+    assert reverse("accounts:project_create") in html

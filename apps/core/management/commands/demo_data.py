@@ -1,0 +1,30 @@
+"""Demo projects on the sandbox cluster, so that a fresh demo can deploy apps at once. Idempotent."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.accounts import services
+from apps.accounts.models import Project
+from apps.clusters.models import Cluster
+
+PROJECTS = (("payments", "Payments", ["payments"]), ("erp", "ERP", ["erp"]))
+
+
+class Command(BaseCommand):
+    help = "Create the demo projects (payments, erp) on a registered cluster."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--cluster", default="sandbox")
+        parser.add_argument("--actor", default="admin")
+
+    def handle(self, *args, cluster: str, actor: str, **options):
+        target = Cluster.objects.filter(name=cluster).first()
+        if target is None:
+            raise CommandError(f"No cluster named {cluster}; register it first.")
+        admin = get_user_model().objects.filter(username=actor).first()
+        for slug, name, namespaces in PROJECTS:
+            if not Project.objects.filter(cluster=target, slug=slug).exists():
+                services.save_project(
+                    actor=admin, project=Project(cluster=target, slug=slug, name=name, namespaces=namespaces)
+                )
+                self.stdout.write(f"Created project {name} ({', '.join(namespaces)})")
