@@ -25,6 +25,7 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	command -v go >/dev/null || missing="$$missing golang"; \
 	test -e /usr/include/ldap.h || missing="$$missing libldap2-dev"; \
 	test -e /usr/include/sasl/sasl.h || missing="$$missing libsasl2-dev"; \
+	test -x /usr/bin/prometheus || missing="$$missing prometheus"; \
 	test -x /usr/sbin/slapd || missing="$$missing slapd"; \
 	command -v ldapadd >/dev/null || missing="$$missing ldap-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \

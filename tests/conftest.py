@@ -44,6 +44,7 @@ def _builtin_rows(request):
 
     import_module("apps.accounts.migrations.0002_builtin_roles_audit_guard").create_builtin(apps, None)
     import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
+    import_module("apps.releases.migrations.0004_canary_analysis_schedule").schedule(apps, None)
 
 
 @pytest.fixture(autouse=True)

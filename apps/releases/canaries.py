@@ -18,6 +18,8 @@ collector removes its ReplicaSets and pods.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from apps.clusters import kube
 from apps.releases import k8s, render, services
-from apps.releases.models import Canary, CanaryStep, Release
+from apps.releases.models import Canary, CanaryCheck, CanaryStep, Release
 
 STEPS = (10, 25, 50, 100)
 DEFAULT_WEIGHT = 10
@@ -35,6 +37,14 @@ DEFAULT_COOKIE = ("canary", "true")
 
 class CanaryError(services.ReleaseError):
     """The canary action cannot be done; the message is the sentence to show."""
+
+
+@dataclass(frozen=True)
+class AutoStep:
+    """Why an automatic step happened: the Prometheus check that decided it, or a note."""
+
+    check: CanaryCheck | None = None
+    note: str = ""
 
 
 def active_canary(release: Release) -> Canary | None:
@@ -80,9 +90,14 @@ def start_canary(
     match_name: str = "",
     match_value: str = "",
     replicas: int = 1,
+    analysis: dict | None = None,
     request=None,
 ) -> Canary:
-    """Run ``image`` as the canary of ``release`` and route ``weight`` percent (or matching requests) to it."""
+    """Run ``image`` as the canary of ``release`` and route ``weight`` percent (or matching requests) to it.
+
+    ``analysis`` (query, max, interval, failure_limit, auto_promote) turns on automatic steps (analysis.py):
+    grey releases only, on a cluster with a Prometheus URL; the steps then act as ``actor``.
+    """
     values = {"name": release.name}
     if active_canary(release):
         raise CanaryError(_("A canary of %(name)s is already running: promote or abort it first.") % values)
@@ -96,6 +111,13 @@ def start_canary(
         raise CanaryError(_("Deploy %(name)s first: a canary runs next to a stable version.") % values)
     if mode == Canary.Mode.WEIGHT:
         match_name, match_value = "", ""
+    if analysis and mode != Canary.Mode.WEIGHT:
+        raise CanaryError(_("Automatic steps change a share of traffic: choose a grey release to use them."))
+    if analysis and not release.project.cluster.prometheus_url:
+        raise CanaryError(
+            _("Automatic steps need a Prometheus URL for cluster %(cluster)s.")
+            % {"cluster": release.project.cluster.name}
+        )
     canary = Canary(
         release=release,
         spec={**copy.deepcopy(release.spec), "image": image},
@@ -107,6 +129,16 @@ def start_canary(
         started_by=actor,
     )
     detail = {"image": image, "mode": mode, "weight": canary.weight, "match": [match_name, match_value]}
+    if analysis:
+        canary.analysis = Canary.Analysis.RUNNING
+        canary.analysis_query = analysis["query"]
+        canary.analysis_max = analysis["max"]
+        canary.analysis_interval = analysis["interval"]
+        canary.analysis_failure_limit = analysis["failure_limit"]
+        canary.auto_promote = analysis["auto_promote"]
+        canary.analysis_by = actor
+        canary.next_check_at = timezone.now() + timedelta(seconds=canary.analysis_interval)
+        detail["analysis"] = {k: analysis[k] for k in ("query", "max", "interval", "failure_limit", "auto_promote")}
     cluster = release.project.cluster
     checksum = services.secret_checksum(services.secret_values(release.spec))
     try:
@@ -129,19 +161,38 @@ def start_canary(
         raise CanaryError(sentence) from None
     with transaction.atomic():
         canary.save()
-        CanaryStep.objects.create(canary=canary, action=CanaryStep.Action.START, weight=canary.weight, actor=actor)
+        _step_row(canary, CanaryStep.Action.START, canary.weight, actor, None)
         _audit(actor, "start", canary, request=request, detail=detail)
     return canary
 
 
-def step_canary(*, actor, canary: Canary, weight: int, request=None) -> Canary:
+def _step_row(canary: Canary, action: str, weight: int | None, actor, automatic: AutoStep | None) -> None:
+    CanaryStep.objects.create(
+        canary=canary,
+        action=action,
+        weight=weight,
+        actor=actor,
+        automatic=automatic is not None,
+        analysis_check=automatic.check if automatic else None,
+        note=automatic.note if automatic else "",
+    )
+
+
+def _auto_detail(detail: dict, automatic: AutoStep | None) -> dict:
+    if automatic is None:
+        return detail
+    check = automatic.check
+    return {**detail, "automatic": True, "check": {"value": check.value, "outcome": check.outcome} if check else None}
+
+
+def step_canary(*, actor, canary: Canary, weight: int, automatic: AutoStep | None = None, request=None) -> Canary:
     """Send ``weight`` percent of the traffic to the canary (grey releases only)."""
     release = canary.release
     if canary.state != Canary.State.ACTIVE or canary.mode != Canary.Mode.WEIGHT:
         raise CanaryError(_("Only a running grey release has a share of traffic to change."))
     previous = canary.weight
     canary.weight = weight
-    detail = {"image": canary.spec.get("image", ""), "weight": weight, "previous": previous}
+    detail = _auto_detail({"image": canary.spec.get("image", ""), "weight": weight, "previous": previous}, automatic)
     try:
         with kube.api_client(release.project.cluster, as_user=actor) as api:
             k8s.apply(api, release.project.cluster, _route(release, canary))
@@ -152,18 +203,20 @@ def step_canary(*, actor, canary: Canary, weight: int, request=None) -> Canary:
         raise CanaryError(sentence) from None
     with transaction.atomic():
         canary.save(update_fields=["weight"])
-        CanaryStep.objects.create(canary=canary, action=CanaryStep.Action.STEP, weight=weight, actor=actor)
+        _step_row(canary, CanaryStep.Action.STEP, weight, actor, automatic)
         _audit(actor, "step", canary, request=request, detail=detail)
     return canary
 
 
-def promote_canary(*, actor, canary: Canary, force: bool = False, request=None) -> services.DeployOutcome:
+def promote_canary(
+    *, actor, canary: Canary, force: bool = False, automatic: AutoStep | None = None, request=None
+) -> services.DeployOutcome:
     """Make the canary's spec the stable release as a new revision; remove the canary; route to one backend."""
     release = canary.release
     if canary.state != Canary.State.ACTIVE:
         raise CanaryError(_("This canary is not running any more."))
     spec = canary.spec
-    detail = {"image": spec.get("image", ""), "weight": canary.weight}
+    detail = _auto_detail({"image": spec.get("image", ""), "weight": canary.weight}, automatic)
     digest = services.spec_hash(release, spec)
     cluster = release.project.cluster
     try:
@@ -185,12 +238,14 @@ def promote_canary(*, actor, canary: Canary, force: bool = False, request=None) 
         _audit(actor, "promote", canary, request=request, detail=detail, error=sentence)
         raise CanaryError(sentence) from None
     with transaction.atomic():
-        revision, job = services.start_rollout(release, spec, digest, actor, note=_("canary promoted"))
+        note = _("canary promoted automatically") if automatic else _("canary promoted")
+        revision, job = services.start_rollout(release, spec, digest, actor, note=note)
         canary.state = Canary.State.PROMOTED
         canary.finished_at = timezone.now()
         canary.revision = revision
-        canary.save(update_fields=["state", "finished_at", "revision"])
-        CanaryStep.objects.create(canary=canary, action=CanaryStep.Action.PROMOTE, weight=100, actor=actor)
+        canary.next_check_at = None
+        canary.save(update_fields=["state", "finished_at", "revision", "next_check_at"])
+        _step_row(canary, CanaryStep.Action.PROMOTE, 100, actor, automatic)
         _audit(actor, "promote", canary, request=request, detail={**detail, "revision": revision.number})
     message = _("%(name)s now runs %(image)s as revision %(number)s; the canary is removed.") % {
         "name": release.name,
@@ -200,12 +255,12 @@ def promote_canary(*, actor, canary: Canary, force: bool = False, request=None) 
     return services.DeployOutcome(revision, job, message)
 
 
-def abort_canary(*, actor, canary: Canary, request=None) -> Canary:
+def abort_canary(*, actor, canary: Canary, automatic: AutoStep | None = None, request=None) -> Canary:
     """Send all traffic back to the stable version and remove the canary's Deployment and Service."""
     release = canary.release
     if canary.state != Canary.State.ACTIVE:
         raise CanaryError(_("This canary is not running any more."))
-    detail = {"image": canary.spec.get("image", ""), "weight": canary.weight}
+    detail = _auto_detail({"image": canary.spec.get("image", ""), "weight": canary.weight}, automatic)
     try:
         with kube.api_client(release.project.cluster, as_user=actor) as api:
             k8s.apply(api, release.project.cluster, _route(release, None))
@@ -217,8 +272,9 @@ def abort_canary(*, actor, canary: Canary, request=None) -> Canary:
     with transaction.atomic():
         canary.state = Canary.State.ABORTED
         canary.finished_at = timezone.now()
-        canary.save(update_fields=["state", "finished_at"])
-        CanaryStep.objects.create(canary=canary, action=CanaryStep.Action.ABORT, weight=0, actor=actor)
+        canary.next_check_at = None
+        canary.save(update_fields=["state", "finished_at", "next_check_at"])
+        _step_row(canary, CanaryStep.Action.ABORT, 0, actor, automatic)
         _audit(actor, "abort", canary, request=request, detail=detail)
     return canary
 

@@ -8,6 +8,8 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.observability.prometheus import PrometheusError
+from apps.releases import analysis
 from apps.releases.forms import validate_image
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,100}$")
@@ -35,6 +37,44 @@ class CanaryForm(forms.Form):
     match_name = forms.CharField(label=gettext_lazy("Header or cookie name"), max_length=100, required=False)
     match_value = forms.CharField(label=gettext_lazy("Value"), max_length=200, required=False)
     replicas = forms.IntegerField(label=gettext_lazy("Pods"), min_value=1, max_value=100, initial=1)
+    automatic = forms.BooleanField(
+        label=gettext_lazy("Step the share automatically while a Prometheus check passes"), required=False
+    )
+    analysis_preset = forms.ChoiceField(
+        label=gettext_lazy("Check"),
+        choices=[(key, preset["label"]) for key, preset in analysis.PRESETS.items()]
+        + [("custom", gettext_lazy("My own query"))],
+        initial="error_rate",
+        required=False,
+    )
+    analysis_query = forms.CharField(
+        label=gettext_lazy("Prometheus query"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "font-monospace"}),
+        help_text=gettext_lazy(
+            "Leave empty to use the chosen check. $namespace, $release, $stable and $canary are replaced by the "
+            "release's names; the highest value of the answer is judged."
+        ),
+    )
+    analysis_max = forms.FloatField(
+        label=gettext_lazy("Highest acceptable value"),
+        required=False,
+        help_text=gettext_lazy("Empty: 0.01 for the error rate, 0.5 seconds for the latency."),
+    )
+    analysis_interval = forms.IntegerField(
+        label=gettext_lazy("Seconds between checks"), min_value=10, max_value=3600, initial=60, required=False
+    )
+    analysis_failure_limit = forms.IntegerField(
+        label=gettext_lazy("Failed checks in a row before abort"), min_value=1, max_value=10, initial=2, required=False
+    )
+    auto_promote = forms.BooleanField(
+        label=gettext_lazy("Promote automatically after a check at 100 %"), required=False
+    )
+
+    def __init__(self, *args, release=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.release = release
 
     def clean(self):
         data = super().clean()
@@ -53,7 +93,45 @@ class CanaryForm(forms.Form):
             if any(ord(c) < 32 or c in ";\x7f" for c in value):
                 self.add_error("match_value", _("The value may not contain control characters or “;”."))
             data.update(match_name=name, match_value=value)
+        data["analysis"] = self._analysis(data) if data.get("automatic") else None
         return data
+
+    def _analysis(self, data: dict) -> dict | None:
+        """The automatic steps' settings, the query tried once against the cluster's Prometheus."""
+        cluster = self.release.project.cluster if self.release else None
+        if data.get("mode") != "weight":
+            self.add_error("automatic", _("Automatic steps change a share of traffic: choose a grey release."))
+            return None
+        if cluster is None or not cluster.prometheus_url:
+            self.add_error(
+                "automatic",
+                _("Cluster %(cluster)s has no Prometheus URL: an administrator sets it on the cluster's page first.")
+                % {"cluster": cluster.name if cluster else "—"},
+            )
+            return None
+        preset = analysis.PRESETS.get(data.get("analysis_preset") or "")
+        query = (data.get("analysis_query") or "").strip() or (preset["query"] if preset else "")
+        limit = data.get("analysis_max")
+        if limit is None and preset and not (data.get("analysis_query") or "").strip():
+            limit = preset["max"]
+        if not query:
+            self.add_error("analysis_query", _("Write the Prometheus query to check, or choose a ready-made check."))
+        if limit is None and "analysis_max" not in self.errors:
+            self.add_error("analysis_max", _("Give the highest value the query may return."))
+        if not query or limit is None or self.errors:
+            return None
+        try:
+            analysis.try_query(cluster, query, self.release)
+        except PrometheusError as exc:
+            self.add_error("analysis_query", str(exc))
+            return None
+        return {
+            "query": query,
+            "max": limit,
+            "interval": data.get("analysis_interval") or 60,
+            "failure_limit": data.get("analysis_failure_limit") or 2,
+            "auto_promote": bool(data.get("auto_promote")),
+        }
 
 
 class CanaryStepForm(forms.Form):

@@ -108,6 +108,12 @@ class Canary(models.Model):
         PROMOTED = "promoted", _("Promoted")
         ABORTED = "aborted", _("Aborted")
 
+    class Analysis(models.TextChoices):
+        OFF = "off", _("Manual")
+        RUNNING = "running", _("Automatic steps running")
+        PAUSED = "paused", _("Automatic steps paused")
+        WAITING = "waiting", _("At 100 %, waiting for a person to promote")
+
     release = models.ForeignKey(Release, verbose_name=_("release"), on_delete=models.CASCADE, related_name="canaries")
     spec = models.JSONField(_("specification"), default=dict)
     replicas = models.PositiveIntegerField(_("replicas"), default=1)
@@ -124,6 +130,21 @@ class Canary(models.Model):
     revision = models.ForeignKey(
         Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("promoted as")
     )
+    # Automatic steps (grey releases on a cluster with Prometheus): every ``analysis_interval`` seconds the query
+    # runs; at or below ``analysis_max`` the share moves to the next step (and, with ``auto_promote``, a passing
+    # check at 100 % promotes); above it (or no answer) counts as a failure, and ``analysis_failure_limit``
+    # failures in a row abort the canary. The steps act as ``analysis_by``.
+    analysis = models.CharField(_("automatic steps"), max_length=8, choices=Analysis.choices, default=Analysis.OFF)
+    analysis_query = models.TextField(_("Prometheus query"), blank=True)
+    analysis_max = models.FloatField(_("highest acceptable value"), null=True, blank=True)
+    analysis_interval = models.PositiveIntegerField(_("seconds between checks"), default=60)
+    analysis_failure_limit = models.PositiveSmallIntegerField(_("failed checks before abort"), default=2)
+    auto_promote = models.BooleanField(_("promote automatically"), default=False)
+    analysis_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    next_check_at = models.DateTimeField(_("next check"), null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(_("failed checks in a row"), default=0)
 
     class Meta:
         ordering = ["-started_at"]
@@ -139,6 +160,10 @@ class Canary(models.Model):
     def __str__(self) -> str:
         return f"{self.release.name} canary {self.spec.get('image', '')}"
 
+    @property
+    def automatic(self) -> bool:
+        return self.analysis != self.Analysis.OFF
+
 
 class CanaryStep(models.Model):
     """One action on a canary (start, step, promote, abort): who, when, and the traffic share it set."""
@@ -148,6 +173,8 @@ class CanaryStep(models.Model):
         STEP = "step", _("Weight changed")
         PROMOTE = "promote", _("Promoted")
         ABORT = "abort", _("Aborted")
+        PAUSE = "pause", _("Automatic steps paused")
+        RESUME = "resume", _("Automatic steps resumed")
 
     canary = models.ForeignKey(Canary, verbose_name=_("canary"), on_delete=models.CASCADE, related_name="steps")
     action = models.CharField(_("action"), max_length=8, choices=Action.choices)
@@ -156,6 +183,11 @@ class CanaryStep(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
+    automatic = models.BooleanField(_("automatic"), default=False)
+    analysis_check = models.ForeignKey(
+        "CanaryCheck", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("check")
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -164,3 +196,32 @@ class CanaryStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.canary} {self.action}"
+
+
+class CanaryCheck(models.Model):
+    """One run of a canary's Prometheus query: the value it gave (or why it gave none) and whether it passed."""
+
+    class Outcome(models.TextChoices):
+        PASSED = "passed", _("Within the limit")
+        ABOVE = "above", _("Above the limit")
+        NO_DATA = "no_data", _("No data")
+        ERROR = "error", _("Prometheus did not answer")
+
+    canary = models.ForeignKey(Canary, verbose_name=_("canary"), on_delete=models.CASCADE, related_name="checks")
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+    weight = models.PositiveSmallIntegerField(_("weight"))
+    value = models.FloatField(_("value"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices)
+    detail = models.CharField(_("detail"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("canary check")
+        verbose_name_plural = _("canary checks")
+
+    def __str__(self) -> str:
+        return f"{self.canary} check {self.value}"
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == self.Outcome.PASSED

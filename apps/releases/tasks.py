@@ -13,3 +13,11 @@ def wait_rollout(job: JobRecorder, revision_id: int) -> None:
     from apps.releases.services import rollout_job
 
     rollout_job(job, revision_id=revision_id)
+
+
+@shared_task(name="releases.analyse_canaries", ignore_result=True)
+def analyse_canaries() -> int:
+    """Check the canaries with automatic steps whose next check has come (beat runs this every 10 seconds)."""
+    from apps.releases.analysis import analyse_due
+
+    return analyse_due()

@@ -19,4 +19,6 @@ urlpatterns = [
     path("<int:pk>/canary/step/", views.canary_step, name="canary_step"),
     path("<int:pk>/canary/promote/", views.canary_promote, name="canary_promote"),
     path("<int:pk>/canary/abort/", views.canary_abort, name="canary_abort"),
+    path("<int:pk>/canary/pause/", views.canary_pause, name="canary_pause"),
+    path("<int:pk>/canary/resume/", views.canary_resume, name="canary_resume"),
 ]

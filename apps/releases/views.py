@@ -9,18 +9,20 @@ forbidden releases both answer 404.
 from __future__ import annotations
 
 import difflib
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts import access
 from apps.accounts.reauth import require_recent_auth
 from apps.core.htmx import render
-from apps.releases import canaries, services
+from apps.releases import analysis, canaries, services
 from apps.releases.canary_forms import CanaryForm, CanaryStepForm
 from apps.releases.forms import DiffForm, ReleaseForm, RollbackForm, deployable_projects
 from apps.releases.models import Canary, Release
@@ -140,7 +142,10 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "canary_live": canaries.live_view(release, canary),
         "canary_steps": canaries.STEPS,
         "can_canary": can_canary,
-        "canary_form": canary_form or (CanaryForm() if can_canary and canary is None else None),
+        "canary_form": canary_form or (CanaryForm(release=release) if can_canary and canary is None else None),
+        "canary_checks": list(canary.checks.all()[:10]) if canary and canary.automatic else [],
+        "canary_history": list(canary.steps.select_related("actor", "analysis_check")) if canary else [],
+        "conflict": _conflict(request, release, canary),
         "past_canaries": release.canaries.exclude(state=Canary.State.ACTIVE).select_related("started_by")[:5],
         "release": release,
         "cluster": release.project.cluster,
@@ -155,11 +160,45 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
     }
 
 
+def _conflict(request, release: Release, canary: Canary | None) -> dict | None:
+    """After a refusal over a hand edit, the action to offer again with force (?conflict=deploy|rollback|promote)."""
+    action = request.GET.get("conflict")
+    if action == "deploy" and can(request.user, "releases.deploy", release):
+        return {"action": action, "url": reverse("releases:release_deploy", args=[release.pk])}
+    if action == "promote" and canary is not None and can(request.user, "releases.canary", release):
+        return {"action": action, "url": reverse("releases:canary_promote", args=[release.pk])}
+    revision = request.GET.get("revision", "")
+    if (
+        action == "rollback"
+        and revision.isdigit()
+        and can(request.user, "releases.rollback", release)
+        and release.revisions.filter(number=int(revision)).exists()
+    ):
+        url = reverse("releases:release_rollback", args=[release.pk])
+        return {"action": action, "url": url, "revision": int(revision)}
+    return None
+
+
+def _after_conflict(release: Release, action: str, **params) -> HttpResponseRedirect:
+    query = urlencode({"conflict": action, **params})
+    return HttpResponseRedirect(f"{reverse('releases:release_detail', args=[release.pk])}?{query}#release-conflict")
+
+
 @login_required
 @require_POST
 def release_deploy(request, pk: int):
     release = get_release(request, pk, "releases.deploy")
-    _deploy(request, release, force=request.POST.get("force") == "1")
+    try:
+        outcome = services.deploy_release(
+            actor=request.user, release=release, force=request.POST.get("force") == "1", request=request
+        )
+    except services.HandEditConflict as exc:
+        messages.error(request, str(exc))
+        return _after_conflict(release, "deploy")
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, outcome.message)
     return redirect("releases:release_detail", release.pk)
 
 
@@ -178,6 +217,9 @@ def release_rollback(request, pk: int):
             force=request.POST.get("force") == "1",
             request=request,
         )
+    except services.HandEditConflict as exc:
+        messages.error(request, str(exc))
+        return _after_conflict(release, "rollback", revision=form.cleaned_data["revision"])
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:
@@ -234,7 +276,7 @@ def _release_delete(request, release: Release):
 @require_POST
 def canary_start(request, pk: int):
     release = get_release(request, pk, "releases.canary")
-    form = CanaryForm(request.POST)
+    form = CanaryForm(request.POST, release=release)
     if not form.is_valid():
         context = _detail_context(request, release, canary_form=form)
         return render(request, "releases/release_detail.html", context, partial="history")
@@ -249,6 +291,7 @@ def canary_start(request, pk: int):
             match_name=data.get("match_name") or "",
             match_value=data.get("match_value") or "",
             replicas=data["replicas"],
+            analysis=data.get("analysis"),
             request=request,
         )
     except services.ReleaseError as exc:
@@ -259,6 +302,9 @@ def canary_start(request, pk: int):
         else:
             message = _("%(image)s runs as a canary and receives the requests that carry %(match)s.")
         values = {"image": data["image"], "weight": canary.weight, "match": f"{canary.match_name}={canary.match_value}"}
+        if canary.automatic:
+            message += " " + _("It moves to the next share every %(seconds)s seconds while the check passes.")
+            values["seconds"] = canary.analysis_interval
         messages.success(request, message % values)
     return redirect("releases:release_detail", release.pk)
 
@@ -296,6 +342,9 @@ def canary_promote(request, pk: int):
         outcome = canaries.promote_canary(
             actor=request.user, canary=canary, force=request.POST.get("force") == "1", request=request
         )
+    except services.HandEditConflict as exc:
+        messages.error(request, str(exc))
+        return _after_conflict(canary.release, "promote")
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:
@@ -313,4 +362,36 @@ def canary_abort(request, pk: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, _("All traffic goes to the stable version again; the canary is removed."))
+    return redirect("releases:release_detail", pk)
+
+
+@login_required
+@require_POST
+def canary_pause(request, pk: int):
+    canary = _active_canary(request, pk)
+    if canary.analysis != Canary.Analysis.RUNNING:
+        messages.error(request, _("The automatic steps of this canary are not running."))
+    else:
+        analysis.pause(canary, actor=request.user, request=request)
+        messages.success(
+            request,
+            _("Automatic steps are paused; the canary keeps %(weight)s%% of the traffic.") % {"weight": canary.weight},
+        )
+    return redirect("releases:release_detail", pk)
+
+
+@login_required
+@require_POST
+def canary_resume(request, pk: int):
+    canary = _active_canary(request, pk)
+    try:
+        analysis.resume(canary, actor=request.user, request=request)
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Automatic steps run again as you; the next check is in %(seconds)s seconds.")
+            % {"seconds": canary.analysis_interval},
+        )
     return redirect("releases:release_detail", pk)

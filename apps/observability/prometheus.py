@@ -1,0 +1,111 @@
+"""Instant PromQL queries against a cluster's Prometheus (Cluster.prometheus_url), with errors as sentences.
+
+The one door to Prometheus's HTTP API (``GET /api/v1/query``) through
+prometheus-api-client. Callers get ``Sample`` values or a ``PrometheusError``
+whose text is the translated sentence to show: not configured, did not answer,
+refused the query (with Prometheus's own parse error), or answered with no data.
+The URL is shown without any user:password part and is never logged with it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from django.utils.translation import gettext as _
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+TIMEOUT = 5
+
+
+class PrometheusError(Exception):
+    """The query gave no usable answer; the message is the sentence to show."""
+
+
+class NoData(PrometheusError):
+    """Prometheus answered, but the query matched no series."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: dict
+    value: float
+
+
+def shown_url(url: str) -> str:
+    """The URL without user:password@, for sentences and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _connect(url: str) -> PrometheusConnect:
+    parts = urlsplit(url)
+    auth = (parts.username, parts.password or "") if parts.username else None
+    bare = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", ""))
+    # One attempt: an analysis runs again on its own schedule, a page should not hang on a dead Prometheus.
+    return PrometheusConnect(url=bare, auth=auth, retry=Retry(total=0), timeout=TIMEOUT)
+
+
+def _refusal(exc: PrometheusApiClientException) -> str:
+    """Prometheus's own error text out of 'HTTP Status Code 400 (b'{"status":"error",...}')'."""
+    text = str(exc)
+    start, end = text.find("{"), text.rfind("}")
+    if start >= 0 and end > start:
+        try:
+            body = json.loads(text[start : end + 1].encode().decode("unicode_escape"))
+            return str(body.get("error") or text)
+        except ValueError:
+            pass
+    return text
+
+
+def query(url: str, promql: str) -> list[Sample]:
+    """Run ``promql`` now; every series of the answer as a Sample (a scalar answer is one Sample without labels)."""
+    if not url:
+        raise PrometheusError(_("No Prometheus URL is set for this cluster."))
+    values = {"url": shown_url(url)}
+    try:
+        with _connect(url) as prom:
+            result = prom.custom_query(promql)
+    except PrometheusApiClientException as exc:
+        values["error"] = _refusal(exc)
+        raise PrometheusError(_("Prometheus at %(url)s refused the query: %(error)s") % values) from None
+    except requests.Timeout:
+        raise PrometheusError(
+            _("Prometheus at %(url)s did not answer within %(seconds)s seconds.")
+            % {
+                **values,
+                "seconds": TIMEOUT,
+            }
+        ) from None
+    except (requests.RequestException, ValueError, KeyError):
+        raise PrometheusError(_("Prometheus at %(url)s could not be reached.") % values) from None
+    samples = []
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        result = [{"metric": {}, "value": result}]  # a scalar or string answer
+    for series in result or []:
+        try:
+            value = float(series["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        samples.append(Sample(labels=series.get("metric") or {}, value=value))
+    return samples
+
+
+def worst_value(url: str, promql: str) -> float:
+    """The highest value of the answer (every series must stay below a limit, so the highest is the one to judge).
+
+    NaN (for example 0/0 when no request was made) counts as no data.
+    """
+    values = [s.value for s in query(url, promql) if not math.isnan(s.value)]
+    if not values:
+        raise NoData(_("Prometheus returned no data for the query."))
+    return max(values)
