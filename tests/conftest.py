@@ -2,7 +2,7 @@ import pytest
 
 from tests.factories import AdminFactory, UserFactory
 
-pytest_plugins = ["tests.plugins.sandbox"]
+pytest_plugins = ["tests.plugins.sandbox", "tests.plugins.prometheus"]
 
 
 @pytest.fixture

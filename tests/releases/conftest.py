@@ -1,9 +1,13 @@
 import pytest
+from django.urls import reverse
 from kubernetes import client as k8s
 
 from apps.accounts.models import Project
-from tests.clusters.test_actions import bind, create_namespace, delete_namespace, unique
+from apps.core.models import Job
+from apps.releases.models import Release
+from tests.clusters.test_actions import bind, create_namespace, delete_namespace, login, unique
 from tests.factories import UserFactory
+from tests.releases.helpers import ROUTE, form_data
 
 
 @pytest.fixture
@@ -26,3 +30,15 @@ def apps_api(sandbox):
 @pytest.fixture
 def core_api(sandbox):
     return k8s.CoreV1Api(sandbox.api_client)
+
+
+@pytest.fixture
+def deployed(client, team):
+    """payments-api deployed with a route and rolled out, its owner signed in."""
+    from tests.releases.test_rollouts import roll_out
+
+    data = form_data(project=team["project"].pk, namespace=team["namespace"], name="payments-api", **ROUTE)
+    login(client, team["user"]).post(reverse("releases:release_create"), data)
+    release = Release.objects.get(name="payments-api")
+    assert roll_out(release.revisions.get()).status == Job.Status.SUCCEEDED
+    return release

@@ -10,3 +10,11 @@ def form_data(**overrides) -> dict:
     data["service_enabled"] = "on"
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+ROUTE = {
+    "route_enabled": "on",
+    "route_hostname": "pay.bank.example",
+    "gateway_name": "public",
+    "gateway_namespace": "gateway-system",
+}

@@ -8,8 +8,8 @@ from kubernetes.client.exceptions import ApiException
 from apps.accounts.models import AuditEvent
 from apps.core.models import Job
 from apps.releases.models import Canary, Release, Revision
-from tests.clusters.test_actions import login, wait_for
-from tests.releases.helpers import form_data
+from tests.clusters.test_actions import wait_for
+from tests.releases.helpers import ROUTE, form_data
 from tests.releases.test_rollouts import roll_out
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
@@ -17,22 +17,6 @@ NAME = "payments-api"
 CANARY = f"{NAME}-canary"
 OLD = "registry.bank.example/payments-api:1.0.0"
 NEW = "registry.bank.example/payments-api:2.0.0"
-ROUTE = {
-    "route_enabled": "on",
-    "route_hostname": "pay.bank.example",
-    "gateway_name": "public",
-    "gateway_namespace": "gateway-system",
-}
-
-
-@pytest.fixture
-def deployed(client, team):
-    """The release deployed with a route and rolled out, its owner signed in."""
-    data = form_data(project=team["project"].pk, namespace=team["namespace"], name=NAME, **ROUTE)
-    login(client, team["user"]).post(reverse("releases:release_create"), data)
-    release = Release.objects.get(name=NAME)
-    assert roll_out(release.revisions.get()).status == Job.Status.SUCCEEDED
-    return release
 
 
 def start(client, release, **data):
