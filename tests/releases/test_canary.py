@@ -137,6 +137,31 @@ def test_promote_leaves_one_deployment_at_the_canary_image_and_no_canary_objects
     assert AuditEvent.objects.filter(action="releases.canary.promote", result="success").count() == 1
 
 
+def test_a_promote_refused_over_a_hand_edit_offers_force_and_force_overwrites_it(
+    client, team, deployed, sandbox, apps_api
+):
+    namespace = team["namespace"]
+    start(client, deployed, mode="weight", weight=10)
+    hotfix = {
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.bank.example/hotfix:9"}]}}}
+    }
+    apps_api.patch_namespaced_deployment(NAME, namespace, hotfix, field_manager="kubectl-edit")
+
+    refused = client.post(reverse("releases:canary_promote", args=[deployed.pk]), follow=True)
+
+    page = refused.content.decode()
+    assert "Someone changed payments-api by hand (kubectl-edit)" in page
+    assert 'data-testid="force-promote"' in page
+    assert sorted(deployments(apps_api, namespace)) == [(NAME, "registry.bank.example/hotfix:9"), (CANARY, NEW)]
+    assert Canary.objects.get().state == Canary.State.ACTIVE
+
+    forced = client.post(reverse("releases:canary_promote", args=[deployed.pk]), {"force": "1"})
+
+    assert forced.status_code == 302
+    assert deployments(apps_api, namespace) == [(NAME, NEW)]
+    assert Canary.objects.get().state == Canary.State.PROMOTED
+
+
 def test_abort_leaves_the_stable_deployment_at_its_old_image_and_no_canary_objects(
     client, team, deployed, sandbox, apps_api, core_api
 ):

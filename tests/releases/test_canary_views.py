@@ -11,7 +11,14 @@ from tests.releases.test_views import member
 from tests.releases.test_views import release as release
 
 pytestmark = pytest.mark.django_db
-VIEWS = ["releases:canary_start", "releases:canary_step", "releases:canary_promote", "releases:canary_abort"]
+VIEWS = [
+    "releases:canary_start",
+    "releases:canary_step",
+    "releases:canary_promote",
+    "releases:canary_abort",
+    "releases:canary_pause",
+    "releases:canary_resume",
+]
 NEW = "registry.bank.example/payments-api:2.0.0"
 
 
@@ -46,7 +53,7 @@ def test_a_developer_without_the_canary_capability_gets_404(client, running, nam
     assert running.steps.count() == 0
 
 
-@pytest.mark.parametrize("name", ["releases:canary_step", "releases:canary_promote", "releases:canary_abort"])
+@pytest.mark.parametrize("name", [name for name in VIEWS if name != "releases:canary_start"])
 def test_a_project_owner_without_a_running_canary_gets_404(client, release, name):
     response = login(client, member(release, "project-owner")).post(reverse(name, args=[release.pk]), {"weight": 50})
     assert response.status_code == 404
@@ -105,3 +112,19 @@ def test_the_page_shows_the_live_split_ready_pods_and_the_route_status_from_inve
     assert "2/2" in page and "1/1" in page
     assert "NotAccepted" in page and "No gateway has accepted this route" in page
     assert 'data-testid="canary-step-25"' in page and 'data-testid="canary-promote"' in page
+
+
+def test_the_conflict_offer_is_shown_only_for_an_action_the_user_may_take(client, running):
+    release = running.release
+    owner = member(release, "project-owner")
+    developer = member(release)
+    detail = reverse("releases:release_detail", args=[release.pk])
+
+    offered = login(client, owner).get(detail, {"conflict": "promote"}).content.decode()
+    not_for_developer = login(client, developer).get(detail, {"conflict": "promote"}).content.decode()
+    unknown_revision = login(client, owner).get(detail, {"conflict": "rollback", "revision": "99"}).content.decode()
+
+    assert 'data-testid="force-promote"' in offered
+    assert 'name="force" value="1"' in offered
+    assert 'data-testid="conflict"' not in not_for_developer
+    assert 'data-testid="conflict"' not in unknown_revision
