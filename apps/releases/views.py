@@ -130,7 +130,9 @@ def release_preview(request, pk: int | None = None):
 @require_GET
 def release_detail(request, pk: int):
     release = get_release(request, pk, "workloads.view")
-    return render(request, "releases/release_detail.html", _detail_context(request, release), partial="history")
+    # htmx asks for the canary card (it polls while a canary runs) or for the history.
+    partial = "canary" if request.GET.get("part") == "canary" else "history"
+    return render(request, "releases/release_detail.html", _detail_context(request, release), partial=partial)
 
 
 def _detail_context(request, release: Release, canary_form: CanaryForm | None = None) -> dict:

@@ -4,12 +4,15 @@ import time
 import uuid
 
 import pytest
+from django.utils import timezone
 from kubernetes import client
 from playwright.sync_api import expect
 
 from apps.accounts import services
 from apps.accounts.k8s import review_access
 from apps.accounts.models import Project
+from apps.releases import analysis
+from apps.releases.models import Canary
 from tests.browser.test_console import login
 from tests.factories import AdminFactory
 
@@ -43,9 +46,9 @@ def reload_until(page, locator, text: str, timeout: float = 60) -> None:
     expect(locator.first).to_contain_text(text)
 
 
-def test_deploy_from_the_form_release_a_canary_at_10_percent_and_promote_it(
-    page, screenshot, registered_cluster, shop_namespace, inventory_sync, celery_worker_thread
-):
+@pytest.fixture
+def shop_admin(page, registered_cluster, shop_namespace, inventory_sync):
+    """An administrator signed in, with project Shop on the namespace and RBAC projected into the sandbox."""
     inventory_sync(["Namespace", "Deployment", "ReplicaSet", "Pod", "Service", "HTTPRoute", "Event"])
     admin = AdminFactory()
     Project.objects.create(cluster=registered_cluster, slug="shop", name="Shop", namespaces=[shop_namespace])
@@ -59,10 +62,13 @@ def test_deploy_from_the_form_release_a_canary_at_10_percent_and_promote_it(
             break
         time.sleep(0.5)
     login(page, admin)
+    return admin
 
+
+def deploy_from_the_form(page, namespace: str, screenshot=None) -> None:
     page.goto("/releases/new/")
     page.select_option("[data-testid=field-project]", label="Shop")
-    page.fill("[data-testid=field-namespace]", shop_namespace)
+    page.fill("[data-testid=field-namespace]", namespace)
     page.fill("[data-testid=field-name]", "shop-api")
     page.fill("[data-testid=field-image]", OLD)
     page.fill("[data-testid=field-ports]", "8080")
@@ -70,11 +76,18 @@ def test_deploy_from_the_form_release_a_canary_at_10_percent_and_promote_it(
     page.fill("[data-testid=field-route_hostname]", "shop.bank.example")
     page.fill("[data-testid=field-gateway_namespace]", "gateway-system")
     page.fill("[data-testid=field-gateway_name]", "public")
-    screenshot("release-form")
+    if screenshot:
+        screenshot("release-form")
     page.click("[data-testid=release-form] button[type=submit]")
-
     expect(page.locator("[data-testid=release-name]")).to_have_text("shop-api")
     expect(page.locator("[data-testid=job-status]")).to_have_attribute("data-status", "succeeded", timeout=90_000)
+
+
+def test_deploy_from_the_form_release_a_canary_at_10_percent_and_promote_it(
+    page, screenshot, shop_admin, shop_namespace, celery_worker_thread
+):
+    deploy_from_the_form(page, shop_namespace, screenshot)
+
     reload_until(page, page.locator("[data-track=stable] [data-testid=version-ready]"), "2/2")
     screenshot("release-deployed")
 
@@ -102,3 +115,54 @@ def test_deploy_from_the_form_release_a_canary_at_10_percent_and_promote_it(
     expect(page.locator("[data-track=stable] [data-testid=version-image]")).to_have_text(NEW)
     expect(page.locator("[data-testid=past-canaries]")).to_contain_text("Promoted")
     screenshot("release-promoted")
+
+
+def test_automatic_steps_move_the_share_while_prometheus_agrees_and_abort_when_it_does_not(
+    page, screenshot, shop_admin, shop_namespace, registered_cluster, metrics, celery_worker_thread
+):
+    registered_cluster.prometheus_url = metrics.url
+    registered_cluster.save(update_fields=["prometheus_url"])
+    labels = {"namespace": shop_namespace, "service": "shop-api-canary"}
+    query = f'max(app_error_ratio{{namespace="{shop_namespace}",service="shop-api-canary"}})'
+    metrics.exporter.set("app_error_ratio", labels, 0.001)
+    metrics.wait_for(query, 0.001)
+    deploy_from_the_form(page, shop_namespace)
+
+    form = page.locator("[data-testid=canary-start-form]")
+    form.locator("[data-testid=field-image]").fill(NEW)
+    form.locator("[data-testid=field-automatic]").check()
+    form.locator("[data-testid=field-analysis_preset]").select_option("custom")
+    form.locator("[data-testid=field-analysis_query]").fill(
+        'max(app_error_ratio{namespace="$namespace",service="$canary"})'
+    )
+    form.locator("[data-testid=field-analysis_max]").fill("0.05")
+    form.locator("[data-testid=field-analysis_interval]").fill("10")
+    screenshot("release-canary-automatic-form")
+    page.click("[data-testid=canary-start]")
+    expect(page.locator("#messages")).to_contain_text("every 10 seconds while the check passes")
+    expect(page.locator("[data-testid=analysis-state]")).to_have_text("Automatic steps running")
+
+    canary = Canary.objects.get(release__name="shop-api")
+    check_now(canary)
+    page.reload()
+    expect(page.locator("[data-testid=analysis-check]").first).to_contain_text("Within the limit")
+    expect(page.locator("[data-testid=canary-history]")).to_contain_text("25%")
+    reload_until(page, page.locator("[data-track=canary] [data-testid=version-share]"), "25%")
+    screenshot("release-canary-automatic-25")
+
+    metrics.exporter.set("app_error_ratio", labels, 0.4)
+    metrics.wait_for(query, 0.4)
+    check_now(canary)
+    check_now(canary)
+    page.reload()
+
+    expect(page.locator("[data-testid=past-canaries]")).to_contain_text("Aborted")
+    expect(page.locator("[data-testid=canary-start-form]")).to_be_visible()
+    reload_until(page, page.locator("[data-track=stable] [data-testid=version-share]"), "100%")
+    screenshot("release-canary-automatic-aborted")
+
+
+def check_now(canary) -> None:
+    """What the beat task does every 10 seconds, without waiting for the interval."""
+    Canary.objects.filter(pk=canary.pk).update(next_check_at=timezone.now())
+    analysis.analyse_due()

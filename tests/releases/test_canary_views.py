@@ -128,3 +128,25 @@ def test_the_conflict_offer_is_shown_only_for_an_action_the_user_may_take(client
     assert 'name="force" value="1"' in offered
     assert 'data-testid="conflict"' not in not_for_developer
     assert 'data-testid="conflict"' not in unknown_revision
+
+
+def test_the_canary_card_polls_while_a_canary_runs_and_answers_with_the_card_alone(client, running):
+    release = running.release
+    login(client, member(release, "project-owner"))
+    detail = reverse("releases:release_detail", args=[release.pk])
+
+    page = client.get(detail).content.decode()
+    card = client.get(detail, {"part": "canary"}, headers={"HX-Request": "true"}).content.decode()
+
+    assert 'hx-trigger="every 10s"' in page
+    assert card.lstrip().startswith('<div class="card mb-3" id="release-canary"')
+    assert 'id="release-history"' not in card and "<html" not in card
+
+
+def test_the_card_does_not_poll_without_a_canary(client, release):
+    login(client, member(release, "project-owner"))
+
+    page = client.get(reverse("releases:release_detail", args=[release.pk])).content.decode()
+
+    assert 'id="release-canary"' in page
+    assert 'hx-trigger="every 10s"' not in page
