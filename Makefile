@@ -78,8 +78,8 @@ demo: deps services ## Start the console on a local sandbox cluster with demo da
 	$(SANDBOX_DIR)up --name demo --nodes $(SANDBOX_NODES) --demo
 	$(MANAGE) register_sandbox .run/sandbox/demo/kubeconfig --name sandbox
 	$(MANAGE) demo_admin
-	$(MANAGE) demo_data --cluster sandbox
 	deploy/local/demo up
+	$(MANAGE) demo_data --cluster sandbox --prometheus-url http://127.0.0.1:$$(cat .run/demo/prometheus.port)
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
 	deploy/local/demo down

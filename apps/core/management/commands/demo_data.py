@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.accounts import services
 from apps.accounts.models import Project
 from apps.clusters.models import Cluster
+from apps.clusters.services_registry import ClusterSettings, update_cluster
 
 PROJECTS = (("payments", "Payments", ["payments"]), ("erp", "ERP", ["erp"]))
 
@@ -16,8 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--cluster", default="sandbox")
         parser.add_argument("--actor", default="admin")
+        parser.add_argument("--prometheus-url", default="", help="set as the cluster's Prometheus URL")
 
-    def handle(self, *args, cluster: str, actor: str, **options):
+    def handle(self, *args, cluster: str, actor: str, prometheus_url: str, **options):
         target = Cluster.objects.filter(name=cluster).first()
         if target is None:
             raise CommandError(f"No cluster named {cluster}; register it first.")
@@ -28,3 +30,9 @@ class Command(BaseCommand):
                     actor=admin, project=Project(cluster=target, slug=slug, name=name, namespaces=namespaces)
                 )
                 self.stdout.write(f"Created project {name} ({', '.join(namespaces)})")
+        if prometheus_url and target.prometheus_url != prometheus_url:
+            fields = {f: getattr(target, f) for f in ClusterSettings.__dataclass_fields__}
+            update_cluster(
+                actor=admin, cluster=target, settings=ClusterSettings(**{**fields, "prometheus_url": prometheus_url})
+            )
+            self.stdout.write(f"Cluster {target.name} reads metrics from {prometheus_url}")
