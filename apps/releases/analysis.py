@@ -63,6 +63,7 @@ PRESETS = {
     },
 }
 PLACEHOLDERS = ("$namespace", "$release", "$stable", "$canary")
+LOCK_WAIT = 30  # seconds a person's action waits for a running check of the same canary
 
 
 def expand(query: str, release) -> str:
@@ -83,6 +84,22 @@ def try_query(cluster, query: str, release) -> None:
     """
     with contextlib.suppress(prometheus.NoData):
         prometheus.worst_value(cluster.prometheus_url, expand(query, release))
+
+
+@contextlib.contextmanager
+def exclusive(canary: Canary):
+    """Hold the lock an automatic check holds, for a person's action on the canary; the canary is re-read inside.
+
+    Without it a check that began before a person aborted could still step the route of the removed canary.
+    """
+    try:
+        with redis_lock(f"canary-analysis-{canary.pk}", timeout=300, wait=LOCK_WAIT):
+            canary.refresh_from_db()
+            yield canary
+    except LockBusy:
+        raise canaries.CanaryError(
+            _("An automatic check of this canary is still running; try again in a minute.")
+        ) from None
 
 
 def next_weight(weight: int) -> int:
@@ -210,9 +227,15 @@ def pause(canary: Canary, *, actor, note: str = "", check: CanaryCheck | None = 
     return canary
 
 
+def pause_by_person(canary: Canary, *, actor, request=None) -> Canary:
+    if canary.state != Canary.State.ACTIVE or canary.analysis != Canary.Analysis.RUNNING:
+        raise canaries.CanaryError(_("The automatic steps of this canary are not running."))
+    return pause(canary, actor=actor, request=request)
+
+
 def resume(canary: Canary, *, actor, request=None) -> Canary:
     """Start the automatic steps again, acting as ``actor`` from now on; the first check comes after one interval."""
-    if canary.state != Canary.State.ACTIVE or not canary.automatic:
+    if canary.state != Canary.State.ACTIVE or not canary.automatic or canary.analysis == Canary.Analysis.RUNNING:
         raise canaries.CanaryError(_("This canary has no automatic steps to resume."))
     with transaction.atomic():
         canary.analysis = Canary.Analysis.RUNNING

@@ -8,11 +8,17 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.accounts import access
 from apps.observability.prometheus import PrometheusError
 from apps.releases import analysis
 from apps.releases.forms import validate_image
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,100}$")
+
+
+def may_write_queries(user, cluster) -> bool:
+    """Users who see every namespace of the cluster may check it with a PromQL query of their own."""
+    return user is not None and access.visible_namespaces(user, "workloads.view", cluster=cluster) is None
 
 
 class CanaryForm(forms.Form):
@@ -72,9 +78,14 @@ class CanaryForm(forms.Form):
         label=gettext_lazy("Promote automatically after a check at 100 %"), required=False
     )
 
-    def __init__(self, *args, release=None, **kwargs):
+    def __init__(self, *args, release=None, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.release = release
+        if release is not None and not may_write_queries(user, release.project.cluster):
+            # A query of one's own could read any namespace's metrics: only the ready-made checks, which are
+            # about this release's own Services, for users who do not see the whole cluster.
+            del self.fields["analysis_query"]
+            self.fields["analysis_preset"].choices = self.fields["analysis_preset"].choices[:-1]
 
     def clean(self):
         data = super().clean()
@@ -110,6 +121,9 @@ class CanaryForm(forms.Form):
             )
             return None
         preset = analysis.PRESETS.get(data.get("analysis_preset") or "")
+        if "analysis_query" not in self.fields and preset is None:
+            self.add_error("analysis_preset", _("Choose one of the ready-made checks."))
+            return None
         query = (data.get("analysis_query") or "").strip() or (preset["query"] if preset else "")
         limit = data.get("analysis_max")
         if limit is None and preset and not (data.get("analysis_query") or "").strip():

@@ -144,7 +144,8 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "canary_live": canaries.live_view(release, canary),
         "canary_steps": canaries.STEPS,
         "can_canary": can_canary,
-        "canary_form": canary_form or (CanaryForm(release=release) if can_canary and canary is None else None),
+        "canary_form": canary_form
+        or (CanaryForm(release=release, user=request.user) if can_canary and canary is None else None),
         "canary_checks": list(canary.checks.all()[:10]) if canary and canary.automatic else [],
         "canary_history": list(canary.steps.select_related("actor", "analysis_check")) if canary else [],
         "conflict": _conflict(request, release, canary),
@@ -278,7 +279,7 @@ def _release_delete(request, release: Release):
 @require_POST
 def canary_start(request, pk: int):
     release = get_release(request, pk, "releases.canary")
-    form = CanaryForm(request.POST, release=release)
+    form = CanaryForm(request.POST, release=release, user=request.user)
     if not form.is_valid():
         context = _detail_context(request, release, canary_form=form)
         return render(request, "releases/release_detail.html", context, partial="history")
@@ -328,7 +329,8 @@ def canary_step(request, pk: int):
         messages.error(request, _("Give the share of traffic as a whole number from 0 to 100."))
         return redirect("releases:release_detail", pk)
     try:
-        canaries.step_canary(actor=request.user, canary=canary, weight=form.cleaned_data["weight"], request=request)
+        with analysis.exclusive(canary):
+            canaries.step_canary(actor=request.user, canary=canary, weight=form.cleaned_data["weight"], request=request)
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:
@@ -341,9 +343,10 @@ def canary_step(request, pk: int):
 def canary_promote(request, pk: int):
     canary = _active_canary(request, pk)
     try:
-        outcome = canaries.promote_canary(
-            actor=request.user, canary=canary, force=request.POST.get("force") == "1", request=request
-        )
+        with analysis.exclusive(canary):
+            outcome = canaries.promote_canary(
+                actor=request.user, canary=canary, force=request.POST.get("force") == "1", request=request
+            )
     except services.HandEditConflict as exc:
         messages.error(request, str(exc))
         return _after_conflict(canary.release, "promote")
@@ -359,7 +362,8 @@ def canary_promote(request, pk: int):
 def canary_abort(request, pk: int):
     canary = _active_canary(request, pk)
     try:
-        canaries.abort_canary(actor=request.user, canary=canary, request=request)
+        with analysis.exclusive(canary):
+            canaries.abort_canary(actor=request.user, canary=canary, request=request)
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:
@@ -371,10 +375,12 @@ def canary_abort(request, pk: int):
 @require_POST
 def canary_pause(request, pk: int):
     canary = _active_canary(request, pk)
-    if canary.analysis != Canary.Analysis.RUNNING:
-        messages.error(request, _("The automatic steps of this canary are not running."))
+    try:
+        with analysis.exclusive(canary):
+            analysis.pause_by_person(canary, actor=request.user, request=request)
+    except services.ReleaseError as exc:
+        messages.error(request, str(exc))
     else:
-        analysis.pause(canary, actor=request.user, request=request)
         messages.success(
             request,
             _("Automatic steps are paused; the canary keeps %(weight)s%% of the traffic.") % {"weight": canary.weight},
@@ -387,7 +393,8 @@ def canary_pause(request, pk: int):
 def canary_resume(request, pk: int):
     canary = _active_canary(request, pk)
     try:
-        analysis.resume(canary, actor=request.user, request=request)
+        with analysis.exclusive(canary):
+            analysis.resume(canary, actor=request.user, request=request)
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:

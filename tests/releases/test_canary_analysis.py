@@ -15,7 +15,7 @@ from apps.accounts.models import AuditEvent
 from apps.releases import analysis
 from apps.releases.models import Canary, CanaryCheck, CanaryStep, Revision
 from apps.releases.tasks import analyse_canaries
-from tests.clusters.test_actions import wait_for
+from tests.clusters.test_actions import bind, wait_for
 from tests.releases.test_canary import CANARY, NAME, NEW, OLD, canary_leftovers, deployments, live_route, weights
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
@@ -23,11 +23,13 @@ QUERY = 'max(app_error_ratio{namespace="$namespace",service="$canary"})'
 
 
 @pytest.fixture
-def watched(deployed, metrics):
-    """The deployed release on a cluster whose Prometheus URL is the test's Prometheus."""
+def watched(deployed, metrics, team, admin_user):
+    """The deployed release on a cluster whose Prometheus URL is the test's Prometheus; its owner also sees the
+    whole cluster (viewer), so may write a query of their own."""
     cluster = deployed.project.cluster
     cluster.prometheus_url = metrics.url
     cluster.save(update_fields=["prometheus_url"])
+    bind(admin_user, cluster, team["user"], "viewer")
     return deployed
 
 
@@ -245,6 +247,28 @@ def test_the_form_refuses_automatic_steps_for_header_mode_and_without_prometheus
     assert "Automatic steps change a share of traffic: choose a grey release." in header.content.decode()
     assert not Canary.objects.exists()
     assert deployments(apps_api, team["namespace"]) == [(NAME, OLD)]
+
+
+def test_a_project_user_gets_only_the_ready_made_checks_about_their_own_release(client, team, deployed, metrics):
+    cluster = deployed.project.cluster
+    cluster.prometheus_url = metrics.url
+    cluster.save(update_fields=["prometheus_url"])
+
+    page = client.get(reverse("releases:release_detail", args=[deployed.pk])).content.decode()
+    own_query = start_automatic(client, deployed, analysis_query='max(app_error_ratio{namespace="other-team"})')
+
+    assert 'data-testid="field-analysis_preset"' in page
+    assert 'name="analysis_query"' not in page and 'value="custom"' not in page
+    assert own_query.status_code == 200 and not Canary.objects.exists()  # "custom" is not among their choices
+
+    preset = start_automatic(client, deployed, analysis_preset="latency_p99", analysis_query="sum(up)", analysis_max="")
+
+    assert preset.status_code == 302
+    canary = Canary.objects.get()
+    assert (canary.analysis_query, canary.analysis_max) == (
+        analysis.PRESETS["latency_p99"]["query"],
+        analysis.PRESETS["latency_p99"]["max"],
+    )
 
 
 def test_the_ready_made_error_rate_check_is_used_when_no_query_is_written(client, team, watched):

@@ -150,3 +150,19 @@ def test_the_card_does_not_poll_without_a_canary(client, release):
 
     assert 'id="release-canary"' in page
     assert 'hx-trigger="every 10s"' not in page
+
+
+def test_a_person_waits_for_a_running_automatic_check_and_is_told_when_it_takes_too_long(client, running, monkeypatch):
+    from apps.core.locks import redis_lock
+    from apps.releases import analysis
+
+    monkeypatch.setattr(analysis, "LOCK_WAIT", 0.3)
+    login(client, member(running.release, "project-owner"))
+
+    with redis_lock(f"canary-analysis-{running.pk}"):
+        response = client.post(reverse("releases:canary_abort", args=[running.release.pk]), follow=True)
+
+    assert "An automatic check of this canary is still running; try again in a minute." in response.content.decode()
+    running.refresh_from_db()
+    assert running.state == Canary.State.ACTIVE
+    assert running.steps.count() == 0
