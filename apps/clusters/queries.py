@@ -21,7 +21,7 @@ from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from apps.accounts import access
 from apps.accounts.models import Binding
@@ -806,7 +806,8 @@ def related_sections(user, cluster, resource: Resource) -> list[Section]:
             owners = [rs.uid for rs in replicasets]
         elif kind == "CronJob":
             jobs = visible(user, cluster, "Job").filter(owner_uid=resource.uid).only(*LIGHT).order_by("-created")
-            add("jobs", _("Jobs"), jobs[:50], _("This cron job has not started a job that is still kept."))
+            none_kept = _("This cron job has not started a job that is still kept.")
+            add("jobs", pgettext("Kubernetes kind", "Jobs"), jobs[:50], none_kept)
             owners = []
         else:
             owners = [resource.uid]

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from apps.clusters import queries
@@ -26,7 +27,7 @@ KIND_LABELS = {
     "StatefulSet": _("Stateful sets"),
     "DaemonSet": _("Daemon sets"),
     "ReplicaSet": _("Replica sets"),
-    "Job": _("Jobs"),
+    "Job": pgettext_lazy("Kubernetes kind", "Jobs"),
     "CronJob": _("Cron jobs"),
     "Pod": _("Pods"),
     "HorizontalPodAutoscaler": _("Autoscalers"),
@@ -48,7 +49,7 @@ KIND_SINGULAR = {
     "StatefulSet": _("Stateful set"),
     "DaemonSet": _("Daemon set"),
     "ReplicaSet": _("Replica set"),
-    "Job": _("Job"),
+    "Job": pgettext_lazy("Kubernetes kind", "Job"),
     "CronJob": _("Cron job"),
     "Pod": _("Pod"),
     "HorizontalPodAutoscaler": _("Autoscaler"),

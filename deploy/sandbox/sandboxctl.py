@@ -711,7 +711,8 @@ class Sandbox:
     def apply_demo(self, timeout: float) -> None:
         t = time.monotonic()
         demo_dir = HERE / "demo"
-        self.kubectl("apply", "-f", str(demo_dir))
+        for path in sorted(demo_dir.glob("*.yaml")):
+            self.kubectl("apply", "-f", "-", input=recent_timestamps(path.read_text()))
         for ns, deploy in (
             ("payments", "payments-api"),
             ("payments", "payments-worker"),
@@ -755,6 +756,20 @@ class Sandbox:
 
 
 # --------------------------------------------------------------------------- cluster objects
+
+
+def recent_timestamps(text: str, now: float | None = None) -> str:
+    """Demo files date their events 2026-01-01T00:MM:SSZ; move them to the last ten minutes before ``now``,
+    keeping their order and spacing, so the demo's warnings read "5 minutes ago", not "a year ago"."""
+    base = (time.time() if now is None else now) - 600
+
+    def shift(match: re.Match) -> str:
+        offset = int(match.group(1)) * 60 + int(match.group(2))
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + offset))
+
+    return re.sub(r"2026-01-01T00:(\d\d):(\d\d)Z", shift, text)
+
+
 
 
 def make_nodes(count: int) -> list[dict]:
