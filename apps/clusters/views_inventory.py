@@ -91,7 +91,20 @@ REPLICATED = [
     (_("Up to date"), _s("updated")),
     (_("Available"), _s("available")),
 ]
+
+
 # Columns after name, namespace and status; each reads the row's summary (or an annotated object path).
+def hpa_metrics_text(metrics: list[dict]) -> str:
+    """'cpu 72% / 70%' for each metric an autoscaler targets; '?' where the controller has no reading yet."""
+    parts = []
+    for m in metrics:
+        current = m.get("current_percent")
+        current = f"{current}%" if current is not None else (m.get("current_value") or "?")
+        target = f"{m['target_percent']}%" if m.get("target_percent") is not None else (m.get("target_value") or "?")
+        parts.append(f"{m.get('name', '')} {current} / {target}")
+    return ", ".join(parts) or "—"
+
+
 COLUMNS = {
     "Pod": [(_("Ready"), _s("ready")), (_("Restarts"), _s("restarts")), (_("Node"), _s("node")), (_("IP"), _s("ip"))],
     "Deployment": REPLICATED,
@@ -116,6 +129,7 @@ COLUMNS = {
     "HorizontalPodAutoscaler": [
         (_("Target"), _s("target")),
         (_("Replicas"), lambda r: f"{r.summary.get('current', 0)} ({r.summary.get('min')}–{r.summary.get('max')})"),
+        (_("Current / target"), lambda r: hpa_metrics_text(r.summary.get("metrics") or [])),
     ],
     "Node": [
         (_("Roles"), _join("roles")),

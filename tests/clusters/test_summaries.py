@@ -1,4 +1,5 @@
 from apps.clusters.inventory.summaries import byte_count, millicores, row_fields, strip
+from apps.clusters.views_inventory import hpa_metrics_text
 
 
 def test_quantities_convert_to_millicores_and_bytes():
@@ -59,3 +60,42 @@ def test_secrets_are_stored_without_data_or_applied_configuration():
         "type": "Opaque",
         "keys": ["password"],
     }
+
+
+def test_an_autoscaler_row_carries_each_target_and_the_current_reading():
+    hpa = {
+        "metadata": {"name": "web", "namespace": "shop", "uid": "6f1c1d8e-1111-4a5b-9c0d-000000000003"},
+        "spec": {
+            "minReplicas": 2,
+            "maxReplicas": 5,
+            "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+            "metrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": 70}}},
+                {"type": "Resource", "resource": {"name": "memory", "target": {"averageValue": "200Mi"}}},
+                {"type": "Pods", "pods": {"metric": {"name": "queue"}, "target": {"averageValue": "5"}}},
+            ],
+        },
+        "status": {
+            "currentReplicas": 2,
+            "desiredReplicas": 3,
+            "currentMetrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 72}}},
+                {"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "150Mi"}}},
+            ],
+        },
+    }
+
+    summary = row_fields("HorizontalPodAutoscaler", hpa)["summary"]
+
+    assert summary["metrics"] == [
+        {"name": "cpu", "target_percent": 70, "target_value": None, "current_percent": 72, "current_value": None},
+        {
+            "name": "memory",
+            "target_percent": None,
+            "target_value": "200Mi",
+            "current_percent": None,
+            "current_value": "150Mi",
+        },
+    ]
+    assert hpa_metrics_text(summary["metrics"]) == "cpu 72% / 70%, memory 150Mi / 200Mi"
+    assert hpa_metrics_text([{"name": "cpu", "target_percent": 70}]) == "cpu ? / 70%"

@@ -189,14 +189,32 @@ def test_the_autoscaler_card_shows_current_and_desired_replicas_from_the_invento
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "payments-api", "namespace": "payments", "uid": str(uuid.uuid4())},
-        "spec": {"minReplicas": 2, "maxReplicas": 6, "scaleTargetRef": {"name": "payments-api"}},
-        "status": {"currentReplicas": 3, "desiredReplicas": 4},
+        "spec": {
+            "minReplicas": 2,
+            "maxReplicas": 6,
+            "scaleTargetRef": {"name": "payments-api"},
+            "metrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": 70}}},
+                {"type": "Resource", "resource": {"name": "memory", "target": {"averageUtilization": 80}}},
+            ],
+        },
+        "status": {
+            "currentReplicas": 3,
+            "desiredReplicas": 4,
+            "currentMetrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 92}}},
+            ],
+        },
     }
     ResourceFactory(cluster=release.project.cluster, kind="HorizontalPodAutoscaler", namespace="payments", obj=hpa)
 
     page = login(client, member(release)).get(reverse("releases:release_detail", args=[release.pk])).content.decode()
 
     assert 'data-testid="hpa-current">3<' in page and 'data-testid="hpa-desired">4<' in page
+    cpu = page.split('data-metric="cpu"')[1].split('data-testid="hpa-metric"')[0]
+    memory = page.split('data-metric="memory"')[1]
+    assert "<strong>92%</strong>" in cpu and "target 70%" in cpu and "bg-orange" in cpu
+    assert "no reading yet" in memory and "target 80%" in memory
 
 
 def test_the_new_release_form_opens_with_sensible_defaults(client, release):

@@ -174,7 +174,34 @@ def _hpa(obj: dict) -> tuple[str, dict]:
         "current": current,
         "desired": desired,
         "target": (spec.get("scaleTargetRef") or {}).get("name", ""),
+        "metrics": _hpa_metrics(spec, status),
     }
+
+
+def _hpa_metrics(spec: dict, status: dict) -> list[dict]:
+    """Each resource metric the autoscaler targets: its target and, once the controller has read it, the current
+    average utilization (percent of requests) or value, from status.currentMetrics."""
+    current = {
+        (m.get("resource") or {}).get("name"): (m.get("resource") or {}).get("current") or {}
+        for m in status.get("currentMetrics") or []
+        if m.get("type") == "Resource"
+    }
+    metrics = []
+    for m in spec.get("metrics") or []:
+        if m.get("type") != "Resource":
+            continue
+        resource = m.get("resource") or {}
+        target, now = resource.get("target") or {}, current.get(resource.get("name")) or {}
+        metrics.append(
+            {
+                "name": resource.get("name", ""),
+                "target_percent": target.get("averageUtilization"),
+                "target_value": target.get("averageValue") or target.get("value"),
+                "current_percent": now.get("averageUtilization"),
+                "current_value": now.get("averageValue") or now.get("value"),
+            }
+        )
+    return metrics
 
 
 def _event(obj: dict) -> tuple[str, dict]:
