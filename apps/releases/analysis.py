@@ -167,8 +167,8 @@ def _run_query(canary: Canary) -> CanaryCheck:
     value, detail = None, ""
     try:
         value = prometheus.worst_value(release.project.cluster.prometheus_url, expand(canary.analysis_query, release))
-    except prometheus.NoData as exc:
-        outcome, detail = CanaryCheck.Outcome.NO_DATA, str(exc)
+    except prometheus.NoData:
+        outcome = CanaryCheck.Outcome.NO_DATA  # the outcome's own label says it all
     except prometheus.PrometheusError as exc:
         outcome, detail = CanaryCheck.Outcome.ERROR, str(exc)
     else:

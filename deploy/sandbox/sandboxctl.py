@@ -770,8 +770,6 @@ def recent_timestamps(text: str, now: float | None = None) -> str:
     return re.sub(r"2026-01-01T00:(\d\d):(\d\d)Z", shift, text)
 
 
-
-
 def make_nodes(count: int) -> list[dict]:
     """Fake nodes with realistic capacity/labels; the last one is a GPU node."""
     zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]

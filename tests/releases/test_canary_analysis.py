@@ -164,7 +164,7 @@ def test_no_data_and_an_unreachable_prometheus_count_as_failed_checks_and_never_
     assert (canary.state, canary.weight, canary.failures) == ("active", 10, 2)
     checks = list(canary.checks.order_by("pk").values_list("outcome", "detail"))
     assert checks == [
-        ("no_data", "Prometheus returned no data for the query."),
+        ("no_data", ""),
         ("error", "Prometheus at http://127.0.0.1:9 could not be reached."),
     ]
     assert weights(live_route(sandbox, team["namespace"])) == [(NAME, 90), (CANARY, 10)]
