@@ -166,3 +166,28 @@ def test_a_person_waits_for_a_running_automatic_check_and_is_told_when_it_takes_
     running.refresh_from_db()
     assert running.state == Canary.State.ACTIVE
     assert running.steps.count() == 0
+
+
+def test_a_check_due_within_the_grace_runs_on_this_tick_and_a_later_one_waits(running):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.releases import analysis
+
+    cluster = running.release.project.cluster
+    cluster.prometheus_url = "http://127.0.0.1:9"
+    cluster.save(update_fields=["prometheus_url"])
+    running.analysis = Canary.Analysis.RUNNING
+    running.analysis_query, running.analysis_max = "vector(0)", 0.1
+    running.analysis_by = member(running.release, "project-owner")
+    running.next_check_at = timezone.now() + timedelta(milliseconds=900)
+    running.save()
+
+    assert analysis.analyse_due() == 1
+    running.refresh_from_db()
+    assert list(running.checks.values_list("outcome", flat=True)) == ["error"]
+    assert running.failures == 1 and running.next_check_at > timezone.now() + timedelta(seconds=50)
+
+    Canary.objects.filter(pk=running.pk).update(next_check_at=timezone.now() + timedelta(seconds=5))
+    assert analysis.analyse_due() == 0
