@@ -105,6 +105,16 @@ def exclusive(canary: Canary):
         ) from None
 
 
+def is_late(canary: Canary, now=None) -> bool:
+    """A running canary's check is more than 30 s overdue: the beat or the worker is not running."""
+    now = now or timezone.now()
+    return (
+        canary.analysis == Canary.Analysis.RUNNING
+        and canary.next_check_at is not None
+        and canary.next_check_at < now - timedelta(seconds=30)
+    )
+
+
 def next_weight(weight: int) -> int:
     return next((step for step in canaries.STEPS if step > weight), 100)
 

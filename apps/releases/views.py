@@ -147,6 +147,7 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "canary_form": canary_form
         or (CanaryForm(release=release, user=request.user) if can_canary and canary is None else None),
         "canary_checks": list(canary.checks.all()[:10]) if canary and canary.automatic else [],
+        "analysis_late": analysis.is_late(canary) if canary else False,
         "canary_history": list(canary.steps.select_related("actor", "analysis_check")) if canary else [],
         "conflict": _conflict(request, release, canary),
         "past_canaries": release.canaries.exclude(state=Canary.State.ACTIVE).select_related("started_by")[:5],

@@ -191,3 +191,22 @@ def test_a_check_due_within_the_grace_runs_on_this_tick_and_a_later_one_waits(ru
 
     Canary.objects.filter(pk=running.pk).update(next_check_at=timezone.now() + timedelta(seconds=5))
     assert analysis.analyse_due() == 0
+
+
+def test_an_overdue_check_is_called_out_on_the_page(client, running):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    running.analysis, running.analysis_query, running.analysis_max = Canary.Analysis.RUNNING, "vector(0)", 0.1
+    running.next_check_at = timezone.now() - timedelta(minutes=2)
+    running.save()
+    login(client, member(running.release, "project-owner"))
+    detail = reverse("releases:release_detail", args=[running.release.pk])
+
+    late = client.get(detail).content.decode()
+    Canary.objects.filter(pk=running.pk).update(next_check_at=timezone.now() + timedelta(seconds=20))
+    on_time = client.get(detail).content.decode()
+
+    assert 'data-testid="analysis-late"' in late and "Celery worker and beat" in late
+    assert 'data-testid="analysis-late"' not in on_time and 'data-testid="analysis-state"' in on_time
