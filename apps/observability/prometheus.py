@@ -4,13 +4,15 @@ The one door to Prometheus's HTTP API (``GET /api/v1/query``) through
 prometheus-api-client. Callers get ``Sample`` values or a ``PrometheusError``
 whose text is the translated sentence to show: not configured, did not answer,
 refused the query (with Prometheus's own parse error), or answered with no data.
-The URL is shown without any user:password part and is never logged with it.
+URLs carry no credentials (the cluster registry refuses them); one that did is
+still shown and used without its user:password part.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,11 +49,14 @@ def shown_url(url: str) -> str:
 
 
 def _connect(url: str) -> PrometheusConnect:
-    parts = urlsplit(url)
-    auth = (parts.username, parts.password or "") if parts.username else None
-    bare = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", ""))
+    # No credentials: the registry refuses URLs carrying them (they would be stored and shown in clear).
     # One attempt: an analysis runs again on its own schedule, a page should not hang on a dead Prometheus.
-    return PrometheusConnect(url=bare, auth=auth, retry=Retry(total=0), timeout=TIMEOUT)
+    return PrometheusConnect(url=shown_url(url).rstrip("/"), retry=Retry(total=0), timeout=TIMEOUT)
+
+
+def _status(exc: PrometheusApiClientException) -> int | None:
+    match = re.match(r"HTTP Status Code (\d{3})", str(exc))
+    return int(match.group(1)) if match else None
 
 
 def _refusal(exc: PrometheusApiClientException) -> str:
@@ -76,6 +81,11 @@ def query(url: str, promql: str) -> list[Sample]:
         with _connect(url) as prom:
             result = prom.custom_query(promql)
     except PrometheusApiClientException as exc:
+        if _status(exc) in (401, 403):
+            raise PrometheusError(
+                _("Prometheus at %(url)s asks for credentials (HTTP %(status)s); Kubemate connects without any.")
+                % {**values, "status": _status(exc)}
+            ) from None
         values["error"] = _refusal(exc)
         raise PrometheusError(_("Prometheus at %(url)s refused the query: %(error)s") % values) from None
     except requests.Timeout:
