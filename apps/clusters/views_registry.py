@@ -15,11 +15,27 @@ from apps.clusters.forms_registry import DNS_LABEL, ENVIRONMENT_SUGGESTIONS, Clu
 from apps.clusters.models import Cluster
 from apps.clusters.services_registry import RegistryError
 from apps.core.htmx import render
+from apps.observability import prometheus
 
 # Never shown in error reports: Django replaces these POST values with stars.
 SENSITIVE_FIELDS = ("kubeconfig_text", "token", "ca_pem")
 FORM_TEMPLATE = "clusters/registry/cluster_form.html"
 TEST_TEMPLATE = "clusters/registry/connection_test.html"
+
+
+def _report_prometheus(request, cluster: Cluster) -> None:
+    """Say at once whether the Prometheus URL just saved answers (saving does not depend on it)."""
+    if not cluster.prometheus_url:
+        return
+    problem = prometheus.probe(cluster.prometheus_url)
+    if problem:
+        messages.warning(
+            request, _("%(problem)s Charts and automatic canary steps need it to answer.") % {"problem": problem}
+        )
+    else:
+        messages.success(
+            request, _("Prometheus at %(url)s answers queries.") % {"url": prometheus.shown_url(cluster.prometheus_url)}
+        )
 
 
 def _form_context(form, cluster=None) -> dict:
@@ -48,6 +64,7 @@ def registry_add(request):
                 _("Cluster %(name)s is registered (Kubernetes %(version)s).")
                 % {"name": cluster.name, "version": cluster.kubernetes_version},
             )
+            _report_prometheus(request, cluster)
             return redirect("clusters:registry_settings", cluster.pk)
     return render(request, FORM_TEMPLATE, _form_context(form))
 
@@ -71,7 +88,7 @@ def registry_settings(request, cluster_id: int):
                     allow_link_local=form.cleaned_data["allow_link_local"],
                     request=request,
                 )
-            services_registry.update_cluster(
+            changed = services_registry.update_cluster(
                 actor=request.user, cluster=cluster, settings=form.settings(), request=request
             )
         except RegistryError as exc:
@@ -79,6 +96,8 @@ def registry_settings(request, cluster_id: int):
         else:
             text = _("The credentials were replaced and the settings saved.") if credentials else _("Settings saved.")
             messages.success(request, text)
+            if "prometheus_url" in changed:
+                _report_prometheus(request, cluster)
             return redirect("clusters:registry_settings", cluster.pk)
     return render(request, FORM_TEMPLATE, _form_context(form, cluster))
 

@@ -119,3 +119,12 @@ def worst_value(url: str, promql: str) -> float:
     if not values:
         raise NoData(_("Prometheus returned no data for the query."))
     return max(values)
+
+
+def probe(url: str) -> str | None:
+    """None when Prometheus at ``url`` answers a trivial query; the sentence saying why not otherwise."""
+    try:
+        query(url, "vector(1)")
+    except PrometheusError as exc:
+        return str(exc)
+    return None

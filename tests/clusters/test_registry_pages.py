@@ -384,6 +384,24 @@ def test_settings_save_without_touching_the_credentials(registered_cluster, mana
 
 
 @pytest.mark.sandbox
+def test_saving_a_prometheus_url_says_at_once_whether_it_answers(registered_cluster, manager_client, metrics):
+    url = reverse("clusters:registry_settings", args=[registered_cluster.pk])
+
+    answering = manager_client.post(url, form_data(name="sandbox", prometheus_url=metrics.url), follow=True)
+    silent = manager_client.post(url, form_data(name="sandbox", prometheus_url="http://127.0.0.1:9"), follow=True)
+    unchanged = manager_client.post(url, form_data(name="sandbox", prometheus_url="http://127.0.0.1:9"), follow=True)
+
+    assert f"Prometheus at {metrics.url} answers queries." in answering.content.decode()
+    assert (
+        "Prometheus at http://127.0.0.1:9 could not be reached. Charts and automatic canary steps need it to answer."
+        in silent.content.decode()
+    )
+    assert "could not be reached" not in unchanged.content.decode()  # nothing changed, nothing probed
+    registered_cluster.refresh_from_db()
+    assert registered_cluster.prometheus_url == "http://127.0.0.1:9"  # saved even though it does not answer
+
+
+@pytest.mark.sandbox
 def test_replacing_credentials_with_rejected_ones_keeps_the_old_ones_and_the_old_settings(
     sandbox, sandbox_ca_pem, registered_cluster, manager_client
 ):
