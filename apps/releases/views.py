@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -43,7 +44,8 @@ def can(user, code: str, release: Release) -> bool:
 @login_required
 @require_GET
 def release_list(request):
-    rows = Release.objects.select_related("project__cluster").prefetch_related("revisions")
+    running = Prefetch("canaries", queryset=Canary.objects.filter(state=Canary.State.ACTIVE), to_attr="running")
+    rows = Release.objects.select_related("project__cluster").prefetch_related("revisions", running)
     visible = [r for r in rows if can(request.user, "workloads.view", r)]
     context = {"releases": visible, "can_create": deployable_projects(request.user).exists()}
     return render(request, "releases/release_list.html", context)

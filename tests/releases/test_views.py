@@ -8,7 +8,7 @@ from django.urls import reverse
 from apps.accounts import services as account_services
 from apps.accounts.models import Project, Role
 from apps.releases import render
-from apps.releases.models import Release, Revision
+from apps.releases.models import Canary, Release, Revision
 from tests.clusters.test_actions import login
 from tests.factories import ClusterFactory, ResourceFactory, UserFactory
 from tests.releases.helpers import form_data
@@ -87,6 +87,22 @@ def test_the_list_shows_only_releases_the_user_may_see_in_bounded_queries(
     assert response.status_code == 200
     assert "payments-api" in page and "hr-portal" not in page
     assert 'data-testid="release-create"' in page
+
+
+def test_the_list_shows_a_running_canary_and_its_automatic_steps(client, release):
+    Canary.objects.create(
+        release=release,
+        spec={**release.spec, "image": "registry.bank.example/payments-api:2.0.0"},
+        weight=25,
+        analysis=Canary.Analysis.RUNNING,
+        analysis_query="vector(0)",
+    )
+    Canary.objects.create(release=release, spec=release.spec, weight=10, state=Canary.State.ABORTED)
+
+    page = login(client, member(release)).get(reverse("releases:release_list")).content.decode()
+
+    cell = page.split('data-testid="release-canary"')[1].split("</td>")[0]
+    assert "25%" in cell and "payments-api:2.0.0" in cell and "Automatic steps running" in cell
 
 
 def test_a_user_without_releases_sees_an_empty_list_in_words(client, release):
