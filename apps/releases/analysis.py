@@ -144,9 +144,9 @@ def analyse_due(now=None) -> int:
 def check_canary(pk: int, *, now=None) -> CanaryCheck | None:
     """Run one check of canary ``pk`` and take the step it decides; None when the canary is not due."""
     now = now or timezone.now()
-    canary = Canary.objects.select_related("release__project__cluster", "analysis_by").get(pk=pk)
-    if canary.state != Canary.State.ACTIVE or canary.analysis != Canary.Analysis.RUNNING:
-        return None
+    canary = Canary.objects.select_related("release__project__cluster", "analysis_by").filter(pk=pk).first()
+    if canary is None or canary.state != Canary.State.ACTIVE or canary.analysis != Canary.Analysis.RUNNING:
+        return None  # removed with its release, finished or paused since it was found due
     if canary.next_check_at and canary.next_check_at > now + GRACE:
         return None
     release = canary.release

@@ -266,8 +266,14 @@ def release_delete(request, pk: int):
 
 def _release_delete(request, release: Release):
     name = release.name
+    canary = canaries.active_canary(release)
     try:
-        services.delete_release(actor=request.user, release=release, request=request)
+        if canary is None:
+            services.delete_release(actor=request.user, release=release, request=request)
+        else:
+            # An automatic check must not step the route of a release being removed.
+            with analysis.exclusive(canary):
+                services.delete_release(actor=request.user, release=release, request=request)
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
         return redirect("releases:release_detail", release.pk)

@@ -10,12 +10,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from kubernetes.client.exceptions import ApiException
 
 from apps.accounts.models import AuditEvent
 from apps.releases import analysis
 from apps.releases.models import Canary, CanaryCheck, CanaryStep, Revision
 from apps.releases.tasks import analyse_canaries
-from tests.clusters.test_actions import bind, wait_for
+from tests.clusters.test_actions import bind, login, wait_for
 from tests.releases.test_canary import CANARY, NAME, NEW, OLD, canary_leftovers, deployments, live_route, weights
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
@@ -286,3 +287,23 @@ def test_the_beat_schedule_runs_the_check_every_10_seconds():
     assert (task.enabled, task.interval.every, task.interval.period) == (True, 10, "seconds")
     assert analyse_canaries.apply().get() == 0
     assert not CanaryCheck.objects.exists()
+
+
+def test_removing_a_release_during_automatic_steps_leaves_nothing_to_step(
+    client, team, watched, metrics, sandbox, apps_api, core_api
+):
+    report(metrics, watched, 0.01)
+    start_automatic(client, watched)
+    canary = Canary.objects.get(release=watched)
+    Canary.objects.filter(pk=canary.pk).update(next_check_at=timezone.now() - timedelta(seconds=1))
+    login(client, team["user"], recent_auth=True)
+
+    response = client.post(reverse("releases:release_delete", args=[watched.pk]))
+
+    assert response.status_code == 302
+    assert analysis.analyse_due() == 0
+    assert analysis.check_canary(canary.pk) is None
+    with pytest.raises(ApiException) as missing:
+        live_route(sandbox, team["namespace"])
+    assert missing.value.status == 404
+    wait_for_no_leftovers(apps_api, core_api, team["namespace"])
