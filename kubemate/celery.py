@@ -1,4 +1,7 @@
-"""The Celery application: workers run long work, beat runs schedules from the database."""
+"""The Celery application: workers run long work, beat runs schedules from the database.
+
+A worker can also host beat and the inventory sync as threads (KUBEMATE_WORKER_BEAT/SYNC, apps/core/worker_steps.py).
+"""
 
 import os
 
@@ -14,8 +17,11 @@ app.autodiscover_tasks(["apps.clusters.inventory"])
 
 def _register_steps() -> None:
     from apps.core.heartbeat import WorkerHeartbeat
+    from apps.core.worker_steps import EmbeddedBeat, EmbeddedInventorySync
 
     app.steps["worker"].add(WorkerHeartbeat)
+    app.steps["worker"].add(EmbeddedBeat)  # only with KUBEMATE_WORKER_BEAT
+    app.steps["worker"].add(EmbeddedInventorySync)  # only with KUBEMATE_WORKER_SYNC
 
 
 _register_steps()

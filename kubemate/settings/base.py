@@ -18,6 +18,8 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_DEBUG            | false                                     |
 | KUBEMATE_SESSION_IDLE_SECONDS / KUBEMATE_SESSION_ABSOLUTE_SECONDS | 1800 / 43200 |
 | KUBEMATE_LOG_LEVEL        | INFO                                      |
+| KUBEMATE_WORKER_BEAT      | false; true: the Celery worker runs the beat schedule in a thread (run one such worker) |
+| KUBEMATE_WORKER_SYNC      | false; true: the Celery worker runs the inventory sync in threads |
 | KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
 | KUBEMATE_LDAP_BIND_DN / KUBEMATE_LDAP_BIND_PASSWORD | empty (anonymous search)    |
 | KUBEMATE_LDAP_USER_BASE   | required with KUBEMATE_LDAP_URI, e.g. ou=people,dc=bank,dc=example |
@@ -239,6 +241,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# One process instead of three on a small installation (apps/core/worker_steps.py): each Python process costs
+# ~90 MB, so the worker can host the beat schedule and the inventory sync as threads. Run exactly one such worker.
+KUBEMATE_WORKER_BEAT = env_bool("KUBEMATE_WORKER_BEAT", False)
+KUBEMATE_WORKER_SYNC = env_bool("KUBEMATE_WORKER_SYNC", False)
 
 LOG_LEVEL = env("KUBEMATE_LOG_LEVEL", "INFO").upper()
 LOGGING = {
