@@ -5,7 +5,8 @@ so a small installation runs web + one worker instead of web + worker + beat + s
 (bench/README.md has the measurements). Both steps are off unless the settings turn them on:
 
 - ``KUBEMATE_WORKER_BEAT``: ``EmbeddedBeat`` runs celery beat's service with the database scheduler in a
-  thread of the worker (celery's own ``--beat`` forks a process instead).
+  thread of the worker (celery's own ``--beat`` forks a process instead), closing its database connection
+  when it stops.
 - ``KUBEMATE_WORKER_SYNC``: ``EmbeddedInventorySync`` runs ``SyncProcess`` (the same code as
   ``manage.py inventory_sync``) in a thread, restarting it if it ever fails, and stops it with the worker.
 
@@ -20,6 +21,7 @@ import threading
 
 from celery import bootsteps
 from django.conf import settings
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 
@@ -32,21 +34,35 @@ class EmbeddedBeat(bootsteps.StartStopStep):
     def __init__(self, worker, **kwargs) -> None:
         super().__init__(worker, **kwargs)
         self.service = None
+        self.thread: threading.Thread | None = None
 
     def include_if(self, worker) -> bool:
         return settings.KUBEMATE_WORKER_BEAT
 
     def start(self, worker) -> None:
-        from celery.beat import EmbeddedService
+        from celery.beat import Service
 
-        self.service = EmbeddedService(worker.app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER)
-        self.service.start()
+        # max_interval 1 s, as celery's own threaded beat: the thread notices a stop within a second.
+        self.service = Service(
+            worker.app, max_interval=1, scheduler_cls=settings.CELERY_BEAT_SCHEDULER, remote_control=False
+        )
+        self.thread = threading.Thread(target=self.run, args=(worker.app,), name="Beat", daemon=True)
+        self.thread.start()
         logger.info("beat runs inside this worker")
+
+    def run(self, app) -> None:
+        app.set_current()
+        try:
+            self.service.start()
+        finally:
+            connections.close_all()  # the scheduler's database connection belongs to this thread
 
     def stop(self, worker) -> None:
         if self.service is not None:
             self.service.stop()
-            self.service = None
+        if self.thread is not None:
+            self.thread.join(timeout=15)
+        self.service = self.thread = None
 
     def terminate(self, worker) -> None:  # a warm or cold shutdown stops it the same way
         self.stop(worker)
