@@ -62,7 +62,6 @@ PRESETS = {
         "max": 0.5,
     },
 }
-PLACEHOLDERS = ("$namespace", "$release", "$stable", "$canary")
 LOCK_WAIT = 30  # seconds a person's action waits for a running check of the same canary
 # A check is due a little early rather than one beat tick (10 s) late: the previous check scheduled it from the
 # moment it ran, a few milliseconds after its own tick.
@@ -210,7 +209,7 @@ def _act_on(canary: Canary, check: CanaryCheck, actor) -> None:
                 canary.analysis = Canary.Analysis.WAITING
                 canary.next_check_at = None
                 canary.save(update_fields=["analysis", "next_check_at", "failures"])
-                canaries._audit(actor, "analysis", canary, detail={"state": canary.analysis, "automatic": True})
+                canaries.audit(actor, "analysis", canary, detail={"state": canary.analysis, "automatic": True})
     except services.ReleaseError as exc:
         # The cluster refused (or someone edited by hand): a person decides from here.
         canary.refresh_from_db()
@@ -236,7 +235,7 @@ def pause(canary: Canary, *, actor, note: str = "", check: CanaryCheck | None = 
             note=note[:300],
         )
         detail = {"state": canary.analysis, "note": note, "automatic": request is None}
-        canaries._audit(actor, "analysis", canary, request=request, detail=detail)
+        canaries.audit(actor, "analysis", canary, request=request, detail=detail)
     return canary
 
 
@@ -257,5 +256,5 @@ def resume(canary: Canary, *, actor, request=None) -> Canary:
         canary.next_check_at = timezone.now() + timedelta(seconds=canary.analysis_interval)
         canary.save(update_fields=["analysis", "analysis_by", "failures", "next_check_at"])
         CanaryStep.objects.create(canary=canary, action=CanaryStep.Action.RESUME, weight=canary.weight, actor=actor)
-        canaries._audit(actor, "analysis", canary, request=request, detail={"state": canary.analysis})
+        canaries.audit(actor, "analysis", canary, request=request, detail={"state": canary.analysis})
     return canary

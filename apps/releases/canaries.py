@@ -51,7 +51,7 @@ def active_canary(release: Release) -> Canary | None:
     return release.canaries.filter(state=Canary.State.ACTIVE).first()
 
 
-def _audit(actor, action: str, canary_or_release, *, request=None, detail=None, error: str = "") -> None:
+def audit(actor, action: str, canary_or_release, *, request=None, detail=None, error: str = "") -> None:
     release = canary_or_release.release if isinstance(canary_or_release, Canary) else canary_or_release
     services._audit(actor, f"releases.canary.{action}", release, request=request, detail=detail, error=error)
 
@@ -157,12 +157,12 @@ def start_canary(
                 raise
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
-        _audit(actor, "start", release, request=request, detail=detail, error=sentence)
+        audit(actor, "start", release, request=request, detail=detail, error=sentence)
         raise CanaryError(sentence) from None
     with transaction.atomic():
         canary.save()
         _step_row(canary, CanaryStep.Action.START, canary.weight, actor, None)
-        _audit(actor, "start", canary, request=request, detail=detail)
+        audit(actor, "start", canary, request=request, detail=detail)
     return canary
 
 
@@ -185,6 +185,17 @@ def _auto_detail(detail: dict, automatic: AutoStep | None) -> dict:
     return {**detail, "automatic": True, "check": {"value": check.value, "outcome": check.outcome} if check else None}
 
 
+def _finish(canary: Canary, state: str, actor, automatic: AutoStep | None) -> None:
+    """Record a promoted or aborted canary (inside the caller's transaction): no more checks, one step row."""
+    canary.state = state
+    canary.finished_at = timezone.now()
+    canary.next_check_at = None
+    canary.save(update_fields=["state", "finished_at", "revision", "next_check_at"])
+    promoted = state == Canary.State.PROMOTED
+    action = CanaryStep.Action.PROMOTE if promoted else CanaryStep.Action.ABORT
+    _step_row(canary, action, 100 if promoted else 0, actor, automatic)
+
+
 def step_canary(*, actor, canary: Canary, weight: int, automatic: AutoStep | None = None, request=None) -> Canary:
     """Send ``weight`` percent of the traffic to the canary (grey releases only)."""
     release = canary.release
@@ -199,12 +210,12 @@ def step_canary(*, actor, canary: Canary, weight: int, automatic: AutoStep | Non
     except kube.KubeError as exc:
         canary.weight = previous
         sentence = _refused(exc, release)
-        _audit(actor, "step", canary, request=request, detail=detail, error=sentence)
+        audit(actor, "step", canary, request=request, detail=detail, error=sentence)
         raise CanaryError(sentence) from None
     with transaction.atomic():
         canary.save(update_fields=["weight"])
         _step_row(canary, CanaryStep.Action.STEP, weight, actor, automatic)
-        _audit(actor, "step", canary, request=request, detail=detail)
+        audit(actor, "step", canary, request=request, detail=detail)
     return canary
 
 
@@ -225,9 +236,7 @@ def promote_canary(
             editors = k8s.hand_edits(live) if live else []
             if editors and not force:
                 sentence = services.conflict_sentence(release, live, editors)
-                _audit(
-                    actor, "promote", canary, request=request, detail={**detail, "conflict": editors}, error=sentence
-                )
+                audit(actor, "promote", canary, request=request, detail={**detail, "conflict": editors}, error=sentence)
                 raise services.HandEditConflict(sentence)
             # The stable Deployment rolls to the canary's pods (old pods serve until new ones are ready), the route
             # goes back to its single stable backend, then the canary goes away.
@@ -235,18 +244,14 @@ def promote_canary(
             _remove_canary_objects(api, release)
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
-        _audit(actor, "promote", canary, request=request, detail=detail, error=sentence)
+        audit(actor, "promote", canary, request=request, detail=detail, error=sentence)
         raise CanaryError(sentence) from None
     with transaction.atomic():
         note = _("canary promoted automatically") if automatic else _("canary promoted")
         revision, job = services.start_rollout(release, spec, digest, actor, note=note)
-        canary.state = Canary.State.PROMOTED
-        canary.finished_at = timezone.now()
         canary.revision = revision
-        canary.next_check_at = None
-        canary.save(update_fields=["state", "finished_at", "revision", "next_check_at"])
-        _step_row(canary, CanaryStep.Action.PROMOTE, 100, actor, automatic)
-        _audit(actor, "promote", canary, request=request, detail={**detail, "revision": revision.number})
+        _finish(canary, Canary.State.PROMOTED, actor, automatic)
+        audit(actor, "promote", canary, request=request, detail={**detail, "revision": revision.number})
     message = _("%(name)s now runs %(image)s as revision %(number)s; the canary is removed.") % {
         "name": release.name,
         "image": spec.get("image", ""),
@@ -267,15 +272,11 @@ def abort_canary(*, actor, canary: Canary, automatic: AutoStep | None = None, re
             _remove_canary_objects(api, release)
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
-        _audit(actor, "abort", canary, request=request, detail=detail, error=sentence)
+        audit(actor, "abort", canary, request=request, detail=detail, error=sentence)
         raise CanaryError(sentence) from None
     with transaction.atomic():
-        canary.state = Canary.State.ABORTED
-        canary.finished_at = timezone.now()
-        canary.next_check_at = None
-        canary.save(update_fields=["state", "finished_at", "next_check_at"])
-        _step_row(canary, CanaryStep.Action.ABORT, 0, actor, automatic)
-        _audit(actor, "abort", canary, request=request, detail=detail)
+        _finish(canary, Canary.State.ABORTED, actor, automatic)
+        audit(actor, "abort", canary, request=request, detail=detail)
     return canary
 
 

@@ -329,87 +329,82 @@ def _active_canary(request, pk: int) -> Canary:
     return canary
 
 
-@login_required
-@require_POST
-def canary_step(request, pk: int):
+def _on_canary(request, pk: int, act, *, conflict_action: str = ""):
+    """Run ``act(canary)`` on the release's running canary while holding its check lock (analysis.exclusive).
+
+    ``act`` returns the sentence to show on success; a ReleaseError becomes the error shown. With
+    ``conflict_action``, a refusal over a hand edit comes back with the offer to force it.
+    """
     canary = _active_canary(request, pk)
-    form = CanaryStepForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Give the share of traffic as a whole number from 0 to 100."))
-        return redirect("releases:release_detail", pk)
     try:
         with analysis.exclusive(canary):
-            canaries.step_canary(actor=request.user, canary=canary, weight=form.cleaned_data["weight"], request=request)
+            message = act(canary)
+    except services.HandEditConflict as exc:
+        messages.error(request, str(exc))
+        if conflict_action:
+            return _after_conflict(canary.release, conflict_action)
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("The canary now receives %(weight)s%% of the traffic.") % {"weight": canary.weight})
+        messages.success(request, message)
     return redirect("releases:release_detail", pk)
+
+
+@login_required
+@require_POST
+def canary_step(request, pk: int):
+    form = CanaryStepForm(request.POST)
+    if not form.is_valid():
+        _active_canary(request, pk)  # 404 before saying anything about the form
+        messages.error(request, _("Give the share of traffic as a whole number from 0 to 100."))
+        return redirect("releases:release_detail", pk)
+
+    def step(canary):
+        canaries.step_canary(actor=request.user, canary=canary, weight=form.cleaned_data["weight"], request=request)
+        return _("The canary now receives %(weight)s%% of the traffic.") % {"weight": canary.weight}
+
+    return _on_canary(request, pk, step)
 
 
 @login_required
 @require_POST
 def canary_promote(request, pk: int):
-    canary = _active_canary(request, pk)
-    try:
-        with analysis.exclusive(canary):
-            outcome = canaries.promote_canary(
-                actor=request.user, canary=canary, force=request.POST.get("force") == "1", request=request
-            )
-    except services.HandEditConflict as exc:
-        messages.error(request, str(exc))
-        return _after_conflict(canary.release, "promote")
-    except services.ReleaseError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, outcome.message)
-    return redirect("releases:release_detail", pk)
+    def promote(canary):
+        force = request.POST.get("force") == "1"
+        return canaries.promote_canary(actor=request.user, canary=canary, force=force, request=request).message
+
+    return _on_canary(request, pk, promote, conflict_action="promote")
 
 
 @login_required
 @require_POST
 def canary_abort(request, pk: int):
-    canary = _active_canary(request, pk)
-    try:
-        with analysis.exclusive(canary):
-            canaries.abort_canary(actor=request.user, canary=canary, request=request)
-    except services.ReleaseError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("All traffic goes to the stable version again; the canary is removed."))
-    return redirect("releases:release_detail", pk)
+    def abort(canary):
+        canaries.abort_canary(actor=request.user, canary=canary, request=request)
+        return _("All traffic goes to the stable version again; the canary is removed.")
+
+    return _on_canary(request, pk, abort)
 
 
 @login_required
 @require_POST
 def canary_pause(request, pk: int):
-    canary = _active_canary(request, pk)
-    try:
-        with analysis.exclusive(canary):
-            analysis.pause_by_person(canary, actor=request.user, request=request)
-    except services.ReleaseError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
-            _("Automatic steps are paused; the canary keeps %(weight)s%% of the traffic.") % {"weight": canary.weight},
-        )
-    return redirect("releases:release_detail", pk)
+    def pause(canary):
+        analysis.pause_by_person(canary, actor=request.user, request=request)
+        return _("Automatic steps are paused; the canary keeps %(weight)s%% of the traffic.") % {
+            "weight": canary.weight
+        }
+
+    return _on_canary(request, pk, pause)
 
 
 @login_required
 @require_POST
 def canary_resume(request, pk: int):
-    canary = _active_canary(request, pk)
-    try:
-        with analysis.exclusive(canary):
-            analysis.resume(canary, actor=request.user, request=request)
-    except services.ReleaseError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
-            _("Automatic steps run again as you; the next check is in %(seconds)s seconds.")
-            % {"seconds": canary.analysis_interval},
-        )
-    return redirect("releases:release_detail", pk)
+    def resume(canary):
+        analysis.resume(canary, actor=request.user, request=request)
+        return _("Automatic steps run again as you; the next check is in %(seconds)s seconds.") % {
+            "seconds": canary.analysis_interval
+        }
+
+    return _on_canary(request, pk, resume)

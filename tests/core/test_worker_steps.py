@@ -13,18 +13,10 @@ from apps.clusters.models import SyncState
 from apps.releases import render
 from apps.releases.models import Canary, CanaryCheck, Release
 from kubemate.celery import app
+from tests.clusters.test_actions import wait_for
 from tests.releases.test_views import member
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def wait_until(predicate, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
 
 
 def test_the_worker_runs_the_schedule_and_the_sync_in_threads_when_told(settings, registered_cluster):
@@ -49,9 +41,10 @@ def test_the_worker_runs_the_schedule_and_the_sync_in_threads_when_told(settings
 
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"):
         threads = {thread.name for thread in threading.enumerate()}
-        checked = wait_until(lambda: CanaryCheck.objects.filter(canary=canary).exists())
-        listed = wait_until(
-            lambda: SyncState.objects.filter(cluster=registered_cluster, listed_at__isnull=False).count() >= 20
+        checked = wait_for(lambda: CanaryCheck.objects.filter(canary=canary).exists(), timeout=60)
+        listed = wait_for(
+            lambda: SyncState.objects.filter(cluster=registered_cluster, listed_at__isnull=False).count() >= 20,
+            timeout=60,
         )
 
     assert {"Beat", "kubemate-inventory-sync"} <= threads
