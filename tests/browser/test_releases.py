@@ -149,6 +149,11 @@ def test_automatic_steps_move_the_share_while_prometheus_agrees_and_abort_when_i
     expect(page.locator("[data-testid=canary-history]")).to_contain_text("25%")
     reload_until(page, page.locator("[data-track=canary] [data-testid=version-share]"), "25%")
     screenshot("release-canary-automatic-25")
+    page.goto("/releases/")
+    expect(page.locator("[data-testid=release-canary]").first).to_contain_text("25%")
+    expect(page.locator("[data-testid=release-canary]").first).to_contain_text("Automatic steps running")
+    screenshot("release-list-canary")
+    page.go_back()
 
     metrics.exporter.set("app_error_ratio", labels, 0.4)
     metrics.wait_for(query, 0.4)
