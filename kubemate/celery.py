@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kubemate.settings")
 app = Celery("kubemate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["apps.clusters.inventory"])
+app.autodiscover_tasks(["apps.clusters.inventory", "apps.clusters.actions"])
 
 
 def _register_steps() -> None:

@@ -101,8 +101,8 @@ def inventory_sync(registered_cluster):
     """
     import threading
 
-    from apps.clusters.inventory.kinds import BY_KIND
     from apps.clusters.inventory.sync import SyncProcess, wait_until_listed
+    from apps.clusters.kinds import BY_KIND
 
     running = []
 

@@ -25,7 +25,7 @@ from django.utils.translation import ngettext, pgettext
 
 from apps.accounts import access
 from apps.accounts.models import Binding
-from apps.clusters.inventory.kinds import KINDS
+from apps.clusters.kinds import KINDS
 from apps.clusters.models import Cluster, Resource, SyncState
 
 BY_SLUG = {k.plural: k for k in KINDS}

@@ -1,6 +1,9 @@
 from django.urls import path
 
-from apps.clusters import urls_actions, urls_inventory, urls_registry, views
+from apps.clusters import views
+from apps.clusters.actions import urls as urls_actions
+from apps.clusters.inventory import urls as urls_inventory
+from apps.clusters.registry import urls as urls_registry
 
 app_name = "clusters"
 

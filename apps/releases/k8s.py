@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from kubernetes import client
 
 from apps.clusters import kube
-from apps.clusters.inventory.kinds import BY_KIND
+from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Cluster
 
 APPLY_PATCH = "application/apply-patch+yaml"

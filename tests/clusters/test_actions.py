@@ -252,8 +252,8 @@ def test_a_kubernetes_refusal_is_a_sentence_and_an_audited_failure(sandbox, clie
 
 @pytest.mark.sandbox
 def test_an_invalid_replica_count_from_kubernetes_is_a_sentence(sandbox, team):
-    from apps.clusters import services_actions
-    from apps.clusters.services_actions import ActionError, Target
+    from apps.clusters.actions import services as services_actions
+    from apps.clusters.actions.services import ActionError, Target
 
     target = Target(team["cluster"], "Deployment", team["inside"], "web")
     with pytest.raises(ActionError, match=r"Kubernetes refused the change: .*replicas"):

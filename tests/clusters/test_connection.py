@@ -18,8 +18,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from apps.clusters.k8s_registry import Purpose, check_connection, parse_version
-from apps.clusters.services_registry import (
+from apps.clusters.registry.k8s import Purpose, check_connection, parse_version
+from apps.clusters.registry.services import (
     Credentials,
     address_problem,
     connect,

@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client as k8s
 
 from apps.accounts.models import AuditEvent
-from apps.clusters.tasks import drain_node
+from apps.clusters.actions.tasks import drain_node
 from apps.core.models import Job, JobLogLine
 from tests.clusters.test_actions import (
     bind,

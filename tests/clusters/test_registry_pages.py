@@ -18,9 +18,9 @@ from kubernetes import client
 
 from apps.accounts import services as account_services
 from apps.accounts.models import AuditEvent, Project, Role
-from apps.clusters.forms_registry import ClusterForm
 from apps.clusters.models import Cluster
-from apps.clusters.services_registry import kubeconfig_for_context, kubeconfig_from_token
+from apps.clusters.registry.forms import ClusterForm
+from apps.clusters.registry.services import kubeconfig_for_context, kubeconfig_from_token
 from apps.core import crypto
 from tests.factories import AdminFactory, ClusterFactory, UserFactory
 

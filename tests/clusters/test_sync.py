@@ -7,8 +7,8 @@ import uuid
 import pytest
 from kubernetes import client
 
-from apps.clusters.inventory.kinds import BY_KIND
 from apps.clusters.inventory.sync import SyncProcess, full_resync, wait_until_listed
+from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Resource, SyncState
 from tests.clusters.sandbox_faults import compact_etcd, restart_apiserver
 

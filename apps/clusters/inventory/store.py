@@ -20,8 +20,8 @@ from datetime import datetime
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from apps.clusters.inventory.kinds import BY_KIND
 from apps.clusters.inventory.summaries import row_fields
+from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Resource, SyncState
 
 logger = logging.getLogger(__name__)

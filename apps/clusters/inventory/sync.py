@@ -26,8 +26,8 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from apps.clusters import kube
-from apps.clusters.inventory.kinds import BY_KIND, KINDS, Kind
 from apps.clusters.inventory.store import BatchingWriter, Delete, Heard, Prune, Upsert, apply_ops
+from apps.clusters.kinds import BY_KIND, KINDS, Kind
 from apps.clusters.models import Cluster, SyncState
 
 logger = logging.getLogger(__name__)

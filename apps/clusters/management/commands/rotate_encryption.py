@@ -7,7 +7,7 @@ are re-encrypted in one transaction, or none is.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.clusters.services_registry import RegistryError, rotate_stored_credentials
+from apps.clusters.registry.services import RegistryError, rotate_stored_credentials
 
 
 class Command(BaseCommand):

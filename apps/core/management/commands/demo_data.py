@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.accounts import services
 from apps.accounts.models import Project
 from apps.clusters.models import Cluster
-from apps.clusters.services_registry import ClusterSettings, update_cluster
+from apps.clusters.registry.services import ClusterSettings, update_cluster
 
 PROJECTS = (("payments", "Payments", ["payments"]), ("erp", "ERP", ["erp"]))
 

@@ -10,10 +10,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.decorators import capability_required
 from apps.accounts.reauth import require_recent_auth
-from apps.clusters import services_registry
-from apps.clusters.forms_registry import DNS_LABEL, ENVIRONMENT_SUGGESTIONS, ClusterForm, CredentialsForm
 from apps.clusters.models import Cluster
-from apps.clusters.services_registry import RegistryError
+from apps.clusters.registry import services as services_registry
+from apps.clusters.registry.forms import DNS_LABEL, ENVIRONMENT_SUGGESTIONS, ClusterForm, CredentialsForm
+from apps.clusters.registry.services import RegistryError
 from apps.core.htmx import render
 from apps.observability import prometheus
 

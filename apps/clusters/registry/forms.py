@@ -12,9 +12,9 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from apps.clusters.k8s_registry import Purpose
 from apps.clusters.models import Cluster
-from apps.clusters.services_registry import (
+from apps.clusters.registry.k8s import Purpose
+from apps.clusters.registry.services import (
     ClusterSettings,
     Credentials,
     RegistryError,

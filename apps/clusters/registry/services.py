@@ -26,9 +26,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from apps.accounts import audit
 from apps.accounts.models import AuditEvent
-from apps.clusters.k8s_registry import ConnectionReport, Purpose, check_connection
 from apps.clusters.kube import KubeError
 from apps.clusters.models import Cluster
+from apps.clusters.registry.k8s import ConnectionReport, Purpose, check_connection
 from apps.core import crypto
 
 LINK_LOCAL_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.clusters import views_registry
+from apps.clusters.registry import views as views_registry
 
 urlpatterns: list = [
     path("registry/add/", views_registry.registry_add, name="registry_add"),

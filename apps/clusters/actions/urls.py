@@ -6,7 +6,7 @@ lower case and "-" as the namespace of cluster-scoped objects (nodes).
 
 from django.urls import path
 
-from apps.clusters import views_actions as views
+from apps.clusters.actions import views
 
 OBJECT = "<int:cluster_id>/actions/<slug:kind>/<str:namespace>/<str:name>/"
 POD = "<int:cluster_id>/actions/pod/<str:namespace>/<str:name>/"

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from apps.clusters import kube
-from apps.clusters.inventory.kinds import BY_KIND
+from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Cluster
 
 MERGE_PATCH = "application/merge-patch+json"

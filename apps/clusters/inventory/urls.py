@@ -3,7 +3,7 @@
 from django.urls import path, register_converter
 
 from apps.clusters import views_inventory
-from apps.clusters.inventory.kinds import KINDS
+from apps.clusters.kinds import KINDS
 
 
 class KindSlugConverter:

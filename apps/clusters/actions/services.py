@@ -25,8 +25,9 @@ from django.utils.translation import gettext as _
 
 from apps.accounts import audit
 from apps.accounts.models import AuditEvent
-from apps.clusters import k8s_actions, kube
-from apps.clusters.inventory.kinds import BY_KIND
+from apps.clusters import kube
+from apps.clusters.actions import k8s as k8s_actions
+from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Cluster
 from apps.core.jobs import JobRecorder, start_job
 from apps.core.locks import redis_lock
@@ -159,7 +160,7 @@ def set_node_unschedulable(*, actor, target: Target, unschedulable: bool, reques
 
 def start_drain(*, actor, target: Target, request=None) -> Job:
     """Queue the drain as a Job; the Job row and its audit event commit together."""
-    from apps.clusters.tasks import drain_node
+    from apps.clusters.actions.tasks import drain_node
 
     with transaction.atomic():
         job = start_job(

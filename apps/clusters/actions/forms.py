@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from apps.clusters.services_actions import LOG_TAIL_CHOICES
+from apps.clusters.actions.services import LOG_TAIL_CHOICES
 
 MAX_REPLICAS = 1000
 

@@ -20,11 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts import access
 from apps.accounts.reauth import require_recent_auth
-from apps.clusters import kube, services_actions
-from apps.clusters.forms_actions import LogFollowForm, LogForm, ScaleForm, YamlEditForm
-from apps.clusters.inventory.kinds import BY_KIND, KINDS
+from apps.clusters import kube
+from apps.clusters.actions import services as services_actions
+from apps.clusters.actions.forms import LogFollowForm, LogForm, ScaleForm, YamlEditForm
+from apps.clusters.actions.services import ActionError, Target
+from apps.clusters.kinds import BY_KIND, KINDS
 from apps.clusters.models import Cluster
-from apps.clusters.services_actions import ActionError, Target
 from apps.core.htmx import STOP_POLLING, render
 
 KIND_SLUGS = {k.kind.lower(): k.kind for k in KINDS}
