@@ -61,10 +61,11 @@ deps: system-packages venv assets messages static ## Everything the console need
 services: system-packages ## Start the project-local PostgreSQL and Redis (.run/)
 	deploy/local/services up
 
-lint: venv ## ruff lint and format check, migrations check
+lint: venv ## ruff lint and format check, migrations check, import layers (import-linter, pyproject.toml)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run >/dev/null
+	.venv/bin/lint-imports
 
 format: venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff check --fix .

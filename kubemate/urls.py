@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from apps.core import views as core_views
+from kubemate import dashboard
 
 admin.site.site_header = "Kubemate"
 admin.site.site_title = "Kubemate"
@@ -23,6 +24,8 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("clusters/", include("apps.clusters.urls")),
     path("releases/", include("apps.releases.urls")),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("dashboard/facts/", dashboard.dashboard_facts, name="dashboard_facts"),
     path("", include("apps.core.urls")),
 ]
 

@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 
 from tests.factories import AdminFactory, UserFactory
+from tests.helpers import create_namespace, delete_namespace, unique
 
 pytest_plugins = ["tests.plugins.sandbox", "tests.plugins.prometheus"]
 
@@ -43,6 +46,7 @@ def _builtin_rows(request):
     from django.apps import apps
 
     import_module("apps.accounts.migrations.0002_builtin_roles_audit_guard").create_builtin(apps, None)
+    import_module("apps.core.migrations.0002_audit_log_from_accounts").create_head(apps, None)
     import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
     import_module("apps.releases.migrations.0004_canary_analysis_schedule").schedule(apps, None)
 
@@ -71,9 +75,24 @@ def _clean_test_redis(settings):
 @pytest.fixture
 def registered_cluster(sandbox, db):
     """The sandbox registered the way an operator registers a cluster: Kubemate's own identity, not admin."""
-    from apps.clusters.services import register_with_admin_credentials
+    from apps.clusters.registry.services import register_from_kubeconfig
 
-    return register_with_admin_credentials(name="sandbox", admin_kubeconfig_yaml=sandbox.kubeconfig.read_text())
+    return register_from_kubeconfig(actor=None, name="sandbox", kubeconfig_text=sandbox.kubeconfig.read_text())
+
+
+@pytest.fixture
+def namespace(sandbox):
+    """A fresh namespace in the sandbox, deleted at teardown."""
+    name = unique("t")
+    create_namespace(sandbox, name)
+    yield name
+    delete_namespace(sandbox, name)
+
+
+@pytest.fixture
+def sandbox_ca_pem(sandbox):
+    """The sandbox API server's CA certificate (PEM)."""
+    return Path(sandbox.ca_file).read_text()
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ class JobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Job
 
-    kind = "core.demo_progress"
+    kind = "tests.stepping_job"
     title = factory.Sequence(lambda n: f"Job {n}")
     actor = factory.SubFactory(UserFactory)
 

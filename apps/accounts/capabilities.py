@@ -49,7 +49,6 @@ DOMAINS = {
     "nodes": _("Nodes"),
     "config": _("Configuration"),
     "releases": _("Releases"),
-    "operations": _("Operations"),
     "platform": _("Platform"),
 }
 
@@ -161,33 +160,6 @@ CAPABILITIES: tuple[Capability, ...] = (
             Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "update", "patch")),
         ),
     ),
-    Capability(
-        "pipelines.run",
-        "operations",
-        _("Run pipelines"),
-        (
-            Rule(("batch",), ("jobs",), ("get", "list", "create")),
-            Rule(("tekton.dev",), ("pipelineruns",), ("get", "list", "create")),
-        ),
-    ),
-    Capability(
-        "inspections.run",
-        "operations",
-        _("Run inspections"),
-        (
-            Rule(("",), ("pods", "events", "persistentvolumeclaims"), READ),
-            # An inspection records its run as an Event on the objects it checked.
-            Rule(("",), ("events",), ("create",)),
-        ),
-    ),
-    Capability(
-        "backups.restore",
-        "operations",
-        _("Restore backups"),
-        (Rule(("velero.io",), ("restores",), ("get", "list", "create")),),
-        dangerous=True,
-    ),
-    Capability("alerts.silence", "operations", _("Manage alert silences"), platform=True),
     Capability("audit.view", "platform", _("View the audit log"), platform=True),
     Capability("users.manage", "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability("projects.manage", "platform", _("Manage projects and bindings"), platform=True),
@@ -213,9 +185,6 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "releases.deploy": ("create", "apps", "deployments"),
     "releases.rollback": ("update", "apps", "deployments"),
     "releases.canary": ("delete", "apps", "deployments"),
-    "pipelines.run": ("create", "batch", "jobs"),
-    "inspections.run": ("create", "", "events"),
-    "backups.restore": ("create", "velero.io", "restores"),
 }
 
 

@@ -11,16 +11,17 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import capabilities
-from apps.accounts.models import AuditEvent, Project, Role
+from apps.accounts.models import Project, Role
+from apps.clusters import values
 from apps.clusters.models import Cluster
+from apps.core.models import AuditEvent
 
 User = get_user_model()
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def dns_label(value: str) -> str:
     """Identifiers that become Kubernetes names (ClusterRole kubemate:<slug>) must be DNS labels."""
-    if not DNS_LABEL.match(value):
+    if not values.is_dns_label(value):
         raise ValidationError(_("Use lower-case letters, digits and hyphens; start and end with a letter or digit."))
     return value
 
@@ -108,7 +109,7 @@ class NamespacesField(forms.CharField):
     def validate(self, value):
         if not value:
             raise ValidationError(_("Name at least one namespace."))
-        bad = [ns for ns in value if len(ns) > 63 or not DNS_LABEL.match(ns)]
+        bad = [ns for ns in value if not values.is_dns_label(ns)]
         if bad:
             raise ValidationError(
                 _("These are not valid namespace names: %(names)s. Use lower-case letters, digits and hyphens.")

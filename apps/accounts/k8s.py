@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+
 from apps.accounts.projection import API_VERSION, MANAGED_LABEL, Owned, crd_manifests, desired_state
 from apps.clusters import kube
 from apps.clusters.models import Cluster
@@ -72,26 +74,25 @@ def _existed_before(live_owner: dict | None, dependent: dict) -> bool:
     return True
 
 
-def _list_managed(api, cluster: Cluster, kind: str) -> dict[tuple[str, str, str], dict]:
-    items = kube.list_objects(api, cluster, kind, label_selector=f"{MANAGED_LABEL}=true")
+def _list_managed(k: kube.Client, kind: str) -> dict[tuple[str, str, str], dict]:
+    items = k.list(kind, label_selector=f"{MANAGED_LABEL}=true")
     return {_key({**item, "kind": kind}): {**item, "kind": kind} for item in items}
 
 
-def ensure_crds(api, cluster: Cluster, timeout: float = 30) -> None:
+def ensure_crds(k: kube.Client, timeout: float = 30) -> None:
     for crd in crd_manifests():
-        kube.apply(api, cluster, crd)
+        k.apply(crd)
     deadline = time.monotonic() + timeout
     for crd in crd_manifests():
         while True:
-            live = kube.request(
-                api, cluster, "GET", kube.resource_path("CustomResourceDefinition", crd["metadata"]["name"])
-            )
+            live = k.get("CustomResourceDefinition", None, crd["metadata"]["name"])
             conditions = live.get("status", {}).get("conditions", [])
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 break
             if time.monotonic() > deadline:
                 raise kube.ClusterUnreachable(
-                    f"The Kubemate resource types did not become ready in cluster {cluster.name}."
+                    _("The Kubemate resource types did not become ready in cluster %(name)s.")
+                    % {"name": k.cluster.name}
                 )
             time.sleep(0.2)
 
@@ -100,19 +101,19 @@ def reconcile(cluster: Cluster) -> ReconcileReport:
     """Make the cluster's Kubemate RBAC equal to the platform's: apply, repair, remove. Idempotent."""
     report = ReconcileReport()
     desired: list[Owned] = desired_state(cluster)
-    with kube.api_client(cluster) as api:
-        ensure_crds(api, cluster)
+    with kube.client(cluster) as k:
+        ensure_crds(k)
         live_owners: dict = {}
         for kind in OWNER_KINDS:
-            live_owners.update(_list_managed(api, cluster, kind))
+            live_owners.update(_list_managed(k, kind))
         live_dependents: dict = {}
         for kind in DEPENDENT_KINDS:
-            live_dependents.update(_list_managed(api, cluster, kind))
+            live_dependents.update(_list_managed(k, kind))
 
         wanted: set[tuple[str, str, str]] = set()
         for owned in desired:
             owner_key = _key(owned.owner)
-            applied_owner = kube.apply(api, cluster, owned.owner)
+            applied_owner = k.apply(owned.owner)
             report.applied += 1
             wanted.add(owner_key)
             reference = {
@@ -130,20 +131,18 @@ def reconcile(cluster: Cluster) -> ReconcileReport:
                         report.drift.append(f"{_label(key)} was changed by hand")
                     if "roleRef" in dependent and live["roleRef"]["name"] != dependent["roleRef"]["name"]:
                         # roleRef cannot be changed in place.
-                        kube.delete_object(api, cluster, key[0], key[2], key[1] or None)
+                        k.delete(key[0], key[1] or None, key[2])
                 elif live is None and _existed_before(live_owners.get(owner_key), dependent):
                     report.drift.append(f"{_label(key)} was deleted by hand")
-                kube.apply(
-                    api, cluster, {**dependent, "metadata": {**dependent["metadata"], "ownerReferences": [reference]}}
-                )
+                k.apply({**dependent, "metadata": {**dependent["metadata"], "ownerReferences": [reference]}})
                 report.applied += 1
 
         # Dependents first, then owners, so nothing waits on garbage collection.
         for key in sorted(set(live_dependents) - wanted):
-            if kube.delete_object(api, cluster, key[0], key[2], key[1] or None):
+            if k.delete(key[0], key[1] or None, key[2]):
                 report.removed.append(_label(key))
         for key in sorted(set(live_owners) - wanted):
-            if kube.delete_object(api, cluster, key[0], key[2]):
+            if k.delete(key[0], None, key[2]):
                 report.removed.append(_label(key))
     return report
 
@@ -151,10 +150,8 @@ def reconcile(cluster: Cluster) -> ReconcileReport:
 def review_access(cluster: Cluster, user, checks: list[tuple[str, str, str, str]]) -> list[bool]:
     """Ask the cluster, as ``user``, whether each (verb, group, resource[/subresource], namespace) is allowed."""
     answers = []
-    with kube.api_client(cluster, as_user=user) as api:
+    with kube.client(cluster, as_user=user) as k:
         for verb, group, resource, namespace in checks:
-            resource, _, subresource = resource.partition("/")
-            body = kube.access_review(verb, group, resource, subresource, namespace)
-            review = kube.request(api, cluster, "POST", kube.ACCESS_REVIEW_PATH, body=body)
-            answers.append(bool(review.get("status", {}).get("allowed")))
+            resource, _sep, subresource = resource.partition("/")
+            answers.append(k.may(verb, group, resource, subresource, namespace))
     return answers

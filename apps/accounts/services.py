@@ -1,9 +1,8 @@
 """Every write to users, groups, roles, projects and bindings: one transaction, one audit event,
-and a reconcile of the clusters' RBAC queued after commit."""
+and a reconcile of the clusters' RBAC queued after commit (the reconcile itself: reconcile.py)."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -11,20 +10,17 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, remove_perm
 
-from apps.accounts import audit
-from apps.accounts.models import AuditEvent, Binding, Project, Role
+from apps.accounts.models import Binding, Project, Role
+from apps.accounts.tasks import reconcile_all
 from apps.clusters.models import Cluster
+from apps.core import audit
 
-logger = logging.getLogger(__name__)
 User = get_user_model()
 
 
 def schedule_reconcile() -> None:
     """Queue a reconcile of every cluster once the current transaction commits."""
-    from apps.accounts.tasks import reconcile_all
-
     transaction.on_commit(reconcile_all.delay)
 
 
@@ -161,8 +157,6 @@ def delete_role(*, actor, role: Role, request=None) -> None:
         raise BuiltinRoleProtected
     slug = role.slug
     # Bindings go with the role: a binding to nothing grants nothing.
-    for binding in role.bindings.all():
-        _forget_binding_permissions(binding)
     role.bindings.all().delete()
     role.delete()
     audit.record(actor=actor, action="accounts.role.delete", kind="Role", name=slug, request=request)
@@ -193,41 +187,12 @@ def save_project(*, actor, project: Project, request=None) -> Project:
 
 @transaction.atomic
 def delete_project(*, actor, project: Project, request=None) -> None:
-    for binding in project.bindings.all():
-        _forget_binding_permissions(binding)
     cluster_name, slug = project.cluster.name, project.slug
     project.delete()
     audit.record(
         actor=actor, action="accounts.project.delete", cluster=cluster_name, kind="Project", name=slug, request=request
     )
     schedule_reconcile()
-
-
-def _binding_target(binding: Binding):
-    return binding.project if binding.scope == Binding.Scope.PROJECT else binding.cluster
-
-
-def _binding_subject(binding: Binding):
-    return binding.user if binding.user_id else binding.group
-
-
-def _grant_binding_permissions(binding: Binding) -> None:
-    """Mirror the binding into django-guardian: who may see which project or cluster object."""
-    target = _binding_target(binding)
-    if target is not None:
-        perm = "accounts.view_project" if isinstance(target, Project) else "clusters.view_cluster"
-        assign_perm(perm, _binding_subject(binding), target)
-
-
-def _forget_binding_permissions(binding: Binding) -> None:
-    target = _binding_target(binding)
-    if target is None:
-        return
-    others = Binding.objects.exclude(pk=binding.pk).filter(user=binding.user, group=binding.group)
-    others = others.filter(project=target) if isinstance(target, Project) else others.filter(cluster=target)
-    if not others.exists():
-        perm = "accounts.view_project" if isinstance(target, Project) else "clusters.view_cluster"
-        remove_perm(perm, _binding_subject(binding), target)
 
 
 @transaction.atomic
@@ -245,7 +210,6 @@ def create_binding(
     binding = Binding(role=role, user=user, group=group, scope=scope, cluster=cluster, project=project)
     binding.full_clean()
     binding.save()
-    _grant_binding_permissions(binding)
     audit.record(
         actor=actor,
         action="accounts.binding.create",
@@ -266,7 +230,6 @@ def create_binding(
 
 @transaction.atomic
 def delete_binding(*, actor, binding: Binding, request=None) -> None:
-    _forget_binding_permissions(binding)
     name, subject, role = binding.k8s_name, binding.subject_label, binding.role.slug
     binding.delete()
     audit.record(
@@ -278,38 +241,3 @@ def delete_binding(*, actor, binding: Binding, request=None) -> None:
         request=request,
     )
     schedule_reconcile()
-
-
-# Projection ------------------------------------------------------------------------------------
-
-
-def reconcile_rbac(cluster: Cluster):
-    """Apply the RBAC projection to ``cluster`` and audit what had drifted or gone stale."""
-    from apps.accounts.k8s import reconcile
-    from apps.clusters.kube import KubeError
-
-    try:
-        report = reconcile(cluster)
-    except KubeError as exc:
-        audit.record(
-            actor=None,
-            action="accounts.rbac.reconcile",
-            result=AuditEvent.Result.FAILURE,
-            cluster=cluster.name,
-            detail={"error": str(exc)},
-        )
-        raise
-    for sentence in report.drift:
-        audit.record(actor=None, action="accounts.rbac.drift_repaired", cluster=cluster.name, detail={"what": sentence})
-    for label in report.removed:
-        audit.record(actor=None, action="accounts.rbac.stale_removed", cluster=cluster.name, detail={"what": label})
-    logger.info(
-        "rbac reconciled",
-        extra={
-            "cluster": cluster.name,
-            "applied": report.applied,
-            "drift": len(report.drift),
-            "removed": len(report.removed),
-        },
-    )
-    return report

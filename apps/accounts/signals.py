@@ -7,9 +7,9 @@ person typed as a secret reaches the audit log.
 
 from __future__ import annotations
 
-from apps.accounts import audit
-from apps.accounts.models import AuditEvent
-from apps.accounts.reauth import mark_recent_auth
+from apps.core import audit
+from apps.core.models import AuditEvent
+from apps.core.reauth import mark_recent_auth
 
 # AuditEvent.actor_name holds at most this many characters; an attacker may type more.
 ACTOR_NAME_MAX = 150

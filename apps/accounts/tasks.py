@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
+from apps.accounts.reconcile import reconcile_rbac
+from apps.clusters.models import Cluster
 from apps.core.locks import LockBusy, redis_lock
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(name="accounts.reconcile_cluster", autoretry_for=(LockBusy,), retry_backoff=2, max_retries=5)
 def reconcile_cluster(cluster_id: int) -> None:
-    from apps.accounts.services import reconcile_rbac
-    from apps.clusters.models import Cluster
-
     cluster = Cluster.objects.filter(pk=cluster_id).first()
     if cluster is None:
         return
@@ -25,7 +20,5 @@ def reconcile_cluster(cluster_id: int) -> None:
 
 @shared_task(name="accounts.reconcile_all")
 def reconcile_all() -> None:
-    from apps.clusters.models import Cluster
-
     for cluster_id in Cluster.objects.values_list("pk", flat=True):
         reconcile_cluster.delay(cluster_id)

@@ -14,8 +14,8 @@ from apps.accounts import services
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import GroupForm, UserCreateForm
 from apps.accounts.models import Binding
-from apps.accounts.reauth import require_recent_auth
 from apps.core.htmx import render
+from apps.core.reauth import require_recent_auth
 
 User = get_user_model()
 

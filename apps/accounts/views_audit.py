@@ -14,9 +14,10 @@ from django.utils import timezone
 from apps.accounts import access, capabilities
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import AuditFilterForm
-from apps.accounts.models import AuditEvent, Project
+from apps.accounts.models import Project
 from apps.clusters.models import Cluster
 from apps.core.htmx import render
+from apps.core.models import AuditEvent
 
 User = get_user_model()
 PAGE_SIZE = 50

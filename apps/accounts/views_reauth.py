@@ -14,9 +14,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts import audit
-from apps.accounts.models import AuditEvent
-from apps.accounts.reauth import mark_recent_auth
+from apps.core import audit
+from apps.core.models import AuditEvent
+from apps.core.reauth import mark_recent_auth
 
 
 def _safe_next(request: HttpRequest) -> str:

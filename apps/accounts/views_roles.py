@@ -12,8 +12,8 @@ from apps.accounts import capabilities, services
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import BindingForm, ProjectForm, RoleForm
 from apps.accounts.models import Binding, Project, Role
-from apps.accounts.reauth import require_recent_auth
 from apps.core.htmx import render
+from apps.core.reauth import require_recent_auth
 
 
 @capability_required("users.manage")

@@ -1,8 +1,21 @@
-"""The kinds the inventory keeps, and where each lives in the Kubernetes API."""
+"""The one table of Kubernetes kinds Kubemate reads and writes, and the one builder of their API paths.
+
+Each ``Kind`` says where it lives in the API (group, version, plural), whether it
+is namespaced, whether the inventory keeps it, and the capability that lets a
+person read it. ``path`` validates names before it builds a path, so no request
+can be steered elsewhere by a name taken from a URL or a form.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+WORKLOADS_VIEW = "workloads.view"
+NODES_VIEW = "nodes.view"
+SECRETS_VIEW_METADATA = "secrets.view_metadata"
 
 
 @dataclass(frozen=True)
@@ -12,33 +25,110 @@ class Kind:
     version: str
     plural: str
     namespaced: bool
+    # Kept in the inventory (listed and watched into Resource rows).
+    synced: bool = False
+    # The capability that lets a person see objects of this kind in the console ("" for Kubemate's own kinds).
+    capability: str = ""
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
     def list_path(self) -> str:
-        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        return f"{base}/{self.plural}"
+        """The collection across all namespaces (or of a cluster-scoped kind)."""
+        return path(self)
 
 
+def _inventory(kind: str, group: str, version: str, plural: str, namespaced: bool, capability: str = "") -> Kind:
+    if not capability:
+        capability = WORKLOADS_VIEW if namespaced or kind == "Namespace" else NODES_VIEW
+    return Kind(kind, group, version, plural, namespaced, synced=True, capability=capability)
+
+
+# The inventory's kinds, in the order the sync lists them.
 KINDS: tuple[Kind, ...] = (
-    Kind("Node", "", "v1", "nodes", False),
-    Kind("Namespace", "", "v1", "namespaces", False),
-    Kind("Deployment", "apps", "v1", "deployments", True),
-    Kind("StatefulSet", "apps", "v1", "statefulsets", True),
-    Kind("DaemonSet", "apps", "v1", "daemonsets", True),
-    Kind("ReplicaSet", "apps", "v1", "replicasets", True),
-    Kind("Job", "batch", "v1", "jobs", True),
-    Kind("CronJob", "batch", "v1", "cronjobs", True),
-    Kind("Pod", "", "v1", "pods", True),
-    Kind("Service", "", "v1", "services", True),
-    Kind("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True),
-    Kind("Ingress", "networking.k8s.io", "v1", "ingresses", True),
-    Kind("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes", True),
-    Kind("ConfigMap", "", "v1", "configmaps", True),
-    Kind("Secret", "", "v1", "secrets", True),
-    Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", True),
-    Kind("PersistentVolume", "", "v1", "persistentvolumes", False),
-    Kind("StorageClass", "storage.k8s.io", "v1", "storageclasses", False),
-    Kind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers", True),
-    Kind("Event", "", "v1", "events", True),
+    _inventory("Node", "", "v1", "nodes", False),
+    _inventory("Namespace", "", "v1", "namespaces", False),
+    _inventory("Deployment", "apps", "v1", "deployments", True),
+    _inventory("StatefulSet", "apps", "v1", "statefulsets", True),
+    _inventory("DaemonSet", "apps", "v1", "daemonsets", True),
+    _inventory("ReplicaSet", "apps", "v1", "replicasets", True),
+    _inventory("Job", "batch", "v1", "jobs", True),
+    _inventory("CronJob", "batch", "v1", "cronjobs", True),
+    _inventory("Pod", "", "v1", "pods", True),
+    _inventory("Service", "", "v1", "services", True),
+    _inventory("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True),
+    _inventory("Ingress", "networking.k8s.io", "v1", "ingresses", True),
+    _inventory("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes", True),
+    _inventory("ConfigMap", "", "v1", "configmaps", True),
+    _inventory("Secret", "", "v1", "secrets", True, capability=SECRETS_VIEW_METADATA),
+    _inventory("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", True),
+    _inventory("PersistentVolume", "", "v1", "persistentvolumes", False),
+    _inventory("StorageClass", "storage.k8s.io", "v1", "storageclasses", False),
+    _inventory("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers", True),
+    _inventory("Event", "", "v1", "events", True),
 )
-BY_KIND = {k.kind: k for k in KINDS}
+
+# Kinds Kubemate writes or asks about but does not keep in the inventory.
+OTHER_KINDS: tuple[Kind, ...] = (
+    Kind("ServiceAccount", "", "v1", "serviceaccounts", True),
+    Kind("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", False),
+    Kind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
+    Kind("Role", "rbac.authorization.k8s.io", "v1", "roles", True),
+    Kind("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", True),
+    Kind("CustomResourceDefinition", "apiextensions.k8s.io", "v1", "customresourcedefinitions", False),
+    Kind("PlatformUser", "kubemate.io", "v1alpha1", "platformusers", False),
+    Kind("PlatformRole", "kubemate.io", "v1alpha1", "platformroles", False),
+    Kind("PlatformBinding", "kubemate.io", "v1alpha1", "platformbindings", False),
+    Kind("SelfSubjectAccessReview", "authorization.k8s.io", "v1", "selfsubjectaccessreviews", False),
+    Kind("SelfSubjectReview", "authentication.k8s.io", "v1", "selfsubjectreviews", False),
+    Kind("NodeMetrics", "metrics.k8s.io", "v1beta1", "nodes", False, capability=NODES_VIEW),
+    Kind("PodMetrics", "metrics.k8s.io", "v1beta1", "pods", True, capability=WORKLOADS_VIEW),
+)
+
+BY_KIND: dict[str, Kind] = {k.kind: k for k in KINDS + OTHER_KINDS}
+
+
+class InvalidName(ValueError):
+    """A name or namespace that cannot be an object's name; carries a sentence."""
+
+
+# Kubernetes object names are path segments: never "." or "..", never "/" or "%" (apimachinery's
+# IsValidPathSegmentName). Kubemate further refuses anything outside the characters real names use
+# (RBAC names may hold ":" and "@"), so a name from a URL or form cannot add a query or a fragment.
+_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.:@]{0,251}[A-Za-z0-9])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SUBRESOURCE = re.compile(r"^[a-z]+$")
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidName(_("%(name)r is not a valid Kubernetes object name.") % {"name": str(name)[:80]})
+    return name
+
+
+def check_namespace(namespace: str) -> str:
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+        raise InvalidName(_("%(name)r is not a valid namespace name.") % {"name": str(namespace)[:80]})
+    return namespace
+
+
+def path(kind: Kind | str, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
+    """The API path of a collection, an object, or an object's subresource, with names validated.
+
+    A namespaced kind without a namespace gives the collection across all namespaces;
+    a namespace given for a cluster-scoped kind is ignored.
+    """
+    spec = BY_KIND[kind] if isinstance(kind, str) else kind
+    base = f"/apis/{spec.group}/{spec.version}" if spec.group else f"/api/{spec.version}"
+    if spec.namespaced and namespace:
+        base += f"/namespaces/{check_namespace(namespace)}"
+    result = f"{base}/{spec.plural}"
+    if name:
+        result += f"/{check_name(name)}"
+    if sub:
+        if not name or not _SUBRESOURCE.fullmatch(sub):
+            raise InvalidName(_("%(name)r is not a valid subresource.") % {"name": sub[:40]})
+        result += f"/{sub}"
+    return result

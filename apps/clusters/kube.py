@@ -1,6 +1,12 @@
-"""The one door to Kubernetes: API clients from stored credentials, timeouts, and errors as sentences.
+"""The one door to Kubernetes: clients from stored credentials, acting as a user, timeouts, errors as sentences.
 
-Only this module and the apps' ``k8s.py`` modules import ``kubernetes``.
+    with kube.client(cluster, as_user=actor) as k:
+        k.patch("Deployment", namespace, name, {"spec": {"replicas": 3}})
+        k.text("Pod", namespace, name, sub="log", accept="text/plain")
+
+Only this module imports ``kubernetes``; paths come from ``kinds.path`` and
+requests from ``Client.send``, nowhere else. The apps' ``k8s.py`` modules
+build on a Client and return plain data.
 """
 
 from __future__ import annotations
@@ -10,13 +16,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import urllib3
 import yaml
 from django.utils.translation import gettext as _
-from kubernetes import client, config
+from kubernetes import client as client_library
+from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 
+from apps.clusters import kinds
 from apps.clusters.models import Cluster
 
 CONNECT_TIMEOUT = 3
@@ -36,27 +45,46 @@ def impersonated_username(user) -> str:
 
 
 class KubeError(Exception):
-    """A Kubernetes failure with a sentence a person can act on."""
+    """A Kubernetes failure with a sentence a person can act on.
+
+    ``reason`` is a stable word (``unauthorized``, ``forbidden``, ``not_found``, ``conflict``, ``invalid``,
+    ``error``, ``dns``, ``tls``, ``tls_untrusted``, ``refused``, ``timeout``, ``network``, ``credentials``,
+    ``unexpected``); ``status`` the HTTP status when the server answered; ``detail`` the server's own message.
+    """
+
+    reason = "error"
+
+    def __init__(self, message: str = "", *, reason: str = "", status: int | None = None, detail: str = ""):
+        super().__init__(message)
+        self.reason = reason or self.reason
+        self.status = status
+        self.detail = detail
 
 
 class ClusterUnreachable(KubeError):
-    pass
+    reason = "network"
 
 
 class Forbidden(KubeError):
-    pass
+    reason = "forbidden"
 
 
 class NotFound(KubeError):
-    pass
+    reason = "not_found"
 
 
 class Conflict(KubeError):
-    pass
+    reason = "conflict"
 
 
 class Invalid(KubeError):
-    pass
+    reason = "invalid"
+
+
+class Expired(KubeError):
+    """410 Gone: the resourceVersion is older than what the apiserver keeps; list again."""
+
+    reason = "expired"
 
 
 def status_message(exc: ApiException) -> str:
@@ -68,24 +96,296 @@ def status_message(exc: ApiException) -> str:
 
 
 def _translate(exc: ApiException, cluster: Cluster) -> KubeError:
-    if exc.status == 401:
-        return ClusterUnreachable(_("Cluster %(name)s rejected Kubemate's credentials (401).") % {"name": cluster.name})
-    if exc.status == 403:
-        return Forbidden(_("You are not allowed to do this in cluster %(name)s.") % {"name": cluster.name})
-    if exc.status == 404:
-        return NotFound(_("The object no longer exists in cluster %(name)s.") % {"name": cluster.name})
-    if exc.status == 409:
-        return Conflict(_("Someone else changed the object meanwhile; reload and try again."))
-    if exc.status in (400, 422):
-        return Invalid(_("Kubernetes refused the change: %(reason)s") % {"reason": status_message(exc)})
+    detail, status = status_message(exc), exc.status
+    if status == 401:
+        return ClusterUnreachable(
+            _("Cluster %(name)s rejected Kubemate's credentials (401).") % {"name": cluster.name},
+            reason="unauthorized",
+            status=status,
+            detail=detail,
+        )
+    if status == 403:
+        return Forbidden(
+            _("You are not allowed to do this in cluster %(name)s.") % {"name": cluster.name},
+            status=status,
+            detail=detail,
+        )
+    if status == 404:
+        return NotFound(
+            _("The object no longer exists in cluster %(name)s.") % {"name": cluster.name},
+            status=status,
+            detail=detail,
+        )
+    if status == 409:
+        return Conflict(
+            _("Someone else changed the object meanwhile; reload and try again."), status=status, detail=detail
+        )
+    if status == 410:
+        return Expired(_("The watch position expired; listing again."), status=status, detail=detail)
+    if status in (400, 422):
+        return Invalid(
+            _("Kubernetes refused the change: %(reason)s") % {"reason": detail}, status=status, detail=detail
+        )
     return ClusterUnreachable(
-        _("Cluster %(name)s answered with an error (%(status)s).") % {"name": cluster.name, "status": exc.status}
+        _("Cluster %(name)s answered with an error (%(status)s).") % {"name": cluster.name, "status": status},
+        reason="error",
+        status=status,
+        detail=detail,
     )
 
 
+def network_problem(exc: BaseException) -> tuple[str, str]:
+    """Why a connection failed: a reason word and words an operator can act on."""
+    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    text = f"{exc} {cause}".lower()
+    if isinstance(cause, urllib3.exceptions.NameResolutionError) or any(
+        words in text for words in ("name or service not known", "nodename nor servname", "failed to resolve")
+    ):
+        return "dns", str(_("its host name does not resolve (DNS)"))
+    if isinstance(cause, urllib3.exceptions.SSLError) or "certificate" in text or "ssl" in text:
+        reason = "tls_untrusted" if "certificate_verify_failed" in text else "tls"
+        return reason, str(_("its TLS certificate is not trusted (check the CA)"))
+    # urllib3's NewConnectionError is a ConnectTimeoutError too: look at refusals first.
+    if "refused" in text:
+        return "refused", str(_("the connection was refused"))
+    if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError) or "timed out" in text or "timeout" in text:
+        return "timeout", str(_("it did not answer in time"))
+    return "network", str(_("the network connection failed"))
+
+
+def _unreachable(cluster: Cluster, exc: BaseException) -> ClusterUnreachable:
+    reason, words = network_problem(exc)
+    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    return ClusterUnreachable(
+        _("Cluster %(name)s cannot be reached: %(reason)s.") % {"name": cluster.name, "reason": words},
+        reason=reason,
+        detail=str(getattr(cause, "__context__", None) or cause)[:200],
+    )
+
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+DELETE_IN_BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+WATCH_SECONDS = 300
+LIST_PAGE_SIZE = 500
+
+
+class Client:
+    """Requests to one cluster as one identity: the only place a Kubernetes request is built and sent.
+
+    Get one from ``kube.client(cluster, as_user=...)``. Every method takes a kind
+    (a ``kinds.Kind`` or its name) and names; paths come from ``kinds.path``,
+    which validates the names first. Failures raise KubeError subclasses with a
+    sentence; statuses listed in ``passthrough`` come back instead.
+    """
+
+    def __init__(self, cluster: Cluster, api: client.ApiClient, *, connect_timeout: float, read_timeout: float):
+        self.cluster = cluster
+        self._api = api
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+
+    # Where the client connects, for the registry's identity kubeconfig.
+    @property
+    def server(self) -> str:
+        return self._api.configuration.host
+
+    def ca_data(self) -> bytes:
+        with open(self._api.configuration.ssl_ca_cert, "rb") as ca:
+            return ca.read()
+
+    # The one request builder -------------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body=None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        passthrough: tuple[int, ...] = (),
+        timeout: float | None = None,
+        stream: bool = False,
+    ):
+        """Send one request; returns ``(status, text)``, or ``(status, open urllib3 response)`` with ``stream``.
+
+        Retries a 429 (API priority and fairness, or a resource type not served yet) as the server asks.
+        """
+        # The client library serializes bodies for JSON content types; others (apply patches) go as text.
+        payload = body if "json" in content_type or body is None else json.dumps(body)
+        method, url, headers, payload, _post = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params={"Accept": accept, "Content-Type": content_type},
+            body=payload,
+            auth_settings=["BearerToken"],
+        )
+        request_timeout = (self.connect_timeout, timeout or self.read_timeout)
+        for attempt in range(TOO_MANY_REQUESTS_RETRIES + 1):
+            try:
+                response = self._api.call_api(
+                    method, url, header_params=headers, body=payload, _request_timeout=request_timeout
+                )
+                ok = 200 <= response.status <= 299
+                if stream and ok:
+                    return response.status, response.response
+                response.read()
+                text = response.data.decode(errors="replace") if response.data else ""
+                if not ok and response.status not in passthrough:
+                    raise ApiException.from_response(http_resp=response, body=text, data=None)
+                return response.status, text
+            except ApiException as exc:
+                if exc.status == 429 and attempt < TOO_MANY_REQUESTS_RETRIES and 429 not in passthrough:
+                    time.sleep(min(float((exc.headers or {}).get("Retry-After") or 1), 2.0))
+                    continue
+                raise _translate(exc, self.cluster) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise _unreachable(self.cluster, exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def json(self, method: str, path: str, **kwargs) -> dict:
+        _status, text = self.send(method, path, **kwargs)
+        try:
+            return json.loads(text) if text else {}
+        except ValueError:
+            raise KubeError(
+                _("%(server)s answered, but not like a Kubernetes API server (%(detail)s).")
+                % {"server": self.cluster.api_server or self.cluster.name, "detail": _("the answer is not JSON")},
+                reason="unexpected",
+            ) from None
+
+    # Verbs ---------------------------------------------------------------------------------------
+
+    def get(self, kind, namespace: str | None = None, name: str | None = None, *, sub: str = "", **kwargs) -> dict:
+        return self.json("GET", _path(kind, namespace, name, sub), **kwargs)
+
+    def read(self, kind, namespace: str | None, name: str) -> dict | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self.get(kind, namespace, name)
+        except NotFound:
+            return None
+
+    def text(self, kind, namespace: str | None, name: str, *, sub: str = "", **kwargs) -> tuple[int, str]:
+        """A plain-text answer (logs) as ``(status, text)``."""
+        return self.send("GET", _path(kind, namespace, name, sub), **kwargs)
+
+    def stream(self, kind, namespace: str | None, name: str, *, sub: str = "", **kwargs):
+        """An open streaming answer; errors are raised before the first chunk."""
+        _status, response = self.send("GET", _path(kind, namespace, name, sub), stream=True, **kwargs)
+        return response
+
+    def list_page(self, kind, namespace: str | None = None, *, query: list[tuple[str, str]] | None = None) -> dict:
+        return self.get(kind, namespace, query=query)
+
+    def list(
+        self, kind, namespace: str | None = None, *, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict]:
+        """Every object of ``kind`` (in ``namespace``), page by page."""
+        items, token = [], ""
+        while True:
+            query = [("limit", str(LIST_PAGE_SIZE))]
+            query += [("labelSelector", label_selector)] if label_selector else []
+            query += [("fieldSelector", field_selector)] if field_selector else []
+            query += [("continue", token)] if token else []
+            page = self.list_page(kind, namespace, query=query)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue", "")
+            if not token:
+                return items
+
+    def patch(self, kind, namespace: str | None, name: str, body: dict, *, sub: str = "") -> dict:
+        """A JSON merge patch."""
+        return self.json("PATCH", _path(kind, namespace, name, sub), body=body, content_type=MERGE_PATCH)
+
+    def apply(self, manifest: dict, *, dry_run: bool = False) -> dict:
+        """Server-side apply with Kubemate's field manager, taking over conflicting fields."""
+        meta = manifest.get("metadata") or {}
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")] + ([("dryRun", "All")] if dry_run else [])
+        path = _path(manifest.get("kind", ""), meta.get("namespace"), meta.get("name"))
+        return self.json("PATCH", path, query=query, body=manifest, content_type=APPLY_PATCH)
+
+    def replace(self, manifest: dict, *, dry_run: bool = False) -> dict:
+        """PUT the whole object; the resourceVersion inside makes a concurrent change a Conflict."""
+        meta = manifest.get("metadata") or {}
+        query = [("fieldManager", FIELD_MANAGER)] + ([("dryRun", "All")] if dry_run else [])
+        path = _path(manifest.get("kind", ""), meta.get("namespace"), meta.get("name"))
+        return self.json("PUT", path, query=query, body=manifest)
+
+    def post(
+        self, kind, namespace: str | None = None, name: str | None = None, *, body: dict, sub: str = "", **kwargs
+    ) -> tuple[int, dict]:
+        """Create an object or call a subresource (eviction, token); ``(status, answer)``."""
+        status, text = self.send("POST", _path(kind, namespace, name, sub), body=body, **kwargs)
+        try:
+            return status, json.loads(text) if text else {}
+        except ValueError:
+            return status, {"message": text}
+
+    def delete(self, kind, namespace: str | None, name: str) -> bool:
+        """Delete one object, its dependents in the background; False when it was already gone."""
+        try:
+            self.send("DELETE", _path(kind, namespace, name), body=DELETE_IN_BACKGROUND)
+        except NotFound:
+            return False
+        return True
+
+    def version(self) -> dict:
+        return self.json("GET", "/version")
+
+    def may(self, verb: str, group: str, resource: str, subresource: str = "", namespace: str = "") -> bool:
+        """Ask the cluster (SelfSubjectAccessReview) whether this client's identity may do ``verb``."""
+        _status, review = self.post(
+            "SelfSubjectAccessReview", body=access_review(verb, group, resource, subresource, namespace)
+        )
+        return bool((review.get("status") or {}).get("allowed"))
+
+    def watch(self, kind, resource_version: str) -> Iterator[dict]:
+        """Watch events of ``kind`` from ``resource_version`` with bookmarks, one dict per event.
+
+        Ends when the server closes the watch (after WATCH_SECONDS); raises Expired
+        on 410 and ClusterUnreachable when the connection drops.
+        """
+        query = [
+            ("watch", "1"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(WATCH_SECONDS)),
+        ]
+        _status, response = self.send("GET", _path(kind), query=query, timeout=WATCH_SECONDS + 30, stream=True)
+        buffer = b""
+        try:
+            for chunk in response.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        event = json.loads(line)
+                        if event.get("type") == "ERROR" and (event.get("object") or {}).get("code") == 410:
+                            raise Expired(_("The watch position expired; listing again."), status=410)
+                        yield event
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _unreachable(self.cluster, exc) from None
+        finally:
+            response.release_conn()
+
+
+def _path(kind, namespace=None, name=None, sub: str = "") -> str:
+    try:
+        return kinds.path(kind, namespace, name, sub)
+    except kinds.InvalidName as exc:
+        raise Invalid(str(exc), reason="invalid_name") from None
+
+
 @contextmanager
-def api_client(cluster: Cluster, *, as_user=None) -> Iterator[client.ApiClient]:
-    """An ApiClient for ``cluster``, closed after use.
+def client(
+    cluster: Cluster, *, as_user=None, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT
+) -> Iterator[Client]:
+    """A Client for ``cluster``, closed after use.
 
     With ``as_user`` every request impersonates that user's ServiceAccount, so
     the cluster's RBAC decides and its audit log names the user. Without it the
@@ -94,217 +394,37 @@ def api_client(cluster: Cluster, *, as_user=None) -> Iterator[client.ApiClient]:
 
     The kubeconfig is decrypted in memory; certificate data the client library
     needs as files lives in a private temporary folder removed on exit.
+    Credentials that cannot be loaded raise KubeError with reason ``credentials``.
     """
-    configuration = client.Configuration()
+    configuration = client_library.Configuration()
     with tempfile.TemporaryDirectory(prefix="kubemate-kube-") as tmp:
-        config.kube_config.KubeConfigLoader(
-            config_dict=yaml.safe_load(cluster.kubeconfig()), temp_file_path=tmp
-        ).load_and_set(configuration)
+        try:
+            config.kube_config.KubeConfigLoader(
+                config_dict=yaml.safe_load(cluster.kubeconfig()), temp_file_path=tmp
+            ).load_and_set(configuration)
+        except (config.ConfigException, yaml.YAMLError, ValueError, TypeError, KeyError) as exc:
+            raise KubeError(
+                _("The credentials cannot be loaded: %(detail)s") % {"detail": str(exc)[:200]},
+                reason="credentials",
+                detail=str(exc)[:200],
+            ) from None
+        # The client library caches the files it writes by content, process-wide: a second client for the same
+        # cluster would get the first one's file, deleted when that client closes. Each client keeps its own copy.
+        for attribute in ("ssl_ca_cert", "cert_file", "key_file"):
+            source = getattr(configuration, attribute, None)
+            if source:
+                copy = Path(tmp) / f"own-{attribute}"
+                copy.write_bytes(Path(source).read_bytes())
+                copy.chmod(0o600)
+                setattr(configuration, attribute, str(copy))
         configuration.retries = 0
-        api = client.ApiClient(configuration)
+        api = client_library.ApiClient(configuration)
         if as_user is not None:
             api.set_default_header("Impersonate-User", impersonated_username(as_user))
         try:
-            yield api
+            yield Client(cluster, api, connect_timeout=connect_timeout, read_timeout=read_timeout)
         finally:
             api.close()
-
-
-def call(cluster: Cluster, fn, *args, **kwargs):
-    """Run one API call with Kubemate's timeouts, translating failures into KubeError."""
-    kwargs.setdefault("_request_timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
-    for attempt in range(TOO_MANY_REQUESTS_RETRIES + 1):
-        try:
-            return fn(*args, **kwargs)
-        except ApiException as exc:
-            # 429: API priority and fairness, or a new resource type not served yet; the server says when to retry.
-            if exc.status == 429 and attempt < TOO_MANY_REQUESTS_RETRIES:
-                time.sleep(min(float((exc.headers or {}).get("Retry-After") or 1), 2.0))
-                continue
-            raise _translate(exc, cluster) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ClusterUnreachable(
-                _("Cluster %(name)s cannot be reached: %(reason)s.")
-                % {"name": cluster.name, "reason": network_reason(exc)}
-            ) from None
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-
-def network_reason(exc: Exception) -> str:
-    """Name why a connection failed, in words an operator can act on."""
-    cause = getattr(exc, "reason", None) or exc
-    text = f"{exc} {cause}".lower()
-    if "certificate" in text or "ssl" in text:
-        return str(_("its TLS certificate is not trusted (check the CA)"))
-    if "name or service not known" in text or "nodename nor servname" in text or "failed to resolve" in text:
-        return str(_("its host name does not resolve (DNS)"))
-    if "timed out" in text or "timeout" in text:
-        return str(_("it did not answer in time"))
-    if "refused" in text:
-        return str(_("the connection was refused"))
-    return str(_("the network connection failed"))
-
-
-# group, version, plural, namespaced: the kinds Kubemate reads and writes through `request` and `apply`.
-KINDS: dict[str, tuple[str, str, str, bool]] = {
-    "Namespace": ("", "v1", "namespaces", False),
-    "ServiceAccount": ("", "v1", "serviceaccounts", True),
-    "ClusterRole": ("rbac.authorization.k8s.io", "v1", "clusterroles", False),
-    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
-    "Role": ("rbac.authorization.k8s.io", "v1", "roles", True),
-    "RoleBinding": ("rbac.authorization.k8s.io", "v1", "rolebindings", True),
-    "CustomResourceDefinition": ("apiextensions.k8s.io", "v1", "customresourcedefinitions", False),
-    "PlatformUser": ("kubemate.io", "v1alpha1", "platformusers", False),
-    "PlatformRole": ("kubemate.io", "v1alpha1", "platformroles", False),
-    "PlatformBinding": ("kubemate.io", "v1alpha1", "platformbindings", False),
-}
-
-
-def resource_path(kind: str, name: str | None = None, namespace: str | None = None) -> str:
-    group, version, plural, namespaced = KINDS[kind]
-    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
-    if namespaced and namespace:
-        base += f"/namespaces/{namespace}"
-    path = f"{base}/{plural}"
-    return f"{path}/{name}" if name else path
-
-
-def request(
-    api: client.ApiClient,
-    cluster: Cluster,
-    method: str,
-    path: str,
-    *,
-    query: list[tuple[str, str]] | None = None,
-    body: dict | None = None,
-    content_type: str = "application/json",
-) -> dict | None:
-    """One raw API request as JSON in and out, with Kubemate's timeouts and error sentences."""
-    headers = {"Accept": "application/json", "Content-Type": content_type}
-    # The client serializes dicts for JSON; other content types (apply patches) are sent as text.
-    payload = body if content_type == "application/json" or body is None else json.dumps(body)
-    method, url, headers, payload, _post = api.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=query or [],
-        header_params=headers,
-        body=payload,
-        auth_settings=["BearerToken"],
-    )
-
-    def send(_request_timeout):
-        response = api.call_api(method, url, header_params=headers, body=payload, _request_timeout=_request_timeout)
-        response.read()
-        text = response.data.decode() if response.data else ""
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=text, data=None)
-        return json.loads(text) if text else None
-
-    return call(cluster, send)
-
-
-def apply(api: client.ApiClient, cluster: Cluster, manifest: dict) -> dict:
-    """Server-side apply ``manifest`` with Kubemate's field manager, taking over conflicting fields."""
-    meta = manifest["metadata"]
-    path = resource_path(manifest["kind"], meta["name"], meta.get("namespace"))
-    return request(
-        api,
-        cluster,
-        "PATCH",
-        path,
-        query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-        body=manifest,
-        content_type="application/apply-patch+yaml",
-    )
-
-
-def list_objects(
-    api: client.ApiClient, cluster: Cluster, kind: str, *, namespace: str | None = None, label_selector: str = ""
-) -> list[dict]:
-    items, token = [], ""
-    while True:
-        query = [("limit", "500")] + ([("labelSelector", label_selector)] if label_selector else [])
-        if token:
-            query.append(("continue", token))
-        page = request(api, cluster, "GET", resource_path(kind, namespace=namespace), query=query)
-        items.extend(page.get("items", []))
-        token = page.get("metadata", {}).get("continue", "")
-        if not token:
-            return items
-
-
-def delete_object(api: client.ApiClient, cluster: Cluster, kind: str, name: str, namespace: str | None = None) -> bool:
-    """Delete one object; False when it was already gone."""
-    try:
-        request(
-            api,
-            cluster,
-            "DELETE",
-            resource_path(kind, name, namespace),
-            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
-        )
-    except NotFound:
-        return False
-    return True
-
-
-WATCH_SECONDS = 300
-
-
-class Expired(KubeError):
-    """410 Gone: the resourceVersion is older than what the apiserver keeps; list again."""
-
-
-def watch_lines(api: client.ApiClient, cluster: Cluster, path: str, resource_version: str) -> Iterator[dict]:
-    """Watch events of a list path from ``resource_version`` with bookmarks, one dict per event.
-
-    Ends when the server closes the watch (after WATCH_SECONDS); raises Expired
-    on 410 and ClusterUnreachable when the connection drops.
-    """
-    query = [
-        ("watch", "1"),
-        ("resourceVersion", resource_version),
-        ("allowWatchBookmarks", "true"),
-        ("timeoutSeconds", str(WATCH_SECONDS)),
-    ]
-    method, url, headers, _body, _post = api.param_serialize(
-        method="GET",
-        resource_path=path,
-        query_params=query,
-        header_params={"Accept": "application/json"},
-        auth_settings=["BearerToken"],
-    )
-
-    def open_stream(_request_timeout):
-        response = api.call_api(method, url, header_params=headers, _request_timeout=_request_timeout)
-        if response.status == 410:
-            raise Expired(_("The watch position expired; listing again."))
-        if not 200 <= response.status <= 299:
-            response.read()
-            raise ApiException.from_response(http_resp=response, body=response.data.decode(), data=None)
-        return response
-
-    response = call(cluster, open_stream, _request_timeout=(CONNECT_TIMEOUT, WATCH_SECONDS + 30))
-    buffer = b""
-    try:
-        for chunk in response.response.stream(65536, decode_content=True):
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                if line.strip():
-                    event = json.loads(line)
-                    if event.get("type") == "ERROR" and (event.get("object") or {}).get("code") == 410:
-                        raise Expired(_("The watch position expired; listing again."))
-                    yield event
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ClusterUnreachable(
-            _("Cluster %(name)s cannot be reached: %(reason)s.") % {"name": cluster.name, "reason": network_reason(exc)}
-        ) from None
-    finally:
-        response.response.release_conn()
-
-
-ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 def access_review(verb: str, group: str, resource: str, subresource: str = "", namespace: str = "") -> dict:

@@ -12,9 +12,10 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django_htmx.http import HttpResponseClientRedirect
 
 LOGIN_AT_KEY = "kubemate_login_at"
 LAST_ACTIVITY_KEY = "kubemate_last_activity"
@@ -48,9 +49,7 @@ class SessionExpiryMiddleware:
             messages.info(request, _("Your session expired. Please sign in again."))
             url = f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
             if getattr(request, "htmx", False):
-                response = HttpResponse(status=204)
-                response["HX-Redirect"] = url
-                return response
+                return HttpResponseClientRedirect(url, status=204)
             return HttpResponseRedirect(url)
         if POLL_HEADER not in request.META and now - last > ACTIVITY_RESOLUTION_SECONDS:
             session[LAST_ACTIVITY_KEY] = now

@@ -1,4 +1,4 @@
-"""Shared state with no domain of its own: long-running Jobs and their log lines."""
+"""Shared state with no domain of its own: long-running Jobs and their log lines, and the audit log."""
 
 from __future__ import annotations
 
@@ -92,3 +92,76 @@ class JobLogLine(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+    def delete(self):
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditEvent(models.Model):
+    """One mutation or security event: who, what, where, result. Append-only and hash-chained.
+
+    ``seq`` counts from 1 without gaps; ``hash`` is SHA-256 over this event's
+    fields and ``prev_hash``, so changing or removing any row breaks the chain
+    (``manage.py audit_verify``). ``AuditHead`` holds the last seq and hash so
+    that removing the newest rows is detected too. A database trigger refuses
+    UPDATE, DELETE and TRUNCATE. Actor is stored as id and name, not a foreign
+    key, so that removing a user never rewrites history.
+    """
+
+    class Result(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        FAILURE = "failure", _("Failure")
+        DENIED = "denied", _("Denied")
+
+    seq = models.BigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(_("time"), editable=False, db_index=True)
+    actor_id = models.BigIntegerField(null=True, editable=False)
+    actor_name = models.CharField(_("actor"), max_length=150, editable=False, db_index=True)
+    action = models.CharField(_("action"), max_length=100, editable=False, db_index=True)
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices, editable=False)
+    cluster = models.CharField(_("cluster"), max_length=63, blank=True, editable=False, db_index=True)
+    namespace = models.CharField(_("namespace"), max_length=63, blank=True, editable=False)
+    object_kind = models.CharField(_("kind"), max_length=63, blank=True, editable=False)
+    object_name = models.CharField(_("object"), max_length=253, blank=True, editable=False)
+    detail = models.JSONField(_("detail"), default=dict, blank=True, editable=False)
+    ip = models.GenericIPAddressField(_("address"), null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        db_table = "accounts_auditevent"  # created by accounts before the audit log moved to core
+        ordering = ["-seq"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.actor_name} {self.action} {self.result}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditHead(models.Model):
+    """The newest audit event's seq and hash (a single row), locked while an event is appended."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        db_table = "accounts_audithead"
+        verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash[:12]}"

@@ -5,10 +5,7 @@ from apps.core import views
 app_name = "core"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("dashboard/facts/", views.dashboard_facts, name="dashboard_facts"),
     path("jobs/", views.job_list, name="job_list"),
-    path("jobs/demo/", views.demo_job_start, name="demo_job_start"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job_detail"),
     path("jobs/<uuid:job_id>/status/", views.job_status, name="job_status"),
 ]

@@ -1,17 +1,14 @@
-"""Worker bootsteps that let one Celery worker process also run the beat schedule and the inventory sync.
+"""Worker bootstep that lets one Celery worker process also run the beat schedule.
 
 Every Python process of the console costs about 90 MB (Django, the project, Celery, the Kubernetes client),
 so a small installation runs web + one worker instead of web + worker + beat + sync
-(bench/README.md has the measurements). Both steps are off unless the settings turn them on:
+(bench/README.md has the measurements). The step is off unless the settings turn it on:
+``KUBEMATE_WORKER_BEAT``: ``EmbeddedBeat`` runs celery beat's service with the database scheduler in a
+thread of the worker (celery's own ``--beat`` forks a process instead), closing its database connection
+when it stops. Its companion for the inventory sync is apps/clusters/inventory/worker_step.py.
 
-- ``KUBEMATE_WORKER_BEAT``: ``EmbeddedBeat`` runs celery beat's service with the database scheduler in a
-  thread of the worker (celery's own ``--beat`` forks a process instead), closing its database connection
-  when it stops.
-- ``KUBEMATE_WORKER_SYNC``: ``EmbeddedInventorySync`` runs ``SyncProcess`` (the same code as
-  ``manage.py inventory_sync``) in a thread, restarting it if it ever fails, and stops it with the worker.
-
-Run exactly one worker with them: two beats would send every schedule twice, two syncs would write every
-change twice. Both are registered in kubemate/celery.py.
+Run exactly one worker with it: two beats would send every schedule twice. Both steps are registered in
+kubemate/celery.py.
 """
 
 from __future__ import annotations
@@ -65,44 +62,4 @@ class EmbeddedBeat(bootsteps.StartStopStep):
         self.service = self.thread = None
 
     def terminate(self, worker) -> None:  # a warm or cold shutdown stops it the same way
-        self.stop(worker)
-
-
-class EmbeddedInventorySync(bootsteps.StartStopStep):
-    """The inventory sync (list + watch of every cluster) as threads of this worker."""
-
-    requires = {"celery.worker.components:Pool"}
-    RESTART_SECONDS = 2
-
-    def __init__(self, worker, **kwargs) -> None:
-        super().__init__(worker, **kwargs)
-        self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def include_if(self, worker) -> bool:
-        return settings.KUBEMATE_WORKER_SYNC
-
-    def start(self, worker) -> None:
-        self.stopping.clear()
-        self.thread = threading.Thread(target=self.run, name="kubemate-inventory-sync", daemon=True)
-        self.thread.start()
-        logger.info("inventory sync runs inside this worker")
-
-    def run(self) -> None:
-        from apps.clusters.inventory.sync import SyncProcess
-
-        while not self.stopping.is_set():
-            try:
-                SyncProcess().run_forever(self.stopping)
-            except Exception:
-                logger.exception("inventory sync failed; restarting")
-                self.stopping.wait(self.RESTART_SECONDS)
-
-    def stop(self, worker) -> None:
-        self.stopping.set()
-        if self.thread is not None:
-            self.thread.join(timeout=15)
-            self.thread = None
-
-    def terminate(self, worker) -> None:
         self.stop(worker)

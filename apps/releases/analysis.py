@@ -29,6 +29,7 @@ import logging
 from datetime import timedelta
 from string import Template
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
@@ -138,6 +139,12 @@ def analyse_due(now=None) -> int:
         except Exception:
             log.exception("canary analysis failed", extra={"canary": pk})
     return done
+
+
+@shared_task(name="releases.analyse_canaries", ignore_result=True)
+def analyse_canaries() -> int:
+    """Check the canaries with automatic steps whose next check has come (beat runs this every 10 seconds)."""
+    return analyse_due()
 
 
 def check_canary(pk: int, *, now=None) -> CanaryCheck | None:

@@ -70,10 +70,9 @@ def _route(release: Release, canary: Canary | None) -> dict:
     )
 
 
-def _remove_canary_objects(api, release: Release) -> None:
-    cluster = release.project.cluster
+def _remove_canary_objects(k: kube.Client, release: Release) -> None:
     for kind in ("Service", "Deployment"):
-        k8s.delete(api, cluster, kind, release.namespace, render.canary_name(release.name))
+        k8s.delete(k, kind, release.namespace, render.canary_name(release.name))
 
 
 def _refused(exc: kube.KubeError, release: Release) -> str:
@@ -142,18 +141,17 @@ def start_canary(
     cluster = release.project.cluster
     checksum = services.secret_checksum(services.secret_values(release.spec))
     try:
-        with kube.api_client(cluster, as_user=actor) as api:
+        with kube.client(cluster, as_user=actor) as k:
             try:
                 k8s.apply(
-                    api,
-                    cluster,
+                    k,
                     render.canary_deployment(release.name, release.namespace, canary.spec, replicas, checksum=checksum),
                 )
-                k8s.apply(api, cluster, render.canary_service(release.name, release.namespace, canary.spec))
-                k8s.apply(api, cluster, _route(release, canary))
+                k8s.apply(k, render.canary_service(release.name, release.namespace, canary.spec))
+                k8s.apply(k, _route(release, canary))
             except kube.KubeError:
                 # Leave nothing half-started: without the route change the canary objects serve nobody.
-                _remove_canary_objects(api, release)
+                _remove_canary_objects(k, release)
                 raise
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
@@ -205,8 +203,8 @@ def step_canary(*, actor, canary: Canary, weight: int, automatic: AutoStep | Non
     canary.weight = weight
     detail = _auto_detail({"image": canary.spec.get("image", ""), "weight": weight, "previous": previous}, automatic)
     try:
-        with kube.api_client(release.project.cluster, as_user=actor) as api:
-            k8s.apply(api, release.project.cluster, _route(release, canary))
+        with kube.client(release.project.cluster, as_user=actor) as k:
+            k8s.apply(k, _route(release, canary))
     except kube.KubeError as exc:
         canary.weight = previous
         sentence = _refused(exc, release)
@@ -231,8 +229,8 @@ def promote_canary(
     digest = services.spec_hash(release, spec)
     cluster = release.project.cluster
     try:
-        with kube.api_client(cluster, as_user=actor) as api:
-            live = k8s.read(api, cluster, "Deployment", release.namespace, release.name)
+        with kube.client(cluster, as_user=actor) as k:
+            live = k8s.read(k, "Deployment", release.namespace, release.name)
             editors = k8s.hand_edits(live) if live else []
             if editors and not force:
                 sentence = services.conflict_sentence(release, live, editors)
@@ -240,8 +238,8 @@ def promote_canary(
                 raise services.HandEditConflict(sentence)
             # The stable Deployment rolls to the canary's pods (old pods serve until new ones are ready), the route
             # goes back to its single stable backend, then the canary goes away.
-            services.apply_spec(api, release, spec, services.last_applied(release))
-            _remove_canary_objects(api, release)
+            services.apply_spec(k, release, spec, services.last_applied(release))
+            _remove_canary_objects(k, release)
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
         audit(actor, "promote", canary, request=request, detail=detail, error=sentence)
@@ -267,9 +265,9 @@ def abort_canary(*, actor, canary: Canary, automatic: AutoStep | None = None, re
         raise CanaryError(_("This canary is not running any more."))
     detail = _auto_detail({"image": canary.spec.get("image", ""), "weight": canary.weight}, automatic)
     try:
-        with kube.api_client(release.project.cluster, as_user=actor) as api:
-            k8s.apply(api, release.project.cluster, _route(release, None))
-            _remove_canary_objects(api, release)
+        with kube.client(release.project.cluster, as_user=actor) as k:
+            k8s.apply(k, _route(release, None))
+            _remove_canary_objects(k, release)
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
         audit(actor, "abort", canary, request=request, detail=detail, error=sentence)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.observability.prometheus import PrometheusError
-from apps.releases import analysis
+from apps.releases import analysis, canaries
 from apps.releases.forms import validate_image
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,100}$")
@@ -91,10 +91,11 @@ class CanaryForm(forms.Form):
         data = super().clean()
         mode = data.get("mode")
         if mode == "weight" and not data.get("weight") and "weight" not in self.errors:
-            data["weight"] = 10
+            data["weight"] = canaries.DEFAULT_WEIGHT
         if mode in ("header", "cookie"):
-            name = data.get("match_name") or ("X-Canary" if mode == "header" else "canary")
-            value = data.get("match_value") or "true"
+            default_name, default_value = canaries.DEFAULT_HEADER if mode == "header" else canaries.DEFAULT_COOKIE
+            name = data.get("match_name") or default_name
+            value = data.get("match_value") or default_value
             if not HEADER_NAME.match(name):
                 self.add_error(
                     "match_name",

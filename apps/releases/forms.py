@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -12,15 +12,13 @@ from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.models import Project
+from apps.clusters.values import is_dns_label, is_label_key, is_label_value, parse_quantity
 from apps.core import crypto
 from apps.releases import render
 from apps.releases.models import Release
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE = re.compile(
@@ -29,21 +27,6 @@ IMAGE = re.compile(
 )
 CPU = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>m?)$")
 MEMORY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
-MEMORY_UNITS = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
 PROBE_TYPES = (
     ("none", gettext_lazy("No probe")),
     ("http", gettext_lazy("HTTP request")),
@@ -52,7 +35,7 @@ PROBE_TYPES = (
 
 
 def validate_dns_label(value: str) -> None:
-    if len(value) > 63 or not DNS_LABEL.match(value):
+    if not is_dns_label(value):
         raise ValidationError(
             _(
                 "“%(value)s” is not a valid name: use at most 63 lower-case letters, digits and hyphens, "
@@ -85,23 +68,17 @@ def validate_port(value: int) -> None:
 
 
 def cpu_cores(value: str) -> Decimal:
-    match = CPU.match(value)
-    if not match:
+    if not CPU.match(value):
         raise ValidationError(
             _("“%(value)s” is not a CPU amount. Write 250m (a quarter of a core) or 2 (two cores).") % {"value": value}
         )
-    number = Decimal(match.group("number"))
-    return number / 1000 if match.group("unit") == "m" else number
+    return parse_quantity(value)
 
 
 def memory_bytes(value: str) -> Decimal:
-    match = MEMORY.match(value)
-    if not match:
+    if not MEMORY.match(value):
         raise ValidationError(_("“%(value)s” is not a memory size. Write 512Mi or 2Gi.") % {"value": value})
-    try:
-        return Decimal(match.group("number")) * MEMORY_UNITS[match.group("unit") or ""]
-    except InvalidOperation:
-        raise ValidationError(_("“%(value)s” is not a memory size. Write 512Mi or 2Gi.") % {"value": value}) from None
+    return parse_quantity(value)
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -126,7 +103,7 @@ def parse_env(text: str) -> list[dict]:
         source, _colon, ref = value.partition(":")
         if source in ("configmap", "secret") and _colon:
             object_name, slash, key = ref.partition("/")
-            if not slash or not DNS_LABEL.match(object_name) or not ENV_NAME.match(key):
+            if not slash or not is_dns_label(object_name) or not ENV_NAME.match(key):
                 errors.append(
                     _("Line %(n)s: a reference is written %(source)s:name/key, for example %(source)s:app-config/url.")
                     % {"n": number, "source": source}
@@ -170,7 +147,7 @@ def parse_node_selector(text: str) -> dict[str, str]:
     values, errors = {}, []
     for number, line in _lines(text):
         key, sep, value = line.partition("=")
-        if not sep or not LABEL_KEY.match(key.strip()) or not LABEL_VALUE.match(value.strip()):
+        if not sep or not is_label_key(key.strip()) or not is_label_value(value.strip()):
             errors.append(_("Line %(n)s: write a node label as key=value, for example disk=ssd.") % {"n": number})
             continue
         values[key.strip()] = value.strip()
@@ -508,12 +485,8 @@ def initial_from_spec(spec: dict) -> dict:
 
 def deployable_projects(user):
     """Projects with at least one namespace where ``user`` may deploy."""
-    ids = [
-        p.pk
-        for p in Project.objects.select_related("cluster")
-        if any(access.may(user, "releases.deploy", cluster=p.cluster, namespace=ns) for ns in p.namespaces)
-    ]
-    return Project.objects.filter(pk__in=ids).select_related("cluster")
+    where = access.q(user, "releases.deploy", cluster="cluster", namespace="namespaces__overlap")
+    return Project.objects.filter(where).exclude(namespaces=[]).select_related("cluster")
 
 
 class RollbackForm(forms.Form):

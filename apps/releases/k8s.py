@@ -1,6 +1,6 @@
 """The releases app's Kubernetes operations, on top of clusters/kube.py: apply, read, delete, rollout state.
 
-Callers pass an ApiClient that impersonates the acting user, so the cluster's
+Callers pass a ``kube.Client`` that impersonates the acting user, so the cluster's
 RBAC decides. Functions return plain dicts and dataclasses and raise the errors
 of clusters/kube.py.
 """
@@ -9,65 +9,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kubernetes import client
-
 from apps.clusters import kube
-from apps.clusters.kinds import BY_KIND
-from apps.clusters.models import Cluster
 
-APPLY_PATCH = "application/apply-patch+yaml"
 # Kinds a release writes, and the order they are removed in (dependents first).
 RELEASE_KINDS = ("HorizontalPodAutoscaler", "HTTPRoute", "Service", "Deployment", "Secret")
 # Fields another manager may own without it being a hand edit of the release: a console "restart" stamps this.
 IGNORED_SPEC_FIELDS = ("f:kubectl.kubernetes.io/restartedAt",)
 
 
-def object_path(kind: str, namespace: str, name: str | None = None) -> str:
-    prefix, plural = BY_KIND[kind].list_path.rsplit("/", 1)
-    path = f"{prefix}/namespaces/{namespace}/{plural}"
-    return f"{path}/{name}" if name else path
-
-
-def apply(api: client.ApiClient, cluster: Cluster, manifest: dict) -> dict:
+def apply(k: kube.Client, manifest: dict) -> dict:
     """Server-side apply with Kubemate's field manager. Callers check for hand edits first (``hand_edits``)."""
-    meta = manifest["metadata"]
-    return kube.request(
-        api,
-        cluster,
-        "PATCH",
-        object_path(manifest["kind"], meta["namespace"], meta["name"]),
-        query=[("fieldManager", kube.FIELD_MANAGER), ("force", "true")],
-        body=manifest,
-        content_type=APPLY_PATCH,
-    )
+    return k.apply(manifest)
 
 
-def read(api: client.ApiClient, cluster: Cluster, kind: str, namespace: str, name: str) -> dict | None:
-    try:
-        return kube.request(api, cluster, "GET", object_path(kind, namespace, name))
-    except kube.NotFound:
-        return None
+def read(k: kube.Client, kind: str, namespace: str, name: str) -> dict | None:
+    return k.read(kind, namespace, name)
 
 
-def delete(api: client.ApiClient, cluster: Cluster, kind: str, namespace: str, name: str) -> bool:
+def delete(k: kube.Client, kind: str, namespace: str, name: str) -> bool:
     """Delete one object; False when it was not there."""
-    try:
-        kube.request(
-            api,
-            cluster,
-            "DELETE",
-            object_path(kind, namespace, name),
-            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
-        )
-    except kube.NotFound:
-        return False
-    return True
+    return k.delete(kind, namespace, name)
 
 
-def list_in(api: client.ApiClient, cluster: Cluster, kind: str, namespace: str, label_selector: str = "") -> list[dict]:
-    query = [("labelSelector", label_selector)] if label_selector else []
-    page = kube.request(api, cluster, "GET", object_path(kind, namespace), query=query)
-    return (page or {}).get("items") or []
+def list_in(k: kube.Client, kind: str, namespace: str, label_selector: str = "") -> list[dict]:
+    return k.list(kind, namespace, label_selector=label_selector)
 
 
 def _leaves(fields: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -125,8 +90,8 @@ class RolloutState:
         return min(self.updated, self.ready)
 
 
-def rollout_state(api: client.ApiClient, cluster: Cluster, namespace: str, name: str, selector: str) -> RolloutState:
-    live = kube.request(api, cluster, "GET", object_path("Deployment", namespace, name))
+def rollout_state(k: kube.Client, namespace: str, name: str, selector: str) -> RolloutState:
+    live = k.get("Deployment", namespace, name)
     spec, status, meta = live.get("spec") or {}, live.get("status") or {}, live.get("metadata") or {}
     state = RolloutState(
         desired=int(spec.get("replicas", 1)),
@@ -152,7 +117,7 @@ def rollout_state(api: client.ApiClient, cluster: Cluster, namespace: str, name:
         and state.available == state.desired
         and state.total == state.desired
     )
-    for rs in list_in(api, cluster, "ReplicaSet", namespace, selector):
+    for rs in list_in(k, "ReplicaSet", namespace, selector):
         rs_status = rs.get("status") or {}
         desired = int((rs.get("spec") or {}).get("replicas") or 0)
         if desired or rs_status.get("replicas"):
@@ -160,9 +125,9 @@ def rollout_state(api: client.ApiClient, cluster: Cluster, namespace: str, name:
     return state
 
 
-def warning_events(api: client.ApiClient, cluster: Cluster, namespace: str, name: str, limit: int = 8) -> list[str]:
+def warning_events(k: kube.Client, namespace: str, name: str, limit: int = 8) -> list[str]:
     """Recent Warning events about the release's Deployment, ReplicaSets and pods, newest last, de-duplicated."""
-    events = list_in(api, cluster, "Event", namespace)
+    events = list_in(k, "Event", namespace)
     mine = [
         e
         for e in events
@@ -179,5 +144,5 @@ def warning_events(api: client.ApiClient, cluster: Cluster, namespace: str, name
     return list(lines.values())[-limit:]
 
 
-def pods(api: client.ApiClient, cluster: Cluster, namespace: str, selector: str) -> list[dict]:
-    return list_in(api, cluster, "Pod", namespace, selector)
+def pods(k: kube.Client, namespace: str, selector: str) -> list[dict]:
+    return list_in(k, "Pod", namespace, selector)

@@ -8,8 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Project
-
-DNS_LABEL_REGEX = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+from apps.clusters.values import DNS_LABEL_PATTERN
 
 
 class Release(models.Model):
@@ -38,7 +37,7 @@ class Release(models.Model):
         verbose_name_plural = _("releases")
         constraints = [
             models.UniqueConstraint(fields=["project", "namespace", "name"], name="releases_release_unique_name"),
-            models.CheckConstraint(condition=Q(name__regex=DNS_LABEL_REGEX), name="releases_release_name_dns"),
+            models.CheckConstraint(condition=Q(name__regex=DNS_LABEL_PATTERN), name="releases_release_name_dns"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
-"""Every write of the releases app: create, deploy, roll back, delete; and the rollout wait behind a Job.
+"""Every write of the releases app: create, deploy, roll back, delete; each deploy queues the rollout wait
+(the ``releases.wait_rollout`` task, its body in rollout.py) as a Job.
 
-Cluster calls act as the user (``kube.api_client(cluster, as_user=actor)``), so
+Cluster calls act as the user (``kube.client(cluster, as_user=actor)``), so
 the cluster's RBAC has the last word. The database side of each change (the
 release's spec, a Revision, the audit event, the rollout Job) commits in one
 transaction. Callers check the console capability first (``access.require``).
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,25 +19,15 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from apps.accounts import audit
-from apps.accounts.models import AuditEvent, Project
+from apps.accounts.models import Project
 from apps.clusters import kube
-from apps.clusters.models import Cluster, Resource
-from apps.core import crypto
-from apps.core.jobs import JobRecorder, start_job
-from apps.core.models import Job, JobLogLine
+from apps.clusters.models import Resource
+from apps.core import audit, crypto
+from apps.core.jobs import start_job
+from apps.core.models import AuditEvent, Job
 from apps.releases import k8s, render
 from apps.releases.models import Release, Revision
-
-ROLLOUT_TIMEOUT_SECONDS = 900
-POLL_SECONDS = 2
-STUCK_REASONS = (
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CrashLoopBackOff",
-    "CreateContainerConfigError",
-)
+from apps.releases.tasks import wait_rollout
 
 
 class ReleaseError(Exception):
@@ -93,10 +83,6 @@ def preview_yaml(name: str, namespace: str, spec: dict) -> str:
 
 def revision_yaml(revision: Revision) -> str:
     return render.to_yaml(rendered(revision.release, revision.spec, reveal=False))
-
-
-def selector_of(release: Release) -> str:
-    return ",".join(f"{k}={v}" for k, v in render.selector(release.name).items())
 
 
 # --- writes ----------------------------------------------------------------------------------------------
@@ -175,9 +161,8 @@ def deploy_release(
         )
     last = last_applied(release)
     try:
-        with kube.api_client(release.project.cluster, as_user=actor) as api:
-            cluster = release.project.cluster
-            live = k8s.read(api, cluster, "Deployment", release.namespace, release.name)
+        with kube.client(release.project.cluster, as_user=actor) as k:
+            live = k8s.read(k, "Deployment", release.namespace, release.name)
             editors = k8s.hand_edits(live) if live else []
             if editors and not force:
                 sentence = conflict_sentence(release, live, editors)
@@ -190,7 +175,7 @@ def deploy_release(
                     _("Nothing to change: %(name)s already runs revision %(number)s with this specification.")
                     % {"name": release.name, "number": last.number},
                 )
-            apply_spec(api, release, spec, last)
+            apply_spec(k, release, spec, last)
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, release)
         with transaction.atomic():
@@ -207,23 +192,20 @@ def deploy_release(
     return DeployOutcome(revision, job, message % {"name": release.name, "number": revision.number, "old": rollback_of})
 
 
-def apply_spec(api, release: Release, spec: dict, last: Revision | None) -> None:
+def apply_spec(k, release: Release, spec: dict, last: Revision | None) -> None:
     """Server-side apply the release's objects for ``spec``; remove the kinds ``last`` had and ``spec`` drops."""
-    cluster = release.project.cluster
     for manifest in rendered(release, spec, reveal=True):
-        k8s.apply(api, cluster, manifest)
+        k8s.apply(k, manifest)
     previous_kinds = _kinds_of(last.spec) if last else set()
     for kind in k8s.RELEASE_KINDS:
         if kind in previous_kinds and kind not in _kinds_of(spec):
-            k8s.delete(api, cluster, kind, release.namespace, _object_name(release, kind))
+            k8s.delete(k, kind, release.namespace, _object_name(release, kind))
 
 
 def start_rollout(
     release: Release, spec: dict, digest: str, actor, *, rollback_of: int | None = None, note: str = ""
 ) -> tuple[Revision, Job]:
     """Inside the caller's transaction: store ``spec`` on the release, record an applied Revision, queue the wait."""
-    from apps.releases.tasks import wait_rollout
-
     release.spec = spec
     release.save(update_fields=["spec", "updated_at"])
     revision = _record_revision(release, spec, digest, actor, Revision.Result.APPLIED, "", rollback_of)
@@ -285,12 +267,12 @@ def rollback_release(*, actor, release: Release, number: int, force: bool = Fals
 def delete_release(*, actor, release: Release, request=None) -> None:
     """Remove the release's objects from the cluster as ``actor``, then the release and its history."""
     try:
-        with kube.api_client(release.project.cluster, as_user=actor) as api:
+        with kube.client(release.project.cluster, as_user=actor) as k:
             for kind in k8s.RELEASE_KINDS:
                 if kind in _kinds_of(release.spec):
-                    k8s.delete(api, release.project.cluster, kind, release.namespace, _object_name(release, kind))
+                    k8s.delete(k, kind, release.namespace, _object_name(release, kind))
             for kind in ("Service", "Deployment"):
-                k8s.delete(api, release.project.cluster, kind, release.namespace, render.canary_name(release.name))
+                k8s.delete(k, kind, release.namespace, render.canary_name(release.name))
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, release)
         _audit(actor, "releases.release.delete", release, request=request, error=sentence)
@@ -298,102 +280,6 @@ def delete_release(*, actor, release: Release, request=None) -> None:
     with transaction.atomic():
         _audit(actor, "releases.release.delete", release, request=request)
         release.delete()
-
-
-# --- the rollout wait --------------------------------------------------------------------------------------
-
-
-class RolloutFailed(Exception):
-    """The rollout did not finish; the message says why in plain words."""
-
-
-def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
-    """Follow the Deployment until its new pods are ready, the progress deadline passes, or pods are stuck."""
-    revision = Revision.objects.select_related("release__project__cluster").get(pk=revision_id)
-    release = revision.release
-    cluster = release.project.cluster
-    actor = Job.objects.select_related("actor").get(pk=job.id).actor
-    timeout = getattr(settings, "KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS", ROLLOUT_TIMEOUT_SECONDS)
-    deadline = time.monotonic() + timeout
-    last_message = ""
-    job.progress(5, _("Waiting for the new pods of %(name)s.") % {"name": release.name})
-    with kube.api_client(cluster, as_user=actor) as api:
-        while True:
-            state = k8s.rollout_state(api, cluster, release.namespace, release.name, selector_of(release))
-            message = progress_message(state)
-            if message != last_message:
-                percent = 5 + (95 * state.updated_ready() // state.desired if state.desired else 95)
-                job.progress(min(percent, 99), message)
-                last_message = message
-            if state.complete:
-                _finish(revision, Revision.Result.SUCCEEDED, message)
-                job.log(_("%(name)s is rolled out: %(message)s") % {"name": release.name, "message": message})
-                return
-            stuck = stuck_pods(api, cluster, release)
-            if state.failed_reason or stuck or time.monotonic() > deadline:
-                sentence = failure_sentence(release, revision, state, stuck, timeout)
-                for line in k8s.warning_events(api, cluster, release.namespace, release.name):
-                    job.log(line, JobLogLine.Level.WARNING)
-                events = k8s.warning_events(api, cluster, release.namespace, release.name, limit=3)
-                if events:
-                    sentence += " " + _("What the cluster says: %(events)s") % {"events": " · ".join(events)}
-                _finish(revision, Revision.Result.FAILED, sentence)
-                raise RolloutFailed(sentence)
-            time.sleep(getattr(settings, "KUBEMATE_RELEASE_POLL_SECONDS", POLL_SECONDS))
-
-
-def progress_message(state: k8s.RolloutState) -> str:
-    sets = ", ".join(f"{name} {ready}/{desired}" for name, ready, desired in state.replica_sets)
-    text = _("%(ready)s of %(desired)s pods ready on the new version") % {
-        "ready": state.updated_ready(),
-        "desired": state.desired,
-    }
-    label = _("ReplicaSets")
-    return f"{text} ({label}: {sets})" if sets else text
-
-
-def stuck_pods(api, cluster: Cluster, release: Release) -> list[tuple[str, str, str]]:
-    """Pods waiting for a reason that does not pass by itself: (pod, reason, message)."""
-    stuck = []
-    for pod in k8s.pods(api, cluster, release.namespace, selector_of(release)):
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in STUCK_REASONS:
-                stuck.append((pod["metadata"]["name"], waiting["reason"], waiting.get("message") or ""))
-    return stuck
-
-
-def failure_sentence(release: Release, revision: Revision, state, stuck, timeout: int) -> str:
-    values = {"name": release.name, "number": revision.number}
-    if stuck:
-        pod, reason, _message = stuck[0]
-        if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
-            return _(
-                "%(name)s revision %(number)s did not roll out: the image %(image)s cannot be pulled (%(reason)s "
-                "on pod %(pod)s). Check the name and tag, and that the cluster may read the registry."
-            ) % {**values, "image": revision.spec.get("image", ""), "reason": reason, "pod": pod}
-        return _(
-            "%(name)s revision %(number)s did not roll out: its container keeps failing (%(reason)s on pod %(pod)s); "
-            "read the pod's log."
-        ) % {**values, "reason": reason, "pod": pod}
-    if state.failed_reason:
-        return _(
-            "%(name)s revision %(number)s did not roll out: Kubernetes gave up after %(seconds)s seconds without "
-            "ready new pods (ProgressDeadlineExceeded); %(ready)s of %(desired)s are ready."
-        ) % {
-            **values,
-            "seconds": revision.spec.get("progress_deadline_seconds"),
-            "ready": state.updated_ready(),
-            "desired": state.desired,
-        }
-    return _(
-        "%(name)s revision %(number)s did not become ready within %(seconds)s seconds; %(ready)s of %(desired)s "
-        "new pods are ready."
-    ) % {**values, "seconds": timeout, "ready": state.updated_ready(), "desired": state.desired}
-
-
-def _finish(revision: Revision, result: str, message: str) -> None:
-    Revision.objects.filter(pk=revision.pk).update(result=result, message=message[:2000])
 
 
 # --- reads for pages ---------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_LOG_LEVEL        | INFO                                      |
 | KUBEMATE_WORKER_BEAT      | false; true: the Celery worker runs the beat schedule in a thread (run one such worker) |
 | KUBEMATE_WORKER_SYNC      | false; true: the Celery worker runs the inventory sync in threads |
+| KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS | 900: a rollout not finished by then is reported as failed |
+| KUBEMATE_DRAIN_TIMEOUT_SECONDS | 300: a drain stops then and names the pods still on the node |
 | KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
 | KUBEMATE_LDAP_BIND_DN / KUBEMATE_LDAP_BIND_PASSWORD | empty (anonymous search)    |
 | KUBEMATE_LDAP_USER_BASE   | required with KUBEMATE_LDAP_URI, e.g. ou=people,dc=bank,dc=example |
@@ -96,16 +98,11 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
-    "guardian",
     "axes",
     "apps.core",
     "apps.accounts",
     "apps.clusters",
     "apps.releases",
-    "apps.observability",
-    "apps.cicd",
-    "apps.inspection",
-    "apps.ai",
 ]
 
 MIDDLEWARE = [
@@ -138,7 +135,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
-                "apps.core.context_processors.console",
+                "kubemate.navigation.console",
             ],
         },
     }
@@ -183,10 +180,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
 ]
-# django-guardian: no anonymous user row; anonymous visitors hold nothing.
-ANONYMOUS_USER_NAME = None
 # django-axes: 5 failed sign-ins per account and address lock that pair out for 15 minutes.
 AXES_FAILURE_LIMIT = env_int("KUBEMATE_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("KUBEMATE_LOGIN_LOCKOUT_MINUTES", 15))
@@ -198,7 +192,7 @@ AXES_VERBOSE = False
 # when the last sign-in or confirmation is older than this.
 REAUTH_MAX_AGE_SECONDS = env_int("KUBEMATE_REAUTH_SECONDS", 5 * 60)
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "core:dashboard"
+LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = env("LANGUAGE_CODE", "en")
@@ -241,10 +235,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# One process instead of three on a small installation (apps/core/worker_steps.py): each Python process costs
-# ~90 MB, so the worker can host the beat schedule and the inventory sync as threads. Run exactly one such worker.
+# One process instead of three on a small installation (apps/core/worker_steps.py,
+# apps/clusters/inventory/worker_step.py): each Python process costs ~90 MB, so the worker can host the beat
+# schedule and the inventory sync as threads. Run exactly one such worker.
 KUBEMATE_WORKER_BEAT = env_bool("KUBEMATE_WORKER_BEAT", False)
 KUBEMATE_WORKER_SYNC = env_bool("KUBEMATE_WORKER_SYNC", False)
+# Long jobs give up after these many seconds and say what still waits: a release rollout, a node drain.
+KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS = env_int("KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS", 15 * 60)
+KUBEMATE_DRAIN_TIMEOUT_SECONDS = env_int("KUBEMATE_DRAIN_TIMEOUT_SECONDS", 5 * 60)
+# How often a rollout job looks at the Deployment again (not configuration; tests shorten it).
+KUBEMATE_RELEASE_POLL_SECONDS = 2
 
 LOG_LEVEL = env("KUBEMATE_LOG_LEVEL", "INFO").upper()
 LOGGING = {

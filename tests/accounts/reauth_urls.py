@@ -3,7 +3,7 @@
 from django.http import HttpResponse
 from django.urls import URLResolver, include, path
 
-from apps.accounts.reauth import require_recent_auth
+from apps.core.reauth import require_recent_auth
 from kubemate.urls import handler404, handler500
 from kubemate.urls import urlpatterns as console_urlpatterns
 

@@ -8,8 +8,10 @@ from django.db.utils import ProgrammingError
 from django.test import Client
 from django.urls import reverse
 
-from apps.accounts import audit, services
-from apps.accounts.models import AuditEvent, Role
+from apps.accounts import services
+from apps.accounts.models import Role
+from apps.core import audit
+from apps.core.models import AuditEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

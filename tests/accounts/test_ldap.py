@@ -5,7 +5,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from apps.accounts.models import AuditEvent
+from apps.core.models import AuditEvent
 from kubemate.settings.ldap import LDAP_BACKEND, ldap_settings
 from kubemate.startup import StartupError
 from tests.accounts.ldap_server import (
@@ -18,6 +18,7 @@ from tests.accounts.ldap_server import (
     ldap_server,
 )
 from tests.factories import PASSWORD
+from tests.helpers import sign_in
 
 __all__ = ["ldap_server"]  # the fixture, used by name
 
@@ -32,15 +33,11 @@ def directory(ldap_server, settings, db):
     return ldap_server
 
 
-def sign_in(client, username, password):
-    return client.post(reverse("login"), {"username": username, "password": password})
-
-
 def test_a_directory_user_signs_in_and_is_created_with_name_email_and_groups(client, directory):
     response = sign_in(client, USER, USER_PASSWORD)
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("core:dashboard")
+    assert response["Location"] == reverse("dashboard")
     user = User.objects.get(username=USER)
     assert client.session["_auth_user_id"] == str(user.pk)
     assert client.session["_auth_user_backend"] == LDAP_BACKEND

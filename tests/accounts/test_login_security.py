@@ -8,18 +8,15 @@ from axes.models import AccessAttempt
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.accounts import audit
-from apps.accounts.models import AuditEvent
-from apps.accounts.reauth import REAUTH_AT_KEY
+from apps.core import audit
+from apps.core.models import AuditEvent
+from apps.core.reauth import REAUTH_AT_KEY
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.django_db
 
 WRONG = "not-the-password-at-all"
-
-
-def sign_in(client, username, password, **extra):
-    return client.post(reverse("login"), {"username": username, "password": password}, **extra)
 
 
 def fail_five_times(client, username, **extra):
@@ -56,7 +53,7 @@ def test_lock_out_does_not_touch_another_username_from_the_same_address(client, 
     response = sign_in(client, other.username, PASSWORD)
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("core:dashboard")
+    assert response["Location"] == reverse("dashboard")
     assert client.session["_auth_user_id"] == str(other.pk)
 
 

@@ -11,6 +11,7 @@ from kubernetes import client
 
 from apps.accounts import capabilities, services
 from apps.accounts.models import Project, Role
+from apps.accounts.reconcile import reconcile_rbac
 from apps.clusters.kube import impersonated_username
 from tests.factories import UserFactory
 
@@ -72,7 +73,7 @@ def bound_users(registered_cluster, team_namespaces, admin_user):
         on_cluster = UserFactory(username=f"cluster-{slug}")
         services.create_binding(actor=admin_user, role=role, user=on_cluster, cluster=registered_cluster)
         users[slug] = {"project": in_project, "cluster": on_cluster}
-    services.reconcile_rbac(registered_cluster)
+    reconcile_rbac(registered_cluster)
     return users
 
 
@@ -119,10 +120,10 @@ def test_a_real_request_as_the_user_matches_the_console(sandbox, registered_clus
     from apps.clusters import kube
 
     developer = bound_users["developer"]["project"]
-    with kube.api_client(registered_cluster, as_user=developer) as api:
-        listed = kube.request(api, registered_cluster, "GET", "/apis/apps/v1/namespaces/team-a/deployments")
+    with kube.client(registered_cluster, as_user=developer) as k:
+        listed = k.get("Deployment", "team-a")
         with pytest.raises(kube.Forbidden):
-            kube.request(api, registered_cluster, "GET", "/apis/apps/v1/namespaces/team-b/deployments")
+            k.get("Deployment", "team-b")
     assert listed["kind"] == "DeploymentList"
 
 

@@ -2,8 +2,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import Binding, Role
-from tests.browser.test_console import login
 from tests.factories import UserFactory
+from tests.helpers import sign_in_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -19,7 +19,7 @@ def test_admin_creates_a_role_in_chinese_binds_a_user_who_then_sees_only_permitt
 
     admin = AdminFactory()
     member = UserFactory(username="zhang.min")
-    login(page, admin)
+    sign_in_page(page, admin)
     page.click("[data-testid=lang-zh-hans]")
     expect(page.locator("h2.page-title")).to_have_text("仪表盘")
 
@@ -49,7 +49,7 @@ def test_admin_creates_a_role_in_chinese_binds_a_user_who_then_sees_only_permitt
     assert Binding.objects.filter(user=member, role=role, project__slug="team-a").exists()
 
     member_page = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900}).new_page()
-    login(member_page, member)
+    sign_in_page(member_page, member)
     sidebar = member_page.locator(".navbar-vertical")
     expect(sidebar).to_contain_text("Dashboard")
     expect(sidebar).not_to_contain_text("Users")

@@ -7,10 +7,10 @@ import pytest
 from kubernetes import client
 from playwright.sync_api import expect
 
-from apps.accounts import services
 from apps.accounts.k8s import review_access
-from tests.browser.test_console import login
+from apps.accounts.reconcile import reconcile_rbac
 from tests.factories import AdminFactory
+from tests.helpers import sign_in_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,13 +49,13 @@ def test_scale_from_the_page_changes_pods_without_reload_and_bad_yaml_reads_clea
 ):
     inventory_sync(["Namespace", "Node", "Deployment", "ReplicaSet", "Pod", "Event"])
     admin = AdminFactory()
-    services.reconcile_rbac(registered_cluster)  # the admin's ServiceAccount and binding, as the worker would
+    reconcile_rbac(registered_cluster)  # the admin's ServiceAccount and binding, as the worker would
     # The apiserver's RBAC cache takes a moment to see new bindings on a loaded machine.
     for _ in range(60):
         if review_access(registered_cluster, admin, [("patch", "apps", "deployments/scale", web_deployment)]) == [True]:
             break
         time.sleep(0.5)
-    login(page, admin)
+    sign_in_page(page, admin)
     page.goto(f"/clusters/{registered_cluster.pk}/deployments/{web_deployment}/shop-web/")
     pods = page.locator("[data-section=pods] [data-testid=related-row]")
     expect(pods).to_have_count(2, timeout=30_000)

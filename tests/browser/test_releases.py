@@ -4,17 +4,16 @@ import time
 import uuid
 
 import pytest
-from django.utils import timezone
 from kubernetes import client
 from playwright.sync_api import expect
 
-from apps.accounts import services
 from apps.accounts.k8s import review_access
 from apps.accounts.models import Project
-from apps.releases import analysis
+from apps.accounts.reconcile import reconcile_rbac
 from apps.releases.models import Canary
-from tests.browser.test_console import login
 from tests.factories import AdminFactory
+from tests.helpers import sign_in_page
+from tests.releases.helpers import check_now
 
 pytestmark = [
     pytest.mark.browser,
@@ -52,7 +51,7 @@ def shop_admin(page, registered_cluster, shop_namespace, inventory_sync):
     inventory_sync(["Namespace", "Deployment", "ReplicaSet", "Pod", "Service", "HTTPRoute", "Event"])
     admin = AdminFactory()
     Project.objects.create(cluster=registered_cluster, slug="shop", name="Shop", namespaces=[shop_namespace])
-    services.reconcile_rbac(registered_cluster)
+    reconcile_rbac(registered_cluster)
     for _ in range(60):
         checks = [
             ("create", "apps", "deployments", shop_namespace),
@@ -61,7 +60,7 @@ def shop_admin(page, registered_cluster, shop_namespace, inventory_sync):
         if review_access(registered_cluster, admin, checks) == [True, True]:
             break
         time.sleep(0.5)
-    login(page, admin)
+    sign_in_page(page, admin)
     return admin
 
 
@@ -165,9 +164,3 @@ def test_automatic_steps_move_the_share_while_prometheus_agrees_and_abort_when_i
     expect(page.locator("[data-testid=canary-start-form]")).to_be_visible()
     reload_until(page, page.locator("[data-track=stable] [data-testid=version-share]"), "100%")
     screenshot("release-canary-automatic-aborted")
-
-
-def check_now(canary) -> None:
-    """What the beat task does every 10 seconds, without waiting for the interval."""
-    Canary.objects.filter(pk=canary.pk).update(next_check_at=timezone.now())
-    analysis.analyse_due()

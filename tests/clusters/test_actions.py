@@ -1,8 +1,5 @@
 """Day-2 actions against the real sandbox: scale, restart, delete pod, cordon; 404s; refusals as sentences."""
 
-import time
-import uuid
-
 import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
@@ -10,9 +7,21 @@ from django.urls import reverse
 from kubernetes import client as k8s
 
 from apps.accounts import services
-from apps.accounts.models import AuditEvent, Project, Role
-from apps.accounts.reauth import REAUTH_AT_KEY
+from apps.accounts.models import Project, Role
+from apps.core.models import AuditEvent
 from tests.factories import ClusterFactory, ResourceFactory, UserFactory
+from tests.helpers import (
+    bind,
+    create_namespace,
+    delete_namespace,
+    deployment,
+    htmx_events,
+    login,
+    running_pods,
+    unique,
+    url,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -34,71 +43,6 @@ VIEWS = [
 ]
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
-
-
-def deployment(name: str, replicas: int = 1, container: str = "web", **pod_spec) -> dict:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": container, "image": "registry.bank.example/web:1.0"}], **pod_spec},
-            },
-        },
-    }
-
-
-def create_namespace(sandbox, name: str) -> None:
-    k8s.CoreV1Api(sandbox.api_client).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
-
-
-def delete_namespace(sandbox, name: str) -> None:
-    k8s.CoreV1Api(sandbox.api_client).delete_namespace(name)
-
-
-def running_pods(sandbox, namespace: str, app: str) -> list:
-    pods = k8s.CoreV1Api(sandbox.api_client).list_namespaced_pod(namespace, label_selector=f"app={app}").items
-    return [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
-
-
-def bind(admin, cluster, user, role_slug: str, namespaces=None) -> None:
-    """Bind ``role_slug`` to ``user`` on a project holding ``namespaces`` (or the whole cluster) and project RBAC."""
-    role = Role.objects.get(slug=role_slug)
-    if namespaces:
-        project = services.save_project(
-            actor=admin, project=Project(cluster=cluster, slug=unique("p"), name="Team", namespaces=namespaces)
-        )
-        services.create_binding(actor=admin, role=role, user=user, project=project)
-    else:
-        services.create_binding(actor=admin, role=role, user=user, cluster=cluster)
-    services.reconcile_rbac(cluster)
-
-
-def login(client_, user, *, recent_auth: bool = False):
-    """Sign in; signing in proves the password, so without ``recent_auth`` that proof is made stale."""
-    client_.force_login(user)
-    session = client_.session
-    session[REAUTH_AT_KEY] = time.time() if recent_auth else 0
-    session.save()
-    return client_
-
-
 @pytest.fixture
 def team(sandbox, registered_cluster, admin_user):
     """A project namespace with Deployment "web" (1 replica), a namespace outside it, and its project owner."""
@@ -115,10 +59,6 @@ def team(sandbox, registered_cluster, admin_user):
 
 def replicas(sandbox, namespace: str, name: str = "web") -> int:
     return k8s.AppsV1Api(sandbox.api_client).read_namespaced_deployment(name, namespace).spec.replicas
-
-
-def url(view: str, cluster, **kwargs) -> str:
-    return reverse(view, kwargs={"cluster_id": cluster.pk, **kwargs})
 
 
 @pytest.mark.parametrize(("name", "kwargs", "method"), VIEWS)
@@ -162,7 +102,7 @@ def test_scale_changes_the_replicas_as_the_user_and_audits(sandbox, client, team
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
-    assert response["HX-Trigger"] == "resource-changed"
+    assert htmx_events(response) == ["resource-changed"]
     assert "scaled to 3 replicas" in response.content.decode()
     assert replicas(sandbox, namespace) == 3
     event = AuditEvent.objects.get(action="clusters.workload.scale")
@@ -182,7 +122,7 @@ def test_restart_stamps_the_pod_template(sandbox, client, team):
         url("clusters:workload_restart", cluster, kind="deployment", namespace=namespace, name="web"),
         HTTP_HX_REQUEST="true",
     )
-    assert response["HX-Trigger"] == "resource-changed"
+    assert htmx_events(response) == ["resource-changed"]
     template = client_apps(sandbox).read_namespaced_deployment("web", namespace).spec.template
     assert RESTARTED_AT in template.metadata.annotations
     assert (
@@ -205,7 +145,7 @@ def test_delete_pod_asks_for_the_password_then_deletes(sandbox, client, team):
     assert asked.status_code == 204 and "/reauth/" in asked["HX-Redirect"]
 
     response = login(client, team["user"], recent_auth=True).post(target, HTTP_HX_REQUEST="true")
-    assert response["HX-Trigger"] == "resource-changed"
+    assert htmx_events(response) == ["resource-changed"]
 
     def gone():
         pods = k8s.CoreV1Api(sandbox.api_client).list_namespaced_pod(namespace).items
@@ -253,7 +193,7 @@ def test_a_kubernetes_refusal_is_a_sentence_and_an_audited_failure(sandbox, clie
 @pytest.mark.sandbox
 def test_an_invalid_replica_count_from_kubernetes_is_a_sentence(sandbox, team):
     from apps.clusters.actions import services as services_actions
-    from apps.clusters.actions.services import ActionError, Target
+    from apps.clusters.actions.targets import ActionError, Target
 
     target = Target(team["cluster"], "Deployment", team["inside"], "web")
     with pytest.raises(ActionError, match=r"Kubernetes refused the change: .*replicas"):
@@ -274,7 +214,7 @@ def test_cordon_and_uncordon_a_node(sandbox, client, registered_cluster, admin_u
         cordoned = login(client, operator).post(
             url("clusters:node_cordon", registered_cluster, name=node), HTTP_HX_REQUEST="true"
         )
-        assert cordoned["HX-Trigger"] == "resource-changed"
+        assert htmx_events(cordoned) == ["resource-changed"]
         assert core.read_node(node).spec.unschedulable is True
 
         client.post(url("clusters:node_uncordon", registered_cluster, name=node), HTTP_HX_REQUEST="true")

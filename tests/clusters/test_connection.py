@@ -62,11 +62,6 @@ def other_ca_pem(tmp_path):
 
 
 @pytest.fixture
-def sandbox_ca_pem(sandbox):
-    return Path(sandbox.ca_file).read_text()
-
-
-@pytest.fixture
 def silent_server():
     """A local TCP server that accepts connections and never answers, not even the TLS handshake."""
     listener = socket.socket()

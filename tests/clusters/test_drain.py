@@ -7,20 +7,20 @@ the drain touches only this test's pods.
 import pytest
 from kubernetes import client as k8s
 
-from apps.accounts.models import AuditEvent
 from apps.clusters.actions.tasks import drain_node
-from apps.core.models import Job, JobLogLine
-from tests.clusters.test_actions import (
+from apps.core.models import AuditEvent, Job, JobLogLine
+from tests.factories import UserFactory
+from tests.helpers import (
     bind,
     create_namespace,
     delete_namespace,
     deployment,
+    htmx_events,
     login,
     unique,
     url,
     wait_for,
 )
-from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 POOL_LABEL = "h6.kubemate.dev/pool"
@@ -100,7 +100,7 @@ def start(client, pool) -> Job:
         url("clusters:node_drain", pool["cluster"], name=pool["a"]), HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
-    assert response["HX-Trigger"] == "resource-changed"
+    assert htmx_events(response) == ["resource-changed"]
     assert 'data-testid="job-status"' in response.content.decode()
     return Job.objects.get(kind="clusters.drain_node")
 

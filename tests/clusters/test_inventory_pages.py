@@ -4,330 +4,23 @@ No test here needs Kubernetes: the pages never call a cluster, which these tests
 registering clusters whose API server address points nowhere.
 """
 
-import uuid
-from datetime import timedelta
-
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
-from apps.accounts.models import Binding, Project, Role
-from apps.clusters import queries
+from apps.clusters.inventory import lists
 from apps.clusters.inventory.summaries import row_fields
 from apps.clusters.models import Resource, SyncState
-from tests.factories import AdminFactory, ClusterFactory, ResourceFactory, UserFactory
+from tests.clusters.inventory_rows import detail_url, list_url, meta, metrics, pod_obj, synced
+from tests.factories import AdminFactory, ClusterFactory, UserFactory
+from tests.helpers import grant, login
 
 pytestmark = pytest.mark.django_db
-OLD = "2026-01-01T08:00:00Z"
-
-
-# Kubernetes objects as the sync stores them -------------------------------------------------------
-
-
-def meta(name, namespace=None, labels=None, owner=None, uid=None, created=OLD):
-    data = {"name": name, "uid": uid or str(uuid.uuid4()), "labels": labels or {}, "creationTimestamp": created}
-    if namespace:
-        data["namespace"] = namespace
-    if owner is not None:
-        data["ownerReferences"] = [
-            {"kind": owner.kind, "name": owner.name, "uid": str(owner.uid), "controller": True, "apiVersion": "v1"}
-        ]
-    return data
-
-
-def add(cluster, kind, obj, **extra):
-    return ResourceFactory(cluster=cluster, kind=kind, namespace=obj["metadata"].get("namespace", ""), obj=obj, **extra)
-
-
-def pod_obj(
-    name,
-    namespace,
-    *,
-    labels=None,
-    owner=None,
-    phase="Running",
-    waiting=None,
-    node="node-1",
-    cpu="250m",
-    memory="256Mi",
-    created=OLD,
-):
-    state = {"waiting": {"reason": waiting, "message": "back-off"}} if waiting else {"running": {"startedAt": OLD}}
-    return {
-        "metadata": meta(name, namespace, labels, owner, created=created),
-        "spec": {
-            "nodeName": node,
-            "containers": [
-                {
-                    "name": "app",
-                    "image": "registry.bank.local/app:1.4.2",
-                    "resources": {"requests": {"cpu": cpu, "memory": memory}},
-                }
-            ],
-        },
-        "status": {
-            "phase": phase,
-            "podIP": "10.0.0.9",
-            "containerStatuses": [
-                {
-                    "name": "app",
-                    "ready": waiting is None and phase == "Running",
-                    "restartCount": 7 if waiting else 0,
-                    "state": state,
-                }
-            ],
-        },
-    }
-
-
-def pod(cluster, name, namespace, **kwargs):
-    return add(cluster, "Pod", pod_obj(name, namespace, **kwargs))
-
-
-def deployment(cluster, name, namespace, *, replicas=2, ready=2, labels=None):
-    labels = labels or {"app": name}
-    return add(
-        cluster,
-        "Deployment",
-        {
-            "metadata": meta(name, namespace, labels),
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app"}]}},
-            },
-            "status": {
-                "readyReplicas": ready,
-                "availableReplicas": ready,
-                "updatedReplicas": ready,
-                "conditions": [
-                    {
-                        "type": "Available",
-                        "status": "True" if ready >= replicas else "False",
-                        "reason": "MinimumReplicasAvailable",
-                    }
-                ],
-            },
-        },
-    )
-
-
-def replicaset(cluster, name, namespace, owner, labels):
-    return add(
-        cluster,
-        "ReplicaSet",
-        {
-            "metadata": meta(name, namespace, labels, owner),
-            "spec": {"replicas": 2, "template": {"metadata": {"labels": labels}}},
-            "status": {"readyReplicas": 2, "availableReplicas": 2},
-        },
-    )
-
-
-def service(cluster, name, namespace, selector):
-    return add(
-        cluster,
-        "Service",
-        {
-            "metadata": meta(name, namespace, {"app": name}),
-            "spec": {
-                "type": "ClusterIP",
-                "clusterIP": "10.96.0.12",
-                "selector": selector,
-                "ports": [{"port": 80, "protocol": "TCP"}],
-            },
-        },
-    )
-
-
-def route(cluster, name, namespace, backend):
-    return add(
-        cluster,
-        "HTTPRoute",
-        {
-            "metadata": meta(name, namespace),
-            "spec": {"hostnames": [f"{name}.bank.local"], "rules": [{"backendRefs": [{"name": backend, "port": 80}]}]},
-            "status": {"parents": [{"conditions": [{"type": "Accepted", "status": "True"}]}]},
-        },
-    )
-
-
-def hpa(cluster, name, namespace, target):
-    return add(
-        cluster,
-        "HorizontalPodAutoscaler",
-        {
-            "metadata": meta(name, namespace),
-            "spec": {
-                "minReplicas": 2,
-                "maxReplicas": 6,
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-            },
-            "status": {"currentReplicas": 2, "desiredReplicas": 2},
-        },
-    )
-
-
-def event(
-    cluster,
-    namespace,
-    about,
-    *,
-    reason="BackOff",
-    message="Back-off restarting failed container",
-    kind="Warning",
-    last="2026-11-27T08:00:00Z",
-):
-    return add(
-        cluster,
-        "Event",
-        {
-            "metadata": meta(f"{about.name}.{uuid.uuid4().hex[:8]}", namespace),
-            "type": kind,
-            "reason": reason,
-            "message": message,
-            "count": 3,
-            "lastTimestamp": last,
-            "involvedObject": {"kind": about.kind, "name": about.name, "uid": str(about.uid), "namespace": namespace},
-        },
-    )
-
-
-def node(cluster, name, *, ready=True, unschedulable=False, cpu="8", memory="32Gi"):
-    return add(
-        cluster,
-        "Node",
-        {
-            "metadata": meta(name, labels={"node-role.kubernetes.io/worker": ""}),
-            "spec": {"unschedulable": unschedulable},
-            "status": {
-                "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
-                "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
-                "conditions": [
-                    {"type": "Ready", "status": "True" if ready else "False", "reason": "KubeletReady"},
-                    {"type": "MemoryPressure", "status": "False"},
-                ],
-                "nodeInfo": {"kubeletVersion": "v1.31.2"},
-            },
-        },
-    )
-
-
-def namespace(cluster, name):
-    return add(cluster, "Namespace", {"metadata": meta(name), "status": {"phase": "Active"}})
-
-
-def secret(cluster, name, namespace_):
-    return add(
-        cluster, "Secret", {"metadata": meta(name, namespace_), "type": "Opaque", "data": {"password": "c2VjcmV0"}}
-    )
-
-
-def metrics(cluster, kind, name, namespace_="", cpu=1500, memory=2**30):
-    return Resource.objects.create(
-        cluster=cluster,
-        kind=kind,
-        namespace=namespace_,
-        name=name,
-        uid=uuid.uuid4(),
-        resource_version="1",
-        summary={"cpu_millicores": cpu, "memory_bytes": memory},
-    )
-
-
-def bind(user, role_slug, *, project=None, cluster=None):
-    scope = Binding.Scope.PROJECT if project else Binding.Scope.CLUSTER if cluster else Binding.Scope.PLATFORM
-    return Binding.objects.create(
-        user=user, role=Role.objects.get(slug=role_slug), scope=scope, project=project, cluster=cluster
-    )
-
-
-def login(user) -> Client:
-    browser = Client()
-    browser.force_login(user)
-    return browser
-
-
-def synced(cluster, seconds_ago=12, state=SyncState.State.WATCHING, message=""):
-    for kind in ("Pod", "Node", "Event"):
-        SyncState.objects.update_or_create(
-            cluster=cluster,
-            kind=kind,
-            defaults={"state": state, "heard_at": timezone.now() - timedelta(seconds=seconds_ago), "message": message},
-        )
-
-
-@pytest.fixture
-def bank(db):
-    return build_bank()
-
-
-def build_bank():
-    """A production cluster with a payments app (deployment, replica set, pods, service, route, HPA, events)."""
-    cluster = ClusterFactory(name="prod-sh", environment="production", region="shanghai-1")
-    for name in ("payments", "lending", "kube-system"):
-        namespace(cluster, name)
-    node(cluster, "node-1")
-    node(cluster, "node-2", ready=False)
-    node(cluster, "node-3", unschedulable=True)
-    labels = {"app": "pay-api"}
-    dep = deployment(cluster, "pay-api", "payments", labels=labels)
-    rs = replicaset(cluster, "pay-api-7c9f", "payments", dep, labels)
-    pods = [pod(cluster, f"pay-api-7c9f-{i}", "payments", labels=labels, owner=rs) for i in ("a", "b")]
-    svc = service(cluster, "pay-api", "payments", labels)
-    service(cluster, "other", "payments", {"app": "other"})
-    rt = route(cluster, "pay", "payments", "pay-api")
-    scaler = hpa(cluster, "pay-api", "payments", "pay-api")
-    event(cluster, "payments", dep, reason="ScalingReplicaSet", message="Scaled up", kind="Normal")
-    event(cluster, "payments", pods[0], reason="Unhealthy", message="Readiness probe failed")
-    add(
-        cluster,
-        "EndpointSlice",
-        {
-            "metadata": meta("pay-api-x1", "payments", {"kubernetes.io/service-name": "pay-api"}),
-            "endpoints": [{"addresses": ["10.0.0.9"], "conditions": {"ready": True}}],
-        },
-    )
-    loan = deployment(cluster, "loan-api", "lending", replicas=2, ready=0)
-    crashing = pod(cluster, "loan-api-55d-x", "lending", labels={"app": "loan-api"}, waiting="CrashLoopBackOff")
-    event(cluster, "lending", crashing, reason="BackOff", message="Back-off restarting failed container loan")
-    stuck = pod(cluster, "batch-1", "lending", phase="Pending", node="", created="2026-01-01T00:00:00Z")
-    secret(cluster, "db-password", "payments")
-    secret(cluster, "loan-db", "lending")
-    synced(cluster)
-    payments = Project.objects.create(cluster=cluster, slug="payments", name="Payments", namespaces=["payments"])
-    lending = Project.objects.create(cluster=cluster, slug="lending", name="Lending", namespaces=["lending"])
-    return {
-        "cluster": cluster,
-        "deployment": dep,
-        "replicaset": rs,
-        "pods": pods,
-        "service": svc,
-        "route": rt,
-        "hpa": scaler,
-        "loan": loan,
-        "crashing": crashing,
-        "stuck": stuck,
-        "payments": payments,
-        "lending": lending,
-    }
 
 
 @pytest.fixture
 def admin():
     return AdminFactory()
-
-
-def list_url(cluster, slug, query=""):
-    return reverse("clusters:resource_list", args=[cluster.pk, slug]) + (f"?{query}" if query else "")
-
-
-def detail_url(resource):
-    return reverse(
-        "clusters:resource_detail",
-        args=[resource.cluster_id, queries.SLUG_OF[resource.kind], resource.namespace or "_", resource.name],
-    )
 
 
 # Anonymous, no permission, permitted ----------------------------------------------------------------
@@ -352,7 +45,7 @@ def test_anonymous_users_are_sent_to_sign_in(bank):
 
 
 def test_a_user_without_any_binding_gets_404_for_every_cluster_page_and_sees_no_card(bank):
-    stranger = login(UserFactory())
+    stranger = login(Client(), UserFactory())
     for url in page_urls(bank):
         assert stranger.get(url).status_code == 404
     html = stranger.get(reverse("clusters:cluster_list")).content.decode()
@@ -363,15 +56,15 @@ def test_a_user_without_any_binding_gets_404_for_every_cluster_page_and_sees_no_
 def test_a_user_bound_to_another_cluster_gets_404_here(bank):
     other = ClusterFactory(name="dr-bj")
     user = UserFactory()
-    bind(user, "cluster-admin", cluster=other)
-    browser = login(user)
+    grant(user, "cluster-admin", cluster=other)
+    browser = login(Client(), user)
     for url in page_urls(bank):
         assert browser.get(url).status_code == 404
     assert browser.get(reverse("clusters:cluster_overview", args=[other.pk])).status_code == 200
 
 
 def test_a_platform_administrator_opens_every_page(bank, admin):
-    browser = login(admin)
+    browser = login(Client(), admin)
     for url in [reverse("clusters:cluster_list"), *page_urls(bank)]:
         assert browser.get(url).status_code == 200
 
@@ -383,7 +76,7 @@ def test_home_shows_one_card_per_cluster_with_nodes_pods_warnings_and_freshness(
     quiet = ClusterFactory(name="dr-bj", environment="dr")
     synced(quiet, seconds_ago=300, state=SyncState.State.DISCONNECTED, message="the API server is unreachable")
 
-    html = login(admin).get(reverse("clusters:cluster_list")).content.decode()
+    html = login(Client(), admin).get(reverse("clusters:cluster_list")).content.decode()
 
     assert html.count('data-testid="cluster-card"') == 2
     card = html.split('data-cluster="prod-sh"')[1].split('data-testid="cluster-card"')[0]
@@ -399,21 +92,21 @@ def test_home_shows_one_card_per_cluster_with_nodes_pods_warnings_and_freshness(
 
 def test_home_never_calls_a_cluster_and_answers_when_nothing_was_synced(admin):
     ClusterFactory(name="new-one")
-    html = login(admin).get(reverse("clusters:cluster_list")).content.decode()
+    html = login(Client(), admin).get(reverse("clusters:cluster_list")).content.decode()
     assert "Not synced yet" in html
 
 
 def test_home_offers_registration_only_to_cluster_managers(bank, admin):
     viewer = UserFactory()
-    bind(viewer, "viewer", cluster=bank["cluster"])
-    managed = login(admin).get(reverse("clusters:cluster_list")).content.decode()
-    viewed = login(viewer).get(reverse("clusters:cluster_list")).content.decode()
+    grant(viewer, "viewer", cluster=bank["cluster"])
+    managed = login(Client(), admin).get(reverse("clusters:cluster_list")).content.decode()
+    viewed = login(Client(), viewer).get(reverse("clusters:cluster_list")).content.decode()
     assert 'data-testid="cluster-register"' in managed and 'data-testid="cluster-settings"' in managed
     assert 'data-testid="cluster-register"' not in viewed and 'data-testid="cluster-settings"' not in viewed
 
 
 def test_home_partial_for_polling(bank, admin, django_assert_max_num_queries):
-    browser = login(admin)
+    browser = login(Client(), admin)
     with django_assert_max_num_queries(8):
         response = browser.get(reverse("clusters:cluster_list"), HTTP_HX_REQUEST="true", HTTP_X_KUBEMATE_POLL="1")
     html = response.content.decode()
@@ -426,7 +119,7 @@ def test_home_partial_for_polling(bank, admin, django_assert_max_num_queries):
 
 def test_overview_shows_health_capacity_requests_and_what_needs_attention(bank, admin):
     cluster = bank["cluster"]
-    html = login(admin).get(reverse("clusters:cluster_overview", args=[cluster.pk])).content.decode()
+    html = login(Client(), admin).get(reverse("clusters:cluster_overview", args=[cluster.pk])).content.decode()
 
     assert "2 of 3 nodes ready" in html
     assert "4 pods" in html
@@ -455,14 +148,14 @@ def test_overview_uses_node_metrics_for_usage_when_synced(bank, admin):
     cluster = bank["cluster"]
     metrics(cluster, "NodeMetrics", "node-1", cpu=6000, memory=12 * 2**30)
     metrics(cluster, "NodeMetrics", "node-2", cpu=0, memory=0)
-    html = login(admin).get(reverse("clusters:cluster_overview", args=[cluster.pk])).content.decode()
+    html = login(Client(), admin).get(reverse("clusters:cluster_overview", args=[cluster.pk])).content.decode()
     assert 'data-testid="cpu-usage">6 cores (25%)' in html
     assert 'data-testid="memory-usage">12.0 GiB (12%)' in html
 
 
 def test_overview_poll_answers_the_live_partial_without_capacity(bank, admin, django_assert_max_num_queries):
     cluster = bank["cluster"]
-    browser = login(admin)
+    browser = login(Client(), admin)
     with django_assert_max_num_queries(12):
         response = browser.get(
             reverse("clusters:cluster_overview", args=[cluster.pk]), HTTP_HX_REQUEST="true", HTTP_X_KUBEMATE_POLL="1"
@@ -476,7 +169,7 @@ def test_overview_poll_answers_the_live_partial_without_capacity(bank, admin, dj
 def test_overview_of_a_cluster_that_stopped_syncing_warns_but_still_answers(bank, admin):
     cluster = bank["cluster"]
     synced(cluster, seconds_ago=600, state=SyncState.State.DISCONNECTED, message="the API server is unreachable")
-    response = login(admin).get(reverse("clusters:cluster_overview", args=[cluster.pk]))
+    response = login(Client(), admin).get(reverse("clusters:cluster_overview", args=[cluster.pk]))
     assert response.status_code == 200
     assert "Not synced for 10 minutes: the API server is unreachable" in response.content.decode()
 
@@ -485,7 +178,7 @@ def test_overview_of_a_cluster_that_stopped_syncing_warns_but_still_answers(bank
 
 
 def test_pod_list_shows_columns_from_the_summary(bank, admin, django_assert_max_num_queries):
-    browser = login(admin)
+    browser = login(Client(), admin)
     with django_assert_max_num_queries(12):
         html = browser.get(list_url(bank["cluster"], "pods")).content.decode()
     assert html.count('data-testid="resource-row"') == 4
@@ -495,7 +188,7 @@ def test_pod_list_shows_columns_from_the_summary(bank, admin, django_assert_max_
 
 def test_list_search_label_status_namespace_and_project_filters(bank, admin):
     cluster = bank["cluster"]
-    browser = login(admin)
+    browser = login(Client(), admin)
 
     def names(query):
         html = browser.get(list_url(cluster, "pods", query)).content.decode()
@@ -513,14 +206,14 @@ def test_list_search_label_status_namespace_and_project_filters(bank, admin):
 
 
 def test_a_malformed_label_selector_is_explained(bank, admin):
-    html = login(admin).get(list_url(bank["cluster"], "pods", "labels=app%3D%3D%3Dx%20y")).content.decode()
+    html = login(Client(), admin).get(list_url(bank["cluster"], "pods", "labels=app%3D%3D%3Dx%20y")).content.decode()
     assert 'data-testid="filter-error"' in html
     assert "is not a label selector" in html
 
 
 def test_list_sorts_by_name_namespace_status_and_age(bank, admin):
     cluster = bank["cluster"]
-    browser = login(admin)
+    browser = login(Client(), admin)
 
     def first(query):
         html = browser.get(list_url(cluster, "pods", query)).content.decode()
@@ -539,7 +232,7 @@ def test_list_paginates_fifty_a_page(admin):
         Resource(cluster=cluster, **row_fields("ConfigMap", {"metadata": meta(f"cm-{i:03d}", "apps")}))
         for i in range(120)
     )
-    browser = login(admin)
+    browser = login(Client(), admin)
     html = browser.get(list_url(cluster, "configmaps", "page=3")).content.decode()
     assert html.count('data-testid="resource-row"') == 20
     assert "101–120 of 120" in html
@@ -548,7 +241,9 @@ def test_list_paginates_fifty_a_page(admin):
 
 
 def test_htmx_filter_request_answers_the_table_partial_with_a_poll_every_10s(bank, admin):
-    html = login(admin).get(list_url(bank["cluster"], "pods", "q=loan"), HTTP_HX_REQUEST="true").content.decode()
+    html = (
+        login(Client(), admin).get(list_url(bank["cluster"], "pods", "q=loan"), HTTP_HX_REQUEST="true").content.decode()
+    )
     assert html.lstrip().startswith('<div class="card" id="resource-table"')
     assert 'hx-trigger="every 10s"' in html and '"X-Kubemate-Poll": "1"' in html
     assert "q=loan" in html.split("hx-get=")[1].split(">")[0]
@@ -557,7 +252,7 @@ def test_htmx_filter_request_answers_the_table_partial_with_a_poll_every_10s(ban
 
 def test_history_restore_gets_the_whole_page(bank, admin):
     html = (
-        login(admin)
+        login(Client(), admin)
         .get(list_url(bank["cluster"], "pods"), HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
         .content.decode()
     )
@@ -565,20 +260,20 @@ def test_history_restore_gets_the_whole_page(bank, admin):
 
 
 def test_every_kind_has_a_list_page(bank, admin):
-    browser = login(admin)
-    for slug in queries.BY_SLUG:
+    browser = login(Client(), admin)
+    for slug in lists.BY_SLUG:
         assert browser.get(list_url(bank["cluster"], slug)).status_code == 200, slug
 
 
 def test_an_unknown_kind_is_404(bank, admin):
-    assert login(admin).get(f"/clusters/{bank['cluster'].pk}/widgets/").status_code == 404
+    assert login(Client(), admin).get(f"/clusters/{bank['cluster'].pk}/widgets/").status_code == 404
 
 
 # Details ------------------------------------------------------------------------------------------------
 
 
 def test_deployment_detail_shows_replicasets_pods_services_routes_hpa_and_events(bank, admin):
-    html = login(admin).get(detail_url(bank["deployment"])).content.decode()
+    html = login(Client(), admin).get(detail_url(bank["deployment"])).content.decode()
 
     def section(key):
         return html.split(f'data-section="{key}"')[1].split("data-section=")[0]
@@ -596,7 +291,7 @@ def test_deployment_detail_shows_replicasets_pods_services_routes_hpa_and_events
 def test_pod_detail_shows_owner_node_containers_usage_and_events(bank, admin):
     target = bank["pods"][0]
     metrics(bank["cluster"], "PodMetrics", target.name, "payments", cpu=120, memory=200 * 2**20)
-    html = login(admin).get(detail_url(target)).content.decode()
+    html = login(Client(), admin).get(detail_url(target)).content.decode()
     assert 'data-testid="owner"' in html and "pay-api-7c9f" in html.split('data-testid="owner"')[1][:400]
     assert 'data-testid="node-link"' in html
     assert "registry.bank.local/app:1.4.2" in html and 'data-testid="container-row"' in html
@@ -607,29 +302,33 @@ def test_pod_detail_shows_owner_node_containers_usage_and_events(bank, admin):
 
 def test_node_detail_lists_its_pods_and_cluster_scoped_path(bank, admin):
     node_row = Resource.objects.get(kind="Node", name="node-1")
-    html = login(admin).get(detail_url(node_row)).content.decode()
+    html = login(Client(), admin).get(detail_url(node_row)).content.decode()
     pods = html.split('data-section="pods"')[1].split("data-section=")[0]
     assert pods.count('data-testid="related-row"') == 3
     assert "usage not available" in html
     namespaced_path = reverse("clusters:resource_detail", args=[node_row.cluster_id, "nodes", "default", "node-1"])
-    assert login(admin).get(namespaced_path).status_code == 404
+    assert login(Client(), admin).get(namespaced_path).status_code == 404
 
 
 def test_service_detail_lists_endpoint_slices_pods_and_routes(bank, admin):
-    html = login(admin).get(detail_url(bank["service"])).content.decode()
+    html = login(Client(), admin).get(detail_url(bank["service"])).content.decode()
     assert "pay-api-x1" in html.split('data-section="endpointslices"')[1]
     assert html.split('data-section="pods"')[1].split("data-section=")[0].count("related-row") == 2
     assert 'data-name="pay"' in html.split('data-section="routes"')[1]
 
 
 def test_secret_detail_shows_key_names_never_values(bank, admin):
-    html = login(admin).get(detail_url(Resource.objects.get(kind="Secret", name="db-password"))).content.decode()
+    html = (
+        login(Client(), admin).get(detail_url(Resource.objects.get(kind="Secret", name="db-password"))).content.decode()
+    )
     assert "password" in html.split('data-testid="secret-keys"')[1]
     assert "c2VjcmV0" not in html
 
 
 def test_namespace_detail_counts_what_runs_in_it(bank, admin):
-    html = login(admin).get(detail_url(Resource.objects.get(kind="Namespace", name="payments"))).content.decode()
+    html = (
+        login(Client(), admin).get(detail_url(Resource.objects.get(kind="Namespace", name="payments"))).content.decode()
+    )
     contents = html.split('data-testid="namespace-contents"')[1].split("</div>\n    </div>")[0]
     assert "Deployments" in contents and "/pods/?namespace=payments" in contents
     assert '<span class="ms-auto badge bg-secondary-lt">2</span>' in contents
@@ -637,7 +336,7 @@ def test_namespace_detail_counts_what_runs_in_it(bank, admin):
 
 def test_a_missing_object_is_404(bank, admin):
     url = reverse("clusters:resource_detail", args=[bank["cluster"].pk, "pods", "payments", "nope"])
-    assert login(admin).get(url).status_code == 404
+    assert login(Client(), admin).get(url).status_code == 404
 
 
 # Speed with a large inventory ---------------------------------------------------------------------------
@@ -688,7 +387,7 @@ def large_cluster(db):
 
 def test_pod_list_at_15000_pods_keeps_its_query_count(large_cluster, admin, django_assert_max_num_queries):
     """Speed itself is measured by bench/inventory; here the page stays a fixed handful of queries at scale."""
-    browser = login(admin)
+    browser = login(Client(), admin)
     for query in ("", "q=pod-1234", "labels=tier%3Dweb&sort=-age", "status=Pending&page=7", "sort=name&page=200"):
         with django_assert_max_num_queries(12):
             response = browser.get(list_url(large_cluster, "pods", query))
@@ -700,7 +399,7 @@ def test_pod_list_at_15000_pods_keeps_its_query_count(large_cluster, admin, djan
 
 
 def test_overview_at_15000_pods_sums_requests_in_few_queries(large_cluster, admin, django_assert_max_num_queries):
-    browser = login(admin)
+    browser = login(Client(), admin)
     url = reverse("clusters:cluster_overview", args=[large_cluster.pk])
     with django_assert_max_num_queries(16):
         html = browser.get(url).content.decode()

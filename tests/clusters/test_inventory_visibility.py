@@ -1,32 +1,29 @@
 """A user bound to one project sees that project's objects and nothing of another project, on every page.
 
-The fixture cluster (see test_inventory_pages.bank) has a "payments" project (healthy pay-api) and a
+The fixture cluster (see tests/clusters/inventory_rows.build_bank) has a "payments" project (healthy pay-api) and a
 "lending" project (a crashing pod, a degraded deployment, a stuck pod, a warning event), plus nodes.
 The member of payments must never meet a lending object: not in lists, filtered lists, htmx partials,
 details, overview counts or the home cards.
 """
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.clusters.models import Resource
-from tests.clusters.test_inventory_pages import bind, build_bank, detail_url, list_url, login
+from tests.clusters.inventory_rows import detail_url, list_url
 from tests.factories import ClusterFactory, UserFactory
+from tests.helpers import grant, login
 
 pytestmark = pytest.mark.django_db
 LENDING_NAMES = ("loan-api", "loan-api-55d-x", "batch-1", "loan-db", "Back-off restarting failed container loan")
 
 
 @pytest.fixture
-def bank(db):
-    return build_bank()
-
-
-@pytest.fixture
 def member(bank):
     user = UserFactory(username="pat")
-    bind(user, "project-owner", project=bank["payments"])
-    return login(user)
+    grant(user, "project-owner", project=bank["payments"])
+    return login(Client(), user)
 
 
 def assert_no_lending(html: str) -> None:
@@ -164,8 +161,8 @@ def test_the_cluster_menu_lists_only_kinds_the_member_may_open(bank, member):
 
 def test_a_role_without_secrets_metadata_sees_no_secret(bank):
     developer = UserFactory(username="dev")
-    bind(developer, "developer", project=bank["payments"])
-    browser = login(developer)
+    grant(developer, "developer", project=bank["payments"])
+    browser = login(Client(), developer)
     assert browser.get(list_url(bank["cluster"], "secrets")).status_code == 404
     assert browser.get(detail_url(Resource.objects.get(name="db-password"))).status_code == 404
     assert browser.get(list_url(bank["cluster"], "pods")).status_code == 200
@@ -173,8 +170,8 @@ def test_a_role_without_secrets_metadata_sees_no_secret(bank):
 
 def test_a_cluster_viewer_sees_every_namespace_and_the_nodes_but_no_secret(bank):
     viewer = UserFactory(username="vic")
-    bind(viewer, "viewer", cluster=bank["cluster"])
-    browser = login(viewer)
+    grant(viewer, "viewer", cluster=bank["cluster"])
+    browser = login(Client(), viewer)
     pods = browser.get(list_url(bank["cluster"], "pods")).content.decode()
     assert row_names(pods) == ["batch-1", "loan-api-55d-x", "pay-api-7c9f-a", "pay-api-7c9f-b"]
     assert browser.get(list_url(bank["cluster"], "nodes")).status_code == 200
@@ -189,8 +186,8 @@ def test_a_member_of_another_clusters_project_gets_404_here(bank):
 
     project = Project.objects.create(cluster=other, slug="payments", name="Payments DR", namespaces=["payments"])
     user = UserFactory(username="dora")
-    bind(user, "project-owner", project=project)
-    browser = login(user)
+    grant(user, "project-owner", project=project)
+    browser = login(Client(), user)
     assert browser.get(reverse("clusters:cluster_overview", args=[bank["cluster"].pk])).status_code == 404
     assert browser.get(list_url(bank["cluster"], "pods")).status_code == 404
     assert browser.get(detail_url(bank["deployment"])).status_code == 404

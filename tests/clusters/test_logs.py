@@ -6,7 +6,8 @@ from urllib.parse import parse_qs
 import pytest
 from kubernetes import client as k8s
 
-from tests.clusters.test_actions import (
+from tests.factories import UserFactory
+from tests.helpers import (
     bind,
     create_namespace,
     delete_namespace,
@@ -17,7 +18,6 @@ from tests.clusters.test_actions import (
     url,
     wait_for,
 )
-from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 LOG_FILE = Path(__file__).resolve().parents[2] / "deploy" / "sandbox" / "demo" / "logs" / "erp-web.log"
@@ -62,6 +62,15 @@ def test_the_log_page_shows_the_last_lines_of_the_container(client, pod):
     assert text_of(FILE_LINES[-1]).replace('"', "&quot;") in body
     assert text_of(FILE_LINES[-101]).replace('"', "&quot;") not in body
     assert '<option value="web" selected>' in body
+
+
+def test_a_history_restore_gets_the_whole_log_page_and_the_answer_varies_on_hx_request(client, pod):
+    restore = {"HTTP_HX_REQUEST": "true", "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
+    response = login(client, pod["user"]).get(logs_url(pod), {"tail": "100"}, **restore)
+    fragment = client.get(logs_url(pod), {"tail": "100"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "<html" in response.content.decode() and "<html" not in fragment.content.decode()
+    assert "HX-Request" in response["Vary"] and "HX-Request" in fragment["Vary"]
 
 
 def test_following_fetches_only_new_lines(client, pod):

@@ -5,6 +5,8 @@ from django.db import connection
 from django.urls import reverse
 from kubernetes import client
 
+from apps.clusters.inventory.sync import full_resync
+from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Cluster
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
@@ -41,12 +43,13 @@ def test_register_sandbox_refuses_a_missing_file(tmp_path):
     assert Cluster.objects.count() == 0
 
 
-def test_dashboard_shows_node_count_and_version_read_live(sandbox, operator_client):
+def test_dashboard_shows_the_registered_version_and_the_node_count_from_the_inventory(sandbox, admin_client_):
     call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
     version = client.VersionApi(sandbox.api_client).get_code().git_version
     nodes = client.CoreV1Api(sandbox.api_client).list_node().items
+    full_resync(Cluster.objects.get(name="sandbox"), [BY_KIND["Node"]])
 
-    html = operator_client.get(reverse("core:dashboard")).content.decode()
+    html = admin_client_.get(reverse("dashboard")).content.decode()
 
     assert 'data-testid="cluster-fact"' in html
     assert f"Kubernetes {version}" in html

@@ -4,7 +4,6 @@ settings and credential replacement, removal, the connection test partial, and k
 import logging
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,11 +16,12 @@ from django.urls import reverse
 from kubernetes import client
 
 from apps.accounts import services as account_services
-from apps.accounts.models import AuditEvent, Project, Role
+from apps.accounts.models import Project, Role
 from apps.clusters.models import Cluster
 from apps.clusters.registry.forms import ClusterForm
 from apps.clusters.registry.services import kubeconfig_for_context, kubeconfig_from_token
 from apps.core import crypto
+from apps.core.models import AuditEvent
 from tests.factories import AdminFactory, ClusterFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -48,11 +48,6 @@ def manager_client(manager):
     browser = Client()
     browser.force_login(manager)
     return browser
-
-
-@pytest.fixture
-def sandbox_ca_pem(sandbox):
-    return Path(sandbox.ca_file).read_text()
 
 
 @pytest.fixture(scope="session")

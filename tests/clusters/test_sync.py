@@ -11,18 +11,10 @@ from apps.clusters.inventory.sync import SyncProcess, full_resync, wait_until_li
 from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Resource, SyncState
 from tests.clusters.sandbox_faults import compact_etcd, restart_apiserver
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 KIND_NAMES = ["Namespace", "Node", "ConfigMap", "Deployment", "Pod", "Secret"]
-
-
-@pytest.fixture
-def namespace(sandbox):
-    name = f"sync-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(sandbox.api_client)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    core.delete_namespace(name)
 
 
 @pytest.fixture
@@ -45,15 +37,6 @@ def live(sandbox, kind, namespace) -> set[str]:
         "Secret": lambda: core.list_namespaced_secret(namespace).items,
     }[kind]()
     return {i.metadata.name for i in items}
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def config_map(name, value="1"):

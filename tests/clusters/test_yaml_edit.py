@@ -4,9 +4,9 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from apps.accounts.models import AuditEvent
-from tests.clusters.test_actions import bind, create_namespace, delete_namespace, deployment, login, unique, url
+from apps.core.models import AuditEvent
 from tests.factories import UserFactory
+from tests.helpers import bind, create_namespace, delete_namespace, deployment, htmx_events, login, unique, url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
@@ -97,7 +97,7 @@ def test_preview_shows_a_diff_and_changes_nothing_until_confirmed(sandbox, clien
         HTTP_HX_REQUEST="true",
     )
     assert 'data-testid="yaml-applied"' in applied.content.decode()
-    assert applied["HX-Trigger"] == "resource-changed"
+    assert htmx_events(applied) == ["resource-changed"]
     assert live(sandbox, team)["spec"]["replicas"] == 4
     event = AuditEvent.objects.get(action="clusters.yaml.edit")
     assert (event.result, event.object_kind, event.object_name) == ("success", "Deployment", "web")

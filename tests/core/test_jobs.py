@@ -4,10 +4,15 @@ from celery import shared_task
 from apps.core.jobs import JobTask, TransientError, start_job
 from apps.core.locks import LockBusy, redis_lock
 from apps.core.models import Job, JobLogLine
-from apps.core.tasks import demo_progress
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@shared_task(base=JobTask, name="tests.stepping_job")
+def stepping_job(job, steps: int) -> None:
+    for step in range(1, steps + 1):
+        job.progress(step * 100 // steps, f"Step {step} of {steps} done.")
 
 
 @shared_task(base=JobTask, name="tests.failing_job")
@@ -21,10 +26,10 @@ def transient_job(job) -> None:
     raise TransientError("The cluster did not answer in time.")
 
 
-def test_demo_job_runs_to_success_and_records_each_step():
+def test_a_job_runs_to_success_and_records_each_step():
     job = JobFactory()
 
-    demo_progress(str(job.pk), steps=4, pause=0)
+    stepping_job(str(job.pk), steps=4)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -63,7 +68,7 @@ def test_transient_error_fails_the_job_once_retries_are_used_up():
 def test_a_finished_job_delivered_again_is_left_alone():
     job = JobFactory(status=Job.Status.SUCCEEDED, progress=100, message="Finished.")
 
-    demo_progress(str(job.pk), steps=2, pause=0)
+    stepping_job(str(job.pk), steps=2)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -72,17 +77,17 @@ def test_a_finished_job_delivered_again_is_left_alone():
 
 def test_start_job_queues_the_task_only_after_commit(django_capture_on_commit_callbacks, operator, monkeypatch):
     sent = []
-    monkeypatch.setattr(demo_progress, "apply_async", lambda args: sent.append(args))
+    monkeypatch.setattr(stepping_job, "apply_async", lambda args: sent.append(args))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        job = start_job(task=demo_progress, title="Demo", actor=operator, target="kubemate/demo", args=(3, 0))
+        job = start_job(task=stepping_job, title="Steps", actor=operator, target="kubemate/steps", args=(3,))
     assert sent == []
     for callback in callbacks:
         callback()
 
     assert job.status == Job.Status.PENDING
-    assert job.kind == "core.demo_progress"
-    assert sent == [(str(job.pk), 3, 0)]
+    assert job.kind == "tests.stepping_job"
+    assert sent == [(str(job.pk), 3)]
 
 
 def test_progress_is_clamped_to_0_to_100():

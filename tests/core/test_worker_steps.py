@@ -13,8 +13,8 @@ from apps.clusters.models import SyncState
 from apps.releases import render
 from apps.releases.models import Canary, CanaryCheck, Release
 from kubemate.celery import app
-from tests.clusters.test_actions import wait_for
-from tests.releases.test_views import member
+from tests.helpers import wait_for
+from tests.releases.helpers import member
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

@@ -5,9 +5,16 @@ from kubernetes import client as k8s
 from apps.accounts.models import Project
 from apps.core.models import Job
 from apps.releases.models import Release
-from tests.clusters.test_actions import bind, create_namespace, delete_namespace, login, unique
-from tests.factories import UserFactory
-from tests.releases.helpers import ROUTE, form_data
+from tests.factories import ClusterFactory, UserFactory
+from tests.helpers import bind, create_namespace, delete_namespace, login, unique
+from tests.releases.helpers import ROUTE, form_data, release_in, roll_out
+
+
+@pytest.fixture
+def release(db):
+    """payments-api in a project of a cluster that is never called, with one succeeded revision."""
+    cluster = ClusterFactory()
+    return release_in(Project.objects.create(cluster=cluster, slug="pay", name="Payments", namespaces=["payments"]))
 
 
 @pytest.fixture
@@ -35,8 +42,6 @@ def core_api(sandbox):
 @pytest.fixture
 def deployed(client, team):
     """payments-api deployed with a route and rolled out, its owner signed in."""
-    from tests.releases.test_rollouts import roll_out
-
     data = form_data(project=team["project"].pk, namespace=team["namespace"], name="payments-api", **ROUTE)
     login(client, team["user"]).post(reverse("releases:release_create"), data)
     release = Release.objects.get(name="payments-api")

@@ -2,61 +2,30 @@
 
 import pytest
 from django.urls import reverse
-from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from apps.accounts.models import AuditEvent
-from apps.core.models import Job
+from apps.core.models import AuditEvent, Job
 from apps.releases.models import Canary, Release, Revision
-from tests.clusters.test_actions import wait_for
-from tests.releases.helpers import ROUTE, form_data
-from tests.releases.test_rollouts import roll_out
+from tests.helpers import wait_for
+from tests.releases.helpers import (
+    CANARY,
+    NAME,
+    NEW,
+    OLD,
+    ROUTE,
+    canary_leftovers,
+    deployments,
+    form_data,
+    live_route,
+    roll_out,
+    weights,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
-NAME = "payments-api"
-CANARY = f"{NAME}-canary"
-OLD = "registry.bank.example/payments-api:1.0.0"
-NEW = "registry.bank.example/payments-api:2.0.0"
 
 
 def start(client, release, **data):
     return client.post(reverse("releases:canary_start", args=[release.pk]), {"image": NEW, "replicas": 1, **data})
-
-
-def live_route(sandbox, namespace: str) -> dict:
-    return k8s.CustomObjectsApi(sandbox.api_client).get_namespaced_custom_object(
-        "gateway.networking.k8s.io", "v1", namespace, "httproutes", NAME
-    )
-
-
-def weights(route: dict) -> list[tuple[str, int]]:
-    return [(ref["name"], ref.get("weight", 1)) for ref in route["spec"]["rules"][-1]["backendRefs"]]
-
-
-def deployments(apps_api, namespace: str) -> list[tuple[str, str]]:
-    items = apps_api.list_namespaced_deployment(namespace, label_selector=f"kubemate.io/release={NAME}").items
-    return sorted((d.metadata.name, d.spec.template.spec.containers[0].image) for d in items)
-
-
-def canary_leftovers(apps_api, core_api, namespace: str) -> list[str]:
-    """Every object of the canary still in the namespace: Deployment, Service, ReplicaSets and pods."""
-    selector = f"app.kubernetes.io/name={CANARY}"
-    found = [
-        f"ReplicaSet/{r.metadata.name}"
-        for r in apps_api.list_namespaced_replica_set(namespace, label_selector=selector).items
-    ]
-    found += [f"Pod/{p.metadata.name}" for p in core_api.list_namespaced_pod(namespace, label_selector=selector).items]
-    found += [
-        f"Deployment/{d.metadata.name}"
-        for d in apps_api.list_namespaced_deployment(namespace).items
-        if d.metadata.name == CANARY
-    ]
-    found += [
-        f"Service/{s.metadata.name}"
-        for s in core_api.list_namespaced_service(namespace).items
-        if s.metadata.name == CANARY
-    ]
-    return found
 
 
 def test_a_grey_release_at_10_percent_splits_the_route_90_10_and_steps_to_50(

@@ -12,12 +12,21 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from kubernetes.client.exceptions import ApiException
 
-from apps.accounts.models import AuditEvent
+from apps.core.models import AuditEvent
 from apps.releases import analysis
 from apps.releases.models import Canary, CanaryCheck, CanaryStep, Revision
-from apps.releases.tasks import analyse_canaries
-from tests.clusters.test_actions import bind, login, wait_for
-from tests.releases.test_canary import CANARY, NAME, NEW, OLD, canary_leftovers, deployments, live_route, weights
+from tests.helpers import bind, login, wait_for
+from tests.releases.helpers import (
+    CANARY,
+    NAME,
+    NEW,
+    OLD,
+    canary_leftovers,
+    check_now,
+    deployments,
+    live_route,
+    weights,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 QUERY = 'max(app_error_ratio{namespace="$namespace",service="$canary"})'
@@ -59,14 +68,6 @@ def start_automatic(client, release, **overrides):
         **overrides,
     }
     return client.post(reverse("releases:canary_start", args=[release.pk]), data)
-
-
-def check_now(canary: Canary) -> Canary:
-    """Make the canary due and run the periodic task's function once."""
-    Canary.objects.filter(pk=canary.pk).update(next_check_at=timezone.now() - timedelta(seconds=1))
-    analysis.analyse_due()
-    canary.refresh_from_db()
-    return canary
 
 
 def test_passing_checks_step_10_25_50_100_then_promote_as_the_user(
@@ -285,7 +286,7 @@ def test_the_beat_schedule_runs_the_check_every_10_seconds():
     task = PeriodicTask.objects.get(task="releases.analyse_canaries")
 
     assert (task.enabled, task.interval.every, task.interval.period) == (True, 10, "seconds")
-    assert analyse_canaries.apply().get() == 0
+    assert analysis.analyse_canaries.apply().get() == 0
     assert not CanaryCheck.objects.exists()
 
 

@@ -5,10 +5,9 @@ from django.urls import reverse
 
 from apps.releases import render
 from apps.releases.models import Canary
-from tests.clusters.test_actions import login
 from tests.factories import ResourceFactory, UserFactory
-from tests.releases.test_views import member
-from tests.releases.test_views import release as release
+from tests.helpers import login
+from tests.releases.helpers import NEW, member
 
 pytestmark = pytest.mark.django_db
 VIEWS = [
@@ -19,7 +18,6 @@ VIEWS = [
     "releases:canary_pause",
     "releases:canary_resume",
 ]
-NEW = "registry.bank.example/payments-api:2.0.0"
 
 
 @pytest.fixture

@@ -7,27 +7,18 @@ from django.urls import reverse
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from apps.accounts.models import AuditEvent
-from apps.core.models import Job
+from apps.core.models import AuditEvent, Job
 from apps.releases.models import Release, Revision
-from apps.releases.tasks import wait_rollout
-from tests.clusters.test_actions import login, wait_for
-from tests.releases.helpers import form_data
+from tests.helpers import login, wait_for
+from tests.releases.helpers import NAME, form_data, roll_out
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
-NAME = "payments-api"
 SELECTOR = f"kubemate.io/release={NAME}"
 
 
 def create(client, team, **overrides):
     data = form_data(project=team["project"].pk, namespace=team["namespace"], name=NAME, **overrides)
     return login(client, team["user"]).post(reverse("releases:release_create"), data)
-
-
-def roll_out(revision: Revision) -> Job:
-    """Run the rollout wait the way the worker runs it, and return its finished Job."""
-    wait_rollout(str(revision.job_id), revision.pk)
-    return Job.objects.get(pk=revision.job_id)
 
 
 def live_container(apps_api, namespace: str) -> dict:

@@ -5,13 +5,12 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from apps.accounts import services as account_services
-from apps.accounts.models import Project, Role
+from apps.accounts.models import Project
 from apps.releases import render
 from apps.releases.models import Canary, Release, Revision
-from tests.clusters.test_actions import login
-from tests.factories import ClusterFactory, ResourceFactory, UserFactory
-from tests.releases.helpers import form_data
+from tests.factories import ResourceFactory, UserFactory
+from tests.helpers import login
+from tests.releases.helpers import form_data, member
 
 pytestmark = pytest.mark.django_db
 
@@ -29,22 +28,6 @@ VIEWS = [
     ("releases:release_diff", True, "get"),
     ("releases:release_delete", True, "post"),
 ]
-
-
-@pytest.fixture
-def release():
-    cluster = ClusterFactory()
-    project = Project.objects.create(cluster=cluster, slug="pay", name="Payments", namespaces=["payments"])
-    spec = {**render.default_spec(), "image": "registry.bank.example/payments-api:1.0.0"}
-    release = Release.objects.create(project=project, namespace="payments", name="payments-api", spec=spec)
-    Revision.objects.create(release=release, number=1, spec=spec, spec_hash="x", result=Revision.Result.SUCCEEDED)
-    return release
-
-
-def member(release, role="developer"):
-    user = UserFactory()
-    account_services.create_binding(actor=None, role=Role.objects.get(slug=role), user=user, project=release.project)
-    return user
 
 
 def url_of(name, release, needs_release):

@@ -28,15 +28,6 @@ def wait_until(what, probe, timeout=90.0, interval=0.5):
 
 
 @pytest.fixture
-def namespace(sandbox):
-    core = client.CoreV1Api(sandbox.api_client)
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    core.delete_namespace(name)
-
-
-@pytest.fixture
 def pod_reader(sandbox, namespace):
     """ServiceAccount `reader` allowed to get/list pods in `namespace`, and nothing else."""
     core = client.CoreV1Api(sandbox.api_client)

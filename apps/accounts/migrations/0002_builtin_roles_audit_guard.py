@@ -1,4 +1,7 @@
-"""Built-in roles, the audit log's database guard, the audit chain head, and the RBAC reconcile schedule."""
+"""Built-in roles, the audit log's database guard, and the RBAC reconcile schedule.
+
+The audit chain head's row is created by core 0002 since the audit log moved to core.
+"""
 
 from django.db import migrations
 
@@ -119,7 +122,6 @@ def create_builtin(apps, schema_editor):
                 "builtin": True,
             },
         )
-    apps.get_model("accounts", "AuditHead").objects.get_or_create(pk=1)
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     every, _ = IntervalSchedule.objects.get_or_create(every=5, period="minutes")

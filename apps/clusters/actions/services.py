@@ -1,6 +1,6 @@
 """Day-2 actions on cluster objects: scale, restart, delete pod, cordon, drain, YAML edit, and log reading.
 
-Every action acts as the user (``kube.api_client(cluster, as_user=actor)``), so
+Every action acts as the user (``kube.client(cluster, as_user=actor)``), so
 the cluster's RBAC has the last word, and writes one audit event: success, or
 failure with the sentence the person saw when Kubernetes refused. Callers
 check the console capability first (``access.require``); this module trusts
@@ -11,91 +11,37 @@ from __future__ import annotations
 
 import difflib
 import re
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import yaml
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts import audit
-from apps.accounts.models import AuditEvent
 from apps.clusters import kube
 from apps.clusters.actions import k8s as k8s_actions
-from apps.clusters.kinds import BY_KIND
-from apps.clusters.models import Cluster
-from apps.core.jobs import JobRecorder, start_job
-from apps.core.locks import redis_lock
-from apps.core.models import Job, JobLogLine
+from apps.clusters.actions.registry import ACTIONS
+from apps.clusters.actions.targets import ActionError, Target, audit_action, refused_sentence
+from apps.clusters.actions.tasks import drain_node
+from apps.core.jobs import start_job
+from apps.core.models import Job
 
-SCALABLE_KINDS = ("Deployment", "StatefulSet")
-RESTARTABLE_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-# The kinds the "yaml.edit" capability's RBAC rules cover.
-EDITABLE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "Job", "CronJob")
 LOG_TAIL_CHOICES = (100, 500, 2000)
-DRAIN_TIMEOUT_SECONDS = 300
-DRAIN_BACKOFF_SECONDS = (1, 2, 4, 8, 15)
-
-
-class ActionError(Exception):
-    """Kubernetes refused or could not do the action; the message is the sentence to show."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """The object an action is about."""
-
-    cluster: Cluster
-    kind: str
-    namespace: str
-    name: str
-
-    @property
-    def plural(self) -> str:
-        return BY_KIND[self.kind].plural
-
-
-def refused_sentence(exc: kube.KubeError, verb: str, target: Target) -> str:
-    """Turn a Kubernetes error into the sentence for this action (RBAC refusals name what and where)."""
-    if isinstance(exc, kube.Forbidden):
-        where = {"verb": verb, "plural": target.plural, "namespace": target.namespace, "cluster": target.cluster.name}
-        if target.namespace:
-            return _("Kubernetes refused: you may not %(verb)s %(plural)s in namespace %(namespace)s.") % where
-        return _("Kubernetes refused: you may not %(verb)s %(plural)s in cluster %(cluster)s.") % where
-    if isinstance(exc, kube.Conflict):
-        return _("Someone else changed this object since you opened it; reload it and try again.")
-    return str(exc)
-
-
-def _audit(actor, action: str, target: Target, *, request=None, detail=None, error: str = "") -> None:
-    audit.record(
-        actor=actor,
-        action=action,
-        result=AuditEvent.Result.FAILURE if error else AuditEvent.Result.SUCCESS,
-        cluster=target.cluster.name,
-        namespace=target.namespace,
-        kind=target.kind,
-        name=target.name,
-        detail={**(detail or {}), **({"error": error} if error else {})},
-        request=request,
-    )
 
 
 def _act(actor, action: str, verb: str, target: Target, work, *, request=None, detail=None):
-    """Run ``work(api)`` as ``actor`` and audit the outcome; a KubeError becomes an audited ActionError."""
+    """Run ``work(k)`` as ``actor`` and audit the outcome; a KubeError becomes an audited ActionError."""
     try:
-        with kube.api_client(target.cluster, as_user=actor) as api:
-            result = work(api)
+        with kube.client(target.cluster, as_user=actor) as k:
+            result = work(k)
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, verb, target)
-        _audit(actor, action, target, request=request, detail=detail, error=sentence)
+        audit_action(actor, action, target, request=request, detail=detail, error=sentence)
         raise ActionError(sentence) from None
-    _audit(actor, action, target, request=request, detail=detail)
+    audit_action(actor, action, target, request=request, detail=detail)
     return result
 
 
@@ -104,14 +50,14 @@ def _act(actor, action: str, verb: str, target: Target, work, *, request=None, d
 
 def scale_workload(*, actor, target: Target, replicas: int, request=None) -> int:
     """Set the replicas of a Deployment or StatefulSet; returns the count Kubernetes stored."""
-    if target.kind not in SCALABLE_KINDS:
+    if not ACTIONS["scale"].applies_to(target.kind):
         raise ActionError(_("Only Deployments and StatefulSets can be scaled here."))
     return _act(
         actor,
         "clusters.workload.scale",
         _("scale"),
         target,
-        lambda api: k8s_actions.scale(api, target.cluster, target.kind, target.namespace, target.name, replicas),
+        lambda k: k8s_actions.scale(k, target.kind, target.namespace, target.name, replicas),
         request=request,
         detail={"replicas": replicas},
     )
@@ -119,7 +65,7 @@ def scale_workload(*, actor, target: Target, replicas: int, request=None) -> int
 
 def restart_workload(*, actor, target: Target, request=None) -> str:
     """Rollout restart: the controller replaces the pods one by one, as `kubectl rollout restart` does."""
-    if target.kind not in RESTARTABLE_KINDS:
+    if not ACTIONS["restart"].applies_to(target.kind):
         raise ActionError(_("Only Deployments, StatefulSets and DaemonSets can be restarted."))
     now = timezone.now()
     return _act(
@@ -127,7 +73,7 @@ def restart_workload(*, actor, target: Target, request=None) -> str:
         "clusters.workload.restart",
         _("restart"),
         target,
-        lambda api: k8s_actions.restart(api, target.cluster, target.kind, target.namespace, target.name, now),
+        lambda k: k8s_actions.restart(k, target.kind, target.namespace, target.name, now),
         request=request,
     )
 
@@ -138,7 +84,7 @@ def delete_pod(*, actor, target: Target, request=None) -> None:
         "clusters.pod.delete",
         _("delete"),
         target,
-        lambda api: k8s_actions.delete_pod(api, target.cluster, target.namespace, target.name),
+        lambda k: k8s_actions.delete_pod(k, target.namespace, target.name),
         request=request,
     )
 
@@ -153,15 +99,13 @@ def set_node_unschedulable(*, actor, target: Target, unschedulable: bool, reques
         "clusters.node.cordon" if unschedulable else "clusters.node.uncordon",
         _("cordon") if unschedulable else _("uncordon"),
         target,
-        lambda api: k8s_actions.set_unschedulable(api, target.cluster, target.name, unschedulable),
+        lambda k: k8s_actions.set_unschedulable(k, target.name, unschedulable),
         request=request,
     )
 
 
 def start_drain(*, actor, target: Target, request=None) -> Job:
-    """Queue the drain as a Job; the Job row and its audit event commit together."""
-    from apps.clusters.actions.tasks import drain_node
-
+    """Queue the drain as a Job (its body: drain.py); the Job row and its audit event commit together."""
     with transaction.atomic():
         job = start_job(
             task=drain_node,
@@ -170,117 +114,8 @@ def start_drain(*, actor, target: Target, request=None) -> Job:
             target=f"cluster/{target.cluster.name}/node/{target.name}",
             args=(target.cluster.pk, target.name),
         )
-        _audit(actor, "clusters.node.drain_started", target, request=request, detail={"job": str(job.pk)})
+        audit_action(actor, "clusters.node.drain_started", target, request=request, detail={"job": str(job.pk)})
     return job
-
-
-class DrainBlocked(Exception):
-    """A disruption budget kept a pod on the node until the drain gave up; the message names it."""
-
-
-def drain_job(job: JobRecorder, *, cluster_id: int, node: str) -> None:
-    """The drain task's body: runs as the user who started it (Job.actor) and audits how it ended."""
-    row = Job.objects.select_related("actor").get(pk=job.id)
-    cluster = Cluster.objects.get(pk=cluster_id)
-    target = Target(cluster, "Node", "", node)
-    timeout = getattr(settings, "KUBEMATE_DRAIN_TIMEOUT_SECONDS", DRAIN_TIMEOUT_SECONDS)
-    try:
-        with redis_lock(f"drain:{cluster_id}:{node}", timeout=timeout + 120):
-            evicted = _drain(job, target, row.actor, timeout)
-    except kube.KubeError as exc:
-        sentence = refused_sentence(exc, _("drain"), target)
-        _audit(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=sentence)
-        raise ActionError(sentence) from None
-    except Exception as exc:
-        _audit(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=str(exc))
-        raise
-    _audit(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk), "evicted": evicted})
-
-
-def _budget_name(reason: str) -> str:
-    match = re.search(r"disruption budget (\S+)", reason or "")
-    return match.group(1).rstrip(".,") if match else ""
-
-
-def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
-    cluster, node = target.cluster, target.name
-    deadline = time.monotonic() + timeout
-    with kube.api_client(cluster, as_user=actor) as api:
-        job.progress(5, _("Cordoning node %(node)s so that no new pods land on it.") % {"node": node})
-        k8s_actions.set_unschedulable(api, cluster, node, True)
-        pods = k8s_actions.pods_on_node(api, cluster, node)
-        pending = []
-        for pod in pods:
-            if pod.mirror:
-                job.log(_("Leaving %(pod)s: it is a static (mirror) pod.") % {"pod": pod.label})
-            elif pod.owner_kind == "DaemonSet":
-                job.log(_("Leaving %(pod)s: it belongs to a DaemonSet.") % {"pod": pod.label})
-            else:
-                pending.append(pod)
-        total = len(pending)
-        job.progress(10, _("%(count)d pods to evict from %(node)s.") % {"count": total, "node": node})
-        evicted, attempt = [], 0
-        while pending:
-            blocked = []
-            for pod in pending:
-                result = k8s_actions.evict(api, cluster, pod)
-                if result.evicted:
-                    evicted.append(pod)
-                    job.progress(
-                        10 + 80 * len(evicted) // max(total, 1),
-                        _("Evicted %(pod)s (%(done)d of %(total)d).")
-                        % {"pod": pod.label, "done": len(evicted), "total": total},
-                    )
-                else:
-                    blocked.append((pod, result.reason))
-            if not blocked:
-                break
-            pod, reason = blocked[0]
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DrainBlocked(_give_up_sentence(timeout, pod, reason, len(blocked)))
-            wait = min(DRAIN_BACKOFF_SECONDS[min(attempt, len(DRAIN_BACKOFF_SECONDS) - 1)], max(remaining, 0.1))
-            for pod, reason in blocked:
-                job.log(
-                    _("%(pod)s cannot be evicted yet: %(reason)s Trying again in %(seconds)d s.")
-                    % {"pod": pod.label, "reason": reason, "seconds": max(int(wait), 1)},
-                    JobLogLine.Level.WARNING,
-                )
-            time.sleep(wait)
-            attempt += 1
-            pending = [pod for pod, _reason in blocked]
-        job.progress(92, _("Waiting for the evicted pods to stop."))
-        still = list(evicted)
-        while still and time.monotonic() < deadline:
-            still = [pod for pod in still if k8s_actions.pod_exists(api, cluster, pod)]
-            if still:
-                time.sleep(1)
-        if still:
-            job.log(
-                _("%(count)d evicted pods are still terminating.") % {"count": len(still)}, JobLogLine.Level.WARNING
-            )
-        job.progress(
-            100, _("Node %(node)s is drained: %(count)d pods evicted.") % {"node": node, "count": len(evicted)}
-        )
-    return len(evicted)
-
-
-def _give_up_sentence(timeout: float, pod: k8s_actions.PodRef, reason: str, count: int) -> str:
-    values = {
-        "seconds": int(timeout),
-        "budget": _budget_name(reason) or _("(unnamed)"),
-        "namespace": pod.namespace,
-        "pod": pod.label,
-        "count": count,
-    }
-    return (
-        _(
-            "Gave up after %(seconds)d s: the disruption budget %(budget)s in namespace %(namespace)s does not "
-            "allow evicting %(pod)s (%(count)d pods still on the node). The node stays cordoned; add replicas "
-            "or relax the budget, then drain again."
-        )
-        % values
-    )
 
 
 # --- YAML ------------------------------------------------------------------------------------------------
@@ -311,11 +146,11 @@ class YamlDocument:
 def read_yaml(*, user, target: Target) -> YamlDocument:
     """The live object as YAML, read as ``user``; managedFields dropped; Secrets as metadata only."""
     try:
-        with kube.api_client(target.cluster, as_user=user) as api:
+        with kube.client(target.cluster, as_user=user) as k:
             if target.kind == "Secret":
-                obj = k8s_actions.read_secret_metadata(api, target.cluster, target.namespace, target.name)
+                obj = k8s_actions.read_secret_metadata(k, target.namespace, target.name)
             else:
-                obj = k8s_actions.read_object(api, target.cluster, target.kind, target.namespace, target.name)
+                obj = k8s_actions.read_object(k, target.kind, target.namespace, target.name)
     except kube.NotFound:
         raise
     except kube.KubeError as exc:
@@ -389,9 +224,9 @@ def preview_yaml_edit(*, actor, target: Target, text: str, resource_version: str
     """Server-side dry run of the edit and the diff it would make; nothing changes, nothing is audited."""
     manifest = parse_edit(text, target, resource_version)
     try:
-        with kube.api_client(target.cluster, as_user=actor) as api:
-            live = k8s_actions.read_object(api, target.cluster, target.kind, target.namespace, target.name)
-            result = k8s_actions.replace_object(api, target.cluster, manifest, dry_run=True)
+        with kube.client(target.cluster, as_user=actor) as k:
+            live = k8s_actions.read_object(k, target.kind, target.namespace, target.name)
+            result = k8s_actions.replace_object(k, manifest, dry_run=True)
     except kube.KubeError as exc:
         raise ActionError(refused_sentence(exc, _("edit"), target)) from None
     return EditPreview(diff=yaml_diff(live, result))
@@ -405,7 +240,7 @@ def apply_yaml_edit(*, actor, target: Target, text: str, resource_version: str, 
         "clusters.yaml.edit",
         _("edit"),
         target,
-        lambda api: k8s_actions.replace_object(api, target.cluster, manifest, dry_run=False),
+        lambda k: k8s_actions.replace_object(k, manifest, dry_run=False),
         request=request,
         detail={"from_version": resource_version},
     )
@@ -432,8 +267,8 @@ class LogPage:
 
 def _log_call(user, target: Target, work):
     try:
-        with kube.api_client(target.cluster, as_user=user) as api:
-            return work(api)
+        with kube.client(target.cluster, as_user=user) as k:
+            return work(k)
     except kube.NotFound:
         raise
     except kube.KubeError as exc:
@@ -442,7 +277,7 @@ def _log_call(user, target: Target, work):
 
 def pod_containers(*, user, target: Target) -> list[str]:
     """Container names of the pod (init containers last), read live as ``user``."""
-    pod = _log_call(user, target, lambda api: k8s_actions.read_pod(api, target.cluster, target.namespace, target.name))
+    pod = _log_call(user, target, lambda k: k8s_actions.read_pod(k, target.namespace, target.name))
     spec = pod.get("spec") or {}
     return [c["name"] for c in spec.get("containers") or []] + [c["name"] for c in spec.get("initContainers") or []]
 
@@ -478,9 +313,7 @@ def read_log(*, user, target: Target, container: str, tail: int, previous: bool 
     text = _log_call(
         user,
         target,
-        lambda api: k8s_actions.read_log(
-            api, target.cluster, target.namespace, target.name, container, tail=tail, previous=previous
-        ),
+        lambda k: k8s_actions.read_log(k, target.namespace, target.name, container, tail=tail, previous=previous),
     )
     lines = _split(text)
     after, skip = _cursor(lines)
@@ -493,9 +326,8 @@ def follow_log(*, user, target: Target, container: str, after: str, skip: int, p
     text = _log_call(
         user,
         target,
-        lambda api: k8s_actions.read_log(
-            api,
-            target.cluster,
+        lambda k: k8s_actions.read_log(
+            k,
             target.namespace,
             target.name,
             container,
@@ -530,11 +362,9 @@ def follow_log(*, user, target: Target, container: str, after: str, skip: int, p
 def stream_log(*, user, target: Target, container: str, previous: bool = False) -> Iterator[bytes]:
     """The whole log as chunks for a download; refusals are raised before the first chunk."""
     stack = ExitStack()
-    api = stack.enter_context(kube.api_client(target.cluster, as_user=user))
     try:
-        chunks = k8s_actions.open_log_stream(
-            api, target.cluster, target.namespace, target.name, container, previous=previous
-        )
+        k = stack.enter_context(kube.client(target.cluster, as_user=user))
+        chunks = k8s_actions.open_log_stream(k, target.namespace, target.name, container, previous=previous)
     except kube.NotFound:
         stack.close()
         raise

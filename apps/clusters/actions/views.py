@@ -13,54 +13,33 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from django.shortcuts import render as django_render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
-from apps.accounts import access
-from apps.accounts.reauth import require_recent_auth
 from apps.clusters import kube
+from apps.clusters.actions import registry
 from apps.clusters.actions import services as services_actions
 from apps.clusters.actions.forms import LogFollowForm, LogForm, ScaleForm, YamlEditForm
-from apps.clusters.actions.services import ActionError, Target
-from apps.clusters.kinds import BY_KIND, KINDS
-from apps.clusters.models import Cluster
-from apps.core.htmx import STOP_POLLING, render
+from apps.clusters.actions.registry import ACTIONS, CLUSTER_SCOPED
+from apps.clusters.actions.targets import ActionError, Target
+from apps.core.htmx import render, stop_polling
+from apps.core.reauth import require_recent_auth
 
-KIND_SLUGS = {k.kind.lower(): k.kind for k in KINDS}
-CLUSTER_SCOPED = "-"
 RESULT = "clusters/actions/_result.html"
 CHANGED = "resource-changed"
 
 
-def view_capability(kind: str) -> str:
-    """The capability that lets a person read an object of ``kind`` as YAML."""
-    if kind == "Secret":
-        return "secrets.view_metadata"
-    if not BY_KIND[kind].namespaced:
-        return "nodes.view"
-    return "workloads.view"
-
-
-def resolve(request, cluster_id: int, kind_slug: str, namespace: str, name: str, code: str, kinds=None) -> Target:
-    """The target of an action, or 404 when the kind does not fit or the user may not do ``code`` there."""
-    kind = KIND_SLUGS.get(kind_slug)
-    if kind is None or (kinds is not None and kind not in kinds):
-        raise Http404
-    namespaced = BY_KIND[kind].namespaced
-    if namespaced == (namespace == CLUSTER_SCOPED):
-        raise Http404
-    namespace = namespace if namespaced else ""
-    cluster = get_object_or_404(Cluster, pk=cluster_id)
-    access.require(request.user, code or view_capability(kind), cluster=cluster, namespace=namespace or None)
+def resolve(request, action: str, cluster_id: int, kind_slug: str, namespace: str, name: str) -> Target:
+    """The target of ``action`` (a name in ``registry.ACTIONS``), or 404 when the action does not apply to
+    the kind or the user may not take it there; the buttons ask the same ``Action``."""
+    cluster, kind, namespace = registry.resolve(request.user, ACTIONS[action], cluster_id, kind_slug, namespace, name)
     return Target(cluster, kind, namespace, name)
 
 
 def done(request, message: str, **extra) -> HttpResponse:
-    response = django_render(request, RESULT, {"ok": True, "message": message, **extra})
-    response["HX-Trigger"] = CHANGED
-    return response
+    return trigger_client_event(django_render(request, RESULT, {"ok": True, "message": message, **extra}), CHANGED)
 
 
 def failed(request, message: str) -> HttpResponse:
@@ -71,7 +50,7 @@ def failed(request, message: str) -> HttpResponse:
 @login_required
 @require_POST
 def workload_scale(request, cluster_id: int, kind: str, namespace: str, name: str):
-    target = resolve(request, cluster_id, kind, namespace, name, "workloads.scale", services_actions.SCALABLE_KINDS)
+    target = resolve(request, "scale", cluster_id, kind, namespace, name)
     form = ScaleForm(request.POST)
     if not form.is_valid():
         return failed(request, " ".join(form.errors.get("replicas", [])))
@@ -87,9 +66,7 @@ def workload_scale(request, cluster_id: int, kind: str, namespace: str, name: st
 @login_required
 @require_POST
 def workload_restart(request, cluster_id: int, kind: str, namespace: str, name: str):
-    target = resolve(
-        request, cluster_id, kind, namespace, name, "workloads.restart", services_actions.RESTARTABLE_KINDS
-    )
+    target = resolve(request, "restart", cluster_id, kind, namespace, name)
     try:
         services_actions.restart_workload(actor=request.user, target=target, request=request)
     except ActionError as exc:
@@ -100,7 +77,7 @@ def workload_restart(request, cluster_id: int, kind: str, namespace: str, name: 
 @login_required
 @require_POST
 def pod_delete(request, cluster_id: int, namespace: str, name: str):
-    target = resolve(request, cluster_id, "pod", namespace, name, "pods.delete")
+    target = resolve(request, "delete", cluster_id, "pod", namespace, name)
     return require_recent_auth(_pod_delete)(request, target)
 
 
@@ -115,7 +92,7 @@ def _pod_delete(request, target: Target):
 
 
 def _set_unschedulable(request, cluster_id: int, name: str, unschedulable: bool):
-    target = resolve(request, cluster_id, "node", CLUSTER_SCOPED, name, "nodes.cordon")
+    target = resolve(request, "cordon" if unschedulable else "uncordon", cluster_id, "node", CLUSTER_SCOPED, name)
     try:
         services_actions.set_node_unschedulable(
             actor=request.user, target=target, unschedulable=unschedulable, request=request
@@ -142,7 +119,7 @@ def node_uncordon(request, cluster_id: int, name: str):
 @login_required
 @require_POST
 def node_drain(request, cluster_id: int, name: str):
-    target = resolve(request, cluster_id, "node", CLUSTER_SCOPED, name, "nodes.drain")
+    target = resolve(request, "drain", cluster_id, "node", CLUSTER_SCOPED, name)
     return require_recent_auth(_node_drain)(request, target)
 
 
@@ -158,7 +135,7 @@ def _node_drain(request, target: Target):
 @login_required
 @require_GET
 def resource_yaml(request, cluster_id: int, kind: str, namespace: str, name: str):
-    target = resolve(request, cluster_id, kind, namespace, name, "")
+    target = resolve(request, "yaml", cluster_id, kind, namespace, name)
     context = {"target": target, "cluster": target.cluster, "error": "", "document": None}
     try:
         context["document"] = services_actions.read_yaml(user=request.user, target=target)
@@ -166,8 +143,8 @@ def resource_yaml(request, cluster_id: int, kind: str, namespace: str, name: str
         raise Http404 from None
     except ActionError as exc:
         context["error"] = str(exc)
-    context["can_edit"] = target.kind in services_actions.EDITABLE_KINDS and access.may(
-        request.user, "yaml.edit", cluster=target.cluster, namespace=target.namespace or None
+    context["can_edit"] = ACTIONS["yaml-edit"].permits(
+        request.user, target.cluster, target.kind, target.namespace, target.name
     )
     context.update(url_context(target))
     return render(request, "clusters/actions/yaml_view.html", context)
@@ -180,7 +157,7 @@ def url_context(target: Target) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name: str):
-    target = resolve(request, cluster_id, kind, namespace, name, "yaml.edit", services_actions.EDITABLE_KINDS)
+    target = resolve(request, "yaml-edit", cluster_id, kind, namespace, name)
     template = "clusters/actions/yaml_edit.html"
     context = {"target": target, "cluster": target.cluster, **url_context(target)}
     if request.method == "GET":
@@ -204,8 +181,7 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
         if request.POST.get("confirm") == "1":
             version = services_actions.apply_yaml_edit(actor=request.user, request=request, **values)
             response = render(request, template, {**context, "form": form, "applied": version}, partial="outcome")
-            response["HX-Trigger"] = CHANGED
-            return response
+            return trigger_client_event(response, CHANGED)
         preview = services_actions.preview_yaml_edit(actor=request.user, **values)
     except ActionError as exc:
         return render(request, template, {**context, "form": form, "error": str(exc)}, partial="outcome")
@@ -215,7 +191,7 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
 @login_required
 @require_GET
 def pod_logs(request, cluster_id: int, namespace: str, name: str):
-    target = resolve(request, cluster_id, "pod", namespace, name, "pods.logs")
+    target = resolve(request, "logs", cluster_id, "pod", namespace, name)
     context = {"target": target, "cluster": target.cluster, "tail_choices": services_actions.LOG_TAIL_CHOICES}
     try:
         containers = services_actions.pod_containers(user=request.user, target=target)
@@ -248,7 +224,7 @@ def pod_logs(request, cluster_id: int, namespace: str, name: str):
 @login_required
 @require_GET
 def pod_logs_follow(request, cluster_id: int, namespace: str, name: str):
-    target = resolve(request, cluster_id, "pod", namespace, name, "pods.logs")
+    target = resolve(request, "logs", cluster_id, "pod", namespace, name)
     form = LogFollowForm(request.GET)
     if not form.is_valid():
         raise Http404
@@ -265,10 +241,8 @@ def pod_logs_follow(request, cluster_id: int, namespace: str, name: str):
     except kube.NotFound:
         raise Http404 from None
     except ActionError as exc:
-        # 286 stops the polling: the sentence stays under the last lines.
-        return django_render(
-            request, "clusters/actions/pod_logs.html#follow_error", {"error": str(exc)}, status=STOP_POLLING
-        )
+        # Polling stops here: the sentence stays under the last lines.
+        return stop_polling(request, "clusters/actions/pod_logs.html#follow_error", {"error": str(exc)})
     if not page.lines:
         return HttpResponse(status=204)
     context = {"target": target, "page": page, "oob": True}
@@ -284,7 +258,7 @@ def follow_query(container: str, previous: bool, page) -> str:
 @login_required
 @require_GET
 def pod_logs_download(request, cluster_id: int, namespace: str, name: str):
-    target = resolve(request, cluster_id, "pod", namespace, name, "pods.logs")
+    target = resolve(request, "logs", cluster_id, "pod", namespace, name)
     container = request.GET.get("container", "")
     previous = request.GET.get("previous") in ("1", "on", "true")
     if not container:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from apps.clusters.values import byte_count, millicores
+
 SECRET_ANNOTATION_DROP = ("kubectl.kubernetes.io/last-applied-configuration",)
 WAITING_PROBLEMS = (
     "CrashLoopBackOff",
@@ -217,37 +219,6 @@ def _event(obj: dict) -> tuple[str, dict]:
         or obj.get("eventTime")
         or (obj.get("metadata") or {}).get("creationTimestamp"),
     }
-
-
-CPU_UNITS = {"n": 1e-6, "u": 1e-3, "m": 1.0, "": 1000.0}
-BYTE_UNITS = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "K": 10**3,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "": 1,
-}
-
-
-def millicores(quantity: str) -> int:
-    """A CPU quantity ("250m", "2", "123456789n") in millicores."""
-    quantity = str(quantity or "0")
-    unit = quantity[-1] if quantity[-1:] in ("n", "u", "m") else ""
-    return round(float(quantity[: len(quantity) - len(unit)] or 0) * CPU_UNITS[unit])
-
-
-def byte_count(quantity: str) -> int:
-    """A memory quantity ("512Mi", "1Gi", "1000000") in bytes."""
-    quantity = str(quantity or "0")
-    for unit in ("Ki", "Mi", "Gi", "Ti", "K", "k", "M", "G", "T"):
-        if quantity.endswith(unit):
-            return round(float(quantity[: -len(unit)]) * BYTE_UNITS[unit])
-    return round(float(quantity))
 
 
 def _node_metrics(obj: dict) -> tuple[str, dict]:

@@ -37,14 +37,15 @@ METRICS_SECONDS = 30
 RETRY_SECONDS = (0.5, 1, 2, 3, 5)
 
 
-def relist(api, cluster: Cluster, kind: Kind, emit) -> str:
+def relist(k: kube.Client, kind: Kind, emit) -> str:
     """List ``kind`` page by page through ``emit`` and end with a Prune; returns the list's resourceVersion."""
+    cluster = k.cluster
     started = timezone.now()
     seen: list[str] = []
     token, resource_version = "", ""
     while True:
         query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
-        page = kube.request(api, cluster, "GET", kind.list_path, query=query)
+        page = k.list_page(kind, query=query)
         for item in page.get("items") or []:
             seen.append(item["metadata"]["uid"])
             emit(Upsert(cluster.pk, kind.kind, item))
@@ -60,10 +61,10 @@ def relist(api, cluster: Cluster, kind: Kind, emit) -> str:
 
 def full_resync(cluster: Cluster, kinds=KINDS) -> None:
     """List every kind once and reconcile the rows (the periodic Celery safety net)."""
-    with kube.api_client(cluster) as api:
+    with kube.client(cluster) as k:
         for kind in kinds:
             ops: list = []
-            relist(api, cluster, kind, ops.append)
+            relist(k, kind, ops.append)
             apply_ops(ops)
 
 
@@ -77,13 +78,13 @@ class KindSync(threading.Thread):
         failures = 0
         while not self.stopping.is_set():
             try:
-                with kube.api_client(self.cluster) as api:
+                with kube.client(self.cluster) as k:
                     if not self.resource_version:
                         self.writer.put(Heard(self.cluster.pk, self.kind.kind, "", SyncState.State.LISTING))
                         done = threading.Event()
-                        self.resource_version = relist(api, self.cluster, self.kind, self._emit_with(done))
+                        self.resource_version = relist(k, self.kind, self._emit_with(done))
                         done.wait(120)
-                    self.watch(api)
+                    self.watch(k)
                 failures = 0
             except kube.Expired:
                 self.resource_version = ""
@@ -108,8 +109,8 @@ class KindSync(threading.Thread):
 
         return emit
 
-    def watch(self, api) -> None:
-        for event in kube.watch_lines(api, self.cluster, self.kind.list_path, self.resource_version):
+    def watch(self, k: kube.Client) -> None:
+        for event in k.watch(self.kind, self.resource_version):
             if self.stopping.is_set():
                 return
             kind, obj = event.get("type"), event.get("object") or {}
@@ -141,8 +142,8 @@ class MetricsSync(threading.Thread):
 
     def poll(self) -> None:
         started = timezone.now()
-        with kube.api_client(self.cluster) as api:
-            items = kube.request(api, self.cluster, "GET", "/apis/metrics.k8s.io/v1beta1/nodes").get("items") or []
+        with kube.client(self.cluster) as k:
+            items = k.list("NodeMetrics")
         seen = []
         for item in items:
             seen.append(item["metadata"].get("uid") or _name_uid(self.cluster.pk, item["metadata"]["name"]))

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from apps.clusters import views_inventory
+from apps.clusters.inventory.pages import detail, listing, overview
 from apps.clusters.kinds import KINDS
 
 
@@ -21,11 +21,11 @@ class KindSlugConverter:
 register_converter(KindSlugConverter, "kindslug")
 
 urlpatterns: list = [
-    path("<int:cluster_id>/", views_inventory.cluster_overview, name="cluster_overview"),
-    path("<int:cluster_id>/<kindslug:kind_slug>/", views_inventory.resource_list, name="resource_list"),
+    path("<int:cluster_id>/", overview.cluster_overview, name="cluster_overview"),
+    path("<int:cluster_id>/<kindslug:kind_slug>/", listing.resource_list, name="resource_list"),
     path(
         "<int:cluster_id>/<kindslug:kind_slug>/<str:namespace>/<str:name>/",
-        views_inventory.resource_detail,
+        detail.resource_detail,
         name="resource_detail",
     ),
 ]

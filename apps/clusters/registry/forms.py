@@ -6,12 +6,11 @@ render its value and text areas of a bound form are emptied by the templates.
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.clusters import values
 from apps.clusters.models import Cluster
 from apps.clusters.registry.k8s import Purpose
 from apps.clusters.registry.services import (
@@ -29,7 +28,6 @@ from apps.clusters.registry.services import (
 )
 
 MAX_KUBECONFIG_BYTES = 256 * 1024
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 ENVIRONMENT_SUGGESTIONS = ("production", "staging", "test", "dev")
 SERVICE_URL_FIELDS = ("prometheus_url", "alertmanager_url", "loki_url", "jaeger_url")
 
@@ -230,7 +228,7 @@ class ClusterForm(CredentialsForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
-        if not DNS_LABEL.match(name):
+        if not values.is_dns_label(name):
             raise forms.ValidationError(
                 _("Use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit.")
             )
@@ -243,7 +241,7 @@ class ClusterForm(CredentialsForm):
 
     def clean_environment(self):
         environment = self.cleaned_data["environment"].strip()
-        if environment and not DNS_LABEL.match(environment):
+        if environment and not values.is_dns_label(environment):
             raise forms.ValidationError(_("Use lower-case letters, digits and '-', for example production."))
         return environment
 

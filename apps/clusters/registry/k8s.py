@@ -1,24 +1,21 @@
-"""The registry's connection test: can Kubemate reach a cluster with these credentials, and what is wrong if not?
+"""The registry's Kubernetes side: the connection test (can Kubemate reach a cluster with these credentials, and
+what is wrong if not?) and the installation of Kubemate's own identity with an administrator's credentials.
 
-Every failure is turned into one translated sentence by ``explain``; the
-checks themselves are plain HTTP requests made through ``kube.api_client``
-so that the credentials are loaded exactly the way the rest of Kubemate loads them.
+Every failure of a connection test is turned into one translated sentence by ``explain``; the checks go through
+``kube.client`` so that the credentials are loaded exactly the way the rest of Kubemate loads them.
 """
 
 from __future__ import annotations
 
-import json
+import base64
 import re
 from dataclasses import dataclass
 
-import urllib3
+import yaml
 from django.utils.translation import gettext as _
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException
 
 from apps.clusters import kube
-from apps.clusters.kube import MANAGED_NAMESPACE, api_client, status_message
+from apps.clusters.kube import MANAGED_NAMESPACE
 from apps.clusters.models import Cluster
 
 MINIMUM_VERSION = (1, 28)
@@ -70,79 +67,77 @@ class UnexpectedAnswer(Exception):
     """The server answered HTTP, but not the way a Kubernetes API server does."""
 
 
+class InvalidKubeconfig(ValueError):
+    pass
+
+
+def server_of(kubeconfig_yaml: str) -> str:
+    """The API server URL of the current context of a kubeconfig."""
+    try:
+        data = yaml.safe_load(kubeconfig_yaml)
+        contexts = {c["name"]: c["context"] for c in data["contexts"]}
+        clusters = {c["name"]: c["cluster"] for c in data["clusters"]}
+        return clusters[contexts[data["current-context"]]["cluster"]]["server"]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise InvalidKubeconfig(
+            _("The kubeconfig is not valid: %(reason)s") % {"reason": exc.__class__.__name__}
+        ) from None
+
+
 def explain(exc: BaseException, *, server: str, timeout: float) -> tuple[str, str]:
     """The reason word and the sentence for any failure of a connection test. The one place errors are mapped."""
     if isinstance(exc, ConnectionProblem):
         return exc.reason, exc.message
-    if isinstance(exc, ApiException):
-        if exc.status == 401:
-            return "unauthorized", _(
-                "The cluster at %(server)s rejected the credentials (401): the token or client certificate is "
-                "wrong, expired or revoked."
-            ) % {"server": server}
-        if exc.status == 403:
-            return "forbidden", _(
-                "The credentials are valid, but they may not read what Kubemate needs (403): %(reason)s"
-            ) % {"reason": status_message(exc)}
+    if isinstance(exc, UnexpectedAnswer) or getattr(exc, "reason", "") == "unexpected":
+        detail = str(exc) if isinstance(exc, UnexpectedAnswer) else _("the answer is not JSON")
+        return "error", _("%(server)s answered, but not like a Kubernetes API server (%(detail)s).") % {
+            "server": server,
+            "detail": detail,
+        }
+    if not isinstance(exc, kube.KubeError):
+        return "error", _("The connection to %(server)s failed: %(detail)s") % {
+            "server": server,
+            "detail": exc.__class__.__name__,
+        }
+    if exc.status == 401:
+        return "unauthorized", _(
+            "The cluster at %(server)s rejected the credentials (401): the token or client certificate is "
+            "wrong, expired or revoked."
+        ) % {"server": server}
+    if exc.status == 403:
+        return "forbidden", _(
+            "The credentials are valid, but they may not read what Kubemate needs (403): %(reason)s"
+        ) % {"reason": exc.detail}
+    if exc.status:
         return "error", _("The cluster at %(server)s answered with an error (%(status)s): %(reason)s") % {
             "server": server,
             "status": exc.status,
-            "reason": status_message(exc),
+            "reason": exc.detail,
         }
-    if isinstance(exc, ConfigException):
-        return "invalid", _("The credentials cannot be loaded: %(detail)s") % {"detail": str(exc)[:200]}
-    if isinstance(exc, UnexpectedAnswer):
-        return "error", _("%(server)s answered, but not like a Kubernetes API server (%(detail)s).") % {
-            "server": server,
-            "detail": str(exc),
-        }
-    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
-    if isinstance(cause, urllib3.exceptions.NameResolutionError):
+    if exc.reason == "credentials":
+        return "invalid", _("The credentials cannot be loaded: %(detail)s") % {"detail": exc.detail}
+    if exc.reason == "dns":
         return "dns", _("The host name of %(server)s does not resolve (DNS): check the address.") % {"server": server}
-    if isinstance(cause, urllib3.exceptions.SSLError) and "certificate_verify_failed" not in str(cause).lower():
+    if exc.reason == "tls":
         return "tls", _("The TLS handshake with %(server)s failed: %(detail)s") % {
             "server": server,
-            "detail": str(cause.__context__ or cause)[:200],
+            "detail": exc.detail,
         }
-    if isinstance(cause, urllib3.exceptions.SSLError):
+    if exc.reason == "tls_untrusted":
         return "tls", _(
             "The TLS certificate of %(server)s is not trusted with the CA certificate given (wrong CA, or the "
             "address is not in the server's certificate)."
         ) % {"server": server}
-    # urllib3's NewConnectionError is a ConnectTimeoutError too: look at refusals first.
-    if isinstance(cause, urllib3.exceptions.NewConnectionError) and "refused" in str(cause).lower():
+    if exc.reason == "refused":
         return "refused", _(
             "%(server)s refused the connection: nothing listens on that port, or a firewall rejects it."
         ) % {"server": server}
-    if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
+    if exc.reason == "timeout":
         return "timeout", _("%(server)s did not answer within %(seconds)s seconds.") % {
             "server": server,
             "seconds": f"{timeout:g}",
         }
-    return "error", _("The connection to %(server)s failed: %(detail)s") % {
-        "server": server,
-        "detail": exc.__class__.__name__,
-    }
-
-
-def _get_json(api: client.ApiClient, method: str, path: str, timeout: float, *, query=None, body=None) -> dict:
-    method, url, headers, payload, _post = api.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=query or [],
-        header_params={"Accept": "application/json", "Content-Type": "application/json"},
-        body=body,
-        auth_settings=["BearerToken"],
-    )
-    response = api.call_api(method, url, header_params=headers, body=payload, _request_timeout=(timeout, timeout))
-    response.read()
-    text = response.data.decode(errors="replace") if response.data else ""
-    if not 200 <= response.status <= 299:
-        raise ApiException.from_response(http_resp=response, body=text, data=None)
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise UnexpectedAnswer(_("the answer is not JSON")) from None
+    return "error", _("The connection to %(server)s failed: %(detail)s") % {"server": server, "detail": exc.reason}
 
 
 def parse_version(answer: dict) -> tuple[int, int]:
@@ -155,8 +150,8 @@ def parse_version(answer: dict) -> tuple[int, int]:
     return major, minor
 
 
-def _count_nodes(api: client.ApiClient, timeout: float) -> int:
-    first = _get_json(api, "GET", "/api/v1/nodes", timeout, query=[("limit", "1")])
+def _count_nodes(k: kube.Client) -> int:
+    first = k.list_page("Node", query=[("limit", "1")])
     meta = first.get("metadata") or {}
     if "remainingItemCount" in meta or not meta.get("continue"):
         return len(first.get("items") or []) + int(meta.get("remainingItemCount") or 0)
@@ -164,7 +159,7 @@ def _count_nodes(api: client.ApiClient, timeout: float) -> int:
     count, token = 0, ""
     while True:
         query = [("limit", "500")] + ([("continue", token)] if token else [])
-        page = _get_json(api, "GET", "/api/v1/nodes", timeout, query=query)
+        page = k.list_page("Node", query=query)
         count += len(page.get("items") or [])
         token = (page.get("metadata") or {}).get("continue", "")
         if not token:
@@ -185,11 +180,9 @@ def _permission_words(verb: str, group: str, resource: str, subresource: str, na
     return f"{verb} {thing} " + _("in every namespace")
 
 
-def _check_permissions(api: client.ApiClient, purpose: str, timeout: float) -> None:
+def _check_permissions(k: kube.Client, purpose: str) -> None:
     for verb, group, resource, subresource, namespace in NEEDED_PERMISSIONS[purpose]:
-        body = kube.access_review(verb, group, resource, subresource, namespace)
-        review = _get_json(api, "POST", kube.ACCESS_REVIEW_PATH, timeout, body=body)
-        if not (review.get("status") or {}).get("allowed"):
+        if not k.may(verb, group, resource, subresource, namespace):
             raise ConnectionProblem(
                 "forbidden",
                 _(
@@ -206,14 +199,12 @@ def check_connection(
 ) -> ConnectionReport:
     """Read /version, count nodes (list with limit=1) and ask the cluster whether these credentials
     may do what ``purpose`` needs. Never raises for cluster or network failures: the report says why."""
-    from apps.clusters.services import server_of
-
     server = server_of(kubeconfig_yaml)
     probe = Cluster(name="connection-test", api_server=server)
     probe.set_kubeconfig(kubeconfig_yaml)
     try:
-        with api_client(probe) as api:
-            answer = _get_json(api, "GET", "/version", timeout)
+        with kube.client(probe, connect_timeout=timeout, read_timeout=timeout) as k:
+            answer = k.version()
             major, minor = parse_version(answer)
             version = str(answer.get("gitVersion") or f"v{major}.{minor}")
             if (major, minor) < MINIMUM_VERSION:
@@ -226,10 +217,8 @@ def check_connection(
                     % {"version": version, "minimum": ".".join(map(str, MINIMUM_VERSION))},
                 )
             try:
-                nodes = _count_nodes(api, timeout)
-            except ApiException as exc:
-                if exc.status != 403:
-                    raise
+                nodes = _count_nodes(k)
+            except kube.Forbidden:
                 raise ConnectionProblem(
                     "forbidden",
                     _(
@@ -238,7 +227,7 @@ def check_connection(
                         "so that Kubemate installs its own identity."
                     ),
                 ) from None
-            _check_permissions(api, purpose, timeout)
+            _check_permissions(k, purpose)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence in the report
         reason, message = explain(exc, server=server, timeout=timeout)
         return ConnectionReport(ok=False, reason=reason, message=message)
@@ -248,4 +237,40 @@ def check_connection(
         message=_("Connected to Kubernetes %(version)s with %(nodes)d nodes.") % {"version": version, "nodes": nodes},
         version=version,
         nodes=nodes,
+    )
+
+
+KUBEMATE_SERVICE_ACCOUNT = "kubemate"
+TOKEN_SECONDS = 365 * 24 * 3600
+
+
+def install_identity(admin: Cluster, manifest_documents: list[dict]) -> str:
+    """With an administrator's credentials, apply Kubemate's identity manifest and return a kubeconfig
+    for Kubemate's own ServiceAccount (token authentication, the cluster's CA)."""
+    with kube.client(admin) as k:
+        for document in manifest_documents:
+            k.apply(document)
+        _status, answer = k.post(
+            "ServiceAccount",
+            MANAGED_NAMESPACE,
+            KUBEMATE_SERVICE_ACCOUNT,
+            sub="token",
+            body={
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": TOKEN_SECONDS},
+            },
+        )
+        token = answer["status"]["token"]
+        ca_data = base64.b64encode(k.ca_data()).decode()
+        server = k.server
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": admin.name, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+            "users": [{"name": "kubemate", "user": {"token": token}}],
+            "contexts": [{"name": admin.name, "context": {"cluster": admin.name, "user": "kubemate"}}],
+            "current-context": admin.name,
+        }
     )

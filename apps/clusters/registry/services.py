@@ -14,34 +14,33 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 from cryptography import x509
 from cryptography.fernet import InvalidToken
+from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from apps.accounts import audit
-from apps.accounts.models import AuditEvent
+from apps.clusters import values
 from apps.clusters.kube import KubeError
 from apps.clusters.models import Cluster
-from apps.clusters.registry.k8s import ConnectionReport, Purpose, check_connection
-from apps.core import crypto
+from apps.clusters.registry.k8s import ConnectionReport, Purpose, check_connection, install_identity
+from apps.core import audit, crypto
+from apps.core.models import AuditEvent
 
 LINK_LOCAL_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 # Cloud metadata services outside the link-local ranges (Alibaba Cloud, AWS over IPv6).
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254")})
 ALLOWED_CLUSTER_KEYS = frozenset({"server", "certificate-authority-data", "tls-server-name", "extensions"})
 ALLOWED_USER_KEYS = frozenset({"token", "client-certificate-data", "client-key-data", "extensions"})
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 HOST_NAME = re.compile(
     r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$"
 )
-LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class RegistryError(ValueError):
@@ -161,12 +160,12 @@ def parse_labels(text: str) -> dict[str, str]:
         if not sep:
             raise RegistryError(_("Line %(line)d: write each label as key=value.") % {"line": number})
         prefix, slash, name = key.rpartition("/")
-        if slash and (not prefix or len(prefix) > 253 or not LABEL_PREFIX.match(prefix)):
+        if slash and not values.is_label_prefix(prefix):
             raise RegistryError(
                 _("Line %(line)d: the prefix %(prefix)s of a label key must be a DNS subdomain (e.g. example.com).")
                 % {"line": number, "prefix": prefix}
             )
-        if len(name) > 63 or not LABEL_NAME.match(name):
+        if not values.is_label_name(name):
             raise RegistryError(
                 _(
                     "Line %(line)d: the label key %(key)s must be at most 63 letters, digits, '-', '_' or '.', "
@@ -174,7 +173,7 @@ def parse_labels(text: str) -> dict[str, str]:
                 )
                 % {"line": number, "key": key}
             )
-        if value and (len(value) > 63 or not LABEL_NAME.match(value)):
+        if not values.is_label_value(value):
             raise RegistryError(
                 _(
                     "Line %(line)d: the label value %(value)s must be at most 63 letters, digits, '-', '_' or '.', "
@@ -346,9 +345,6 @@ def probe_cluster(*, actor, cluster: Cluster, request=None) -> ConnectionReport:
 def _usable_kubeconfig(*, actor, action: str, name: str, credentials: Credentials, allow_link_local: bool, request):
     """Test the credentials; with administrator credentials install Kubemate's identity and return its
     kubeconfig. Raises RegistryError (after auditing the failure) when the cluster cannot be used."""
-    from apps.clusters.k8s import install_identity
-    from apps.clusters.services import identity_manifest
-
     report = connect(credentials, allow_link_local=allow_link_local)
     kubeconfig = credentials.kubeconfig_yaml
     failure = None if report.ok else report.message
@@ -374,7 +370,35 @@ def _usable_kubeconfig(*, actor, action: str, name: str, credentials: Credential
     return kubeconfig, report
 
 
+def identity_manifest() -> list[dict]:
+    """Kubemate's own least-privilege identity (deploy/kubernetes/kubemate-rbac.yaml) as documents."""
+    path = Path(django_settings.BASE_DIR) / "deploy" / "kubernetes" / "kubemate-rbac.yaml"
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
 # Writes ----------------------------------------------------------------------------------------
+
+
+def register_from_kubeconfig(
+    *, actor, name: str, kubeconfig_text: str, purpose: str = Purpose.ADMIN, environment: str = "", request=None
+) -> Cluster:
+    """Register ``name`` from a kubeconfig, or replace its credentials when it is registered already.
+
+    The registration form's own path (minimised kubeconfig, address policy, connection test, identity
+    install with administrator credentials, audit event), for ``manage.py register_sandbox`` and the tests.
+    """
+    credentials = Credentials(kubeconfig_for_context(kubeconfig_text), purpose=purpose)
+    existing = Cluster.objects.filter(name=name).first()
+    if existing is None:
+        settings = ClusterSettings(name=name, environment=environment)
+        return create_cluster(actor=actor, settings=settings, credentials=credentials, request=request)
+    return replace_credentials(
+        actor=actor,
+        cluster=existing,
+        credentials=credentials,
+        allow_link_local=existing.allow_link_local,
+        request=request,
+    )
 
 
 def create_cluster(*, actor, settings: ClusterSettings, credentials: Credentials, request=None) -> Cluster:

@@ -9,12 +9,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.decorators import capability_required
-from apps.accounts.reauth import require_recent_auth
+from apps.clusters import values
 from apps.clusters.models import Cluster
 from apps.clusters.registry import services as services_registry
-from apps.clusters.registry.forms import DNS_LABEL, ENVIRONMENT_SUGGESTIONS, ClusterForm, CredentialsForm
+from apps.clusters.registry.forms import ENVIRONMENT_SUGGESTIONS, ClusterForm, CredentialsForm
 from apps.clusters.registry.services import RegistryError
 from apps.core.htmx import render
+from apps.core.reauth import require_recent_auth
 from apps.observability import prometheus
 
 # Never shown in error reports: Django replaces these POST values with stars.
@@ -150,7 +151,7 @@ def registry_test(request):
             actor=request.user,
             credentials=form.cleaned_data["credentials"],
             allow_link_local=form.cleaned_data["allow_link_local"],
-            name=name if DNS_LABEL.match(name) else "",
+            name=name if values.is_dns_label(name) else "",
             request=request,
         )
     else:

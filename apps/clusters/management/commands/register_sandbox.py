@@ -1,16 +1,17 @@
 """Register (or refresh) a local sandbox cluster from its admin kubeconfig.
 
-The admin credentials install Kubemate's own least-privilege identity
+It takes the registration form's own path (``registry.services.register_from_kubeconfig``):
+the admin credentials install Kubemate's own least-privilege identity
 (deploy/kubernetes/kubemate-rbac.yaml) and are not stored; the console then
 talks to the cluster as that ServiceAccount, and to operators' actions as theirs.
+The registration is audited as done by "system".
 """
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.clusters.kube import KubeError
-from apps.clusters.services import InvalidKubeconfig, register_with_admin_credentials
+from apps.clusters.registry.services import RegistryError, register_from_kubeconfig
 
 
 class Command(BaseCommand):
@@ -25,9 +26,9 @@ class Command(BaseCommand):
         if not kubeconfig.is_file():
             raise CommandError(f"No kubeconfig at {kubeconfig}; start the sandbox first.")
         try:
-            cluster = register_with_admin_credentials(
-                name=name, admin_kubeconfig_yaml=kubeconfig.read_text(), environment=environment
+            cluster = register_from_kubeconfig(
+                actor=None, name=name, kubeconfig_text=kubeconfig.read_text(), environment=environment
             )
-        except (InvalidKubeconfig, KubeError) as exc:
+        except RegistryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Registered cluster '{cluster.name}' at {cluster.api_server} as kubemate-system/kubemate")

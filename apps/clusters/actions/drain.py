@@ -1,0 +1,133 @@
+"""The drain job's body: cordon a node and evict its pods, as the user who started the job (Job.actor).
+
+``services.start_drain`` queues it as a Job; the ``clusters.drain_node`` task (tasks.py) runs ``drain_job``.
+Evictions respect disruption budgets: a blocked pod is retried with backoff until
+``KUBEMATE_DRAIN_TIMEOUT_SECONDS``, then the drain gives up with a sentence that names the budget.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from apps.clusters import kube
+from apps.clusters.actions import k8s as k8s_actions
+from apps.clusters.actions.targets import ActionError, Target, audit_action, refused_sentence
+from apps.clusters.models import Cluster
+from apps.core.jobs import JobRecorder
+from apps.core.locks import redis_lock
+from apps.core.models import Job, JobLogLine
+
+BACKOFF_SECONDS = (1, 2, 4, 8, 15)
+
+
+class DrainBlocked(Exception):
+    """A disruption budget kept a pod on the node until the drain gave up; the message names it."""
+
+
+def drain_job(job: JobRecorder, *, cluster_id: int, node: str) -> None:
+    """The drain task's body: runs as the user who started it (Job.actor) and audits how it ended."""
+    row = Job.objects.select_related("actor").get(pk=job.id)
+    cluster = Cluster.objects.get(pk=cluster_id)
+    target = Target(cluster, "Node", "", node)
+    timeout = settings.KUBEMATE_DRAIN_TIMEOUT_SECONDS
+    try:
+        with redis_lock(f"drain:{cluster_id}:{node}", timeout=timeout + 120):
+            evicted = _drain(job, target, row.actor, timeout)
+    except kube.KubeError as exc:
+        sentence = refused_sentence(exc, _("drain"), target)
+        audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=sentence)
+        raise ActionError(sentence) from None
+    except Exception as exc:
+        audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=str(exc))
+        raise
+    audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk), "evicted": evicted})
+
+
+def _budget_name(reason: str) -> str:
+    match = re.search(r"disruption budget (\S+)", reason or "")
+    return match.group(1).rstrip(".,") if match else ""
+
+
+def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
+    cluster, node = target.cluster, target.name
+    deadline = time.monotonic() + timeout
+    with kube.client(cluster, as_user=actor) as k:
+        job.progress(5, _("Cordoning node %(node)s so that no new pods land on it.") % {"node": node})
+        k8s_actions.set_unschedulable(k, node, True)
+        pods = k8s_actions.pods_on_node(k, node)
+        pending = []
+        for pod in pods:
+            if pod.mirror:
+                job.log(_("Leaving %(pod)s: it is a static (mirror) pod.") % {"pod": pod.label})
+            elif pod.owner_kind == "DaemonSet":
+                job.log(_("Leaving %(pod)s: it belongs to a DaemonSet.") % {"pod": pod.label})
+            else:
+                pending.append(pod)
+        total = len(pending)
+        job.progress(10, _("%(count)d pods to evict from %(node)s.") % {"count": total, "node": node})
+        evicted, attempt = [], 0
+        while pending:
+            blocked = []
+            for pod in pending:
+                result = k8s_actions.evict(k, pod)
+                if result.evicted:
+                    evicted.append(pod)
+                    job.progress(
+                        10 + 80 * len(evicted) // max(total, 1),
+                        _("Evicted %(pod)s (%(done)d of %(total)d).")
+                        % {"pod": pod.label, "done": len(evicted), "total": total},
+                    )
+                else:
+                    blocked.append((pod, result.reason))
+            if not blocked:
+                break
+            pod, reason = blocked[0]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DrainBlocked(_give_up_sentence(timeout, pod, reason, len(blocked)))
+            wait = min(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)], max(remaining, 0.1))
+            for pod, reason in blocked:
+                job.log(
+                    _("%(pod)s cannot be evicted yet: %(reason)s Trying again in %(seconds)d s.")
+                    % {"pod": pod.label, "reason": reason, "seconds": max(int(wait), 1)},
+                    JobLogLine.Level.WARNING,
+                )
+            time.sleep(wait)
+            attempt += 1
+            pending = [pod for pod, _reason in blocked]
+        job.progress(92, _("Waiting for the evicted pods to stop."))
+        still = list(evicted)
+        while still and time.monotonic() < deadline:
+            still = [pod for pod in still if k8s_actions.pod_exists(k, pod)]
+            if still:
+                time.sleep(1)
+        if still:
+            job.log(
+                _("%(count)d evicted pods are still terminating.") % {"count": len(still)}, JobLogLine.Level.WARNING
+            )
+        job.progress(
+            100, _("Node %(node)s is drained: %(count)d pods evicted.") % {"node": node, "count": len(evicted)}
+        )
+    return len(evicted)
+
+
+def _give_up_sentence(timeout: float, pod: k8s_actions.PodRef, reason: str, count: int) -> str:
+    values = {
+        "seconds": int(timeout),
+        "budget": _budget_name(reason) or _("(unnamed)"),
+        "namespace": pod.namespace,
+        "pod": pod.label,
+        "count": count,
+    }
+    return (
+        _(
+            "Gave up after %(seconds)d s: the disruption budget %(budget)s in namespace %(namespace)s does not "
+            "allow evicting %(pod)s (%(count)d pods still on the node). The node stays cordoned; add replicas "
+            "or relax the budget, then drain again."
+        )
+        % values
+    )

@@ -1,0 +1,175 @@
+"""The actions a person can take on an inventory object, in one table (NetBox's ObjectAction).
+
+Each ``Action`` names the capability it needs, the kinds it applies to and its URL. The detail
+page's buttons come from ``permitted_actions`` and the action views resolve the same ``Action``
+(``resolve``), so a button and its view cannot disagree on who may do what to which kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.http import Http404
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from apps.accounts import access
+from apps.clusters.kinds import BY_KIND, KINDS
+
+# In action URLs kinds are written in lower case, and "-" stands for the namespace of cluster-scoped objects.
+KIND_SLUGS = {k.kind.lower(): k.kind for k in KINDS}
+CLUSTER_SCOPED = "-"
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: object
+    icon: str
+    url_name: str
+    # The capability the action needs; "" means the one that reads the kind (see kinds.Kind.capability).
+    capability: str = ""
+    # The kinds it applies to; empty means every inventory kind.
+    kinds: tuple[str, ...] = ()
+    # How the button is drawn: a link (GET page), a button that posts, or the scale form.
+    widget: str = "post"
+    confirm: object = ""
+    danger: bool = False
+    # Shown only when this holds for the object's summary (cordon or uncordon).
+    when: Callable[[dict], bool] | None = None
+
+    def applies_to(self, kind: str) -> bool:
+        return kind in BY_KIND and BY_KIND[kind].synced and (not self.kinds or kind in self.kinds)
+
+    def capability_for(self, kind: str) -> str:
+        return self.capability or access.capability_for(kind)
+
+    def permits(self, user, cluster, kind: str, namespace: str, name: str) -> bool:
+        return self.applies_to(kind) and access.may(
+            user, self.capability_for(kind), cluster=cluster, namespace=access.place_of(kind, namespace, name)
+        )
+
+    def url(self, cluster, kind: str, namespace: str, name: str) -> str:
+        ns = namespace or CLUSTER_SCOPED
+        if self.url_name.startswith("clusters:pod_"):
+            args = [cluster.pk, ns, name]
+        elif self.url_name.startswith("clusters:node_"):
+            args = [cluster.pk, name]
+        else:
+            args = [cluster.pk, kind.lower(), ns, name]
+        return reverse(self.url_name, args=args)
+
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (
+        Action(
+            "scale",
+            _("Scale"),
+            "ti-arrows-vertical",
+            "clusters:workload_scale",
+            "workloads.scale",
+            ("Deployment", "StatefulSet"),
+            widget="scale",
+        ),
+        Action(
+            "restart",
+            _("Restart"),
+            "ti-refresh",
+            "clusters:workload_restart",
+            "workloads.restart",
+            WORKLOADS,
+            confirm=_("Restart %(name)s? Its pods are replaced one by one."),
+        ),
+        Action("logs", _("Logs"), "ti-file-text", "clusters:pod_logs", "pods.logs", ("Pod",), widget="link"),
+        Action(
+            "delete",
+            _("Delete"),
+            "ti-trash",
+            "clusters:pod_delete",
+            "pods.delete",
+            ("Pod",),
+            confirm=_("Delete pod %(name)s? If a controller owns it, a new pod replaces it."),
+            danger=True,
+        ),
+        Action(
+            "uncordon",
+            _("Uncordon"),
+            "ti-player-play",
+            "clusters:node_uncordon",
+            "nodes.cordon",
+            ("Node",),
+            when=lambda summary: bool(summary.get("unschedulable")),
+        ),
+        Action(
+            "cordon",
+            _("Cordon"),
+            "ti-player-pause",
+            "clusters:node_cordon",
+            "nodes.cordon",
+            ("Node",),
+            confirm=_("Cordon node %(name)s? Running pods stay; no new pods are placed on it."),
+            when=lambda summary: not summary.get("unschedulable"),
+        ),
+        Action(
+            "drain",
+            _("Drain"),
+            "ti-logout",
+            "clusters:node_drain",
+            "nodes.drain",
+            ("Node",),
+            confirm=_("Drain node %(name)s? It is cordoned and its pods are evicted, respecting disruption budgets."),
+            danger=True,
+        ),
+        Action("yaml", _("View YAML"), "ti-code", "clusters:resource_yaml", widget="link"),
+        # The kinds the "yaml.edit" capability's RBAC rules cover.
+        Action(
+            "yaml-edit",
+            _("Edit YAML"),
+            "ti-edit",
+            "clusters:resource_yaml_edit",
+            "yaml.edit",
+            (*WORKLOADS, "Service", "ConfigMap", "Job", "CronJob"),
+            widget="link",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Button:
+    """One permitted action on one object, ready for the template."""
+
+    action: Action
+    url: str
+    confirm: str
+
+
+def permitted_actions(user, cluster, kind: str, namespace: str, name: str, summary: dict | None = None) -> list[Button]:
+    """The actions ``user`` may take on this object, in the order the buttons show."""
+    buttons = []
+    for action in ACTIONS.values():
+        if action.when is not None and not action.when(summary or {}):
+            continue
+        if action.permits(user, cluster, kind, namespace, name):
+            confirm = str(action.confirm) % {"name": name} if action.confirm else ""
+            buttons.append(Button(action, action.url(cluster, kind, namespace, name), confirm))
+    return buttons
+
+
+def resolve(user, action: Action, cluster_id: int, kind_slug: str, namespace: str, name: str):
+    """The cluster, kind and namespace an action's URL names, or 404 when the action does not apply there
+    or the user may not take it (missing and forbidden look the same)."""
+    kind = KIND_SLUGS.get(kind_slug)
+    if kind is None or not action.applies_to(kind):
+        raise Http404
+    namespaced = BY_KIND[kind].namespaced
+    if namespaced == (namespace == CLUSTER_SCOPED):
+        raise Http404
+    namespace = namespace if namespaced else ""
+    cluster = access.cluster(user, cluster_id)
+    if not action.permits(user, cluster, kind, namespace, name):
+        raise Http404
+    return cluster, kind, namespace

@@ -1,0 +1,80 @@
+"""The list of one kind in one cluster: search, label selector, status, namespace and project filters,
+sorting and pages, all in the database. The table partial answers htmx's filter and page requests."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from apps.accounts import access
+from apps.clusters.inventory import lists
+from apps.clusters.inventory.pages.nav import cluster_context
+from apps.clusters.inventory.pages.tables import COLUMNS, KIND_LABELS, STATUS_HEADER, WIDE_COLUMN
+from apps.clusters.inventory.related import decorate
+from apps.core.htmx import render, wants_partial
+
+FILTER_KEYS = ("q", "labels", "status", "namespace", "project", "sort")
+
+
+@login_required
+@require_GET
+def resource_list(request, cluster_id: int, kind_slug: str):
+    user = request.user
+    cluster = access.cluster(user, cluster_id)
+    kind = lists.BY_SLUG[kind_slug]
+    if access.resources_q(user, cluster, kind.kind) is None:
+        raise Http404
+    params = {key: request.GET.get(key, "").strip() for key in (*FILTER_KEYS, "page")}
+    listing = lists.resource_listing(user, cluster, kind.kind, params)
+    columns = COLUMNS.get(kind.kind, [])
+    base = reverse("clusters:resource_list", args=[cluster.pk, kind_slug])
+    wide = WIDE_COLUMN.get(kind.kind)
+    for row in decorate(listing.rows):
+        row.cells = [(str(getter(row)), label == wide) for label, getter in columns]
+        row.url = f"{base}{quote(row.ns_arg)}/{quote(row.name)}/"
+    filters = {key: params[key] for key in FILTER_KEYS if params[key]}
+    sort = params["sort"] or lists.default_sort(kind.kind)
+    context = {
+        **cluster_context(request, cluster, kind_slug),
+        "kind": kind,
+        "kind_label": KIND_LABELS[kind.kind],
+        "kind_slug": kind_slug,
+        "listing": listing,
+        "params": params,
+        "now": timezone.now(),
+        "headers": [label for label, _getter in columns],
+        "status_header": STATUS_HEADER.get(kind.kind, _("Status")),
+        "show_status": kind.kind not in ("ConfigMap", "StorageClass"),
+        "base_url": base,
+        "self_url": _url(base, {**filters, "page": listing.page if listing.page > 1 else ""}),
+        "sort_urls": {
+            key: _url(base, {**filters, "sort": _toggle(sort, key)}) for key in ("name", "namespace", "status", "age")
+        },
+        "sort": sort,
+        "prev_url": _url(base, {**filters, "page": listing.page - 1}) if listing.page > 1 else "",
+        "next_url": _url(base, {**filters, "page": listing.page + 1}) if listing.page < listing.pages else "",
+        "filtered": bool(set(filters) - {"sort"}),
+    }
+    if not wants_partial(request):
+        # The filter menus belong to the whole page; the table partial does without them.
+        context.update(
+            statuses=lists.status_choices(user, cluster, kind.kind),
+            namespaces=access.namespace_names(user, cluster) if kind.namespaced else [],
+            projects=lists.project_choices(user, cluster) if kind.namespaced or kind.kind == "Namespace" else [],
+        )
+    return render(request, "clusters/inventory/resource_list.html", context, partial="table")
+
+
+def _toggle(current: str, key: str) -> str:
+    return f"-{key}" if current == key else key
+
+
+def _url(base: str, params: dict) -> str:
+    query = urlencode({k: v for k, v in params.items() if v not in ("", None)})
+    return f"{base}?{query}" if query else base

@@ -1,0 +1,85 @@
+"""Statuses, times, CPU and memory in words and badge colours; the template filters in
+``templatetags/inventory.py`` wrap these, and views call them where they build text themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+GOOD = frozenset({"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Scheduled", "Normal"})
+BUSY = frozenset({"Pending", "Progressing", "Terminating", "Limited", "Suspended", "Released", "ContainerCreating"})
+BAD = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "RunContainerError",
+        "Failed",
+        "Degraded",
+        "NotReady",
+        "NoEndpoints",
+        "NotAccepted",
+        "Warning",
+        "Lost",
+        "Unknown",
+    }
+)
+
+
+def badge_class(status: str) -> str:
+    """Tabler badge colours: green for healthy, yellow for in progress, red for a problem."""
+    first = (status or "").split(",", 1)[0]
+    if first in BAD:
+        return "bg-red-lt"
+    if "SchedulingDisabled" in (status or "") or first in BUSY:
+        return "bg-yellow-lt"
+    if first in GOOD:
+        return "bg-green-lt"
+    return "bg-secondary-lt"
+
+
+def duration_words(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return _("%(n)d s") % {"n": seconds}
+    minutes = seconds // 60
+    if minutes < 60:
+        return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+    hours = minutes // 60
+    if hours < 48:
+        return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
+    days = hours // 24
+    return ngettext("%(n)d day", "%(n)d days", days) % {"n": days}
+
+
+def short_age(created: datetime | None, now: datetime) -> str:
+    """kubectl-style age: 45s, 12m, 5h, 3d."""
+    if created is None:
+        return ""
+    seconds = max(int((now - created).total_seconds()), 0)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def cpu_words(millis: int | None) -> str:
+    if millis is None:
+        return "—"
+    cores = f"{millis / 1000:.2f}".rstrip("0").rstrip(".")
+    return ngettext("%(n)s core", "%(n)s cores", 1 if cores == "1" else 2) % {"n": cores}
+
+
+def bytes_words(value: int | None) -> str:
+    if value is None:
+        return "—"
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value} B"

@@ -1,0 +1,83 @@
+"""The sidebar: one section per domain, showing the pages that the user may open.
+
+A page joins the sidebar by being listed here with its URL name; a domain gets its section when its
+first page lands. It spans every app, so it lives in the project package; ``console`` is the context
+processor that hands it to every page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from apps.accounts.access import may
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    icon: str
+    superuser_only: bool = False
+    capability: str | None = None
+
+
+@dataclass(frozen=True)
+class NavSection:
+    label: str
+    items: tuple[NavItem, ...]
+
+
+SECTIONS = (
+    NavSection(
+        _("Overview"),
+        (
+            NavItem(_("Dashboard"), "dashboard", "layout-dashboard"),
+            NavItem(_("Jobs"), "core:job_list", "list-check"),
+        ),
+    ),
+    NavSection(_("Clusters"), (NavItem(_("Clusters"), "clusters:cluster_list", "server-2"),)),
+    NavSection(_("Releases"), (NavItem(_("Releases"), "releases:release_list", "rocket"),)),
+    NavSection(
+        _("Accounts"),
+        (
+            NavItem(_("Users"), "accounts:user_list", "users", capability="users.manage"),
+            NavItem(_("Groups"), "accounts:group_list", "users-group", capability="users.manage"),
+            NavItem(_("Roles"), "accounts:role_list", "shield-lock", capability="users.manage"),
+            NavItem(_("Projects"), "accounts:project_list", "folders", capability="projects.manage"),
+            NavItem(_("Bindings"), "accounts:binding_list", "link", capability="projects.manage"),
+            NavItem(_("Audit log"), "accounts:audit_list", "file-certificate", capability="audit.view"),
+        ),
+    ),
+    NavSection(_("Administration"), (NavItem(_("Django admin"), "admin:index", "settings", superuser_only=True),)),
+)
+
+
+def sidebar_for(request) -> list[dict]:
+    path = request.path
+    sections = []
+    for section in SECTIONS:
+        items = []
+        for item in section.items:
+            if item.superuser_only and not request.user.is_superuser:
+                continue
+            if item.capability and not may(request.user, item.capability):
+                continue
+            url = reverse(item.url_name)
+            active = path == url or (url != "/" and path.startswith(url))
+            items.append({"label": item.label, "url": url, "icon": item.icon, "active": active})
+        if items:
+            sections.append({"label": section.label, "items": items})
+    return sections
+
+
+def console(request) -> dict:
+    """What every console page needs: version and, for signed-in users, the sidebar."""
+    user = getattr(request, "user", None)
+    return {
+        "kubemate_version": settings.KUBEMATE_VERSION,
+        "sidebar": sidebar_for(request) if user is not None and user.is_authenticated else [],
+    }

@@ -1,0 +1,382 @@
+"""Every routed URL, asked as anonymous, as a signed-in user without permission and as a permitted user.
+
+NetBox's view tests, as one table: ``ROUTES`` names every URL with its path parameters (taken from real
+rows made by ``world``) and the answer each kind of visitor gets to GET. Views that take POST are also
+posted to by the anonymous visitor and by the user without permission, and nothing may change.
+``test_the_table_names_every_routed_url`` fails when a URL is added without a line here, so the sweep
+cannot silently shrink. Django admin is covered by one rule: every admin URL without parameters.
+
+Pages read the inventory rows of "the bank" (tests/clusters/inventory_rows.py), on a cluster whose API
+server points nowhere; the few pages that call a cluster are also asked against the sandbox
+(``test_pages_that_call_the_cluster_answer_the_permitted_user_from_the_sandbox``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from kubernetes import client as k8s
+
+from apps.accounts.models import Binding, Project, Role
+from apps.clusters.models import Cluster, Resource
+from apps.core.models import AuditEvent, Job
+from apps.releases.models import Canary, Release, Revision
+from tests.clusters.inventory_rows import build_bank
+from tests.factories import AdminFactory, JobFactory, UserFactory
+from tests.helpers import (
+    bind,
+    create_namespace,
+    delete_namespace,
+    deployment,
+    grant,
+    login,
+    running_pods,
+    unique,
+    wait_for,
+)
+from tests.releases.helpers import release_in
+
+LOGIN = "sign-in"  # 302 to the sign-in page, with ?next=
+REAUTH = "confirm password"  # 302 to the password confirmation
+ADMIN_LOGIN = "admin sign-in"  # 302 to Django admin's sign-in page
+HOME = "home"  # 302 to the dashboard
+# Sign in and out, the language, the password confirmation: every visitor may post these.
+OPEN_POSTS = ("login", "logout", "set_language", "security:reauth")
+
+
+@dataclass(frozen=True)
+class Route:
+    """What each visitor gets for a GET of one URL; ``post``: the view takes POST (sent unauthorized too)."""
+
+    params: Callable[[SimpleNamespace], dict] = field(default=lambda w: {})
+    query: dict = field(default_factory=dict)
+    anonymous: int | str = LOGIN
+    stranger: int | str = 404
+    permitted: int | str = 200
+    post: bool = False
+    post_anonymous: int | str = LOGIN
+    post_stranger: int | str = 404
+    calls_cluster: bool = False  # the permitted GET calls the cluster: asked against the sandbox as well
+
+
+def user(w):
+    return {"user_id": w.member.pk}
+
+
+def cluster(w):
+    return {"cluster_id": w.cluster.pk}
+
+
+def release(w):
+    return {"pk": w.release.pk}
+
+
+def pod(w):
+    return {"cluster_id": w.cluster.pk, "namespace": "payments", "name": w.pod.name}
+
+
+def node(w):
+    return {"cluster_id": w.cluster.pk, "name": "node-1"}
+
+
+def workload(w):
+    return {"cluster_id": w.cluster.pk, "kind": "deployment", "namespace": "payments", "name": "pay-api"}
+
+
+def job(w):
+    return {"job_id": w.job.pk}
+
+
+# Open to every signed-in user: they show only what the user may see (an empty page for a stranger).
+EVERY_USER = {"stranger": 200}
+# login_required before require_POST: a GET is refused for its method before anything is looked up.
+ACTION = {"stranger": 405, "permitted": 405, "post": True}
+# capability_required before require_POST: a GET from a user without the capability is a missing page.
+MANAGED_ACTION = {"stranger": 404, "permitted": 405, "post": True}
+
+ROUTES: dict[str, Route] = {
+    # Public: health, sign-in and out, language.
+    "healthz": Route(anonymous=200, stranger=200, permitted=200),
+    "readyz": Route(anonymous=200, stranger=200, permitted=200),
+    "login": Route(anonymous=200, stranger=HOME, permitted=HOME, post=True, post_anonymous=200, post_stranger=HOME),
+    "logout": Route(anonymous=405, stranger=405, permitted=405, post=True, post_anonymous=LOGIN, post_stranger=LOGIN),
+    "set_language": Route(
+        anonymous=HOME, stranger=HOME, permitted=HOME, post=True, post_anonymous=HOME, post_stranger=HOME
+    ),
+    "security:reauth": Route(**EVERY_USER, post=True, post_stranger=200),
+    # The console.
+    "dashboard": Route(**EVERY_USER),
+    "dashboard_facts": Route(**EVERY_USER),
+    "core:job_list": Route(**EVERY_USER),
+    "core:job_detail": Route(job),
+    "core:job_status": Route(job),
+    # Accounts.
+    "accounts:my_access": Route(**EVERY_USER),
+    "accounts:user_list": Route(),
+    "accounts:user_create": Route(post=True),
+    "accounts:user_detail": Route(user),
+    "accounts:user_set_active": Route(user, **MANAGED_ACTION),
+    "accounts:user_reset_password": Route(user, **MANAGED_ACTION),
+    "accounts:user_end_sessions": Route(user, **MANAGED_ACTION),
+    "accounts:user_access": Route(user, calls_cluster=True),
+    "accounts:group_list": Route(),
+    "accounts:group_create": Route(post=True),
+    "accounts:group_edit": Route(lambda w: {"group_id": w.group.pk}, post=True),
+    "accounts:group_delete": Route(lambda w: {"group_id": w.group.pk}, **MANAGED_ACTION),
+    "accounts:role_list": Route(),
+    "accounts:role_create": Route(post=True),
+    "accounts:role_rules_preview": Route(**MANAGED_ACTION),
+    "accounts:role_edit": Route(lambda w: {"role_id": w.role.pk}, post=True),
+    "accounts:role_delete": Route(lambda w: {"role_id": w.role.pk}, **MANAGED_ACTION),
+    "accounts:project_list": Route(),
+    "accounts:project_create": Route(post=True),
+    "accounts:project_detail": Route(lambda w: {"project_id": w.project.pk}, post=True),
+    "accounts:project_edit": Route(lambda w: {"project_id": w.project.pk}, post=True),
+    "accounts:project_delete": Route(lambda w: {"project_id": w.project.pk}, **MANAGED_ACTION),
+    "accounts:binding_list": Route(post=True),
+    "accounts:binding_delete": Route(lambda w: {"binding_id": w.binding.pk}, **MANAGED_ACTION),
+    "accounts:audit_list": Route(),
+    "accounts:audit_export": Route(),
+    # Clusters: the registry.
+    "clusters:registry_add": Route(post=True),
+    "clusters:registry_test": Route(**MANAGED_ACTION),
+    "clusters:registry_settings": Route(cluster, post=True),
+    "clusters:registry_delete": Route(cluster, post=True),
+    "clusters:registry_test_cluster": Route(cluster, **MANAGED_ACTION),
+    # Clusters: the inventory pages (read from the inventory rows, never from the cluster).
+    "clusters:cluster_list": Route(**EVERY_USER),
+    "clusters:cluster_overview": Route(cluster),
+    "clusters:resource_list": Route(lambda w: {**cluster(w), "kind_slug": "pods"}),
+    "clusters:resource_detail": Route(
+        lambda w: {**cluster(w), "kind_slug": "deployments", "namespace": "payments", "name": "pay-api"}
+    ),
+    # Clusters: day-2 actions.
+    "clusters:workload_scale": Route(workload, **ACTION),
+    "clusters:workload_restart": Route(workload, **ACTION),
+    "clusters:pod_delete": Route(pod, **ACTION),
+    "clusters:node_cordon": Route(node, **ACTION),
+    "clusters:node_uncordon": Route(node, **ACTION),
+    "clusters:node_drain": Route(node, **ACTION),
+    "clusters:resource_yaml": Route(workload, calls_cluster=True),
+    "clusters:resource_yaml_edit": Route(workload, post=True, calls_cluster=True),
+    "clusters:pod_logs": Route(pod, calls_cluster=True),
+    "clusters:pod_logs_follow": Route(pod, {"container": "app"}, permitted=286, calls_cluster=True),
+    "clusters:pod_logs_download": Route(pod, {"container": "app"}, calls_cluster=True),
+    # Releases.
+    "releases:release_list": Route(**EVERY_USER),
+    "releases:release_create": Route(post=True),
+    "releases:release_preview": Route(**ACTION),
+    "releases:release_detail": Route(release),
+    "releases:release_edit": Route(release, post=True),
+    "releases:release_edit_preview": Route(release, **ACTION),
+    "releases:release_deploy": Route(release, **ACTION),
+    "releases:release_rollback": Route(release, **ACTION),
+    "releases:release_diff": Route(release, {"a": 1, "b": 1}),
+    "releases:release_delete": Route(release, **ACTION),
+    "releases:canary_start": Route(release, **ACTION),
+    "releases:canary_step": Route(release, **ACTION),
+    "releases:canary_promote": Route(release, **ACTION),
+    "releases:canary_abort": Route(release, **ACTION),
+    "releases:canary_pause": Route(release, **ACTION),
+    "releases:canary_resume": Route(release, **ACTION),
+}
+ADMIN_NAMESPACE = "admin"
+# What the POSTs of the sweep must not change: every row a person manages through the console.
+GUARDED = (get_user_model(), Group, Role, Project, Binding, Cluster, Resource, Release, Revision, Canary, Job)
+
+
+def routed_names() -> dict[str, list[str]]:
+    """Every named URL, by its full name, with the names of its path parameters."""
+    found: dict[str, list[str]] = {}
+
+    def walk(resolver: URLResolver, namespace: str, converters: list[str]) -> None:
+        for entry in resolver.url_patterns:
+            params = converters + list(entry.pattern.regex.groupindex)
+            if isinstance(entry, URLResolver):
+                walk(entry, f"{namespace}{entry.namespace}:" if entry.namespace else namespace, params)
+            elif isinstance(entry, URLPattern) and entry.name:
+                found[f"{namespace}{entry.name}"] = params
+
+    walk(get_resolver(), "", [])
+    return found
+
+
+def answer(response) -> int | str:
+    """The status code, or which page a redirect leads to."""
+    if response.status_code != 302:
+        return response.status_code
+    location = response["Location"]
+    for target, word in (
+        (reverse("admin:login"), ADMIN_LOGIN),
+        (reverse("login"), LOGIN),
+        (reverse("security:reauth"), REAUTH),
+    ):
+        if location.startswith(target):
+            return word
+    return HOME if location == reverse("dashboard") else location
+
+
+@pytest.fixture
+def world(db):
+    """The rows the parameters come from: the bank's cluster and projects, a release, a job, people and grants."""
+    bank = build_bank()
+    admin = AdminFactory()
+    member = UserFactory()
+    w = SimpleNamespace(
+        cluster=bank["cluster"],
+        project=bank["payments"],
+        pod=bank["pods"][0],
+        release=release_in(bank["payments"]),
+        job=JobFactory(actor=admin),
+        member=member,
+        group=Group.objects.create(name="operators"),
+        role=Role.objects.create(slug="reader", name_en="Reader", name_zh="读者", capabilities=["workloads.view"]),
+        binding=grant(member, "viewer", project=bank["payments"]),
+    )
+    w.browsers = {
+        "anonymous": Client(),
+        "stranger": login(Client(), UserFactory(), recent_auth=True),
+        "permitted": login(Client(), admin, recent_auth=True),
+    }
+    return w
+
+
+def url_of(name: str, w) -> str:
+    return reverse(name, kwargs=ROUTES[name].params(w))
+
+
+def snapshot() -> dict:
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in GUARDED}
+
+
+def test_the_table_names_every_routed_url():
+    routed = routed_names()
+    console = {name for name in routed if not name.startswith(f"{ADMIN_NAMESPACE}:")}
+
+    assert sorted(console - set(ROUTES)) == [], "a URL without a line in ROUTES"
+    assert sorted(set(ROUTES) - console) == [], "a line in ROUTES for a URL that no longer exists"
+    assert {name: sorted(ROUTES[name].params(_EVERY_PARAMETER)) for name in ROUTES} == {
+        name: sorted(routed[name]) for name in ROUTES
+    }
+
+
+class _EveryParameter(SimpleNamespace):
+    """Stands in for the world when only the parameter names matter."""
+
+    def __getattr__(self, name):
+        return SimpleNamespace(pk=1, name="x")
+
+
+_EVERY_PARAMETER = _EveryParameter()
+
+
+@pytest.mark.parametrize("visitor", ["anonymous", "stranger", "permitted"])
+def test_every_url_answers_each_visitor_a_get_as_the_table_says(world, visitor):
+    browser = world.browsers[visitor]
+    expected = {name: getattr(route, visitor) for name, route in ROUTES.items()}
+
+    answers = {name: answer(browser.get(url_of(name, world), ROUTES[name].query)) for name in ROUTES}
+
+    assert answers == expected
+
+
+@pytest.mark.parametrize("visitor", ["anonymous", "stranger"])
+def test_a_post_without_permission_is_refused_and_changes_nothing(world, visitor):
+    browser = world.browsers[visitor]
+    posted = [name for name, route in ROUTES.items() if route.post]
+    expected = {name: getattr(ROUTES[name], f"post_{visitor}") for name in posted}
+    refused = [name for name in posted if name not in OPEN_POSTS]
+    open_to_all = sorted(OPEN_POSTS, key=lambda name: name == "logout")  # signing out ends the session: last
+    before, last_event = snapshot(), AuditEvent.objects.order_by("seq").last().seq
+
+    answers = {name: answer(browser.post(url_of(name, world))) for name in refused}
+    after = snapshot()
+    events = list(AuditEvent.objects.filter(seq__gt=last_event).values_list("action", "result"))
+    answers |= {name: answer(browser.post(url_of(name, world))) for name in open_to_all}
+
+    assert answers == expected
+    assert after == before
+    assert events == []
+
+
+def test_every_admin_page_without_parameters_answers_only_staff(world):
+    names = [name for name, params in routed_names().items() if name.startswith("admin:") and not params]
+    urls = {name: reverse(name) for name in names}
+
+    answers = {
+        visitor: {name: answer(world.browsers[visitor].get(url)) for name, url in urls.items()}
+        for visitor in ("anonymous", "stranger", "permitted")
+    }
+
+    assert len(names) > 10
+    assert answers["anonymous"] == dict.fromkeys(names, ADMIN_LOGIN) | {"admin:login": 200, "admin:logout": "/admin/"}
+    assert answers["stranger"] == dict.fromkeys(names, ADMIN_LOGIN) | {"admin:login": 200, "admin:logout": "/admin/"}
+    assert answers["permitted"] == dict.fromkeys(names, 200) | {"admin:login": HOME, "admin:logout": 405}
+
+
+@pytest.fixture
+def live_world(sandbox, registered_cluster, admin_user):
+    """The sandbox, with a namespace holding Deployment "web" and its running pod, for pages that call it."""
+    namespace = unique("sweep")
+    create_namespace(sandbox, namespace)
+    k8s.AppsV1Api(sandbox.api_client).create_namespaced_deployment(namespace, deployment("web"))
+    pod_name = wait_for(lambda: running_pods(sandbox, namespace, "web"))[0].metadata.name
+    bind(admin_user, registered_cluster, admin_user, "cluster-admin")
+    w = SimpleNamespace(
+        cluster=registered_cluster,
+        member=UserFactory(),
+        pod=pod_name,
+        browser=login(Client(), admin_user, recent_auth=True),
+        namespace=namespace,
+    )
+    yield w
+    delete_namespace(sandbox, namespace)
+
+
+def live_pod(w):
+    return {"cluster_id": w.cluster.pk, "namespace": w.namespace, "name": w.pod}
+
+
+# The sandbox's objects for the pages that call the cluster; the other parameters come from ROUTES.
+LIVE = {
+    "clusters:pod_logs": (live_pod, {}),
+    "clusters:pod_logs_follow": (live_pod, {"container": "web"}),
+    "clusters:pod_logs_download": (live_pod, {"container": "web"}),
+    "clusters:resource_yaml": (
+        lambda w: {**cluster(w), "kind": "deployment", "namespace": w.namespace, "name": "web"},
+        {},
+    ),
+    "clusters:resource_yaml_edit": (
+        lambda w: {**cluster(w), "kind": "deployment", "namespace": w.namespace, "name": "web"},
+        {},
+    ),
+}
+
+
+@pytest.mark.sandbox
+def test_pages_that_call_the_cluster_answer_the_permitted_user_from_the_sandbox(live_world):
+    names = [name for name, route in ROUTES.items() if route.calls_cluster]
+    asked = {name: LIVE.get(name, (ROUTES[name].params, ROUTES[name].query)) for name in names}
+
+    responses = {
+        name: live_world.browser.get(reverse(name, kwargs=params(live_world)), query)
+        for name, (params, query) in asked.items()
+    }
+
+    assert {name: answer(r) for name, r in responses.items()} == dict.fromkeys(names, 200)
+    assert [name for name, r in responses.items() if any(mark in body(r) for mark in ERROR_MARKS)] == []
+
+
+# How the pages above say that the cluster refused or could not be reached.
+ERROR_MARKS = (b'data-testid="log-error"', b'data-testid="yaml-error"', b'class="alert alert-warning mb-0"')
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
