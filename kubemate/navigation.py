@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.access import may
+from apps.accounts.capabilities import AUDIT_VIEW, PROJECTS_MANAGE, USERS_MANAGE
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,12 @@ SECTIONS = (
     NavSection(
         _("Accounts"),
         (
-            NavItem(_("Users"), "accounts:user_list", "users", capability="users.manage"),
-            NavItem(_("Groups"), "accounts:group_list", "users-group", capability="users.manage"),
-            NavItem(_("Roles"), "accounts:role_list", "shield-lock", capability="users.manage"),
-            NavItem(_("Projects"), "accounts:project_list", "folders", capability="projects.manage"),
-            NavItem(_("Bindings"), "accounts:binding_list", "link", capability="projects.manage"),
-            NavItem(_("Audit log"), "accounts:audit_list", "file-certificate", capability="audit.view"),
+            NavItem(_("Users"), "accounts:user_list", "users", capability=USERS_MANAGE),
+            NavItem(_("Groups"), "accounts:group_list", "users-group", capability=USERS_MANAGE),
+            NavItem(_("Roles"), "accounts:role_list", "shield-lock", capability=USERS_MANAGE),
+            NavItem(_("Projects"), "accounts:project_list", "folders", capability=PROJECTS_MANAGE),
+            NavItem(_("Bindings"), "accounts:binding_list", "link", capability=PROJECTS_MANAGE),
+            NavItem(_("Audit log"), "accounts:audit_list", "file-certificate", capability=AUDIT_VIEW),
         ),
     ),
     NavSection(_("Administration"), (NavItem(_("Django admin"), "admin:index", "settings", superuser_only=True),)),

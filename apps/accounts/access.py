@@ -218,7 +218,7 @@ def place_of(kind: str, namespace: str, name: str) -> str | None:
 
 
 def nodes_visible(user, cluster) -> bool:
-    return visible_namespaces(user, "nodes.view", cluster=cluster) is None
+    return visible_namespaces(user, capabilities.NODES_VIEW, cluster=cluster) is None
 
 
 def resources_q(user, cluster, kind: str) -> Q | None:

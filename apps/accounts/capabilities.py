@@ -42,6 +42,26 @@ class Capability:
     dangerous: bool = False
 
 
+# The codes, stored in roles and projected into RBAC: name them through these constants, so a typo fails
+# at import rather than when a person presses a button.
+WORKLOADS_VIEW = "workloads.view"
+WORKLOADS_SCALE = "workloads.scale"
+WORKLOADS_RESTART = "workloads.restart"
+PODS_DELETE = "pods.delete"
+PODS_LOGS = "pods.logs"
+YAML_EDIT = "yaml.edit"
+SECRETS_VIEW_METADATA = "secrets.view_metadata"
+NODES_VIEW = "nodes.view"
+NODES_CORDON = "nodes.cordon"
+NODES_DRAIN = "nodes.drain"
+RELEASES_DEPLOY = "releases.deploy"
+RELEASES_ROLLBACK = "releases.rollback"
+RELEASES_CANARY = "releases.canary"
+AUDIT_VIEW = "audit.view"
+USERS_MANAGE = "users.manage"
+PROJECTS_MANAGE = "projects.manage"
+CLUSTERS_MANAGE = "clusters.manage"
+
 READ = ("get", "list", "watch")
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "replicasets")
 DOMAINS = {
@@ -54,7 +74,7 @@ DOMAINS = {
 
 CAPABILITIES: tuple[Capability, ...] = (
     Capability(
-        "workloads.view",
+        WORKLOADS_VIEW,
         "workloads",
         _("View workloads"),
         (
@@ -68,21 +88,21 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
     ),
     Capability(
-        "workloads.scale",
+        WORKLOADS_SCALE,
         "workloads",
         _("Scale workloads"),
         (Rule(("apps",), ("deployments/scale", "statefulsets/scale"), ("get", "update", "patch")),),
     ),
     Capability(
-        "workloads.restart",
+        WORKLOADS_RESTART,
         "workloads",
         _("Restart workloads (rollout restart)"),
         (Rule(("apps",), ("deployments", "statefulsets", "daemonsets"), ("get", "patch")),),
     ),
-    Capability("pods.delete", "workloads", _("Delete pods"), (Rule(("",), ("pods",), ("delete",)),), dangerous=True),
-    Capability("pods.logs", "workloads", _("Read pod logs"), (Rule(("",), ("pods", "pods/log"), ("get",)),)),
+    Capability(PODS_DELETE, "workloads", _("Delete pods"), (Rule(("",), ("pods",), ("delete",)),), dangerous=True),
+    Capability(PODS_LOGS, "workloads", _("Read pod logs"), (Rule(("",), ("pods", "pods/log"), ("get",)),)),
     Capability(
-        "yaml.edit",
+        YAML_EDIT,
         "workloads",
         _("Edit YAML"),
         (
@@ -92,22 +112,22 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
     ),
     Capability(
-        "secrets.view_metadata",
+        SECRETS_VIEW_METADATA,
         "config",
         _("View secret names and metadata"),
         # RBAC cannot grant metadata without data: the console shows names only, from its own inventory.
         (Rule(("",), ("secrets",), ("list",)),),
     ),
-    Capability("nodes.view", "nodes", _("View nodes"), (Rule(("",), ("nodes",), READ),), cluster_wide=True),
+    Capability(NODES_VIEW, "nodes", _("View nodes"), (Rule(("",), ("nodes",), READ),), cluster_wide=True),
     Capability(
-        "nodes.cordon",
+        NODES_CORDON,
         "nodes",
         _("Cordon and uncordon nodes"),
         (Rule(("",), ("nodes",), ("get", "patch")),),
         cluster_wide=True,
     ),
     Capability(
-        "nodes.drain",
+        NODES_DRAIN,
         "nodes",
         _("Drain nodes"),
         (
@@ -119,7 +139,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         dangerous=True,
     ),
     Capability(
-        "releases.deploy",
+        RELEASES_DEPLOY,
         "releases",
         _("Deploy releases"),
         (
@@ -138,7 +158,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
     ),
     Capability(
-        "releases.rollback",
+        RELEASES_ROLLBACK,
         "releases",
         _("Roll back releases"),
         (
@@ -151,7 +171,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
     ),
     Capability(
-        "releases.canary",
+        RELEASES_CANARY,
         "releases",
         _("Run canary and grey releases"),
         (
@@ -160,10 +180,10 @@ CAPABILITIES: tuple[Capability, ...] = (
             Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "update", "patch")),
         ),
     ),
-    Capability("audit.view", "platform", _("View the audit log"), platform=True),
-    Capability("users.manage", "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
-    Capability("projects.manage", "platform", _("Manage projects and bindings"), platform=True),
-    Capability("clusters.manage", "platform", _("Register and configure clusters"), platform=True),
+    Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
+    Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
+    Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
+    Capability(CLUSTERS_MANAGE, "platform", _("Register and configure clusters"), platform=True),
 )
 
 BY_CODE: dict[str, Capability] = {cap.code: cap for cap in CAPABILITIES}
@@ -172,23 +192,24 @@ BY_CODE: dict[str, Capability] = {cap.code: cap for cap in CAPABILITIES}
 # Kubernetes about exactly this request, as the user, and expects the console's answer.
 # Cluster-wide capabilities are asked about across all namespaces.
 PROBES: dict[str, tuple[str, str, str]] = {
-    "workloads.view": ("list", "apps", "deployments"),
-    "workloads.scale": ("patch", "apps", "deployments/scale"),
-    "workloads.restart": ("patch", "apps", "deployments"),
-    "pods.delete": ("delete", "", "pods"),
-    "pods.logs": ("get", "", "pods/log"),
-    "yaml.edit": ("patch", "", "configmaps"),
-    "secrets.view_metadata": ("list", "", "secrets"),
-    "nodes.view": ("list", "", "nodes"),
-    "nodes.cordon": ("patch", "", "nodes"),
-    "nodes.drain": ("create", "", "pods/eviction"),
-    "releases.deploy": ("create", "apps", "deployments"),
-    "releases.rollback": ("update", "apps", "deployments"),
-    "releases.canary": ("delete", "apps", "deployments"),
+    WORKLOADS_VIEW: ("list", "apps", "deployments"),
+    WORKLOADS_SCALE: ("patch", "apps", "deployments/scale"),
+    WORKLOADS_RESTART: ("patch", "apps", "deployments"),
+    PODS_DELETE: ("delete", "", "pods"),
+    PODS_LOGS: ("get", "", "pods/log"),
+    YAML_EDIT: ("patch", "", "configmaps"),
+    SECRETS_VIEW_METADATA: ("list", "", "secrets"),
+    NODES_VIEW: ("list", "", "nodes"),
+    NODES_CORDON: ("patch", "", "nodes"),
+    NODES_DRAIN: ("create", "", "pods/eviction"),
+    RELEASES_DEPLOY: ("create", "apps", "deployments"),
+    RELEASES_ROLLBACK: ("update", "apps", "deployments"),
+    RELEASES_CANARY: ("delete", "apps", "deployments"),
 }
 
 
 def get(code: str) -> Capability:
+    """The capability named ``code``; ValueError for a code that is not in the table."""
     try:
         return BY_CODE[code]
     except KeyError:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import capabilities
 from apps.clusters.models import Cluster
+from apps.clusters.values import DNS_LABEL_PATTERN
 
 # Kubernetes object names derived from these must be DNS-1123 labels.
 SLUG_HELP = _("Lower-case letters, digits and hyphens; starts and ends with a letter or digit.")
@@ -47,9 +48,7 @@ class Role(models.Model):
         verbose_name = _("role")
         verbose_name_plural = _("roles")
         constraints = [
-            models.CheckConstraint(
-                condition=Q(slug__regex=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), name="accounts_role_slug_dns"
-            )
+            models.CheckConstraint(condition=Q(slug__regex=DNS_LABEL_PATTERN), name="accounts_role_slug_dns")
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import services
+from apps.accounts.capabilities import USERS_MANAGE
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import GroupForm, UserCreateForm
 from apps.accounts.models import Binding
@@ -20,7 +21,7 @@ from apps.core.reauth import require_recent_auth
 User = get_user_model()
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 def user_list(request):
     query = request.GET.get("q", "").strip()
     users = User.objects.order_by("username").annotate(binding_count=Count("kubemate_bindings"))
@@ -29,7 +30,7 @@ def user_list(request):
     return render(request, "accounts/user_list.html", {"users": users[:500], "q": query}, partial="table")
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_http_methods(["GET", "POST"])
 def user_create(request):
@@ -48,7 +49,7 @@ def user_create(request):
     return render(request, "accounts/user_form.html", {"form": form})
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 def user_detail(request, user_id: int):
     subject = get_object_or_404(User.objects.prefetch_related("groups"), pk=user_id)
     bindings = Binding.objects.filter(user=subject).select_related("role", "cluster", "project__cluster")
@@ -64,7 +65,7 @@ def user_detail(request, user_id: int):
     return render(request, "accounts/user_detail.html", context)
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_POST
 def user_set_active(request, user_id: int):
@@ -79,7 +80,7 @@ def user_set_active(request, user_id: int):
     return redirect("accounts:user_detail", subject.pk)
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_POST
 def user_reset_password(request, user_id: int):
@@ -88,7 +89,7 @@ def user_reset_password(request, user_id: int):
     return render(request, "accounts/password_reset_done.html", {"subject": subject, "password": password})
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_POST
 def user_end_sessions(request, user_id: int):
@@ -100,7 +101,7 @@ def user_end_sessions(request, user_id: int):
     return redirect("accounts:user_detail", subject.pk)
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 def group_list(request):
     groups = Group.objects.order_by("name").prefetch_related(
         Prefetch("user_set", queryset=User.objects.order_by("username"))
@@ -108,7 +109,7 @@ def group_list(request):
     return render(request, "accounts/group_list.html", {"groups": groups})
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_http_methods(["GET", "POST"])
 def group_edit(request, group_id: int | None = None):
@@ -123,7 +124,7 @@ def group_edit(request, group_id: int | None = None):
     return render(request, "accounts/group_form.html", {"form": form, "group": group})
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_POST
 def group_delete(request, group_id: int):

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts import access, capabilities
+from apps.accounts.capabilities import AUDIT_VIEW, USERS_MANAGE
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import AuditFilterForm
 from apps.accounts.models import Project
@@ -31,7 +32,7 @@ def _filtered_events(request):
     return form, events
 
 
-@capability_required("audit.view")
+@capability_required(AUDIT_VIEW)
 def audit_list(request):
     form, events = _filtered_events(request)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -46,7 +47,7 @@ class _Echo:
         return value
 
 
-@capability_required("audit.view")
+@capability_required(AUDIT_VIEW)
 def audit_export(request):
     """CSV of the filtered events, streamed so a year of history does not sit in memory."""
     _form, events = _filtered_events(request)
@@ -122,7 +123,7 @@ def _access_page(request, subject):
     return render(request, "accounts/user_access.html", context, partial="matrix")
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 def user_access(request, user_id: int):
     """What may this user do in a cluster/namespace (for administrators)."""
     return _access_page(request, get_object_or_404(User, pk=user_id))

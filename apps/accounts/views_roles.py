@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import capabilities, services
+from apps.accounts.capabilities import PROJECTS_MANAGE, USERS_MANAGE
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import BindingForm, ProjectForm, RoleForm
 from apps.accounts.models import Binding, Project, Role
@@ -16,7 +17,7 @@ from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 def role_list(request):
     roles = Role.objects.annotate(binding_count=Count("bindings"))
     return render(request, "accounts/role_list.html", {"roles": roles})
@@ -29,7 +30,7 @@ def _matrix(selected: set[str]) -> list[dict]:
     ]
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_http_methods(["GET", "POST"])
 def role_edit(request, role_id: int | None = None):
@@ -47,7 +48,7 @@ def role_edit(request, role_id: int | None = None):
     return render(request, "accounts/role_form.html", context)
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_POST
 def role_rules_preview(request):
     """htmx: the Kubernetes rules the ticked capabilities generate."""
@@ -55,7 +56,7 @@ def role_rules_preview(request):
     return render(request, "accounts/role_form.html", {"rules": capabilities.rules_for(selected)}, partial="rules")
 
 
-@capability_required("users.manage")
+@capability_required(USERS_MANAGE)
 @require_recent_auth
 @require_POST
 def role_delete(request, role_id: int):
@@ -69,13 +70,13 @@ def role_delete(request, role_id: int):
     return redirect("accounts:role_list")
 
 
-@capability_required("projects.manage")
+@capability_required(PROJECTS_MANAGE)
 def project_list(request):
     projects = Project.objects.select_related("cluster").annotate(binding_count=Count("bindings"))
     return render(request, "accounts/project_list.html", {"projects": projects})
 
 
-@capability_required("projects.manage")
+@capability_required(PROJECTS_MANAGE)
 @require_http_methods(["GET", "POST"])
 def project_edit(request, project_id: int | None = None):
     project = get_object_or_404(Project, pk=project_id) if project_id else Project()
@@ -87,7 +88,7 @@ def project_edit(request, project_id: int | None = None):
     return render(request, "accounts/project_form.html", {"form": form, "project": project})
 
 
-@capability_required("projects.manage")
+@capability_required(PROJECTS_MANAGE)
 @require_http_methods(["GET", "POST"])
 def project_detail(request, project_id: int):
     project = get_object_or_404(Project.objects.select_related("cluster"), pk=project_id)
@@ -107,7 +108,7 @@ def project_detail(request, project_id: int):
     return render(request, "accounts/project_detail.html", {"project": project, "form": form, "bindings": bindings})
 
 
-@capability_required("projects.manage")
+@capability_required(PROJECTS_MANAGE)
 @require_recent_auth
 @require_POST
 def project_delete(request, project_id: int):
@@ -117,7 +118,7 @@ def project_delete(request, project_id: int):
     return redirect("accounts:project_list")
 
 
-@capability_required("projects.manage")
+@capability_required(PROJECTS_MANAGE)
 @require_http_methods(["GET", "POST"])
 def binding_list(request):
     form = BindingForm(request.POST or None)
@@ -136,7 +137,7 @@ def binding_list(request):
     return render(request, "accounts/binding_list.html", {"bindings": bindings, "form": form})
 
 
-@capability_required("projects.manage")
+@capability_required(PROJECTS_MANAGE)
 @require_POST
 def binding_delete(request, binding_id: int):
     binding = get_object_or_404(Binding.objects.select_related("role", "project"), pk=binding_id)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from apps.clusters.values import is_dns_label
+
 WORKLOADS_VIEW = "workloads.view"
 NODES_VIEW = "nodes.view"
 SECRETS_VIEW_METADATA = "secrets.view_metadata"
@@ -98,7 +100,6 @@ class InvalidName(ValueError):
 # IsValidPathSegmentName). Kubemate further refuses anything outside the characters real names use
 # (RBAC names may hold ":" and "@"), so a name from a URL or form cannot add a query or a fragment.
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.:@]{0,251}[A-Za-z0-9])?$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SUBRESOURCE = re.compile(r"^[a-z]+$")
 
 
@@ -109,7 +110,7 @@ def check_name(name: str) -> str:
 
 
 def check_namespace(namespace: str) -> str:
-    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+    if not isinstance(namespace, str) or not is_dns_label(namespace):
         raise InvalidName(_("%(name)r is not a valid namespace name.") % {"name": str(namespace)[:80]})
     return namespace
 

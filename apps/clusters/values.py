@@ -27,16 +27,16 @@ LABEL_NAME_MAX = 63
 
 
 def is_dns_label(value: str) -> bool:
-    return len(value) <= DNS_LABEL_MAX and bool(DNS_LABEL.match(value))
+    return len(value) <= DNS_LABEL_MAX and bool(DNS_LABEL.fullmatch(value))
 
 
 def is_dns_subdomain(value: str) -> bool:
-    return len(value) <= DNS_SUBDOMAIN_MAX and bool(DNS_SUBDOMAIN.match(value))
+    return len(value) <= DNS_SUBDOMAIN_MAX and bool(DNS_SUBDOMAIN.fullmatch(value))
 
 
 def is_label_name(value: str) -> bool:
     """The name part of a label key (after any prefix and '/')."""
-    return len(value) <= LABEL_NAME_MAX and bool(LABEL_NAME.match(value))
+    return len(value) <= LABEL_NAME_MAX and bool(LABEL_NAME.fullmatch(value))
 
 
 def is_label_prefix(value: str) -> bool:
@@ -79,7 +79,7 @@ def parse_quantity(value) -> Decimal:
     """A Kubernetes quantity ("500m", "2", "128Mi", "1e9") as a number; 0 when absent or malformed."""
     if value in (None, ""):
         return Decimal(0)
-    match = _QUANTITY.match(str(value).strip())
+    match = _QUANTITY.fullmatch(str(value).strip())
     if not match:
         return Decimal(0)
     number, suffix = match.groups()

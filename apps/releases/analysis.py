@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
+from apps.accounts.capabilities import RELEASES_CANARY
 from apps.core.locks import LockBusy, redis_lock
 from apps.observability import prometheus
 from apps.releases import canaries, render, services
@@ -163,7 +164,7 @@ def check_canary(pk: int, *, now=None) -> CanaryCheck | None:
         if (
             actor is None
             or not actor.is_active
-            or not access.may(actor, "releases.canary", cluster=cluster, namespace=release.namespace)
+            or not access.may(actor, RELEASES_CANARY, cluster=cluster, namespace=release.namespace)
         ):
             who = actor.get_username() if actor else "—"
             pause(

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
+from apps.accounts.capabilities import WORKLOADS_VIEW
 from apps.observability.prometheus import PrometheusError
 from apps.releases import analysis, canaries
 from apps.releases.forms import validate_image
@@ -18,7 +19,7 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,100}$")
 
 def may_write_queries(user, cluster) -> bool:
     """Users who see every namespace of the cluster may check it with a PromQL query of their own."""
-    return user is not None and access.visible_namespaces(user, "workloads.view", cluster=cluster) is None
+    return user is not None and access.visible_namespaces(user, WORKLOADS_VIEW, cluster=cluster) is None
 
 
 class CanaryForm(forms.Form):

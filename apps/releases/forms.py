@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
+from apps.accounts.capabilities import RELEASES_DEPLOY
 from apps.accounts.models import Project
 from apps.clusters.values import is_dns_label, is_label_key, is_label_value, parse_quantity
 from apps.core import crypto
@@ -384,7 +385,7 @@ class ReleaseForm(forms.Form):
         if not project or not namespace:
             return
         if namespace not in project.namespaces or not access.may(
-            self.user, "releases.deploy", cluster=project.cluster, namespace=namespace
+            self.user, RELEASES_DEPLOY, cluster=project.cluster, namespace=namespace
         ):
             self.add_error(
                 "namespace",
@@ -485,7 +486,7 @@ def initial_from_spec(spec: dict) -> dict:
 
 def deployable_projects(user):
     """Projects with at least one namespace where ``user`` may deploy."""
-    where = access.q(user, "releases.deploy", cluster="cluster", namespace="namespaces__overlap")
+    where = access.q(user, RELEASES_DEPLOY, cluster="cluster", namespace="namespaces__overlap")
     return Project.objects.filter(where).exclude(namespaces=[]).select_related("cluster")
 
 

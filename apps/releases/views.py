@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.capabilities import RELEASES_CANARY, RELEASES_DEPLOY, RELEASES_ROLLBACK, WORKLOADS_VIEW
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
 from apps.releases import access, analysis, canaries, services
@@ -34,7 +35,7 @@ FORM = "releases/release_form.html"
 @require_GET
 def release_list(request):
     running = Prefetch("canaries", queryset=Canary.objects.filter(state=Canary.State.ACTIVE), to_attr="running")
-    rows = access.releases(request.user, "workloads.view")
+    rows = access.releases(request.user, WORKLOADS_VIEW)
     rows = rows.select_related("project__cluster").prefetch_related("revisions", running)
     context = {"releases": list(rows), "can_create": deployable_projects(request.user).exists()}
     return render(request, "releases/release_list.html", context)
@@ -74,7 +75,7 @@ def _deploy(request, release: Release, **kwargs) -> services.DeployOutcome | Non
 @login_required
 @require_http_methods(["GET", "POST"])
 def release_edit(request, pk: int):
-    release = access.release(request.user, pk, "releases.deploy")
+    release = access.release(request.user, pk, RELEASES_DEPLOY)
     form = ReleaseForm(request.POST or None, user=request.user, release=release)
     context = {"form": form, "release": release}
     if request.method == "POST" and form.is_valid():
@@ -109,7 +110,7 @@ def _preview(form: ReleaseForm, release: Release | None = None) -> str:
 @login_required
 @require_POST
 def release_preview(request, pk: int | None = None):
-    release = access.release(request.user, pk, "releases.deploy") if pk else None
+    release = access.release(request.user, pk, RELEASES_DEPLOY) if pk else None
     if release is None and not deployable_projects(request.user).exists():
         raise Http404
     form = ReleaseForm(request.POST, user=request.user, release=release)
@@ -120,7 +121,7 @@ def release_preview(request, pk: int | None = None):
 @login_required
 @require_GET
 def release_detail(request, pk: int):
-    release = access.release(request.user, pk, "workloads.view")
+    release = access.release(request.user, pk, WORKLOADS_VIEW)
     # htmx asks for the canary card (it polls while a canary runs) or for the history.
     partial = "canary" if request.GET.get("part") == "canary" else "history"
     return render(request, "releases/release_detail.html", _detail_context(request, release), partial=partial)
@@ -129,7 +130,7 @@ def release_detail(request, pk: int):
 def _detail_context(request, release: Release, canary_form: CanaryForm | None = None) -> dict:
     revisions = list(release.revisions.select_related("actor", "job"))
     canary = canaries.active_canary(release)
-    can_canary = access.may(request.user, "releases.canary", release)
+    can_canary = access.may(request.user, RELEASES_CANARY, release)
     return {
         "canary": canary,
         "canary_live": canaries.live_view(release, canary),
@@ -148,10 +149,10 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "latest": revisions[0] if revisions else None,
         "autoscaler": services.autoscaler_row(release),
         "route": services.route_row(release),
-        "can_deploy": access.may(request.user, "releases.deploy", release),
-        "can_rollback": access.may(request.user, "releases.rollback", release),
-        "can_remove": access.may(request.user, "releases.deploy", release)
-        and access.may(request.user, "releases.canary", release),
+        "can_deploy": access.may(request.user, RELEASES_DEPLOY, release),
+        "can_rollback": access.may(request.user, RELEASES_ROLLBACK, release),
+        "can_remove": access.may(request.user, RELEASES_DEPLOY, release)
+        and access.may(request.user, RELEASES_CANARY, release),
         "secret_names": sorted(release.spec.get("secret_env") or {}),
     }
 
@@ -159,15 +160,15 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
 def _conflict(request, release: Release, canary: Canary | None) -> dict | None:
     """After a refusal over a hand edit, the action to offer again with force (?conflict=deploy|rollback|promote)."""
     action = request.GET.get("conflict")
-    if action == "deploy" and access.may(request.user, "releases.deploy", release):
+    if action == "deploy" and access.may(request.user, RELEASES_DEPLOY, release):
         return {"action": action, "url": reverse("releases:release_deploy", args=[release.pk])}
-    if action == "promote" and canary is not None and access.may(request.user, "releases.canary", release):
+    if action == "promote" and canary is not None and access.may(request.user, RELEASES_CANARY, release):
         return {"action": action, "url": reverse("releases:canary_promote", args=[release.pk])}
     revision = request.GET.get("revision", "")
     if (
         action == "rollback"
         and revision.isdigit()
-        and access.may(request.user, "releases.rollback", release)
+        and access.may(request.user, RELEASES_ROLLBACK, release)
         and release.revisions.filter(number=int(revision)).exists()
     ):
         url = reverse("releases:release_rollback", args=[release.pk])
@@ -183,7 +184,7 @@ def _after_conflict(release: Release, action: str, **params) -> HttpResponseRedi
 @login_required
 @require_POST
 def release_deploy(request, pk: int):
-    release = access.release(request.user, pk, "releases.deploy")
+    release = access.release(request.user, pk, RELEASES_DEPLOY)
     try:
         outcome = services.deploy_release(
             actor=request.user, release=release, force=request.POST.get("force") == "1", request=request
@@ -201,7 +202,7 @@ def release_deploy(request, pk: int):
 @login_required
 @require_POST
 def release_rollback(request, pk: int):
-    release = access.release(request.user, pk, "releases.rollback")
+    release = access.release(request.user, pk, RELEASES_ROLLBACK)
     form = RollbackForm(request.POST)
     if not form.is_valid() or not release.revisions.filter(number=form.cleaned_data["revision"]).exists():
         raise Http404
@@ -226,7 +227,7 @@ def release_rollback(request, pk: int):
 @login_required
 @require_GET
 def release_diff(request, pk: int):
-    release = access.release(request.user, pk, "workloads.view")
+    release = access.release(request.user, pk, WORKLOADS_VIEW)
     form = DiffForm(request.GET)
     if not form.is_valid():
         raise Http404
@@ -249,8 +250,8 @@ def release_diff(request, pk: int):
 @require_POST
 def release_delete(request, pk: int):
     # Removing an app deletes its Deployment and Service: the canary capability is the one that grants that.
-    release = access.release(request.user, pk, "releases.deploy")
-    access.require(request.user, "releases.canary", release)
+    release = access.release(request.user, pk, RELEASES_DEPLOY)
+    access.require(request.user, RELEASES_CANARY, release)
     return require_recent_auth(_release_delete)(request, release)
 
 
@@ -277,7 +278,7 @@ def _release_delete(request, release: Release):
 @login_required
 @require_POST
 def canary_start(request, pk: int):
-    release = access.release(request.user, pk, "releases.canary")
+    release = access.release(request.user, pk, RELEASES_CANARY)
     form = CanaryForm(request.POST, release=release, user=request.user)
     if not form.is_valid():
         context = _detail_context(request, release, canary_form=form)
@@ -312,7 +313,7 @@ def canary_start(request, pk: int):
 
 
 def _active_canary(request, pk: int) -> Canary:
-    release = access.release(request.user, pk, "releases.canary")
+    release = access.release(request.user, pk, RELEASES_CANARY)
     canary = canaries.active_canary(release)
     if canary is None:
         raise Http404

@@ -8,6 +8,7 @@ from kubernetes import client
 from apps.clusters.inventory.sync import full_resync
 from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Cluster
+from apps.core.models import AuditEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
@@ -35,6 +36,18 @@ def test_registering_again_replaces_credentials_without_a_second_row(sandbox):
     call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
     call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
     assert Cluster.objects.filter(name="sandbox").count() == 1
+
+
+def test_register_sandbox_takes_the_forms_path_and_is_audited_as_system(sandbox):
+    """One registration path: the command is audited like the form (create, then credentials replaced)."""
+    call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
+    call_command("register_sandbox", str(sandbox.kubeconfig), name="sandbox")
+    events = list(AuditEvent.objects.order_by("seq").values_list("actor_name", "action", "result", "object_name"))
+    assert events == [
+        ("system", "clusters.cluster.create", "success", "sandbox"),
+        ("system", "clusters.cluster.credentials_replace", "success", "sandbox"),
+    ]
+    assert AuditEvent.objects.get(action="clusters.cluster.create").detail["purpose"] == "admin"
 
 
 def test_register_sandbox_refuses_a_missing_file(tmp_path):

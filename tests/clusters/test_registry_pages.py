@@ -204,7 +204,7 @@ def test_register_with_kubemates_own_pasted_kubeconfig_stores_it_encrypted(
     with connection.cursor() as cursor:
         cursor.execute("SELECT kubeconfig_encrypted FROM clusters_cluster WHERE id = %s", [cluster.pk])
         assert token not in cursor.fetchone()[0]
-    event = AuditEvent.objects.get(action="clusters.cluster.create")
+    event = AuditEvent.objects.get(action="clusters.cluster.create", object_name="prod-bj-1")
     assert (event.actor_name, event.result, event.object_name) == (manager.username, "success", "prod-bj-1")
     assert event.detail["purpose"] == "own"
     assert token not in str(event.detail)
@@ -233,7 +233,9 @@ def test_register_with_an_uploaded_admin_kubeconfig_installs_kubemates_identity_
         client.V1TokenReview(spec=client.V1TokenReviewSpec(token=yaml.safe_load(stored)["users"][0]["user"]["token"]))
     )
     assert review.status.user.username == "system:serviceaccount:kubemate-system:kubemate"
-    assert AuditEvent.objects.get(action="clusters.cluster.create").detail["purpose"] == "admin"
+    assert (
+        AuditEvent.objects.get(action="clusters.cluster.create", object_name="prod-bj-1").detail["purpose"] == "admin"
+    )
 
 
 @pytest.mark.sandbox

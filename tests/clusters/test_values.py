@@ -31,7 +31,7 @@ def test_dns_labels_are_63_lower_case_characters_at_most():
     assert is_dns_label("payments-api")
     assert is_dns_label("a" * 63)
     assert not is_dns_label("a" * 64)
-    for bad in ("", "Payments", "-api", "api-", "pay_ments", "pay.ments"):
+    for bad in ("", "Payments", "-api", "api-", "pay_ments", "pay.ments", "payments\n"):
         assert not is_dns_label(bad), bad
 
 
@@ -53,5 +53,5 @@ def test_label_keys_have_an_optional_subdomain_prefix_and_a_63_character_name():
 def test_label_values_may_be_empty_and_are_63_characters_at_most():
     for good in ("", "web", "v1.2_3-rc", "A" * 63):
         assert is_label_value(good), good
-    for bad in ("a" * 64, "-web", "web.", "a b", "x/y"):
+    for bad in ("a" * 64, "-web", "web.", "a b", "x/y", "web\n"):
         assert not is_label_value(bad), bad

@@ -15,6 +15,15 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import access
+from apps.accounts.capabilities import (
+    NODES_CORDON,
+    NODES_DRAIN,
+    PODS_DELETE,
+    PODS_LOGS,
+    WORKLOADS_RESTART,
+    WORKLOADS_SCALE,
+    YAML_EDIT,
+)
 from apps.clusters.kinds import BY_KIND, KINDS
 
 # In action URLs kinds are written in lower case, and "-" stands for the namespace of cluster-scoped objects.
@@ -70,7 +79,7 @@ ACTIONS: dict[str, Action] = {
             _("Scale"),
             "ti-arrows-vertical",
             "clusters:workload_scale",
-            "workloads.scale",
+            WORKLOADS_SCALE,
             ("Deployment", "StatefulSet"),
             widget="scale",
         ),
@@ -79,17 +88,17 @@ ACTIONS: dict[str, Action] = {
             _("Restart"),
             "ti-refresh",
             "clusters:workload_restart",
-            "workloads.restart",
+            WORKLOADS_RESTART,
             WORKLOADS,
             confirm=_("Restart %(name)s? Its pods are replaced one by one."),
         ),
-        Action("logs", _("Logs"), "ti-file-text", "clusters:pod_logs", "pods.logs", ("Pod",), widget="link"),
+        Action("logs", _("Logs"), "ti-file-text", "clusters:pod_logs", PODS_LOGS, ("Pod",), widget="link"),
         Action(
             "delete",
             _("Delete"),
             "ti-trash",
             "clusters:pod_delete",
-            "pods.delete",
+            PODS_DELETE,
             ("Pod",),
             confirm=_("Delete pod %(name)s? If a controller owns it, a new pod replaces it."),
             danger=True,
@@ -99,7 +108,7 @@ ACTIONS: dict[str, Action] = {
             _("Uncordon"),
             "ti-player-play",
             "clusters:node_uncordon",
-            "nodes.cordon",
+            NODES_CORDON,
             ("Node",),
             when=lambda summary: bool(summary.get("unschedulable")),
         ),
@@ -108,7 +117,7 @@ ACTIONS: dict[str, Action] = {
             _("Cordon"),
             "ti-player-pause",
             "clusters:node_cordon",
-            "nodes.cordon",
+            NODES_CORDON,
             ("Node",),
             confirm=_("Cordon node %(name)s? Running pods stay; no new pods are placed on it."),
             when=lambda summary: not summary.get("unschedulable"),
@@ -118,7 +127,7 @@ ACTIONS: dict[str, Action] = {
             _("Drain"),
             "ti-logout",
             "clusters:node_drain",
-            "nodes.drain",
+            NODES_DRAIN,
             ("Node",),
             confirm=_("Drain node %(name)s? It is cordoned and its pods are evicted, respecting disruption budgets."),
             danger=True,
@@ -130,7 +139,7 @@ ACTIONS: dict[str, Action] = {
             _("Edit YAML"),
             "ti-edit",
             "clusters:resource_yaml_edit",
-            "yaml.edit",
+            YAML_EDIT,
             (*WORKLOADS, "Service", "ConfigMap", "Job", "CronJob"),
             widget="link",
         ),

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.accounts.capabilities import CLUSTERS_MANAGE
 from apps.accounts.decorators import capability_required
 from apps.clusters import values
 from apps.clusters.models import Cluster
@@ -43,7 +44,7 @@ def _form_context(form, cluster=None) -> dict:
     return {"form": form, "cluster": cluster, "environments": ENVIRONMENT_SUGGESTIONS}
 
 
-@capability_required("clusters.manage")
+@capability_required(CLUSTERS_MANAGE)
 @sensitive_post_parameters(*SENSITIVE_FIELDS)
 @require_recent_auth
 @require_http_methods(["GET", "POST"])
@@ -70,7 +71,7 @@ def registry_add(request):
     return render(request, FORM_TEMPLATE, _form_context(form))
 
 
-@capability_required("clusters.manage")
+@capability_required(CLUSTERS_MANAGE)
 @sensitive_post_parameters(*SENSITIVE_FIELDS)
 @require_recent_auth
 @require_http_methods(["GET", "POST"])
@@ -103,7 +104,7 @@ def registry_settings(request, cluster_id: int):
     return render(request, FORM_TEMPLATE, _form_context(form, cluster))
 
 
-@capability_required("clusters.manage")
+@capability_required(CLUSTERS_MANAGE)
 @require_recent_auth
 @require_http_methods(["GET", "POST"])
 def registry_delete(request, cluster_id: int):
@@ -138,7 +139,7 @@ def _error_sentences(form) -> list[str]:
     return sentences
 
 
-@capability_required("clusters.manage")
+@capability_required(CLUSTERS_MANAGE)
 @sensitive_post_parameters(*SENSITIVE_FIELDS)
 @require_POST
 def registry_test(request):
@@ -159,7 +160,7 @@ def registry_test(request):
     return render(request, TEST_TEMPLATE, context, partial="result")
 
 
-@capability_required("clusters.manage")
+@capability_required(CLUSTERS_MANAGE)
 @require_POST
 def registry_test_cluster(request, cluster_id: int):
     """Test a registered cluster's stored credentials."""

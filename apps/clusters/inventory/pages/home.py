@@ -5,6 +5,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from apps.accounts import access
+from apps.accounts.capabilities import CLUSTERS_MANAGE
 from apps.clusters.inventory.health import cluster_cards
 from apps.core.htmx import render
 
@@ -19,6 +20,6 @@ def cluster_list(request):
     context = {
         "cards": cluster_cards(request.user),
         "register_url": register_url,
-        "may_manage": bool(register_url) and access.may(request.user, "clusters.manage"),
+        "may_manage": bool(register_url) and access.may(request.user, CLUSTERS_MANAGE),
     }
     return render(request, "clusters/cluster_list.html", context, partial="cards")
