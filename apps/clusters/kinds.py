@@ -48,8 +48,9 @@ def _inventory(kind: str, group: str, version: str, plural: str, namespaced: boo
     return Kind(kind, group, version, plural, namespaced, synced=True, capability=capability)
 
 
-# The inventory's kinds, in the order the sync lists them.
-KINDS: tuple[Kind, ...] = (
+# The one table: the inventory's kinds first, in the order the sync lists them, then the kinds Kubemate
+# writes or asks about without keeping them in the inventory.
+TABLE: tuple[Kind, ...] = (
     _inventory("Node", "", "v1", "nodes", False),
     _inventory("Namespace", "", "v1", "namespaces", False),
     _inventory("Deployment", "apps", "v1", "deployments", True),
@@ -70,10 +71,6 @@ KINDS: tuple[Kind, ...] = (
     _inventory("StorageClass", "storage.k8s.io", "v1", "storageclasses", False),
     _inventory("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers", True),
     _inventory("Event", "", "v1", "events", True),
-)
-
-# Kinds Kubemate writes or asks about but does not keep in the inventory.
-OTHER_KINDS: tuple[Kind, ...] = (
     Kind("ServiceAccount", "", "v1", "serviceaccounts", True),
     Kind("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", False),
     Kind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
@@ -89,7 +86,8 @@ OTHER_KINDS: tuple[Kind, ...] = (
     Kind("PodMetrics", "metrics.k8s.io", "v1beta1", "pods", True, capability=WORKLOADS_VIEW),
 )
 
-BY_KIND: dict[str, Kind] = {k.kind: k for k in KINDS + OTHER_KINDS}
+KINDS: tuple[Kind, ...] = tuple(k for k in TABLE if k.synced)
+BY_KIND: dict[str, Kind] = {k.kind: k for k in TABLE}
 
 
 class InvalidName(ValueError):

@@ -132,7 +132,16 @@ ACTIONS: dict[str, Action] = {
             confirm=_("Drain node %(name)s? It is cordoned and its pods are evicted, respecting disruption budgets."),
             danger=True,
         ),
-        Action("yaml", _("View YAML"), "ti-code", "clusters:resource_yaml", widget="link"),
+        # Every inventory kind but Namespace: no capability's RBAC rules read namespace objects, so the
+        # cluster would refuse that page to everyone acting as themselves.
+        Action(
+            "yaml",
+            _("View YAML"),
+            "ti-code",
+            "clusters:resource_yaml",
+            kinds=tuple(k.kind for k in KINDS if k.kind != "Namespace"),
+            widget="link",
+        ),
         # The kinds the "yaml.edit" capability's RBAC rules cover.
         Action(
             "yaml-edit",
