@@ -114,6 +114,7 @@ def delete_namespace(sandbox, name: str) -> None:
     k8s.CoreV1Api(sandbox.api_client).delete_namespace(name)
 
 
-def running_pods(sandbox, namespace: str, app: str) -> list:
-    pods = k8s.CoreV1Api(sandbox.api_client).list_namespaced_pod(namespace, label_selector=f"app={app}").items
+def running_pods(sandbox, namespace: str, selector: str) -> list:
+    """The pods matching the label ``selector`` that run and are not being deleted."""
+    pods = k8s.CoreV1Api(sandbox.api_client).list_namespaced_pod(namespace, label_selector=selector).items
     return [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]

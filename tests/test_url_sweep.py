@@ -346,7 +346,7 @@ def live_world(sandbox, registered_cluster, admin_user):
     namespace = unique("sweep")
     create_namespace(sandbox, namespace)
     k8s.AppsV1Api(sandbox.api_client).create_namespaced_deployment(namespace, deployment("web"))
-    pod_name = wait_for(lambda: running_pods(sandbox, namespace, "web"))[0].metadata.name
+    pod_name = wait_for(lambda: running_pods(sandbox, namespace, "app=web"))[0].metadata.name
     bind(admin_user, registered_cluster, admin_user, "cluster-admin")
     w = SimpleNamespace(
         cluster=registered_cluster,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.clusters.values import is_dns_label
 
@@ -31,6 +32,9 @@ class Kind:
     synced: bool = False
     # The capability that lets a person see objects of this kind in the console ("" for Kubemate's own kinds).
     capability: str = ""
+    # What the console calls one object and several (translated when shown); the kind itself when not set.
+    label: object = ""
+    label_plural: object = ""
 
     @property
     def api_version(self) -> str:
@@ -42,35 +46,52 @@ class Kind:
         return path(self)
 
 
-def _inventory(kind: str, group: str, version: str, plural: str, namespaced: bool, capability: str = "") -> Kind:
-    if not capability:
-        capability = WORKLOADS_VIEW if namespaced or kind == "Namespace" else NODES_VIEW
-    return Kind(kind, group, version, plural, namespaced, synced=True, capability=capability)
+def _inventory(kind: str, api_version: str, plural: str, namespaced: bool, label, label_plural, **more) -> Kind:
+    group, _slash, version = api_version.rpartition("/")
+    if not more.get("capability"):
+        more["capability"] = WORKLOADS_VIEW if namespaced or kind == "Namespace" else NODES_VIEW
+    return Kind(kind, group, version, plural, namespaced, True, label=label, label_plural=label_plural, **more)
 
 
 # The one table: the inventory's kinds first, in the order the sync lists them, then the kinds Kubemate
 # writes or asks about without keeping them in the inventory.
 TABLE: tuple[Kind, ...] = (
-    _inventory("Node", "", "v1", "nodes", False),
-    _inventory("Namespace", "", "v1", "namespaces", False),
-    _inventory("Deployment", "apps", "v1", "deployments", True),
-    _inventory("StatefulSet", "apps", "v1", "statefulsets", True),
-    _inventory("DaemonSet", "apps", "v1", "daemonsets", True),
-    _inventory("ReplicaSet", "apps", "v1", "replicasets", True),
-    _inventory("Job", "batch", "v1", "jobs", True),
-    _inventory("CronJob", "batch", "v1", "cronjobs", True),
-    _inventory("Pod", "", "v1", "pods", True),
-    _inventory("Service", "", "v1", "services", True),
-    _inventory("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True),
-    _inventory("Ingress", "networking.k8s.io", "v1", "ingresses", True),
-    _inventory("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes", True),
-    _inventory("ConfigMap", "", "v1", "configmaps", True),
-    _inventory("Secret", "", "v1", "secrets", True, capability=SECRETS_VIEW_METADATA),
-    _inventory("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", True),
-    _inventory("PersistentVolume", "", "v1", "persistentvolumes", False),
-    _inventory("StorageClass", "storage.k8s.io", "v1", "storageclasses", False),
-    _inventory("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers", True),
-    _inventory("Event", "", "v1", "events", True),
+    _inventory("Node", "v1", "nodes", False, _("Node"), _("Nodes")),
+    _inventory("Namespace", "v1", "namespaces", False, _("Namespace"), _("Namespaces")),
+    _inventory("Deployment", "apps/v1", "deployments", True, _("Deployment"), _("Deployments")),
+    _inventory("StatefulSet", "apps/v1", "statefulsets", True, _("Stateful set"), _("Stateful sets")),
+    _inventory("DaemonSet", "apps/v1", "daemonsets", True, _("Daemon set"), _("Daemon sets")),
+    _inventory("ReplicaSet", "apps/v1", "replicasets", True, _("Replica set"), _("Replica sets")),
+    _inventory(
+        "Job",
+        "batch/v1",
+        "jobs",
+        True,
+        pgettext_lazy("Kubernetes kind", "Job"),
+        pgettext_lazy("Kubernetes kind", "Jobs"),
+    ),
+    _inventory("CronJob", "batch/v1", "cronjobs", True, _("Cron job"), _("Cron jobs")),
+    _inventory("Pod", "v1", "pods", True, _("Pod"), _("Pods")),
+    _inventory("Service", "v1", "services", True, _("Service"), _("Services")),
+    _inventory(
+        "EndpointSlice", "discovery.k8s.io/v1", "endpointslices", True, _("Endpoint slice"), _("Endpoint slices")
+    ),
+    _inventory("Ingress", "networking.k8s.io/v1", "ingresses", True, _("Ingress"), _("Ingresses")),
+    _inventory("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes", True, _("HTTP route"), _("HTTP routes")),
+    _inventory("ConfigMap", "v1", "configmaps", True, _("Config map"), _("Config maps")),
+    _inventory("Secret", "v1", "secrets", True, _("Secret"), _("Secrets"), capability=SECRETS_VIEW_METADATA),
+    _inventory("PersistentVolumeClaim", "v1", "persistentvolumeclaims", True, _("Volume claim"), _("Volume claims")),
+    _inventory("PersistentVolume", "v1", "persistentvolumes", False, _("Persistent volume"), _("Persistent volumes")),
+    _inventory("StorageClass", "storage.k8s.io/v1", "storageclasses", False, _("Storage class"), _("Storage classes")),
+    _inventory(
+        "HorizontalPodAutoscaler",
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        True,
+        _("Autoscaler"),
+        _("Autoscalers"),
+    ),
+    _inventory("Event", "v1", "events", True, _("Event"), _("Events")),
     Kind("ServiceAccount", "", "v1", "serviceaccounts", True),
     Kind("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", False),
     Kind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),

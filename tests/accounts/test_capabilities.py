@@ -44,10 +44,10 @@ def test_every_capability_in_the_table_has_a_feature_that_uses_it():
 
 
 def test_the_kinds_are_read_with_capabilities_of_the_table():
-    from apps.clusters.kinds import KINDS, OTHER_KINDS
+    from apps.clusters.kinds import KINDS, TABLE
 
     assert {k.capability for k in KINDS} <= set(capabilities.BY_CODE)
-    assert {k.capability for k in OTHER_KINDS if k.capability} <= set(capabilities.BY_CODE)
+    assert {k.capability for k in TABLE if k.capability} <= set(capabilities.BY_CODE)
 
 
 def test_an_unknown_capability_fails_in_the_template_and_in_code():

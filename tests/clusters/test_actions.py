@@ -138,7 +138,7 @@ def client_apps(sandbox):
 @pytest.mark.sandbox
 def test_delete_pod_asks_for_the_password_then_deletes(sandbox, client, team):
     cluster, namespace = team["cluster"], team["inside"]
-    pod = wait_for(lambda: running_pods(sandbox, namespace, "web"))[0]
+    pod = wait_for(lambda: running_pods(sandbox, namespace, "app=web"))[0]
     target = url("clusters:pod_delete", cluster, namespace=namespace, name=pod.metadata.name)
 
     asked = login(client, team["user"]).post(target, HTTP_HX_REQUEST="true")

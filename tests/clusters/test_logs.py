@@ -32,8 +32,8 @@ def pod(sandbox, registered_cluster, admin_user):
         k8s.AppsV1Api(sandbox.api_client).create_namespaced_deployment(namespace, deployment("web"))
     developer = UserFactory()
     bind(admin_user, registered_cluster, developer, "developer", [inside])
-    inside_pod = wait_for(lambda: running_pods(sandbox, inside, "web"))[0].metadata.name
-    outside_pod = wait_for(lambda: running_pods(sandbox, outside, "web"))[0].metadata.name
+    inside_pod = wait_for(lambda: running_pods(sandbox, inside, "app=web"))[0].metadata.name
+    outside_pod = wait_for(lambda: running_pods(sandbox, outside, "app=web"))[0].metadata.name
     yield {
         "cluster": registered_cluster,
         "namespace": inside,

@@ -9,7 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from apps.core.models import AuditEvent, Job
 from apps.releases.models import Release, Revision
-from tests.helpers import login, wait_for
+from tests.helpers import login, running_pods, wait_for
 from tests.releases.helpers import NAME, form_data, roll_out
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
@@ -32,12 +32,7 @@ def live_container(apps_api, namespace: str) -> dict:
     }
 
 
-def running_pods(core_api, namespace: str) -> list:
-    pods = core_api.list_namespaced_pod(namespace, label_selector=SELECTOR).items
-    return [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
-
-
-def test_deploy_change_the_image_and_roll_back_to_exactly_the_earlier_spec(client, team, apps_api, core_api):
+def test_deploy_change_the_image_and_roll_back_to_exactly_the_earlier_spec(client, team, sandbox, apps_api, core_api):
     response = create(
         client, team, env="MODE=live\nDB_URL=configmap:payments-config/url", secret_env="DB_PASSWORD=s3cret"
     )
@@ -48,8 +43,8 @@ def test_deploy_change_the_image_and_roll_back_to_exactly_the_earlier_spec(clien
     job = roll_out(first)
     first.refresh_from_db()
     assert (job.status, job.progress, first.result) == (Job.Status.SUCCEEDED, 100, Revision.Result.SUCCEEDED)
-    assert wait_for(lambda: len(running_pods(core_api, team["namespace"])) == 2, timeout=60)
-    assert all(p.spec.node_name for p in running_pods(core_api, team["namespace"]))
+    assert wait_for(lambda: len(running_pods(sandbox, team["namespace"], SELECTOR)) == 2, timeout=60)
+    assert all(p.spec.node_name for p in running_pods(sandbox, team["namespace"], SELECTOR))
     deployment = apps_api.read_namespaced_deployment(NAME, team["namespace"])
     assert deployment.metadata.labels == {
         "app.kubernetes.io/name": NAME,
@@ -80,7 +75,7 @@ def test_deploy_change_the_image_and_roll_back_to_exactly_the_earlier_spec(clien
     assert third.rollback_of == 1
     assert roll_out(third).status == Job.Status.SUCCEEDED
     assert live_container(apps_api, team["namespace"]) == earlier
-    assert wait_for(lambda: len(running_pods(core_api, team["namespace"])) == 2, timeout=60)
+    assert wait_for(lambda: len(running_pods(sandbox, team["namespace"], SELECTOR)) == 2, timeout=60)
 
     actions = list(AuditEvent.objects.filter(object_name=NAME).order_by("seq").values_list("action", "result"))
     assert actions == [

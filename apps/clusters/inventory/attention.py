@@ -14,18 +14,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts import access
-from apps.clusters.inventory.words import duration_words
+from apps.clusters.inventory.words import POD_PROBLEMS, duration_words
 from apps.clusters.models import Resource
 
 PENDING_TOO_LONG = timedelta(minutes=5)
-POD_PROBLEMS = (
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "CreateContainerConfigError",
-    "RunContainerError",
-    "Failed",
-)
 
 
 def warning_events(user, cluster, limit: int = 20) -> list[Resource]:

@@ -10,23 +10,16 @@ from django.utils.translation import ngettext
 
 GOOD = frozenset({"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Scheduled", "Normal"})
 BUSY = frozenset({"Pending", "Progressing", "Terminating", "Limited", "Suspended", "Released", "ContainerCreating"})
-BAD = frozenset(
-    {
-        "CrashLoopBackOff",
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "CreateContainerConfigError",
-        "RunContainerError",
-        "Failed",
-        "Degraded",
-        "NotReady",
-        "NoEndpoints",
-        "NotAccepted",
-        "Warning",
-        "Lost",
-        "Unknown",
-    }
+# Pod states that need a person (the overview's "needs attention" list), and every state drawn in red.
+POD_PROBLEMS = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "RunContainerError",
+    "Failed",
 )
+BAD = frozenset(POD_PROBLEMS) | {"Degraded", "NotReady", "NoEndpoints", "NotAccepted", "Warning", "Lost", "Unknown"}
 
 
 def badge_class(status: str) -> str:

@@ -7,55 +7,14 @@ object path, see ``inventory.lists.OBJECT_COLUMNS``).
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from apps.clusters.inventory.summaries import parse_time
 from apps.clusters.inventory.words import duration_words
+from apps.clusters.kinds import KINDS
 
-KIND_LABELS = {
-    "Deployment": _("Deployments"),
-    "StatefulSet": _("Stateful sets"),
-    "DaemonSet": _("Daemon sets"),
-    "ReplicaSet": _("Replica sets"),
-    "Job": pgettext_lazy("Kubernetes kind", "Jobs"),
-    "CronJob": _("Cron jobs"),
-    "Pod": _("Pods"),
-    "HorizontalPodAutoscaler": _("Autoscalers"),
-    "Service": _("Services"),
-    "EndpointSlice": _("Endpoint slices"),
-    "Ingress": _("Ingresses"),
-    "HTTPRoute": _("HTTP routes"),
-    "ConfigMap": _("Config maps"),
-    "Secret": _("Secrets"),
-    "PersistentVolumeClaim": _("Volume claims"),
-    "PersistentVolume": _("Persistent volumes"),
-    "StorageClass": _("Storage classes"),
-    "Node": _("Nodes"),
-    "Namespace": _("Namespaces"),
-    "Event": _("Events"),
-}
-KIND_SINGULAR = {
-    "Deployment": _("Deployment"),
-    "StatefulSet": _("Stateful set"),
-    "DaemonSet": _("Daemon set"),
-    "ReplicaSet": _("Replica set"),
-    "Job": pgettext_lazy("Kubernetes kind", "Job"),
-    "CronJob": _("Cron job"),
-    "Pod": _("Pod"),
-    "HorizontalPodAutoscaler": _("Autoscaler"),
-    "Service": _("Service"),
-    "EndpointSlice": _("Endpoint slice"),
-    "Ingress": _("Ingress"),
-    "HTTPRoute": _("HTTP route"),
-    "ConfigMap": _("Config map"),
-    "Secret": _("Secret"),
-    "PersistentVolumeClaim": _("Volume claim"),
-    "PersistentVolume": _("Persistent volume"),
-    "StorageClass": _("Storage class"),
-    "Node": _("Node"),
-    "Namespace": _("Namespace"),
-    "Event": _("Event"),
-}
+# What the pages call each kind comes from the one kind table.
+KIND_LABELS = {k.kind: k.label_plural for k in KINDS}
+KIND_SINGULAR = {k.kind: k.label for k in KINDS}
 NAV_GROUPS = (
     (_("Workloads"), ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet")),
     (_("Network"), ("Service", "HTTPRoute", "Ingress", "EndpointSlice")),
