@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts import access, capabilities
-from apps.accounts.capabilities import AUDIT_VIEW, USERS_MANAGE
+from apps.accounts.capabilities import AUDIT_VIEW, USERS_MANAGE, WORKLOADS_VIEW
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import AuditFilterForm
 from apps.accounts.models import Project
@@ -79,15 +79,21 @@ def audit_export(request):
     return response
 
 
-def _access_page(request, subject):
-    """The console's answer for each capability next to the cluster's own (an access review as ``subject``)."""
+def _access_page(request, subject, *, administrator: bool):
+    """The console's answer for each capability next to the cluster's own (an access review as ``subject``).
+
+    An administrator asking about someone picks among every cluster and project; a person asking about
+    themselves only among the clusters they hold something in and the projects whose namespaces they see.
+    """
     from apps.accounts.k8s import review_access
     from apps.clusters.kube import KubeError
 
-    clusters = list(Cluster.objects.all())
+    clusters = list(Cluster.objects.all() if administrator else access.clusters(subject))
     cluster = next((c for c in clusters if str(c.pk) == request.GET.get("cluster")), clusters[0] if clusters else None)
     namespace = request.GET.get("namespace", "").strip()
     projects = Project.objects.filter(cluster=cluster) if cluster else Project.objects.none()
+    if not administrator:
+        projects = projects.filter(access.q(subject, WORKLOADS_VIEW, namespace="namespaces__overlap"))
     rows, error = [], ""
     if cluster is not None:
         codes = list(capabilities.PROBES)
@@ -126,10 +132,10 @@ def _access_page(request, subject):
 @capability_required(USERS_MANAGE)
 def user_access(request, user_id: int):
     """What may this user do in a cluster/namespace (for administrators)."""
-    return _access_page(request, get_object_or_404(User, pk=user_id))
+    return _access_page(request, get_object_or_404(User, pk=user_id), administrator=True)
 
 
 @login_required
 def my_access(request):
     """What may I do here: every signed-in user may ask about themselves."""
-    return _access_page(request, request.user)
+    return _access_page(request, request.user, administrator=False)

@@ -8,7 +8,8 @@ from apps.accounts import access, services
 from apps.accounts.models import Binding, Project, Role
 from apps.clusters.models import Cluster
 from apps.core.models import AuditEvent
-from tests.factories import UserFactory
+from tests.factories import ClusterFactory, UserFactory
+from tests.helpers import grant, login
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -251,3 +252,21 @@ def test_visible_namespaces_follow_scope(project, cluster, admin_user, operator)
     other = Cluster(name="dr", api_server="https://10.0.0.2:6443", kubeconfig_encrypted="x")
     other.save()
     assert visible_namespaces(operator, "workloads.view", cluster=other) == frozenset()
+
+
+def test_what_may_i_do_offers_only_the_clusters_and_projects_the_user_holds_something_in(client):
+    user = UserFactory()
+    mine, other = ClusterFactory(name="bj-payments"), ClusterFactory(name="sh-secret-cluster")
+    own = Project.objects.create(cluster=mine, slug="payments", name="Payments", namespaces=["payments"])
+    Project.objects.create(cluster=mine, slug="treasury", name="Treasury desk", namespaces=["treasury"])
+    Project.objects.create(cluster=other, slug="hidden", name="Hidden desk", namespaces=["hidden"])
+    grant(user, "developer", project=own)
+    login(client, user)
+
+    html = client.get(reverse("accounts:my_access")).content.decode()
+
+    assert "bj-payments" in html
+    assert "Payments" in html
+    assert "sh-secret-cluster" not in html
+    assert "Treasury desk" not in html
+    assert "Hidden desk" not in html
