@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from apps.clusters.models import Cluster
 
@@ -8,3 +9,5 @@ class ClusterAdmin(admin.ModelAdmin):
     list_display = ("name", "api_server", "environment", "created_at")
     search_fields = ("name", "api_server")
     exclude = ("kubeconfig_encrypted",)
+    # An address typed without a scheme keeps meaning http (Django 6 would assume https).
+    formfield_overrides = {models.URLField: {"assume_scheme": "http"}}
