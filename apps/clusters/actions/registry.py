@@ -24,6 +24,7 @@ from apps.accounts.capabilities import (
     WORKLOADS_SCALE,
     YAML_EDIT,
 )
+from apps.clusters import kinds
 from apps.clusters.kinds import BY_KIND, KINDS
 
 # In action URLs kinds are written in lower case, and "-" stands for the namespace of cluster-scoped objects.
@@ -187,6 +188,13 @@ def resolve(user, action: Action, cluster_id: int, kind_slug: str, namespace: st
     if namespaced == (namespace == CLUSTER_SCOPED):
         raise Http404
     namespace = namespace if namespaced else ""
+    try:
+        # No object can have such a name: answer like a missing one before any path is built.
+        kinds.check_name(name)
+        if namespace:
+            kinds.check_namespace(namespace)
+    except kinds.InvalidName:
+        raise Http404 from None
     cluster = access.cluster(user, cluster_id)
     if not action.permits(user, cluster, kind, namespace, name):
         raise Http404
