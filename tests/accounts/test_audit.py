@@ -137,3 +137,62 @@ def test_system_events_show_what_they_touched(admin_client_):
     )
     html = admin_client_.get(reverse("accounts:audit_list")).content.decode()
     assert "RoleBinding team-b/kubemate-b7" in html
+
+
+def test_an_events_hash_covers_every_field_and_the_previous_hash():
+    """The canonical form, written out here so that any change of the formula fails: SHA-256 over compact,
+    key-sorted JSON of the hashed fields, times in UTC with microseconds, prev_hash included."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    event = AuditEvent(
+        seq=7,
+        created_at=datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC),
+        actor_id=42,
+        actor_name="li.wei",
+        action="clusters.deployment.scale",
+        result="success",
+        cluster="prod",
+        namespace="payments",
+        object_kind="Deployment",
+        object_name="api",
+        detail={"replicas": 3},
+        ip="10.0.0.8",
+        prev_hash="ab" * 32,
+    )
+    canonical = (
+        '{"action":"clusters.deployment.scale","actor_id":42,"actor_name":"li.wei","cluster":"prod",'
+        '"created_at":"2026-03-01T09:30:15.123456+00:00","detail":{"replicas":3},"ip":"10.0.0.8",'
+        '"namespace":"payments","object_kind":"Deployment","object_name":"api","prev_hash":"' + "ab" * 32 + '",'
+        '"result":"success","seq":7}'
+    )
+    assert json.loads(canonical)["prev_hash"] == event.prev_hash
+    assert audit.event_hash(event) == hashlib.sha256(canonical.encode()).hexdigest()
+
+    event.prev_hash = "cd" * 32
+    assert audit.event_hash(event) != hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_audit_verify_notices_a_changed_previous_hash(operator):
+    events = write_events(operator)
+    tamper("UPDATE accounts_auditevent SET prev_hash = %s WHERE seq = %s", ["f" * 64, events[1].seq])
+    assert [p.sentence for p in audit.verify()] == [
+        "event 2 does not follow the event before it",
+        "event 2 was altered after it was written",
+    ]
+
+
+def test_audit_verify_notices_a_rewritten_row_even_when_the_next_link_is_mended(operator):
+    """An intruder who knows the formula rewrites event 2 with a valid hash and points event 3 at it:
+    event 3's own hash covers its prev_hash, so the chain still breaks there."""
+    events = write_events(operator)
+    forged = AuditEvent.objects.get(seq=events[1].seq)
+    forged.actor_name = "someone-else"
+    forged_hash = audit.event_hash(forged)
+    tamper(
+        "UPDATE accounts_auditevent SET actor_name = %s, hash = %s WHERE seq = %s",
+        ["someone-else", forged_hash, events[1].seq],
+    )
+    tamper("UPDATE accounts_auditevent SET prev_hash = %s WHERE seq = %s", [forged_hash, events[2].seq])
+    assert [p.sentence for p in audit.verify()] == ["event 3 was altered after it was written"]

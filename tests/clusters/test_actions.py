@@ -268,3 +268,115 @@ def test_buttons_show_only_what_the_user_may_do():
     assert 'data-testid="action-drain"' in admin_node
     assert "action-" not in developer_node
     assert 'hx-target="#resource-actions-result"' in developer_deployment
+
+
+@pytest.fixture
+def only_the_user_may_change_web(sandbox, team):
+    """An admission policy in the team namespace that admits a change of a Deployment (or its scale) only from
+    the user's impersonated ServiceAccount, and refuses every other identity, whatever its RBAC allows, with a
+    sentence naming the identity the API server saw. Ready once the sandbox's admin is refused a dry run."""
+    from apps.clusters.kube import impersonated_username
+
+    admission = k8s.AdmissionregistrationV1Api(sandbox.api_client)
+    name, namespace, expected = unique("only-user"), team["inside"], impersonated_username(team["user"])
+    admission.create_validating_admission_policy(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["apps"],
+                            "apiVersions": ["v1"],
+                            "operations": ["UPDATE"],
+                            "resources": ["deployments", "deployments/scale"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": f"request.userInfo.username == '{expected}'",
+                        "messageExpression": "'the API server saw ' + request.userInfo.username",
+                    }
+                ],
+            },
+        }
+    )
+    admission.create_validating_admission_policy_binding(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+            },
+        }
+    )
+
+    last = []
+
+    def admin_refused() -> bool:
+        try:
+            client_apps(sandbox).patch_namespaced_deployment_scale(
+                "web", namespace, {"spec": {"replicas": 2}}, dry_run="All"
+            )
+        except k8s.ApiException as exc:
+            last[:] = [exc.status, exc.body]
+            return "the API server saw" in exc.body
+        last[:] = ["admitted"]
+        return False
+
+    assert wait_for(admin_refused), f"the admission policy never took effect: {last}"
+    yield expected
+    admission.delete_validating_admission_policy_binding(name)
+    admission.delete_validating_admission_policy(name)
+
+
+@pytest.mark.sandbox
+def test_the_cluster_sees_the_users_service_account_on_scale_and_restart(
+    sandbox, client, team, only_the_user_may_change_web
+):
+    """Which identity the API server saw, not only the outcome: the policy admits the user's ServiceAccount
+    alone, so a request sent as Kubemate's own identity (or anyone else) is refused even where RBAC allows it."""
+    cluster, namespace = team["cluster"], team["inside"]
+    browser = login(client, team["user"])
+
+    scaled = browser.post(
+        url("clusters:workload_scale", cluster, kind="deployment", namespace=namespace, name="web"),
+        {"replicas": "2"},
+        HTTP_HX_REQUEST="true",
+    )
+    restarted = browser.post(
+        url("clusters:workload_restart", cluster, kind="deployment", namespace=namespace, name="web"),
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert "the API server saw" not in scaled.content.decode() + restarted.content.decode()
+    assert (htmx_events(scaled), htmx_events(restarted)) == (["resource-changed"], ["resource-changed"])
+    assert replicas(sandbox, namespace) == 2
+    assert (
+        RESTARTED_AT
+        in client_apps(sandbox).read_namespaced_deployment("web", namespace).spec.template.metadata.annotations
+    )
+
+
+@pytest.mark.sandbox
+def test_a_client_for_a_user_impersonates_that_users_service_account(team):
+    """The header the factory sets, and the name the API server answers a SelfSubjectReview with."""
+    from apps.clusters import kube
+
+    expected = kube.impersonated_username(team["user"])
+    assert expected == f"system:serviceaccount:kubemate-system:kubemate-u{team['user'].pk}"
+    with kube.client(team["cluster"], as_user=team["user"]) as k:
+        assert k._api.default_headers["Impersonate-User"] == expected
+        _status, review = k.post(
+            "SelfSubjectReview", body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+    assert review["status"]["userInfo"]["username"] == expected
+    with kube.client(team["cluster"]) as k:
+        assert "Impersonate-User" not in k._api.default_headers
+        _status, own = k.post(
+            "SelfSubjectReview", body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+    assert own["status"]["userInfo"]["username"] != expected

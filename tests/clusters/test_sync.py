@@ -1,5 +1,6 @@
 """The inventory sync against the real sandbox: first list, live changes, and faults that must not lose deletes."""
 
+import base64
 import threading
 import time
 import uuid
@@ -53,7 +54,11 @@ def test_first_list_equals_the_cluster_and_secrets_keep_no_data(sandbox, registe
     nodes = {n.metadata.name for n in core.list_node().items}
     assert rows(registered_cluster, "Node") == nodes
     secret = Resource.objects.get(cluster=registered_cluster, kind="Secret", namespace=namespace, name="db")
-    assert "hunter2" not in str(secret.object)
+    stored = str(secret.object)
+    # The API server returns the data base64-encoded: look for that form as well as the plaintext.
+    assert "hunter2" not in stored and base64.b64encode(b"hunter2-secret").decode() not in stored
+    assert "aHVudGVyM" not in stored
+    assert "data" not in secret.object and "stringData" not in secret.object
     assert secret.object["keys"] == ["password"]
     state = SyncState.objects.get(cluster=registered_cluster, kind="Pod")
     assert state.state == SyncState.State.WATCHING and state.listed_at is not None

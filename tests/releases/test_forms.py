@@ -84,3 +84,56 @@ def test_autoscaling_leaves_the_replica_count_to_the_hpa():
         ("memory", 80),
     ]
     assert set(objects) == {"Deployment", "Service", "HorizontalPodAutoscaler"}
+
+
+def edit_form(user, release, **overrides):
+    """The edit form of a stored release: no identity fields, so a good autoscaling setup makes it valid."""
+    form = ReleaseForm(form_data(**overrides), user=user, release=release)
+    form.is_valid()
+    return form
+
+
+AUTOSCALING = {"hpa_enabled": "on", "hpa_min": 2, "hpa_max": 5, "hpa_cpu_percent": 70}
+MIN_MAX = "Enter a minimum and a maximum, the maximum at least the minimum."
+NO_TARGET = "Give a CPU or memory target, for example 70%."
+NO_CPU_REQUEST = "A CPU target is a share of the CPU request: enter a request."
+NO_MEMORY_REQUEST = "A memory target is a share of the memory request: enter one."
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"hpa_min": 3, "hpa_max": 3},
+        {"hpa_cpu_percent": None, "hpa_memory_percent": 80},
+        {"hpa_memory_percent": 80},
+        {"hpa_cpu_percent": None, "hpa_memory_percent": 80, "cpu_request": "", "cpu_limit": ""},
+        {"hpa_memory_percent": None, "memory_request": "", "memory_limit": ""},
+    ],
+)
+def test_sound_autoscaling_is_accepted(operator, release, overrides):
+    form = edit_form(operator, release, **{**AUTOSCALING, **overrides})
+    assert form.errors == {}
+    assert form.spec()["autoscaling"]["enabled"] is True
+
+
+def test_autoscaling_that_is_off_is_not_checked(operator, release):
+    form = edit_form(operator, release, hpa_min=5, hpa_max=2, hpa_cpu_percent=None, cpu_request="", cpu_limit="")
+    assert form.errors == {}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "sentence"),
+    [
+        ({"hpa_min": 5, "hpa_max": 2}, "hpa_max", MIN_MAX),
+        ({"hpa_min": None}, "hpa_max", MIN_MAX),
+        ({"hpa_max": None}, "hpa_max", MIN_MAX),
+        ({"hpa_cpu_percent": None, "hpa_memory_percent": None}, "hpa_cpu_percent", NO_TARGET),
+        ({"cpu_request": "", "cpu_limit": ""}, "cpu_request", NO_CPU_REQUEST),
+        ({"hpa_memory_percent": 80, "memory_request": "", "memory_limit": ""}, "memory_request", NO_MEMORY_REQUEST),
+    ],
+)
+def test_unsound_autoscaling_is_refused_on_the_right_field(operator, release, overrides, field, sentence):
+    form = edit_form(operator, release, **{**AUTOSCALING, **overrides})
+    assert form.errors == {field: [sentence]}
+    assert errors_of(operator, **{**AUTOSCALING, **overrides})[field] == [sentence]
