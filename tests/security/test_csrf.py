@@ -131,7 +131,7 @@ def snapshot() -> dict:
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in GUARDED}
 
 
-def test_a_post_without_the_csrf_token_is_refused_everywhere_and_changes_nothing(world, caplog):
+def test_a_post_without_the_csrf_token_is_refused_everywhere_and_changes_nothing(world, caplog, hostile_inputs):
     browser = login(Client(enforce_csrf_checks=True), world.admin, recent_auth=True)
     targets = urls(world)
     logout = reverse("logout")  # signing out ends the session: last
@@ -142,6 +142,7 @@ def test_a_post_without_the_csrf_token_is_refused_everywhere_and_changes_nothing
         answers = {name: browser.post(targets[name], {"replicas": 0}).status_code for name in order}
 
     assert len(targets) > 60
+    hostile_inputs(len(targets))
     assert answers == dict.fromkeys(targets, 403)
     refused = {r.args[1] for r in caplog.records if r.name == "django.security.csrf"}
     assert sorted(name for name, url in targets.items() if url not in refused) == []

@@ -34,8 +34,28 @@ from apps.core import audit, crypto
 from apps.core.models import AuditEvent
 
 LINK_LOCAL_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
-# Cloud metadata services outside the link-local ranges (Alibaba Cloud, AWS over IPv6).
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254")})
+# Cloud metadata services outside the link-local ranges (Alibaba Cloud, AWS over IPv6, Oracle Cloud).
+METADATA_ADDRESSES = frozenset(
+    {
+        ipaddress.ip_address("100.100.100.200"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("192.0.0.192"),
+    }
+)
+# Names the clouds give their metadata services; refused even where they do not resolve at registration time.
+METADATA_HOSTS = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata.tencentyun.com",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+# IPv6 ranges that carry an IPv4 address a gateway may forward to (NAT64, IPv4-compatible).
+NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 ALLOWED_CLUSTER_KEYS = frozenset({"server", "certificate-authority-data", "tls-server-name", "extensions"})
 ALLOWED_USER_KEYS = frozenset({"token", "client-certificate-data", "client-key-data", "extensions"})
 HOST_NAME = re.compile(
@@ -123,10 +143,24 @@ def resolved_addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo client, NAT64, IPv4-compatible), if any."""
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if any(address in network for network in NAT64_NETWORKS) or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_link_local_or_metadata(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address in METADATA_ADDRESSES or any(address in network for network in LINK_LOCAL_NETWORKS)
+    if address in METADATA_ADDRESSES or any(address in network for network in LINK_LOCAL_NETWORKS):
+        return True
+    inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+    return inner is not None and is_link_local_or_metadata(inner)
 
 
 def address_problem(url: str, *, allow_link_local: bool) -> str | None:
@@ -138,7 +172,16 @@ def address_problem(url: str, *, allow_link_local: bool) -> str | None:
     """
     if allow_link_local:
         return None
-    host = urlsplit(url).hostname or ""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    if ("%" in host and ":" not in host) or any(ord(char) < 33 or ord(char) > 126 for char in host):
+        # Percent-escapes and characters outside ASCII in a host are spellings, not names: a resolver
+        # elsewhere may decode them to an address this check never saw.
+        return _("%(host)s is not a host name or IP address Kubemate can check; write it plainly.") % {"host": host}
+    if host.lower() in METADATA_HOSTS:
+        return _(
+            "%(host)s is a cloud metadata service. Kubemate refuses such addresses unless a platform "
+            "administrator ticks “allow link-local addresses”."
+        ) % {"host": host}
     for address in resolved_addresses(host):
         if is_link_local_or_metadata(address):
             return _(
