@@ -283,7 +283,7 @@ def row_fields(kind: str, obj: dict) -> dict:
         "uid": meta["uid"],
         "resource_version": meta.get("resourceVersion", ""),
         "labels": meta.get("labels") or {},
-        "owner_kind": owner.get("kind", ""),
+        "owner_kind": owner.get("kind", "")[:40],  # a custom kind may be longer; no page links to one
         "owner_name": owner.get("name", ""),
         "owner_uid": owner.get("uid"),
         "status": status[:40],

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from apps.accounts import access
+from apps.clusters import values
 from apps.clusters.inventory import related
 from apps.clusters.inventory.lists import BY_SLUG, SLUG_OF
 from apps.clusters.inventory.pages.nav import cluster_context
@@ -117,6 +118,7 @@ def _conditions(resource) -> list[dict]:
 
 def _node_link(user, cluster, resource) -> str:
     node = resource.summary.get("node") if resource.kind == "Pod" else ""
-    if not node or not access.nodes_visible(user, cluster):
+    if not node or not values.is_dns_subdomain(node) or not access.nodes_visible(user, cluster):
+        # A node name no node can have (a broken or hostile cluster) is shown as text, without a link.
         return ""
     return reverse("clusters:resource_detail", args=[cluster.pk, "nodes", "_", node])
