@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.clusters import values
 from apps.clusters.actions.services import LOG_TAIL_CHOICES
 
 MAX_REPLICAS = 1000
@@ -29,8 +30,17 @@ class YamlEditForm(forms.Form):
     resource_version = forms.CharField(widget=forms.HiddenInput)
 
 
+class ContainerField(forms.CharField):
+    """A container name as Kubernetes allows it (a DNS-1123 label): it goes into the log request and the file name."""
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not values.is_dns_label(value):
+            raise forms.ValidationError(_("No container has that name."), code="invalid")
+
+
 class LogForm(forms.Form):
-    container = forms.CharField(required=False)
+    container = ContainerField(required=False)
     tail = forms.TypedChoiceField(
         label=_("Lines"), choices=[(n, n) for n in LOG_TAIL_CHOICES], coerce=int, required=False, empty_value=100
     )
@@ -42,7 +52,7 @@ class LogForm(forms.Form):
 
 
 class LogFollowForm(forms.Form):
-    container = forms.CharField()
+    container = ContainerField()
     previous = forms.BooleanField(required=False)
     after = forms.CharField(required=False, max_length=40)
     skip = forms.IntegerField(required=False, min_value=0, max_value=100000)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from apps.clusters import kube
+from apps.clusters import kube, values
 from apps.clusters.actions import registry
 from apps.clusters.actions import services as services_actions
 from apps.clusters.actions.forms import LogFollowForm, LogForm, ScaleForm, YamlEditForm
@@ -193,14 +193,15 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
 def pod_logs(request, cluster_id: int, namespace: str, name: str):
     target = resolve(request, "logs", cluster_id, "pod", namespace, name)
     context = {"target": target, "cluster": target.cluster, "tail_choices": services_actions.LOG_TAIL_CHOICES}
+    form = LogForm(request.GET)
+    if not form.is_valid() and "container" in form.errors:
+        raise Http404  # no container can have that name: answered before the cluster is asked
     try:
         containers = services_actions.pod_containers(user=request.user, target=target)
     except kube.NotFound:
         raise Http404 from None
     except ActionError as exc:
         return render(request, "clusters/actions/pod_logs.html", {**context, "error": str(exc), "containers": []})
-    form = LogForm(request.GET)
-    form.is_valid()
     container = form.cleaned_data.get("container") or (containers[0] if containers else "")
     if container not in containers:
         raise Http404
@@ -261,8 +262,8 @@ def pod_logs_download(request, cluster_id: int, namespace: str, name: str):
     target = resolve(request, "logs", cluster_id, "pod", namespace, name)
     container = request.GET.get("container", "")
     previous = request.GET.get("previous") in ("1", "on", "true")
-    if not container:
-        raise Http404
+    if not values.is_dns_label(container):
+        raise Http404  # the name goes into the request and the file name: only a name a container can have
     try:
         chunks = services_actions.stream_log(user=request.user, target=target, container=container, previous=previous)
     except kube.NotFound:
