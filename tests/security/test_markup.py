@@ -8,6 +8,7 @@ list and detail page of that kind must show the text escaped: no payload's activ
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from apps.clusters.inventory import lists
 from apps.clusters.inventory.summaries import row_fields
@@ -101,3 +102,23 @@ def test_every_page_of_every_kind_shows_cluster_text_as_text(payload, kind):
         assert active not in html, f"{page} renders {active!r} unescaped"
     detail = answers[pages[1]].content.decode()
     assert "km-xss" in detail, f"the {kind} detail page shows none of the cluster's text: the test proves nothing"
+
+
+@pytest.mark.parametrize("payload", list(PAYLOADS))
+def test_cluster_wide_pages_show_cluster_text_as_text(payload):
+    text, active = PAYLOADS[payload]
+    cluster = hostile_cluster(text)
+    browser = login(Client(), AdminFactory(), recent_auth=True)
+    pages = [
+        reverse("dashboard"),
+        reverse("clusters:cluster_list"),
+        reverse("clusters:cluster_overview", args=[cluster.pk]),
+        reverse("clusters:registry_settings", args=[cluster.pk]),
+    ]
+
+    answers = {page: browser.get(page) for page in pages}
+
+    assert {page: response.status_code for page, response in answers.items()} == dict.fromkeys(pages, 200)
+    for page, response in answers.items():
+        assert active not in response.content.decode(), f"{page} renders {active!r} unescaped"
+    assert "km-xss" in answers[pages[1]].content.decode() + answers[pages[2]].content.decode()
