@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -17,6 +14,7 @@ from apps.accounts.decorators import capability_required
 from apps.accounts.forms import AuditFilterForm
 from apps.accounts.models import Project
 from apps.clusters.models import Cluster
+from apps.core import exports
 from apps.core.htmx import render
 from apps.core.models import AuditEvent
 
@@ -42,41 +40,28 @@ def audit_list(request):
     return render(request, "accounts/audit_list.html", context, partial="results")
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @capability_required(AUDIT_VIEW)
 def audit_export(request):
     """CSV of the filtered events, streamed so a year of history does not sit in memory."""
     _form, events = _filtered_events(request)
-    writer = csv.writer(_Echo())
     header = ["seq", "time", "actor", "action", "result", "cluster", "namespace", "kind", "object", "address", "hash"]
-
-    def rows():
-        yield writer.writerow(header)
-        for e in events.order_by("seq").iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    e.seq,
-                    e.created_at.isoformat(),
-                    e.actor_name,
-                    e.action,
-                    e.result,
-                    e.cluster,
-                    e.namespace,
-                    e.object_kind,
-                    e.object_name,
-                    e.ip or "",
-                    e.hash,
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="kubemate-audit-{stamp}.csv"'
-    return response
+    rows = (
+        [
+            e.seq,
+            e.created_at.isoformat(),
+            e.actor_name,
+            e.action,
+            e.result,
+            e.cluster,
+            e.namespace,
+            e.object_kind,
+            e.object_name,
+            e.ip or "",
+            e.hash,
+        ]
+        for e in events.order_by("seq").iterator(chunk_size=2000)
+    )
+    return exports.csv_response(f"kubemate-audit-{timezone.now():%Y%m%d-%H%M%S}.csv", header, rows)
 
 
 def _access_page(request, subject, *, administrator: bool):

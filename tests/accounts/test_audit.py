@@ -123,7 +123,7 @@ def test_audit_search_filters_and_csv_export(admin_client_, admin_user, django_a
     assert "<html" not in failures.content.decode()
 
     export = admin_client_.get(reverse("accounts:audit_export"), {"cluster": "prod"})
-    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
     assert rows[0][:5] == ["seq", "time", "actor", "action", "result"]
     assert [r[8] for r in rows[1:]] == ["api-0", "api-1"]
 
