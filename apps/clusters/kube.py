@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import urllib3
-import yaml
 from django.utils.translation import gettext as _
 from kubernetes import client as client_library
 from kubernetes import config
@@ -27,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from apps.clusters import kinds
 from apps.clusters.models import Cluster
+from apps.core import untrusted
 
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
@@ -400,9 +400,9 @@ def client(
     with tempfile.TemporaryDirectory(prefix="kubemate-kube-") as tmp:
         try:
             config.kube_config.KubeConfigLoader(
-                config_dict=yaml.safe_load(cluster.kubeconfig()), temp_file_path=tmp
+                config_dict=untrusted.load_yaml(cluster.kubeconfig(), untrusted.KUBECONFIG), temp_file_path=tmp
             ).load_and_set(configuration)
-        except (config.ConfigException, yaml.YAMLError, ValueError, TypeError, KeyError) as exc:
+        except (config.ConfigException, ValueError, TypeError, KeyError) as exc:  # UntrustedInput is a ValueError
             raise KubeError(
                 _("The credentials cannot be loaded: %(detail)s") % {"detail": str(exc)[:200]},
                 reason="credentials",

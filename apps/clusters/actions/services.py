@@ -26,6 +26,7 @@ from apps.clusters.actions import k8s as k8s_actions
 from apps.clusters.actions.registry import ACTIONS
 from apps.clusters.actions.targets import ActionError, Target, audit_action, refused_sentence
 from apps.clusters.actions.tasks import drain_node
+from apps.core import untrusted
 from apps.core.jobs import start_job
 from apps.core.models import Job
 
@@ -163,16 +164,9 @@ def read_yaml(*, user, target: Target) -> YamlDocument:
 def parse_edit(text: str, target: Target, resource_version: str) -> dict:
     """The edited manifest, or ActionError naming the line of a syntax error or the identity field changed."""
     try:
-        manifest = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        if mark is not None:
-            raise ActionError(
-                _("The YAML is not valid at line %(line)d, column %(column)d: %(problem)s.")
-                % {"line": mark.line + 1, "column": mark.column + 1, "problem": problem}
-            ) from None
-        raise ActionError(_("The YAML is not valid: %(problem)s.") % {"problem": problem}) from None
+        manifest = untrusted.load_yaml(text, untrusted.OBJECT)
+    except untrusted.UntrustedInput as exc:
+        raise ActionError(str(exc)) from None
     if not isinstance(manifest, dict):
         raise ActionError(_("The YAML must describe one object, starting with apiVersion and kind."))
     meta = manifest.get("metadata")

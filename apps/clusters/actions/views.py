@@ -171,7 +171,9 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
         return render(request, template, {**context, "form": form})
     form = YamlEditForm(request.POST)
     if not form.is_valid():
-        return render(request, template, {**context, "form": form, "error": _("Enter the YAML.")}, partial="outcome")
+        # A text the form refuses (a NUL byte) says why; an empty one asks for the YAML.
+        error = form.errors["text"][0] if request.POST.get("text") and "text" in form.errors else _("Enter the YAML.")
+        return render(request, template, {**context, "form": form, "error": error}, partial="outcome")
     values = {
         "target": target,
         "text": form.cleaned_data["text"],

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from apps.clusters import kube
 from apps.clusters.kube import MANAGED_NAMESPACE
 from apps.clusters.models import Cluster
+from apps.core import untrusted
 
 MINIMUM_VERSION = (1, 28)
 TEST_TIMEOUT_SECONDS = 8.0
@@ -74,11 +75,13 @@ class InvalidKubeconfig(ValueError):
 def server_of(kubeconfig_yaml: str) -> str:
     """The API server URL of the current context of a kubeconfig."""
     try:
-        data = yaml.safe_load(kubeconfig_yaml)
+        data = untrusted.load_yaml(kubeconfig_yaml, untrusted.KUBECONFIG)
         contexts = {c["name"]: c["context"] for c in data["contexts"]}
         clusters = {c["name"]: c["cluster"] for c in data["clusters"]}
-        return clusters[contexts[data["current-context"]]["cluster"]]["server"]
-    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        return str(clusters[contexts[data["current-context"]]["cluster"]]["server"])
+    except untrusted.UntrustedInput as exc:
+        raise InvalidKubeconfig(_("The kubeconfig is not valid: %(reason)s") % {"reason": exc}) from None
+    except (KeyError, TypeError, AttributeError) as exc:
         raise InvalidKubeconfig(
             _("The kubeconfig is not valid: %(reason)s") % {"reason": exc.__class__.__name__}
         ) from None

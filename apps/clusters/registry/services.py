@@ -30,7 +30,7 @@ from apps.clusters import values
 from apps.clusters.kube import KubeError
 from apps.clusters.models import Cluster
 from apps.clusters.registry.k8s import ConnectionReport, Purpose, check_connection, install_identity
-from apps.core import audit, crypto
+from apps.core import audit, crypto, untrusted
 from apps.core.models import AuditEvent
 
 LINK_LOCAL_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
@@ -79,7 +79,8 @@ class Credentials:
 
     @property
     def server(self) -> str:
-        return yaml.safe_load(self.kubeconfig_yaml)["clusters"][0]["cluster"]["server"]
+        # Built by this module (one cluster, its server checked): the shape is known.
+        return untrusted.load_yaml(self.kubeconfig_yaml, untrusted.KUBECONFIG)["clusters"][0]["cluster"]["server"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ class ClusterSettings:
 
 def check_url(url: str, *, schemes: tuple[str, ...] = ("https",)) -> str:
     """``url`` if it is an absolute URL Kubemate may call; RegistryError with a sentence otherwise."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unclosed IPv6 bracket, as in https://[::1
+        raise RegistryError(_("The address is not a valid URL; check the brackets around an IPv6 address.")) from None
     if parts.scheme not in schemes:
         raise RegistryError(_("The address must start with %(schemes)s.") % {"schemes": " or ".join(schemes)})
     if parts.username or parts.password:
@@ -172,7 +176,10 @@ def address_problem(url: str, *, allow_link_local: bool) -> str | None:
     """
     if allow_link_local:
         return None
-    host = (urlsplit(url).hostname or "").rstrip(".")
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return _("The address is not a valid URL; check the brackets around an IPv6 address.")
     if ("%" in host and ":" not in host) or any(ord(char) < 33 or ord(char) > 126 for char in host):
         # Percent-escapes and characters outside ASCII in a host are spellings, not names: a resolver
         # elsewhere may decode them to an address this check never saw.
@@ -276,6 +283,28 @@ def kubeconfig_from_token(*, server: str, token: str, ca_pem: str) -> str:
     return _minimal_kubeconfig({"server": server, "certificate-authority-data": ca}, {"token": token})
 
 
+def _named(data: dict, section: str, field: str) -> dict[str, dict]:
+    """A kubeconfig section (``contexts``, ``clusters``, ``users``) as name -> mapping, its shape checked.
+
+    Every entry must be a mapping with a text ``name`` and a mapping under ``field``: a number, a list or
+    a missing part anywhere answers a sentence naming the section, never an error page.
+    """
+    entries = data.get(section) or []
+    if not isinstance(entries, list):
+        raise RegistryError(_("The kubeconfig's %(section)s must be a list.") % {"section": section})
+    named: dict[str, dict] = {}
+    for number, entry in enumerate(entries, start=1):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        body = entry.get(field) if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or not isinstance(body, dict):
+            raise RegistryError(
+                _("Entry %(number)d of the kubeconfig's %(section)s must have a name (text) and a %(field)s section.")
+                % {"number": number, "section": section, "field": field}
+            )
+        named[name] = body
+    return named
+
+
 @sensitive_variables("text", "data", "user")
 def kubeconfig_for_context(text: str, context: str = "") -> str:
     """The cluster and user of one context of a kubeconfig, as a minimal kubeconfig; the others are dropped.
@@ -284,22 +313,23 @@ def kubeconfig_for_context(text: str, context: str = "") -> str:
     Kubemate server and exec/auth-provider entries would run commands there.
     """
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise RegistryError(_("The kubeconfig is not valid YAML.")) from None
+        data = untrusted.load_yaml(text, untrusted.KUBECONFIG)
+    except untrusted.UntrustedInput as exc:
+        raise RegistryError(_("The kubeconfig cannot be read: %(reason)s") % {"reason": exc}) from None
     if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
         raise RegistryError(_("This is not a kubeconfig: it has no contexts."))
-    contexts = {c.get("name"): c.get("context") or {} for c in data["contexts"] if isinstance(c, dict)}
+    contexts = _named(data, "contexts", "context")
     name = context.strip() or data.get("current-context") or ""
+    if not isinstance(name, str):
+        raise RegistryError(_("The kubeconfig's current-context must be a name (text)."))
     if not name:
         raise RegistryError(_("The kubeconfig has no current context; enter the name of the context to use."))
     if name not in contexts:
         raise RegistryError(
             _("The kubeconfig has no context named %(name)s. Its contexts are: %(names)s.")
-            % {"name": name, "names": ", ".join(sorted(str(n) for n in contexts)) or "—"}
+            % {"name": name, "names": ", ".join(sorted(contexts)) or "—"}
         )
-    clusters = {c.get("name"): c.get("cluster") or {} for c in data.get("clusters") or [] if isinstance(c, dict)}
-    users = {u.get("name"): u.get("user") or {} for u in data.get("users") or [] if isinstance(u, dict)}
+    clusters, users = _named(data, "clusters", "cluster"), _named(data, "users", "user")
     cluster, user = clusters.get(contexts[name].get("cluster")), users.get(contexts[name].get("user"))
     if cluster is None or user is None:
         raise RegistryError(
@@ -314,6 +344,9 @@ def kubeconfig_for_context(text: str, context: str = "") -> str:
             )
             % {"keys": ", ".join(refused)}
         )
+    for key, value in (*cluster.items(), *user.items()):
+        if key != "extensions" and not isinstance(value, str):
+            raise RegistryError(_("The kubeconfig's %(key)s must be text.") % {"key": key})
     if not user.get("token") and not (user.get("client-certificate-data") and user.get("client-key-data")):
         raise RegistryError(_("The kubeconfig's user has neither a token nor a client certificate and key."))
     server = check_url(str(cluster.get("server") or ""))
@@ -333,7 +366,7 @@ def connect(credentials: Credentials, *, allow_link_local: bool) -> ConnectionRe
     """The connection test, after the address policy; no database writes."""
     try:
         server = credentials.server
-    except (yaml.YAMLError, KeyError, IndexError, TypeError):
+    except (untrusted.UntrustedInput, KeyError, IndexError, TypeError):
         return ConnectionReport(
             ok=False, reason="invalid", message=_("The stored credentials are not a usable kubeconfig; replace them.")
         )
@@ -416,7 +449,7 @@ def _usable_kubeconfig(*, actor, action: str, name: str, credentials: Credential
 def identity_manifest() -> list[dict]:
     """Kubemate's own least-privilege identity (deploy/kubernetes/kubemate-rbac.yaml) as documents."""
     path = Path(django_settings.BASE_DIR) / "deploy" / "kubernetes" / "kubemate-rbac.yaml"
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc for doc in untrusted.load_yaml_all(path.read_text(), untrusted.MANIFESTS) if doc]
 
 
 # Writes ----------------------------------------------------------------------------------------
