@@ -330,7 +330,10 @@ def kubeconfig_for_context(text: str, context: str = "") -> str:
             % {"name": name, "names": ", ".join(sorted(contexts)) or "—"}
         )
     clusters, users = _named(data, "clusters", "cluster"), _named(data, "users", "user")
-    cluster, user = clusters.get(contexts[name].get("cluster")), users.get(contexts[name].get("user"))
+    cluster_name, user_name = contexts[name].get("cluster"), contexts[name].get("user")
+    if not isinstance(cluster_name, str) or not isinstance(user_name, str):
+        raise RegistryError(_("The context %(name)s must name its cluster and user as text.") % {"name": name})
+    cluster, user = clusters.get(cluster_name), users.get(user_name)
     if cluster is None or user is None:
         raise RegistryError(
             _("The context %(name)s names a cluster or user the kubeconfig does not define.") % {"name": name}
