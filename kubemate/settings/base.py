@@ -112,6 +112,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "apps.core.request_checks.RefuseControlCharactersMiddleware",
+    "apps.core.request_checks.UrlencodedBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,6 +123,11 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a lock-out into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# A request body is at most 2 MiB (the object editor's 1.5 MiB of YAML as multipart); a URL-encoded body at
+# most 256 KiB, since decoding escapes costs about a hundred times the size (apps.core.request_checks).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+KUBEMATE_MAX_URLENCODED_BODY = 256 * 1024
 
 # Sent on every answer by apps.core.csp: scripts only from our own static files (no inline script, no eval).
 CONTENT_SECURITY_POLICY = {

@@ -62,7 +62,8 @@ def test_a_container_name_no_container_can_have_is_404_before_any_request(client
 
     response = client.get(url, {"container": container, "after": "", "skip": 0})
 
-    assert response.status_code == 404
+    # 400 when the address holds a control character (refused before routing), 404 otherwise.
+    assert response.status_code == (400 if "\x00" in container else 404)
     assert "Content-Disposition" not in response
 
 
