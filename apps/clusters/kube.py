@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import urllib3
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from kubernetes import client as client_library
 from kubernetes import config
@@ -48,8 +49,9 @@ class KubeError(Exception):
     """A Kubernetes failure with a sentence a person can act on.
 
     ``reason`` is a stable word (``unauthorized``, ``forbidden``, ``not_found``, ``conflict``, ``invalid``,
-    ``error``, ``dns``, ``tls``, ``tls_untrusted``, ``refused``, ``timeout``, ``network``, ``credentials``,
-    ``unexpected``); ``status`` the HTTP status when the server answered; ``detail`` the server's own message.
+    ``error``, ``dns``, ``tls``, ``tls_untrusted``, ``not_tls``, ``redirect``, ``closed``, ``too_large``,
+    ``refused``, ``timeout``, ``network``, ``credentials``, ``unexpected``); ``status`` the HTTP status when
+    the server answered; ``detail`` the server's own message.
     """
 
     reason = "error"
@@ -95,7 +97,7 @@ def status_message(exc: ApiException) -> str:
         return exc.reason or ""
 
 
-def _translate(exc: ApiException, cluster: Cluster) -> KubeError:
+def _translate(exc: ApiException, cluster: Cluster, method: str = "GET") -> KubeError:
     detail, status = status_message(exc), exc.status
     if status == 401:
         return ClusterUnreachable(
@@ -122,6 +124,18 @@ def _translate(exc: ApiException, cluster: Cluster) -> KubeError:
         )
     if status == 410:
         return Expired(_("The watch position expired; listing again."), status=status, detail=detail)
+    if status == 413:
+        return Invalid(
+            _("The object is too large for cluster %(name)s to accept (Kubernetes takes about 3 MB per request).")
+            % {"name": cluster.name},
+            status=status,
+            detail=detail,
+        )
+    if status in (400, 422) and method.upper() in ("GET", "HEAD"):
+        # A read Kubernetes cannot answer (a container that is not there, a log already rotated away).
+        return Invalid(
+            _("Kubernetes could not answer this request: %(reason)s") % {"reason": detail}, status=status, detail=detail
+        )
     if status in (400, 422):
         return Invalid(
             _("Kubernetes refused the change: %(reason)s") % {"reason": detail}, status=status, detail=detail
@@ -142,9 +156,16 @@ def network_problem(exc: BaseException) -> tuple[str, str]:
         words in text for words in ("name or service not known", "nodename nor servname", "failed to resolve")
     ):
         return "dns", str(_("its host name does not resolve (DNS)"))
-    if isinstance(cause, urllib3.exceptions.SSLError) or "certificate" in text or "ssl" in text:
-        reason = "tls_untrusted" if "certificate_verify_failed" in text else "tls"
-        return reason, str(_("its TLS certificate is not trusted (check the CA)"))
+    if isinstance(cause, urllib3.exceptions.ResponseError) or "too many redirects" in text:
+        return "redirect", str(_("it answers with redirects, not the Kubernetes API (a web page or a proxy there?)"))
+    if "wrong version number" in text or "http_request" in text or "packet length too long" in text:
+        return "not_tls", str(_("it does not speak TLS on that port (a plain HTTP service, or the wrong port)"))
+    if "certificate_verify_failed" in text or "certificate verify failed" in text:
+        return "tls_untrusted", str(_("its TLS certificate is not trusted (check the CA)"))
+    if any(words in text for words in ("eof occurred", "unexpected eof", "broken pipe", "reset by peer", "aborted")):
+        return "closed", str(_("it closed the connection before answering"))
+    if isinstance(cause, urllib3.exceptions.SSLError) or "ssl" in text:
+        return "tls", str(_("the TLS handshake failed"))
     # urllib3's NewConnectionError is a ConnectTimeoutError too: look at refusals first.
     if "refused" in text:
         return "refused", str(_("the connection was refused"))
@@ -166,6 +187,8 @@ def _unreachable(cluster: Cluster, exc: BaseException) -> ClusterUnreachable:
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+# A body this large that meets a dropped connection is taken to be over the apiserver's request limit.
+LARGE_BODY_BYTES = 1_000_000
 DELETE_IN_BACKGROUND = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
 WATCH_SECONDS = 300
 LIST_PAGE_SIZE = 500
@@ -242,9 +265,22 @@ class Client:
                 if exc.status == 429 and attempt < TOO_MANY_REQUESTS_RETRIES and 429 not in passthrough:
                     time.sleep(min(float((exc.headers or {}).get("Retry-After") or 1), 2.0))
                     continue
-                raise _translate(exc, self.cluster) from None
+                raise _translate(exc, self.cluster, method) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise _unreachable(self.cluster, exc) from None
+                problem = _unreachable(self.cluster, exc)
+                size = len(payload if isinstance(payload, str | bytes) else json.dumps(payload or ""))
+                if problem.reason in ("closed", "tls") and size > LARGE_BODY_BYTES:
+                    # An apiserver (or a proxy before it) drops a connection whose body is over its limit.
+                    raise Invalid(
+                        _(
+                            "Cluster %(name)s closed the connection while receiving %(size)s: the object is too "
+                            "large for it to accept (Kubernetes takes about 3 MB per request)."
+                        )
+                        % {"name": self.cluster.name, "size": filesizeformat(size)},
+                        reason="too_large",
+                        detail=problem.detail,
+                    ) from None
+                raise problem from None
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def json(self, method: str, path: str, **kwargs) -> dict:

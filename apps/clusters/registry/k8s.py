@@ -126,6 +126,20 @@ def explain(exc: BaseException, *, server: str, timeout: float) -> tuple[str, st
             "server": server,
             "detail": exc.detail,
         }
+    if exc.reason == "not_tls":
+        return "tls", _(
+            "%(server)s does not speak TLS on that port: it is a plain HTTP service, or the port is wrong."
+        ) % {"server": server}
+    if exc.reason == "redirect":
+        return "error", _(
+            "%(server)s answered with redirects instead of the Kubernetes API: the address is a web page or a "
+            "proxy, not an API server."
+        ) % {"server": server}
+    if exc.reason == "closed":
+        return "network", _(
+            "%(server)s closed the connection before answering: a proxy or load balancer in between, or a "
+            "service that is not Kubernetes."
+        ) % {"server": server}
     if exc.reason == "tls_untrusted":
         return "tls", _(
             "The TLS certificate of %(server)s is not trusted with the CA certificate given (wrong CA, or the "
@@ -207,7 +221,10 @@ def check_connection(
     probe.set_kubeconfig(kubeconfig_yaml)
     try:
         with kube.client(probe, connect_timeout=timeout, read_timeout=timeout) as k:
-            answer = k.version()
+            try:
+                answer = k.version()
+            except kube.NotFound:
+                raise UnexpectedAnswer(_("it has no /version")) from None
             major, minor = parse_version(answer)
             version = str(answer.get("gitVersion") or f"v{major}.{minor}")
             if (major, minor) < MINIMUM_VERSION:
