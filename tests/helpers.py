@@ -118,3 +118,76 @@ def running_pods(sandbox, namespace: str, selector: str) -> list:
     """The pods matching the label ``selector`` that run and are not being deleted."""
     pods = k8s.CoreV1Api(sandbox.api_client).list_namespaced_pod(namespace, label_selector=selector).items
     return [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def session_database_url() -> str:
+    """The URL of the database this test session runs on (for processes started by a test)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class WebProcess:
+    """A real gunicorn (one worker, one thread) on the test database; ``url`` and the worker's ``pid``."""
+
+    def __init__(self, **env: str):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        self.repo = Path(__file__).resolve().parents[1]
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "kubemate.settings.test",
+            "DATABASE_URL": session_database_url(),
+            "PYTHONPATH": str(self.repo),
+            **env,
+        }
+        command = [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "kubemate.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=1",
+            "--threads=1",
+            "--timeout=120",
+        ]
+        self.master = subprocess.Popen(
+            command, cwd=self.repo, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    def __enter__(self) -> WebProcess:
+        import requests
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert self.master.poll() is None, self.master.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "gunicorn did not answer within 60 s"
+            time.sleep(0.2)
+        from pathlib import Path
+
+        children = Path(f"/proc/{self.master.pid}/task/{self.master.pid}/children").read_text().split()
+        assert len(children) == 1, children
+        self.pid = int(children[0])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.master.terminate()
+        self.master.wait(30)

@@ -7,8 +7,10 @@ page, or for htmx as a fragment the page's script swaps in where the result woul
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpResponseServerError
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 SENTENCE_HEADER = "X-Kubemate-Sentence"  # tells static/kubemate/kubemate.js to show this error response
@@ -38,4 +40,6 @@ def bad_request(request, exception=None):
 
 
 def server_error(request):
-    return render(request, "errors/500.html", status=500)
+    # No request context: the context processors read the session and the database, either of which may be
+    # what failed; the page needs only the language and static files.
+    return HttpResponseServerError(render_to_string("errors/500.html"))

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.models import Job, JobLogLine
+from apps.core.redis import ServiceUnavailable, require_redis
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,17 @@ def start_job(*, task: Task, title: str, actor=None, target: str = "", args: tup
 
     Arguments are ids and plain values only, never secrets: they travel through Redis.
     """
+    require_redis()  # no Job row, no audit event for work that cannot be queued (ServiceUnavailable)
     with transaction.atomic():
         job = Job.objects.create(kind=task.name, title=title, actor=actor, target=target)
-        transaction.on_commit(lambda: task.apply_async(args=(str(job.pk), *args)))
+        transaction.on_commit(lambda: _enqueue(job, task, args), robust=True)
     return job
+
+
+def _enqueue(job: Job, task: Task, args: tuple) -> None:
+    """Queue the task; if the broker fails between the check above and now, the job ends failed, not pending."""
+    try:
+        task.apply_async(args=(str(job.pk), *args), retry=False)
+    except Exception:  # kombu's errors vary by transport; every one means "not queued"
+        logger.exception("job could not be queued", extra={"job_id": str(job.pk), "kind": job.kind})
+        JobTask._finish(job, Job.Status.FAILED, str(ServiceUnavailable()))

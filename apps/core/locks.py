@@ -8,7 +8,7 @@ from contextlib import contextmanager, suppress
 from django.utils.translation import gettext as _
 from redis.exceptions import LockError
 
-from apps.core.redis import get_redis
+from apps.core.redis import REDIS_DOWN_ERRORS, ServiceUnavailable, get_redis
 
 
 class LockBusy(Exception):
@@ -23,7 +23,11 @@ def redis_lock(name: str, *, timeout: float = 600, wait: float = 0) -> Iterator[
     how long to wait for a busy lock before raising ``LockBusy``.
     """
     lock = get_redis().lock(f"kubemate:lock:{name}", timeout=timeout, blocking=wait > 0, blocking_timeout=wait or None)
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except REDIS_DOWN_ERRORS:
+        raise ServiceUnavailable() from None
+    if not acquired:
         raise LockBusy(
             _("Another task is already working on %(name)s; try again when it has finished.") % {"name": name}
         )
@@ -31,5 +35,5 @@ def redis_lock(name: str, *, timeout: float = 600, wait: float = 0) -> Iterator[
         yield
     finally:
         # The lock may have expired and been taken by another holder; releasing it then fails harmlessly.
-        with suppress(LockError):
+        with suppress(LockError, *REDIS_DOWN_ERRORS):
             lock.release()

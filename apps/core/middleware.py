@@ -13,9 +13,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
+
+from apps.core.errors import SENTENCE_HEADER
+from apps.core.redis import ServiceUnavailable
 
 LOGIN_AT_KEY = "kubemate_login_at"
 LAST_ACTIVITY_KEY = "kubemate_last_activity"
@@ -54,3 +58,24 @@ class SessionExpiryMiddleware:
         if POLL_HEADER not in request.META and now - last > ACTIVITY_RESOLUTION_SECONDS:
             session[LAST_ACTIVITY_KEY] = now
         return None
+
+
+class ServiceUnavailableMiddleware:
+    """Work that needs Redis while Redis is down (apps.core.redis.ServiceUnavailable) answers its sentence, 503.
+
+    For htmx the sentence is a fragment the page's script swaps in where the result would have gone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, ServiceUnavailable):
+            return None
+        template = "errors/_request_error.html" if request.headers.get("HX-Request") else "errors/400.html"
+        response = render(request, template, {"sentence": str(exception)}, status=503)
+        response[SENTENCE_HEADER] = "1"
+        return response

@@ -13,7 +13,7 @@ CELERY_BROKER_URL = TEST_REDIS_URL
 REDIS_URL = TEST_REDIS_URL
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.ResilientRedisCache",
         "LOCATION": TEST_REDIS_URL,
         "KEY_PREFIX": "kubemate-test",
     }

@@ -77,7 +77,7 @@ def test_a_finished_job_delivered_again_is_left_alone():
 
 def test_start_job_queues_the_task_only_after_commit(django_capture_on_commit_callbacks, operator, monkeypatch):
     sent = []
-    monkeypatch.setattr(stepping_job, "apply_async", lambda args: sent.append(args))
+    monkeypatch.setattr(stepping_job, "apply_async", lambda args, **options: sent.append(args))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = start_job(task=stepping_job, title="Steps", actor=operator, target="kubemate/steps", args=(3,))

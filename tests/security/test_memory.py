@@ -8,11 +8,7 @@ the worker's resident size every 5 ms and the kernel's high-water mark (VmHWM, r
 catches what sampling misses. The peak must stay within 50 MB of idle; the figures are printed.
 """
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,17 +22,11 @@ from django.urls import reverse
 
 from apps.clusters.models import Cluster
 from tests.factories import AdminFactory
-from tests.helpers import login
+from tests.helpers import WebProcess, login
 from tests.security.bombs import JSON_BOMBS, YAML_BOMBS, laughs
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGET_MB = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _kib(pid: int, field: str) -> int:
@@ -44,47 +34,10 @@ def _kib(pid: int, field: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @pytest.fixture
 def web_process(transactional_db):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "kubemate.settings.test",
-        "DATABASE_URL": _database_url(),
-        "PYTHONPATH": str(REPO),
-    }
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        "kubemate.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        "--workers=1",
-        "--threads=1",
-        "--timeout=120",
-    ]
-    master = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert master.poll() is None, master.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "gunicorn did not answer within 60 s"
-            time.sleep(0.2)
-        children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
-        assert len(children) == 1, children
-        yield f"http://127.0.0.1:{port}", int(children[0])
-    finally:
-        master.terminate()
-        master.wait(30)
+    with WebProcess() as web:
+        yield web.url, web.pid
 
 
 @pytest.fixture
