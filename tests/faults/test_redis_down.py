@@ -23,7 +23,7 @@ from tests.clusters.inventory_rows import build_bank, list_url
 from tests.factories import AdminFactory
 from tests.helpers import WebProcess, free_port, login, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 class PrivateRedis:

@@ -25,6 +25,7 @@ from tests.factories import AdminFactory
 from tests.helpers import WebProcess, login
 from tests.security.bombs import JSON_BOMBS, YAML_BOMBS, laughs
 
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 REPO = Path(__file__).resolve().parents[2]
 BUDGET_MB = 50
 
@@ -35,13 +36,13 @@ def _kib(pid: int, field: str) -> int:
 
 
 @pytest.fixture
-def web_process(transactional_db):
+def web_process():
     with WebProcess() as web:
         yield web.url, web.pid
 
 
 @pytest.fixture
-def nowhere(transactional_db):
+def nowhere():
     cluster = Cluster(name="nowhere", api_server="https://127.0.0.1:9")
     config = {
         "apiVersion": "v1",
