@@ -82,6 +82,38 @@ def memory_bytes(value: str) -> Decimal:
     return parse_quantity(value)
 
 
+# Kubernetes checks no single variable's length, but the whole object must stay under its request limit
+# (about 3 MB) and a Secret under 1 MiB; these keep a release well inside both, with a sentence per field.
+MAX_VARIABLES = 200
+MAX_VARIABLE_NAME = 128
+MAX_VARIABLE_VALUE = 32 * 1024
+MAX_VARIABLES_TOTAL = 256 * 1024
+
+
+def check_sizes(values: list[tuple[str, str]]) -> list[str]:
+    """Sentences for variables over the limits above (``values`` is [(name, value)])."""
+    errors = []
+    if len(values) > MAX_VARIABLES:
+        errors.append(
+            _("At most %(limit)s variables are allowed; %(count)s were given.")
+            % {"limit": MAX_VARIABLES, "count": len(values)}
+        )
+    for name, value in values:
+        if len(name) > MAX_VARIABLE_NAME:
+            errors.append(
+                _("The name %(name)s… is longer than %(limit)s characters.")
+                % {"name": name[:20], "limit": MAX_VARIABLE_NAME}
+            )
+        if len(value.encode()) > MAX_VARIABLE_VALUE:
+            errors.append(
+                _("The value of %(name)s is longer than 32 KB; keep large content in a config map.")
+                % {"name": name[:40]}
+            )
+    if sum(len(n) + len(v.encode()) for n, v in values) > MAX_VARIABLES_TOTAL:
+        errors.append(_("The variables add up to more than 256 KB; keep large content in a config map."))
+    return errors
+
+
 def _lines(text: str) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
@@ -113,6 +145,7 @@ def parse_env(text: str) -> list[dict]:
             env.append({"name": name, source: object_name, "key": key})
         else:
             env.append({"name": name, "value": value})
+    errors += check_sizes([(item["name"], item.get("value", "")) for item in env])
     if errors:
         raise ValidationError(errors)
     return env
@@ -139,6 +172,7 @@ def parse_assignments(text: str, *, allow_empty: bool) -> dict[str, str]:
             errors.append(_("Line %(n)s: write NAME=value.") % {"n": number})
             continue
         values[name] = value
+    errors += check_sizes(list(values.items()))
     if errors:
         raise ValidationError(errors)
     return values

@@ -102,7 +102,24 @@ def _audit(actor, action: str, release: Release, *, request=None, detail=None, e
     )
 
 
+def check_with_kubernetes(*, actor, project: Project, namespace: str, name: str, spec: dict) -> None:
+    """Kubernetes' own validation, admission policies included, before anything is saved: every object of the
+    release goes to the cluster as a server-side dry run, as ``actor``; a refusal raises ReleaseError."""
+    release = Release(project=project, namespace=namespace, name=name, spec=spec)  # never saved
+    try:
+        with kube.client(project.cluster, as_user=actor) as k:
+            for manifest in rendered(release, spec, reveal=True):
+                k.apply(manifest, dry_run=True)
+    except kube.KubeError as exc:
+        raise ReleaseError(
+            _("Kubernetes would refuse this release, so nothing was saved: %(reason)s")
+            % {"reason": refused_sentence(exc, release)}
+        ) from None
+
+
 def create_release(*, actor, project: Project, namespace: str, name: str, spec: dict, request=None) -> Release:
+    """Save a release Kubernetes accepts (checked first by a dry run); the first deploy is the caller's."""
+    check_with_kubernetes(actor=actor, project=project, namespace=namespace, name=name, spec=spec)
     with transaction.atomic():
         release = Release.objects.create(project=project, namespace=namespace, name=name, spec=spec, created_by=actor)
         _audit(actor, "releases.release.create", release, request=request, detail={"image": spec.get("image", "")})

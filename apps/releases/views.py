@@ -49,16 +49,20 @@ def release_create(request):
     form = ReleaseForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        release = services.create_release(
-            actor=request.user,
-            project=data["project"],
-            namespace=data["namespace"],
-            name=data["name"],
-            spec=form.spec(),
-            request=request,
-        )
-        _deploy(request, release)
-        return redirect("releases:release_detail", release.pk)
+        try:
+            release = services.create_release(
+                actor=request.user,
+                project=data["project"],
+                namespace=data["namespace"],
+                name=data["name"],
+                spec=form.spec(),
+                request=request,
+            )
+        except services.ReleaseError as exc:
+            form.add_error(None, str(exc))  # nothing was saved: the form stays as typed, with the reason
+        else:
+            _deploy(request, release)
+            return redirect("releases:release_detail", release.pk)
     return render(request, FORM, {"form": form, "preview": _preview(form)})
 
 
