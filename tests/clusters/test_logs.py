@@ -111,6 +111,18 @@ def test_the_previous_container_without_one_is_a_sentence(client, pod):
     assert "Kubernetes could not return this log:" in response.content.decode()
 
 
+def test_downloading_the_previous_container_without_one_is_a_sentence_about_the_log(client, pod):
+    response = login(client, pod["user"]).get(
+        logs_url(pod, "clusters:pod_logs_download"), {"container": "web", "previous": "1"}
+    )
+
+    assert response.status_code < 500
+    assert "Content-Disposition" not in response
+    html = response.content.decode()
+    assert "Kubernetes could not return this log:" in html
+    assert "refused the change" not in html
+
+
 def test_an_unknown_container_is_404(client, pod):
     assert login(client, pod["user"]).get(logs_url(pod), {"container": "sidecar"}).status_code == 404
 

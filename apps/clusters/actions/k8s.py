@@ -198,15 +198,25 @@ def open_log_stream(
     k: kube.Client, namespace: str, name: str, container: str, *, previous: bool = False
 ) -> Iterator[bytes]:
     """The whole log as chunks, streamed; errors (forbidden, missing) are raised before the first chunk."""
-    response = k.stream(
-        "Pod",
-        namespace,
-        name,
-        sub="log",
-        query=[("container", container)] + ([("previous", "true")] if previous else []),
-        accept="text/plain, */*",
-        timeout=LOG_READ_TIMEOUT,
-    )
+    try:
+        response = k.stream(
+            "Pod",
+            namespace,
+            name,
+            sub="log",
+            query=[("container", container)] + ([("previous", "true")] if previous else []),
+            accept="text/plain, */*",
+            timeout=LOG_READ_TIMEOUT,
+        )
+    except kube.Invalid as exc:
+        if exc.status != 400:
+            raise
+        # A log Kubernetes cannot give (no previous container, a container not started): a read, not a change.
+        raise kube.Invalid(
+            _("Kubernetes could not return this log: %(reason)s") % {"reason": exc.detail},
+            status=exc.status,
+            detail=exc.detail,
+        ) from None
 
     def chunks() -> Iterator[bytes]:
         try:
