@@ -5,9 +5,12 @@ malformed upload) reaches ``bad_request``: the answer says what was too large an
 page, or for htmx as a fragment the page's script swaps in where the result would have gone.
 """
 
+import sys
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpResponseServerError
+from django.db import DatabaseError, DataError, IntegrityError, ProgrammingError
+from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -41,5 +44,9 @@ def bad_request(request, exception=None):
 
 def server_error(request):
     # No request context: the context processors read the session and the database, either of which may be
-    # what failed; the page needs only the language and static files.
+    # what failed; the page needs only the language and static files. Django calls this while handling the
+    # exception, so it can tell a database outage (503, "try again") from a fault of ours (500).
+    failure = sys.exc_info()[1]
+    if isinstance(failure, DatabaseError) and not isinstance(failure, DataError | IntegrityError | ProgrammingError):
+        return HttpResponse(render_to_string("errors/503.html"), status=503)
     return HttpResponseServerError(render_to_string("errors/500.html"))

@@ -24,6 +24,7 @@ from apps.core.redis import ServiceUnavailable
 LOGIN_AT_KEY = "kubemate_login_at"
 LAST_ACTIVITY_KEY = "kubemate_last_activity"
 POLL_HEADER = "HTTP_X_KUBEMATE_POLL"
+PROBE_PATHS = ("/healthz", "/readyz")
 # Writing the session on every click costs a database write; a minute of slack is enough.
 ACTIVITY_RESOLUTION_SECONDS = 60
 
@@ -33,7 +34,8 @@ class SessionExpiryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.user.is_authenticated:
+        # The probes answer without the session: liveness must not depend on PostgreSQL or Redis.
+        if request.path not in PROBE_PATHS and request.user.is_authenticated:
             expired = self._check(request)
             if expired is not None:
                 return expired
