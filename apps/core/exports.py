@@ -26,7 +26,7 @@ def neutralise(value) -> object:
         return value
     text = str(value)
     if text.startswith(FORMULA_STARTS) or text.lstrip(" \u3000").startswith(FORMULA_STARTS):
-        return text
+        return "'" + text
     return text
 
 
