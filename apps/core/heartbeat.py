@@ -13,11 +13,16 @@ import socket
 import threading
 
 from celery import bootsteps
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
 
 from apps.core.redis import get_redis
 
 logger = logging.getLogger(__name__)
 KEY_PREFIX = "kubemate:worker:"
+# This process's worker key once its heartbeat step started ("" outside a worker): jobs record it.
+CURRENT_KEY = ""
 INTERVAL_SECONDS = 10
 TTL_SECONDS = 30
 
@@ -27,6 +32,8 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         super().__init__(worker, **kwargs)
         self.key = f"{KEY_PREFIX}{socket.gethostname()}:{os.getpid()}:{id(worker)}"
         self.stopped = threading.Event()
+        global CURRENT_KEY
+        CURRENT_KEY = self.key
 
     def start(self, worker) -> None:
         self.stopped.clear()
@@ -40,12 +47,22 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             logger.warning("worker heartbeat could not be removed from Redis")
 
     def beat_forever(self) -> None:
+        from apps.core.models import Job  # this module is imported with the Celery app, before Django's apps
+
+        interval = getattr(settings, "KUBEMATE_WORKER_HEARTBEAT_SECONDS", INTERVAL_SECONDS)
         while not self.stopped.is_set():
             try:
                 get_redis().set(self.key, "alive", ex=TTL_SECONDS)
             except Exception:  # noqa: BLE001 - Redis down: the dashboard will show the worker as missing.
                 logger.warning("worker heartbeat could not reach Redis")
-            self.stopped.wait(INTERVAL_SECONDS)
+            try:
+                # The jobs this worker runs are alive as long as it is (a long wait inside a job included).
+                Job.objects.filter(worker=self.key, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+            except Exception:  # noqa: BLE001 - PostgreSQL down: the reaper allows for more than one missed beat.
+                logger.warning("worker heartbeat could not reach the database")
+            finally:
+                close_old_connections()
+            self.stopped.wait(interval)
 
 
 def alive_workers() -> int:

@@ -16,14 +16,20 @@ backoff before that.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from datetime import timedelta
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.core import heartbeat
 from apps.core.models import Job, JobLogLine
 from apps.core.redis import ServiceUnavailable, require_redis
 
@@ -46,7 +52,7 @@ class JobRecorder:
 
     def progress(self, percent: int, message: str = "") -> None:
         percent = max(0, min(100, int(percent)))
-        fields: dict[str, Any] = {"progress": percent}
+        fields: dict[str, Any] = {"progress": percent, "heartbeat_at": timezone.now()}
         if message:
             fields["message"] = message[:500]
         Job.objects.filter(pk=self.job.pk).update(**fields)
@@ -69,8 +75,10 @@ class JobTask(Task):
         if job is None or job.is_finished:
             # Re-delivered after completion, or the row is gone: nothing to do.
             return None
-        Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=timezone.now())
-        Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+        now = timezone.now()
+        Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
+        worker = heartbeat.CURRENT_KEY or f"{socket.gethostname()}:{os.getpid()}"
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, worker=worker, heartbeat_at=now)
         recorder = JobRecorder(job)
         try:
             result = self.run(recorder, *args, **kwargs)
@@ -120,3 +128,36 @@ def _enqueue(job: Job, task: Task, args: tuple) -> None:
     except Exception:  # kombu's errors vary by transport; every one means "not queued"
         logger.exception("job could not be queued", extra={"job_id": str(job.pk), "kind": job.kind})
         JobTask._finish(job, Job.Status.FAILED, str(ServiceUnavailable()))
+
+
+def heartbeat_timeout() -> timedelta:
+    """How long a Running job may go without a heartbeat before its worker is taken for dead (default 90 s:
+    nine missed beats of the worker's 10 s heartbeat, so a busy database or a long GC pause is no death)."""
+    return timedelta(seconds=getattr(settings, "KUBEMATE_JOB_HEARTBEAT_TIMEOUT", 90))
+
+
+def reap_orphaned_jobs() -> int:
+    """End every Running job whose worker stopped beating; returns how many were ended.
+
+    The job is marked failed with a sentence that says where it stopped and what to do; its locks expire
+    with their own timeouts. Run by beat every 30 s and whenever a page polls a job, so a dead worker is
+    noticed within the timeout plus 30 s even when beat itself is down.
+    """
+    stale = timezone.now() - heartbeat_timeout()
+    orphans = Job.objects.filter(status=Job.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    )
+    ended = 0
+    for job in orphans:
+        sentence = _(
+            "The worker running this job stopped at %(progress)s%% and did not come back. Nothing more will "
+            "happen by itself: check what was done, then start the job again."
+        ) % {"progress": job.progress}
+        updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at).update(
+            status=Job.Status.FAILED, finished_at=timezone.now(), message=sentence[:500]
+        )
+        if updated:
+            JobLogLine.objects.create(job_id=job.pk, message=sentence, level=JobLogLine.Level.ERROR)
+            logger.warning("job ended: its worker stopped", extra={"job_id": str(job.pk), "worker": job.worker})
+            ended += updated
+    return ended

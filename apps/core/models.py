@@ -42,6 +42,10 @@ class Job(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Which worker runs the job and when it last said so: a Running job whose worker stopped saying so is
+    # ended by core.jobs.reap_orphaned_jobs instead of staying Running for ever.
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

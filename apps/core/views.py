@@ -8,8 +8,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from apps.core import access, health
+from apps.core import access, health, jobs
 from apps.core.htmx import render, stop_polling
+from apps.core.models import Job
 
 
 @login_required
@@ -32,6 +33,8 @@ def job_status(request: HttpRequest, job_id) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     job = access.job(request.user, job_id)
+    if job.status == Job.Status.RUNNING and jobs.reap_orphaned_jobs():  # beat may be down: look here too
+        job.refresh_from_db()
     if job.is_finished:
         return stop_polling(request, "htmx/job_status.html", {"job": job})
     return render(request, "htmx/job_status.html", {"job": job})

@@ -249,6 +249,10 @@ EMAIL_BACKEND = (
 )
 
 CELERY_BROKER_URL = REDIS_URL
+# A Running job whose worker has not beaten for this long is ended by core.reap_orphaned_jobs (beat, every
+# 30 s, and each job poll); the worker beats every KUBEMATE_WORKER_HEARTBEAT_SECONDS.
+KUBEMATE_JOB_HEARTBEAT_TIMEOUT = env_int("KUBEMATE_JOB_HEARTBEAT_TIMEOUT", 90)
+KUBEMATE_WORKER_HEARTBEAT_SECONDS = env_int("KUBEMATE_WORKER_HEARTBEAT_SECONDS", 10)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -1,0 +1,10 @@
+"""Core's scheduled work: ending jobs whose worker died (scheduled by migration 0003, every 30 s)."""
+
+from celery import shared_task
+
+from apps.core.jobs import reap_orphaned_jobs
+
+
+@shared_task(name="core.reap_orphaned_jobs", ignore_result=True)
+def reap_orphaned_jobs_task() -> int:
+    return reap_orphaned_jobs()
