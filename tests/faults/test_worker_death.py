@@ -17,7 +17,9 @@ import pytest
 from django.conf import settings
 
 from apps.core.jobs import reap_orphaned_jobs, start_job
+from apps.core.locks import LockBusy, redis_lock
 from apps.core.models import Job, JobLogLine
+from apps.core.redis import get_redis
 from tests.faults.worker_tasks import long_wait
 from tests.helpers import session_database_url, wait_for
 
@@ -72,3 +74,48 @@ def test_a_job_whose_worker_is_killed_ends_failed_with_a_sentence(worker, admin_
     assert "stopped at 81%" in job.message
     assert JobLogLine.objects.filter(job_id=job.pk, message__contains="stopped at 81%").exists()
     assert seconds <= TIMEOUT + 3
+
+
+HOLDER = """
+import time, django
+django.setup()
+from apps.core.locks import redis_lock
+with redis_lock("drain:1:node-1", timeout=600):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_lock_expires_with_its_killed_holder_and_not_before():
+    keep = 2
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "kubemate.settings.test",
+        "DATABASE_URL": session_database_url(),
+        "KUBEMATE_TEST_REDIS_URL": settings.CELERY_BROKER_URL,
+        "KUBEMATE_LOCK_KEEP_SECONDS": str(keep),
+        "PYTHONPATH": str(REPO),
+    }
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=REPO, env=env, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        redis = get_redis()
+        time.sleep(keep * 3)  # three times the key's life: only the keeper keeps it
+        assert redis.exists("kubemate:lock:drain:1:node-1")
+        with pytest.raises(LockBusy), redis_lock("drain:1:node-1"):
+            pass
+
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        killed_at = time.monotonic()
+        gone = wait_for(lambda: not redis.exists("kubemate:lock:drain:1:node-1"), timeout=keep + 5, interval=0.1)
+        seconds = time.monotonic() - killed_at
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+    print(f"\nlock holder killed: the lock was gone {seconds:.1f} s later (keep {keep} s)")
+    assert gone
+    assert seconds <= keep + 1
+    with redis_lock("drain:1:node-1"):  # a new drain of the node is accepted
+        pass
