@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+
+from apps.clusters.models import Cluster
 
 SUITE = Path(__file__).parent
 KEY = "hostile_inputs"
@@ -48,3 +51,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep(
             "-", f"hostile-input suite: {passed + failed} inputs, {passed} held, {failed} failed"
         )
+
+
+@pytest.fixture
+def nowhere(db):
+    """A registered cluster whose address answers nothing: a request that left would fail as unreachable,
+    so a test that sees its own refusal instead knows nothing was sent."""
+    cluster = Cluster(name="nowhere", api_server="https://127.0.0.1:9")
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+    cluster.set_kubeconfig(yaml.safe_dump(config))
+    cluster.save()
+    return cluster

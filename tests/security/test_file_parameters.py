@@ -6,10 +6,8 @@ sent (the cluster's address points nowhere: a request that left would answer a c
 """
 
 import pytest
-import yaml
 from django.urls import reverse
 
-from apps.clusters.models import Cluster
 from tests.factories import AdminFactory
 from tests.helpers import login
 
@@ -36,22 +34,6 @@ CONTAINERS = [
     "<script>",
 ]
 VIEWS = ["clusters:pod_logs", "clusters:pod_logs_follow", "clusters:pod_logs_download"]
-
-
-@pytest.fixture
-def nowhere(db):
-    cluster = Cluster(name="nowhere", api_server="https://127.0.0.1:9")
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }
-    cluster.set_kubeconfig(yaml.safe_dump(config))
-    cluster.save()
-    return cluster
 
 
 @pytest.mark.parametrize("view", VIEWS)

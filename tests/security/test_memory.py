@@ -15,12 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from apps.clusters.models import Cluster
 from tests.factories import AdminFactory
 from tests.helpers import WebProcess, login
 from tests.security.bombs import JSON_BOMBS, YAML_BOMBS, laughs
@@ -39,22 +37,6 @@ def _kib(pid: int, field: str) -> int:
 def web_process():
     with WebProcess() as web:
         yield web.url, web.pid
-
-
-@pytest.fixture
-def nowhere():
-    cluster = Cluster(name="nowhere", api_server="https://127.0.0.1:9")
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }
-    cluster.set_kubeconfig(yaml.safe_dump(config))
-    cluster.save()
-    return cluster
 
 
 def test_the_web_process_stays_within_50_mb_of_idle_while_the_bombs_run(web_process, nowhere):

@@ -6,10 +6,8 @@ cluster here is an address where nothing listens, so a request sent would answer
 """
 
 import pytest
-import yaml
 from django.urls import reverse
 
-from apps.clusters.models import Cluster
 from tests.factories import AdminFactory
 from tests.helpers import login
 
@@ -29,23 +27,6 @@ POD_VIEWS = [
     ("clusters:pod_logs_download", "get"),
     ("clusters:pod_delete", "post"),
 ]
-
-
-@pytest.fixture
-def nowhere(db):
-    """A registered cluster whose address answers nothing: a request that left would fail as unreachable."""
-    cluster = Cluster(name="nowhere", api_server="https://127.0.0.1:9")
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }
-    cluster.set_kubeconfig(yaml.safe_dump(config))
-    cluster.save()
-    return cluster
 
 
 @pytest.fixture

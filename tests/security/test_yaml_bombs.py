@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -29,25 +28,6 @@ REFUSED = re.compile(
     r"The kubeconfig (cannot be read|is not valid)|larger than|Null characters are not allowed"
 )
 UNREACHED = ("cannot reach", "could not connect", "refused the connection", "unreachable")
-
-
-@pytest.fixture
-def nowhere(db):
-    cluster = Cluster(name="nowhere", api_server="https://127.0.0.1:9")
-    cluster.set_kubeconfig(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
-    cluster.save()
-    return cluster
 
 
 @pytest.fixture

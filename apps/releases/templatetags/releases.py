@@ -3,6 +3,7 @@
 from django import template
 
 from apps.releases.render import RELEASE_LABEL
+from apps.releases.services import release_for_resource
 
 register = template.Library()
 
@@ -10,8 +11,6 @@ register = template.Library()
 @register.simple_tag
 def release_for(resource):
     """The Release named by the object's ``kubemate.io/release`` label in the same cluster and namespace, or None."""
-    from apps.releases.services import release_for_resource
-
     name = (resource.labels or {}).get(RELEASE_LABEL)
     if not name or not resource.namespace:
         return None
