@@ -16,12 +16,11 @@ backoff before that.
 from __future__ import annotations
 
 import logging
-import os
-import socket
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from celery import Task
+from celery import Task, current_app
 from celery.exceptions import Retry
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.core import heartbeat
+from apps.core import broker, heartbeat
 from apps.core.models import Job, JobLogLine
 from apps.core.redis import ServiceUnavailable, require_redis
 
@@ -69,25 +68,41 @@ class JobTask(Task):
     abstract = True
     max_retries = 3
     retry_backoff_seconds = 5
+    # Delivery (apps/core/README.md): acknowledged when the body has run, and handed back to the broker when the
+    # process running it dies, so a job whose worker died before starting it is started by another. The claim in
+    # __call__ keeps a second delivery of a started job from running it again.
+    acks_late = True
+    reject_on_worker_lost = True
+    # What the reaper says, and does, when the worker running such a job died: a function of the Job that
+    # returns the sentence for the person (and may put the domain in a clear state, as the rollout wait
+    # marks its revision failed). None: the generic sentence.
+    when_orphaned: Callable[[Job], str] | None = None
 
     def __call__(self, job_id: str, *args: Any, **kwargs: Any) -> Any:
-        job = Job.objects.filter(pk=job_id).first()
-        if job is None or job.is_finished:
-            # Re-delivered after completion, or the row is gone: nothing to do.
-            return None
         now = timezone.now()
-        Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
-        worker = heartbeat.CURRENT_KEY or f"{socket.gethostname()}:{os.getpid()}"
-        Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, worker=worker, heartbeat_at=now)
+        # Claim the job: only a pending job starts. A message delivered again (a worker died before acknowledging
+        # it, or it outlived the broker's visibility timeout) finds the job running elsewhere, ended by the
+        # reaper, or finished, and does nothing, so no job body ever runs twice at once.
+        claimed = Job.objects.filter(pk=job_id, status=Job.Status.PENDING).update(
+            status=Job.Status.RUNNING, worker=heartbeat.worker_name()[:200], heartbeat_at=now
+        )
+        if not claimed:
+            logger.info("job not started: it is not pending", extra={"job_id": str(job_id), "task": self.name})
+            return None
+        Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
+        job = Job.objects.get(pk=job_id)
         recorder = JobRecorder(job)
         try:
-            result = self.run(recorder, *args, **kwargs)
+            with heartbeat.running(job.pk):
+                result = self.run(recorder, *args, **kwargs)
         except Retry:
             raise
         except TransientError as exc:
             retries = self.request.retries or 0
             if retries < self.max_retries:
                 recorder.log(_("Temporary problem: %(error)s; retrying.") % {"error": exc}, JobLogLine.Level.WARNING)
+                # Pending again: the retried message claims it like the first one did.
+                Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING, heartbeat_at=None)
                 raise self.retry(exc=exc, countdown=self.retry_backoff_seconds * 2**retries) from exc
             self._finish(job, Job.Status.FAILED, str(exc))
             recorder.log(str(exc), JobLogLine.Level.ERROR)
@@ -116,15 +131,18 @@ def start_job(*, task: Task, title: str, actor=None, target: str = "", args: tup
     """
     require_redis()  # no Job row, no audit event for work that cannot be queued (ServiceUnavailable)
     with transaction.atomic():
-        job = Job.objects.create(kind=task.name, title=title, actor=actor, target=target)
+        job = Job.objects.create(kind=task.name, title=title, actor=actor, target=target, args=list(args))
         transaction.on_commit(lambda: _enqueue(job, task, args), robust=True)
     return job
 
 
 def _enqueue(job: Job, task: Task, args: tuple) -> None:
-    """Queue the task; if the broker fails between the check above and now, the job ends failed, not pending."""
+    """Queue the task; if the broker fails between the check above and now, the job ends failed, not pending.
+
+    The message's task id is the Job's id, so core.broker can tell whether the queue still holds it.
+    """
     try:
-        task.apply_async(args=(str(job.pk), *args), retry=False)
+        task.apply_async(args=(str(job.pk), *args), task_id=str(job.pk), retry=False)
     except Exception:  # kombu's errors vary by transport; every one means "not queued"
         logger.exception("job could not be queued", extra={"job_id": str(job.pk), "kind": job.kind})
         JobTask._finish(job, Job.Status.FAILED, str(ServiceUnavailable()))
@@ -139,9 +157,10 @@ def heartbeat_timeout() -> timedelta:
 def reap_orphaned_jobs() -> int:
     """End every Running job whose worker stopped beating; returns how many were ended.
 
-    The job is marked failed with a sentence that says where it stopped and what to do; its locks expire
-    with their own timeouts. Run by beat every 30 s and whenever a page polls a job, so a dead worker is
-    noticed within the timeout plus 30 s even when beat itself is down.
+    The job is marked failed with a sentence that says where it stopped and what to do (the task's
+    ``when_orphaned`` words it for its domain); its locks expire with their own keep time (core.locks). Run by
+    beat every 30 s and whenever a page polls a running job, so a dead worker is noticed within the timeout
+    plus 30 s even when beat itself is down.
     """
     stale = timezone.now() - heartbeat_timeout()
     orphans = Job.objects.filter(status=Job.Status.RUNNING).filter(
@@ -153,11 +172,71 @@ def reap_orphaned_jobs() -> int:
             "The worker running this job stopped at %(progress)s%% and did not come back. Nothing more will "
             "happen by itself: check what was done, then start the job again."
         ) % {"progress": job.progress}
-        updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at).update(
-            status=Job.Status.FAILED, finished_at=timezone.now(), message=sentence[:500]
-        )
-        if updated:
+        with transaction.atomic():
+            updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at).update(
+                status=Job.Status.FAILED, finished_at=timezone.now(), message=sentence[:500]
+            )
+            if not updated:
+                continue  # it beat meanwhile, or another reaper took it
+            worded = _orphan_sentence(job)
+            if worded:
+                sentence = worded
+                Job.objects.filter(pk=job.pk).update(message=sentence[:500])
             JobLogLine.objects.create(job_id=job.pk, message=sentence, level=JobLogLine.Level.ERROR)
-            logger.warning("job ended: its worker stopped", extra={"job_id": str(job.pk), "worker": job.worker})
-            ended += updated
+        logger.warning("job ended: its worker stopped", extra={"job_id": str(job.pk), "worker": job.worker})
+        ended += 1
     return ended
+
+
+def _orphan_sentence(job: Job) -> str:
+    """The task's own sentence (and clean-up) for an orphaned job, or "" for the generic one."""
+    task = current_app.tasks.get(job.kind)
+    hook = getattr(type(task), "when_orphaned", None) if task is not None else None
+    if hook is None:
+        return ""
+    try:
+        with transaction.atomic():
+            return hook(job) or ""
+    except Exception:  # a broken hook must not keep the job Running for ever
+        logger.exception("job ended without its task's words", extra={"job_id": str(job.pk), "kind": job.kind})
+        return ""
+
+
+def resend_after() -> timedelta:
+    """How long a job may stay Pending before Kubemate looks whether the queue still holds its message."""
+    return timedelta(seconds=getattr(settings, "KUBEMATE_JOB_RESEND_SECONDS", 60))
+
+
+def resend_lost_jobs() -> int:
+    """Queue again every Pending job whose message the broker no longer holds (Redis restarted without it, or
+    it was flushed); returns how many were queued again.
+
+    Only jobs Pending for longer than ``resend_after`` are looked at, so a message on its way is never doubled;
+    a message that turns up twice anyway is harmless: the claim in JobTask.__call__ starts a job only once. A
+    job whose task is unknown or whose arguments were not kept ends failed with a sentence instead.
+    """
+    pending = list(Job.objects.filter(status=Job.Status.PENDING, created_at__lt=timezone.now() - resend_after()))
+    if not pending:
+        return 0
+    held = broker.held({str(job.pk) for job in pending})
+    resent = 0
+    for job in pending:
+        if str(job.pk) in held:
+            continue
+        task = current_app.tasks.get(job.kind)
+        if task is None:
+            JobTask._finish(
+                job,
+                Job.Status.FAILED,
+                _("This job's message was lost by the task queue and it cannot be queued again: start it again."),
+            )
+            continue
+        JobLogLine.objects.create(
+            job_id=job.pk,
+            message=_("The task queue lost this job's message (Redis restarted); Kubemate queued it again."),
+            level=JobLogLine.Level.WARNING,
+        )
+        logger.warning("job queued again: its message was lost", extra={"job_id": str(job.pk), "kind": job.kind})
+        _enqueue(job, task, tuple(job.args))
+        resent += 1
+    return resent

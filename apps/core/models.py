@@ -46,6 +46,9 @@ class Job(models.Model):
     # ended by core.jobs.reap_orphaned_jobs instead of staying Running for ever.
     worker = models.CharField(_("worker"), max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    # The task's arguments (ids and plain values only, never secrets), kept to queue it again when the broker lost
+    # its message (a Redis restart): core.jobs.resend_lost_jobs.
+    args = models.JSONField(_("arguments"), default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

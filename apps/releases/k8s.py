@@ -70,6 +70,9 @@ def hand_edits(live: dict) -> list[str]:
     return sorted(editors)
 
 
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+
 @dataclass
 class RolloutState:
     """Where a Deployment's rollout stands, from its status and its ReplicaSets."""
@@ -84,9 +87,14 @@ class RolloutState:
     failed_reason: str = ""
     failed_message: str = ""
     replica_sets: list[tuple[str, int, int]] = field(default_factory=list)
+    # Ready pods of the ReplicaSet that carries the Deployment's current revision; None before it is known.
+    new_ready: int | None = None
 
     def updated_ready(self) -> int:
-        """Ready pods on the new version (ready pods of old ReplicaSets do not count)."""
+        """Ready pods on the new version (ready pods of old ReplicaSets do not count: with 2 old pods ready and
+        1 new one pending, min(updated, ready) would say 1)."""
+        if self.new_ready is not None:
+            return min(self.new_ready, self.updated)
         return min(self.updated, self.ready)
 
 
@@ -117,9 +125,12 @@ def rollout_state(k: kube.Client, namespace: str, name: str, selector: str) -> R
         and state.available == state.desired
         and state.total == state.desired
     )
+    revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
     for rs in list_in(k, "ReplicaSet", namespace, selector):
         rs_status = rs.get("status") or {}
         desired = int((rs.get("spec") or {}).get("replicas") or 0)
+        if revision and (rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) == revision:
+            state.new_ready = int(rs_status.get("readyReplicas") or 0)
         if desired or rs_status.get("replicas"):
             state.replica_sets.append((rs["metadata"]["name"], int(rs_status.get("readyReplicas") or 0), desired))
     return state

@@ -2,6 +2,9 @@
 
 It follows the release's Deployment as the user who deployed it (Job.actor) until the new pods are ready, the
 progress deadline passes, or pods are stuck for a reason that does not pass by itself, and says which in words.
+The objects were applied before the job began (services.deploy_release); when the worker following the rollout
+dies, ``rollout_orphaned`` marks the revision failed with the way out (deploy again, or roll back), so no
+revision stays "rolling out" for ever.
 """
 
 from __future__ import annotations
@@ -67,6 +70,22 @@ def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
                 _finish(revision, Revision.Result.FAILED, sentence)
                 raise RolloutFailed(sentence)
             time.sleep(settings.KUBEMATE_RELEASE_POLL_SECONDS)
+
+
+def rollout_orphaned(job: Job) -> str:
+    """The reaper's words for a rollout wait whose worker died (JobTask.when_orphaned); fails its revision."""
+    revision = Revision.objects.select_related("release").filter(job_id=job.pk).first()
+    if revision is None:
+        return ""
+    sentence = _(
+        "The worker following the rollout of %(name)s revision %(number)s stopped at %(progress)s%% and did not "
+        "come back, so nobody checked that the new pods became ready. Its objects were applied: deploy again to "
+        "follow the rollout, or roll back to an earlier revision."
+    ) % {"name": revision.release.name, "number": revision.number, "progress": job.progress}
+    Revision.objects.filter(pk=revision.pk, result=Revision.Result.APPLIED).update(
+        result=Revision.Result.FAILED, message=sentence
+    )
+    return sentence
 
 
 def progress_message(state: k8s.RolloutState) -> str:

@@ -185,7 +185,8 @@ def deploy_release(
                 sentence = conflict_sentence(release, live, editors)
                 _audit(actor, action, release, request=request, detail={**detail, "conflict": editors}, error=sentence)
                 raise HandEditConflict(sentence)
-            if live and not editors and last and last.spec_hash == digest:
+            # A failed last revision is deployed again: its rollout is followed anew (the way out the page offers).
+            if live and not editors and last and last.spec_hash == digest and last.result != Revision.Result.FAILED:
                 return DeployOutcome(
                     None,
                     None,

@@ -3,6 +3,10 @@
 ``services.start_drain`` queues it as a Job; the ``clusters.drain_node`` task (tasks.py) runs ``drain_job``.
 Evictions respect disruption budgets: a blocked pod is retried with backoff until
 ``KUBEMATE_DRAIN_TIMEOUT_SECONDS``, then the drain gives up with a sentence that names the budget.
+
+A drain that stopped (it gave up, Kubernetes refused, or its worker died: ``drain_orphaned``) leaves the node
+cordoned. ``stopped_drain`` finds it, and the node page offers to resume it (a new drain: cordoning is
+idempotent and only the pods left are evicted) or to undo it (uncordon); see services.py.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from apps.core.locks import redis_lock
 from apps.core.models import Job, JobLogLine
 
 BACKOFF_SECONDS = (1, 2, 4, 8, 15)
+DRAIN_KIND = "clusters.drain_node"
 
 
 class DrainBlocked(Exception):
@@ -45,6 +50,32 @@ def drain_job(job: JobRecorder, *, cluster_id: int, node: str) -> None:
         audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=str(exc))
         raise
     audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk), "evicted": evicted})
+
+
+def job_target(cluster: Cluster, node: str) -> str:
+    """The Job.target of a drain of ``node``."""
+    return f"cluster/{cluster.name}/node/{node}"
+
+
+def stopped_drain(cluster: Cluster, node: str) -> Job | None:
+    """The node's last drain when it stopped before the end (failed), else None."""
+    last = Job.objects.filter(kind=DRAIN_KIND, target=job_target(cluster, node)).order_by("-created_at").first()
+    return last if last is not None and last.status == Job.Status.FAILED else None
+
+
+def drain_orphaned(job: Job) -> str:
+    """The reaper's words, and audit event, for a drain whose worker died (JobTask.when_orphaned)."""
+    _prefix, cluster_name, _kind, node = [*job.target.split("/"), "", "", "", ""][:4]
+    sentence = _(
+        "The worker running this drain stopped at %(progress)s%% and did not come back. Node %(node)s stays "
+        "cordoned with the pods not yet evicted: on the node's page, resume the drain to evict them, or uncordon "
+        "the node to undo it."
+    ) % {"progress": job.progress, "node": node}
+    cluster = Cluster.objects.filter(name=cluster_name).first()
+    if cluster is not None:
+        target = Target(cluster, "Node", "", node)
+        audit_action(job.actor, "clusters.node.drained", target, detail={"job": str(job.pk)}, error=sentence)
+    return sentence
 
 
 def _budget_name(reason: str) -> str:

@@ -25,6 +25,7 @@ from apps.accounts.capabilities import (
     YAML_EDIT,
 )
 from apps.clusters import kinds
+from apps.clusters.actions import drain
 from apps.clusters.kinds import BY_KIND, KINDS
 
 # In action URLs kinds are written in lower case, and "-" stands for the namespace of cluster-scoped objects.
@@ -111,7 +112,7 @@ ACTIONS: dict[str, Action] = {
             "clusters:node_uncordon",
             NODES_CORDON,
             ("Node",),
-            when=lambda summary: bool(summary.get("unschedulable")),
+            when=lambda summary: bool(summary.get("unschedulable")) and not summary.get("drain_stopped"),
         ),
         Action(
             "cordon",
@@ -132,6 +133,31 @@ ACTIONS: dict[str, Action] = {
             ("Node",),
             confirm=_("Drain node %(name)s? It is cordoned and its pods are evicted, respecting disruption budgets."),
             danger=True,
+            when=lambda summary: not summary.get("drain_stopped"),
+        ),
+        # A drain that stopped before the end left the node cordoned: take it up, or undo it.
+        Action(
+            "drain-resume",
+            _("Resume drain"),
+            "ti-player-track-next",
+            "clusters:node_drain_resume",
+            NODES_DRAIN,
+            ("Node",),
+            confirm=_(
+                "Resume the drain of node %(name)s? The pods still on it are evicted, respecting disruption budgets."
+            ),
+            danger=True,
+            when=lambda summary: bool(summary.get("drain_stopped")),
+        ),
+        Action(
+            "drain-undo",
+            _("Uncordon (undo the drain)"),
+            "ti-arrow-back-up",
+            "clusters:node_drain_undo",
+            NODES_CORDON,
+            ("Node",),
+            confirm=_("Uncordon node %(name)s? New pods may land on it again; evicted pods stay where they run now."),
+            when=lambda summary: bool(summary.get("drain_stopped")),
         ),
         # Every inventory kind but Namespace: no capability's RBAC rules read namespace objects, so the
         # cluster would refuse that page to everyone acting as themselves.
@@ -157,6 +183,13 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+def facts(cluster, kind: str, name: str, summary: dict) -> dict:
+    """What the buttons depend on beyond the object's summary: a cordoned node whose last drain stopped."""
+    if kind != "Node" or not summary.get("unschedulable"):
+        return {}
+    return {"drain_stopped": drain.stopped_drain(cluster, name)}
+
+
 @dataclass(frozen=True)
 class Button:
     """One permitted action on one object, ready for the template."""
@@ -168,6 +201,7 @@ class Button:
 
 def permitted_actions(user, cluster, kind: str, namespace: str, name: str, summary: dict | None = None) -> list[Button]:
     """The actions ``user`` may take on this object, in the order the buttons show."""
+    summary = {**(summary or {}), **facts(cluster, kind, name, summary or {})}
     buttons = []
     for action in ACTIONS.values():
         if action.when is not None and not action.when(summary or {}):

@@ -22,13 +22,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.clusters import kube
+from apps.clusters.actions import drain
 from apps.clusters.actions import k8s as k8s_actions
 from apps.clusters.actions.registry import ACTIONS
 from apps.clusters.actions.targets import ActionError, Target, audit_action, refused_sentence
 from apps.clusters.actions.tasks import drain_node
 from apps.core import untrusted
 from apps.core.jobs import start_job
-from apps.core.models import Job
+from apps.core.models import Job, JobLogLine
 
 LOG_TAIL_CHOICES = (100, 500, 2000)
 
@@ -105,18 +106,45 @@ def set_node_unschedulable(*, actor, target: Target, unschedulable: bool, reques
     )
 
 
-def start_drain(*, actor, target: Target, request=None) -> Job:
-    """Queue the drain as a Job (its body: drain.py); the Job row and its audit event commit together."""
+def start_drain(*, actor, target: Target, request=None, resumes: Job | None = None) -> Job:
+    """Queue the drain as a Job (its body: drain.py); the Job row and its audit event commit together.
+
+    ``resumes``: the stopped drain this one takes up (the node page's "Resume drain"); the new job cordons
+    again (no change on a cordoned node) and evicts only the pods still on the node.
+    """
     with transaction.atomic():
         job = start_job(
             task=drain_node,
             title=_("Drain node %(node)s") % {"node": target.name},
             actor=actor,
-            target=f"cluster/{target.cluster.name}/node/{target.name}",
+            target=drain.job_target(target.cluster, target.name),
             args=(target.cluster.pk, target.name),
         )
-        audit_action(actor, "clusters.node.drain_started", target, request=request, detail={"job": str(job.pk)})
+        detail = {"job": str(job.pk)}
+        if resumes is not None:
+            detail["resumes"] = str(resumes.pk)
+            JobLogLine.objects.create(
+                job=job,
+                message=_("Resuming the drain that stopped at %(progress)s%%: %(message)s")
+                % {"progress": resumes.progress, "message": resumes.message},
+            )
+        action = "clusters.node.drain_resumed" if resumes is not None else "clusters.node.drain_started"
+        audit_action(actor, action, target, request=request, detail=detail)
     return job
+
+
+def undo_drain(*, actor, target: Target, stopped: Job | None, request=None) -> None:
+    """Uncordon a node whose drain stopped (the node page's "Uncordon (undo)"); the pods already evicted run
+    elsewhere now and stay there."""
+    _act(
+        actor,
+        "clusters.node.uncordon",
+        _("uncordon"),
+        target,
+        lambda k: k8s_actions.set_unschedulable(k, target.name, False),
+        request=request,
+        detail={"undoes_drain": str(stopped.pk)} if stopped is not None else None,
+    )
 
 
 # --- YAML ------------------------------------------------------------------------------------------------

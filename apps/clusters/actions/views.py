@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from apps.clusters import kube, values
-from apps.clusters.actions import registry
+from apps.clusters.actions import drain, registry
 from apps.clusters.actions import services as services_actions
 from apps.clusters.actions.forms import LogFollowForm, LogForm, ScaleForm, YamlEditForm
 from apps.clusters.actions.registry import ACTIONS, CLUSTER_SCOPED
@@ -129,6 +129,39 @@ def _node_drain(request, target: Target):
         request,
         _("Draining node %(name)s: it is cordoned first, then its pods are evicted.") % {"name": target.name},
         job=job,
+    )
+
+
+@login_required
+@require_POST
+def node_drain_resume(request, cluster_id: int, name: str):
+    target = resolve(request, "drain-resume", cluster_id, "node", CLUSTER_SCOPED, name)
+    return require_recent_auth(_node_drain_resume)(request, target)
+
+
+def _node_drain_resume(request, target: Target):
+    stopped = drain.stopped_drain(target.cluster, target.name)
+    job = services_actions.start_drain(actor=request.user, target=target, request=request, resumes=stopped)
+    return done(
+        request,
+        _("Resuming the drain of node %(name)s: the pods still on it are evicted.") % {"name": target.name},
+        job=job,
+    )
+
+
+@login_required
+@require_POST
+def node_drain_undo(request, cluster_id: int, name: str):
+    target = resolve(request, "drain-undo", cluster_id, "node", CLUSTER_SCOPED, name)
+    stopped = drain.stopped_drain(target.cluster, target.name)
+    try:
+        services_actions.undo_drain(actor=request.user, target=target, stopped=stopped, request=request)
+    except ActionError as exc:
+        return failed(request, str(exc))
+    return done(
+        request,
+        _("Node %(name)s accepts new pods again; the pods already evicted keep running where they are.")
+        % {"name": target.name},
     )
 
 

@@ -2,6 +2,7 @@
 
 from django import template
 
+from apps.clusters.actions import drain
 from apps.clusters.actions.registry import permitted_actions as permitted
 
 register = template.Library()
@@ -14,3 +15,11 @@ def permitted_actions(context, cluster, resource) -> list:
     if user is None:
         return []
     return permitted(user, cluster, resource.kind, resource.namespace, resource.name, resource.summary)
+
+
+@register.simple_tag
+def stopped_drain(cluster, resource):
+    """``{% stopped_drain cluster resource as job %}``: the node's drain that stopped before the end, or None."""
+    if resource.kind != "Node" or not (resource.summary or {}).get("unschedulable"):
+        return None
+    return drain.stopped_drain(cluster, resource.name)
