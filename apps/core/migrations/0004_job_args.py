@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0003_job_worker_heartbeat'),
+        ("core", "0003_job_worker_heartbeat"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='args',
-            field=models.JSONField(blank=True, default=list, verbose_name='arguments'),
+            model_name="job",
+            name="args",
+            field=models.JSONField(blank=True, default=list, verbose_name="arguments"),
         ),
     ]
