@@ -123,6 +123,7 @@ ROUTES: dict[str, Route] = {
     "accounts:user_create": Route(post=True),
     "accounts:user_detail": Route(user),
     "accounts:user_set_active": Route(user, **MANAGED_ACTION),
+    "accounts:user_delete": Route(user, post=True),
     "accounts:user_reset_password": Route(user, **MANAGED_ACTION),
     "accounts:user_end_sessions": Route(user, **MANAGED_ACTION),
     "accounts:user_access": Route(user, calls_cluster=True),

@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from apps.accounts import signals
+        from apps.accounts import changes, signals
 
         signals.connect()
+        changes.connect()

@@ -1,5 +1,8 @@
-"""Every write to users, groups, roles, projects and bindings: one transaction, one audit event,
-and a reconcile of the clusters' RBAC queued after commit (the reconcile itself: reconcile.py)."""
+"""Every write the console makes to users, groups, roles, projects and bindings: one transaction, one audit event.
+
+The model signals of changes.py queue the reconcile of the clusters' RBAC after commit (reconcile.py) and end
+the sessions of a deactivated or deleted user, for these services and for every other path (Django admin,
+management commands, the directory sign-in); ``actor.service`` tells them the service writes the event."""
 
 from __future__ import annotations
 
@@ -8,46 +11,59 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
-from django.db import transaction
-from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from apps.accounts import sessions
+from apps.accounts.actor import service
 from apps.accounts.models import Binding, Project, Role
-from apps.accounts.tasks import reconcile_all
 from apps.clusters.models import Cluster
 from apps.core import audit
 
 User = get_user_model()
 
 
-def schedule_reconcile() -> None:
-    """Queue a reconcile of every cluster once the current transaction commits."""
-    transaction.on_commit(reconcile_all.delay)
-
-
 # Users -----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@service
 def create_user(*, actor, username: str, email: str = "", full_name: str = "", password: str, request=None) -> User:
-    first, _, last = full_name.partition(" ")
+    first, _sep, last = full_name.partition(" ")
     user = User.objects.create_user(username=username, email=email, password=password, first_name=first, last_name=last)
     audit.record(actor=actor, action="accounts.user.create", kind="User", name=username, request=request)
-    schedule_reconcile()
     return user
 
 
-@transaction.atomic
+class Refused(Exception):
+    """A change the console refuses; ``str()`` is the sentence to show."""
+
+
+def removal_refusal(actor, user: User) -> str:
+    """Why ``actor`` may not deactivate or delete ``user``, as a sentence; empty when they may."""
+    if user.pk == getattr(actor, "pk", None):
+        return _("You cannot deactivate or delete your own account; ask another administrator.")
+    if user.is_superuser and not getattr(actor, "is_superuser", False):
+        return _("Only a superuser can deactivate or delete a superuser; ask one to do it.")
+    return ""
+
+
+def _check_may_remove(actor, user: User) -> None:
+    refusal = removal_refusal(actor, user)
+    if refusal:
+        raise Refused(refusal)
+
+
+@service
 def set_user_active(*, actor, user: User, active: bool, request=None) -> None:
+    """Deactivating keeps the user's history; the sessions end and the clusters drop their access (changes.py)."""
+    if not active:
+        _check_may_remove(actor, user)
     user.is_active = active
     user.save(update_fields=["is_active"])
-    if not active:
-        end_sessions(user)
     action = "accounts.user.enable" if active else "accounts.user.disable"
     audit.record(actor=actor, action=action, kind="User", name=user.username, request=request)
-    schedule_reconcile()
 
 
-@transaction.atomic
+@service
 def reset_password(*, actor, user: User, request=None) -> str:
     """Give ``user`` a new random password, end their sessions, and return the password to show once."""
     password = secrets.token_urlsafe(12)
@@ -59,22 +75,14 @@ def reset_password(*, actor, user: User, request=None) -> str:
 
 
 def user_sessions(user: User) -> list[Session]:
-    live = Session.objects.filter(expire_date__gt=timezone.now())
-    return [s for s in live if str(s.get_decoded().get("_auth_user_id")) == str(user.pk)]
+    return sessions.user_sessions(user.pk)
 
 
 def end_sessions(user: User) -> int:
-    sessions = user_sessions(user)
-    for session in sessions:
-        session.delete()
-    from django.core.cache import cache
-
-    # cached_db sessions: drop the cached copies too.
-    cache.delete_many([f"django.contrib.sessions.cached_db{s.session_key}" for s in sessions])
-    return len(sessions)
+    return sessions.end_sessions(user.pk)
 
 
-@transaction.atomic
+@service
 def end_user_sessions(*, actor, user: User, request=None) -> int:
     count = end_sessions(user)
     audit.record(
@@ -88,18 +96,25 @@ def end_user_sessions(*, actor, user: User, request=None) -> int:
     return count
 
 
-@transaction.atomic
-def delete_user(*, actor, user: User, request=None) -> None:
+@service
+def delete_user(*, actor, user: User, request=None) -> dict:
+    """Delete ``user``: their sessions end, their bindings go, and the clusters drop their account at once."""
+    _check_may_remove(actor, user)
     username = user.username
+    detail = {
+        "bindings": sorted(b.k8s_name for b in user.kubemate_bindings.all()),
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "sessions": end_sessions(user),
+    }
     user.delete()
-    audit.record(actor=actor, action="accounts.user.delete", kind="User", name=username, request=request)
-    schedule_reconcile()
+    audit.record(actor=actor, action="accounts.user.delete", kind="User", name=username, detail=detail, request=request)
+    return detail
 
 
 # Groups ----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@service
 def save_group(*, actor, group: Group, members, request=None) -> Group:
     created = group.pk is None
     group.save()
@@ -113,16 +128,14 @@ def save_group(*, actor, group: Group, members, request=None) -> Group:
         detail={"members": sorted(u.username for u in members)},
         request=request,
     )
-    schedule_reconcile()
     return group
 
 
-@transaction.atomic
+@service
 def delete_group(*, actor, group: Group, request=None) -> None:
     name = group.name
     group.delete()
     audit.record(actor=actor, action="accounts.group.delete", kind="Group", name=name, request=request)
-    schedule_reconcile()
 
 
 # Roles -----------------------------------------------------------------------------------------
@@ -132,7 +145,7 @@ class BuiltinRoleProtected(Exception):
     pass
 
 
-@transaction.atomic
+@service
 def save_role(*, actor, role: Role, request=None) -> Role:
     created = role.pk is None
     if not created and Role.objects.filter(pk=role.pk, builtin=True).exists():
@@ -147,11 +160,10 @@ def save_role(*, actor, role: Role, request=None) -> Role:
         detail={"capabilities": sorted(role.capabilities)},
         request=request,
     )
-    schedule_reconcile()
     return role
 
 
-@transaction.atomic
+@service
 def delete_role(*, actor, role: Role, request=None) -> None:
     if role.builtin:
         raise BuiltinRoleProtected
@@ -160,13 +172,12 @@ def delete_role(*, actor, role: Role, request=None) -> None:
     role.bindings.all().delete()
     role.delete()
     audit.record(actor=actor, action="accounts.role.delete", kind="Role", name=slug, request=request)
-    schedule_reconcile()
 
 
 # Projects and bindings ---------------------------------------------------------------------------
 
 
-@transaction.atomic
+@service
 def save_project(*, actor, project: Project, request=None) -> Project:
     created = project.pk is None
     project.namespaces = sorted(set(project.namespaces))
@@ -181,21 +192,19 @@ def save_project(*, actor, project: Project, request=None) -> Project:
         detail={"namespaces": project.namespaces},
         request=request,
     )
-    schedule_reconcile()
     return project
 
 
-@transaction.atomic
+@service
 def delete_project(*, actor, project: Project, request=None) -> None:
     cluster_name, slug = project.cluster.name, project.slug
     project.delete()
     audit.record(
         actor=actor, action="accounts.project.delete", cluster=cluster_name, kind="Project", name=slug, request=request
     )
-    schedule_reconcile()
 
 
-@transaction.atomic
+@service
 def create_binding(
     *,
     actor,
@@ -224,11 +233,10 @@ def create_binding(
         },
         request=request,
     )
-    schedule_reconcile()
     return binding
 
 
-@transaction.atomic
+@service
 def delete_binding(*, actor, binding: Binding, request=None) -> None:
     name, subject, role = binding.k8s_name, binding.subject_label, binding.role.slug
     binding.delete()
@@ -240,4 +248,3 @@ def delete_binding(*, actor, binding: Binding, request=None) -> None:
         detail={"role": role, "subject": subject},
         request=request,
     )
-    schedule_reconcile()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("users/new/", views.user_create, name="user_create"),
     path("users/<int:user_id>/", views.user_detail, name="user_detail"),
     path("users/<int:user_id>/active/", views.user_set_active, name="user_set_active"),
+    path("users/<int:user_id>/delete/", views.user_delete, name="user_delete"),
     path("users/<int:user_id>/password/", views.user_reset_password, name="user_reset_password"),
     path("users/<int:user_id>/sessions/end/", views.user_end_sessions, name="user_end_sessions"),
     path("users/<int:user_id>/access/", views_audit.user_access, name="user_access"),

@@ -71,13 +71,49 @@ def user_detail(request, user_id: int):
 def user_set_active(request, user_id: int):
     subject = get_object_or_404(User, pk=user_id)
     active = request.POST.get("active") == "1"
-    if subject == request.user and not active:
-        messages.error(request, _("You cannot disable your own account."))
-    else:
+    try:
         services.set_user_active(actor=request.user, user=subject, active=active, request=request)
-        text = _("%(name)s can sign in again.") if active else _("%(name)s is disabled and was signed out.")
+    except services.Refused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        text = (
+            _("%(name)s can sign in again.")
+            if active
+            else _("%(name)s is deactivated: their sessions ended and the clusters no longer accept their account.")
+        )
         messages.success(request, text % {"name": subject.username})
     return redirect("accounts:user_detail", subject.pk)
+
+
+@capability_required(USERS_MANAGE)
+@require_recent_auth
+@require_http_methods(["GET", "POST"])
+def user_delete(request, user_id: int):
+    """Deactivate (keeps the history) or delete a user; deleting asks for the user name to be typed."""
+    subject = get_object_or_404(User, pk=user_id)
+    refusal = services.removal_refusal(request.user, subject)
+    error = ""
+    if request.method == "POST" and not refusal:
+        if request.POST.get("confirm_name", "").strip() != subject.username:
+            error = _("Type the user name, %(name)s, to confirm the deletion.") % {"name": subject.username}
+        else:
+            services.delete_user(actor=request.user, user=subject, request=request)
+            messages.success(
+                request,
+                _("User %(name)s was deleted: their sessions ended and the clusters no longer know their account.")
+                % {"name": subject.username},
+            )
+            return redirect("accounts:user_list")
+    context = {
+        "subject": subject,
+        "refusal": refusal,
+        "error": error,
+        "bindings": Binding.objects.filter(user=subject).count(),
+        "groups": list(subject.groups.order_by("name").values_list("name", flat=True)),
+        "sessions": len(services.user_sessions(subject)),
+    }
+    status = 400 if error else 403 if refusal and request.method == "POST" else 200
+    return render(request, "accounts/user_delete.html", context, status=status)
 
 
 @capability_required(USERS_MANAGE)

@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.db import models
 
 from apps.clusters.models import Cluster
+from apps.core.admin import AuditedAdmin
 
 
 @admin.register(Cluster)
-class ClusterAdmin(admin.ModelAdmin):
+class ClusterAdmin(AuditedAdmin):
     list_display = ("name", "api_server", "environment", "created_at")
     search_fields = ("name", "api_server")
     exclude = ("kubeconfig_encrypted",)

@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in user is the actor of the changes a request makes to accounts, in the console and admin alike.
+    "apps.accounts.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "apps.core.middleware.SessionExpiryMiddleware",
     "apps.core.middleware.ServiceUnavailableMiddleware",

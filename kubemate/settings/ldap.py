@@ -19,7 +19,8 @@ from collections.abc import Mapping
 
 from kubemate.startup import StartupError
 
-LDAP_BACKEND = "django_auth_ldap.backend.LDAPBackend"
+# django-auth-ldap's backend, audited as the directory sync and refusing deactivated people.
+LDAP_BACKEND = "apps.accounts.directory.DirectoryBackend"
 AXES_BACKEND = "axes.backends.AxesStandaloneBackend"
 DEFAULT_USER_FILTER = "(uid=%(user)s)"
 # Group type name -> (django-auth-ldap class, default search filter).

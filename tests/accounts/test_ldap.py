@@ -132,3 +132,31 @@ def test_an_unknown_group_type_stops_start_up():
 
     with pytest.raises(StartupError, match="KUBEMATE_LDAP_GROUP_TYPE"):
         ldap_settings(env, [])
+
+
+def test_the_accounts_the_directory_creates_are_audited_as_the_directory_sync(
+    client, directory, monkeypatch, django_capture_on_commit_callbacks
+):
+    from apps.accounts import changes
+
+    projected = []
+    monkeypatch.setattr(changes.Projection, "__call__", lambda self: projected.append(self.everywhere))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sign_in(client, USER, USER_PASSWORD).status_code == 302
+
+    created = AuditEvent.objects.get(action="accounts.user.create", object_name=USER)
+    assert (created.actor_id, created.actor_name) == (None, "ldap-sync")
+    joined = AuditEvent.objects.filter(actor_name="ldap-sync").exclude(pk=created.pk)
+    assert [e.action for e in joined] and all(e.action.startswith("accounts.") for e in joined)
+    assert projected == [True]  # once, for every cluster, when the sign-in's transaction committed
+
+
+def test_a_person_deactivated_in_the_console_cannot_sign_in_through_the_directory(client, directory):
+    assert sign_in(client, USER, USER_PASSWORD).status_code == 302
+    User.objects.filter(username=USER).update(is_active=False)
+    client.logout()
+
+    response = sign_in(client, USER, USER_PASSWORD)
+
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session

@@ -109,7 +109,7 @@ def test_create_user_validates_and_audits(admin_client_, admin_user):
     assert good.status_code == 302
     assert user.check_password("Xk82-plum-harbour")
     assert user.first_name == "Li" and user.last_name == "Wei"
-    event = AuditEvent.objects.get(action="accounts.user.create")
+    event = AuditEvent.objects.get(action="accounts.user.create", object_name="li.wei")  # once, by the service
     assert event.actor_name == admin_user.username
     assert "Xk82" not in str(event.detail)
 
@@ -270,3 +270,40 @@ def test_what_may_i_do_offers_only_the_clusters_and_projects_the_user_holds_some
     assert "sh-secret-cluster" not in html
     assert "Treasury desk" not in html
     assert "Hidden desk" not in html
+
+
+def test_the_console_deletes_a_user_after_the_name_is_typed_and_audits_it(admin_user, project):
+    person = UserFactory(username="leaving.person")
+    grant(person, "viewer", project=project)
+    Client().force_login(person)  # an open session that must end
+    admin = login(Client(), admin_user, recent_auth=True)
+    page_url = reverse("accounts:user_delete", args=[person.pk])
+
+    page = admin.get(page_url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'data-testid="confirm-deactivate"' in text and "1 role binding of their own is deleted" in text
+    assert "1 open session ends" in text
+
+    wrong = admin.post(page_url, {"confirm_name": "leaving"})
+    assert wrong.status_code == 400 and "Type the user name, leaving.person" in wrong.content.decode()
+    assert User.objects.filter(pk=person.pk).exists()
+
+    done = admin.post(page_url, {"confirm_name": "leaving.person"})
+    assert done.status_code == 302 and done["Location"] == reverse("accounts:user_list")
+    assert not User.objects.filter(pk=person.pk).exists()
+    assert not Binding.objects.filter(user_id=person.pk).exists()
+    events = AuditEvent.objects.filter(action="accounts.user.delete", object_name="leaving.person")
+    assert [(e.actor_id, e.detail["sessions"], len(e.detail["bindings"])) for e in events] == [(admin_user.pk, 1, 1)]
+
+
+def test_nobody_deletes_their_own_account_and_only_a_superuser_deletes_a_superuser(admin_user, user_manager):
+    manager = login(Client(), user_manager, recent_auth=True)
+    own = manager.post(reverse("accounts:user_delete", args=[user_manager.pk]), {"confirm_name": "user-manager"})
+    name = admin_user.username
+    superuser = manager.post(reverse("accounts:user_delete", args=[admin_user.pk]), {"confirm_name": name})
+
+    assert own.status_code == 403 and "cannot deactivate or delete your own account" in own.content.decode()
+    assert superuser.status_code == 403 and "Only a superuser can" in superuser.content.decode()
+    assert User.objects.filter(pk__in=[user_manager.pk, admin_user.pk]).count() == 2
+    assert not AuditEvent.objects.filter(action="accounts.user.delete").exists()

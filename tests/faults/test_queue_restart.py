@@ -29,7 +29,8 @@ def queue_on(settings, url: str):
     settings.CELERY_BROKER_URL = settings.REDIS_URL = app.conf.broker_url = url
 
     def fresh() -> None:
-        app._pool = None  # the producer pool holds connections to the previous broker
+        app._pool = None  # the connection and producer pools hold connections to the previous broker
+        app.amqp._producer_pool = None
         broker._broker.cache_clear()
         get_redis.cache_clear()
 
