@@ -7,7 +7,7 @@ MANAGE := $(PY) manage.py
 
 include deploy/sandbox/sandbox.mk
 
-.PHONY: help deps system-packages venv assets messages static services demo stop status test lint format
+.PHONY: help deps system-packages venv assets messages static services demo stop status test lint format decrypt-build
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -71,8 +71,11 @@ format: venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-test: deps services lint sandbox-build ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
+test: deps services lint sandbox-build decrypt-build ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
 	$(PY) -m pytest
+
+decrypt-build: ## Build kubemate-decrypt, the in-pod decryption step (cached by version under ~/.cache/kubemate)
+	deploy/decrypt/build
 
 demo: deps services ## Start the console on a local sandbox cluster with demo data
 	$(MANAGE) migrate --noinput -v 0

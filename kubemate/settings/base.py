@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.clusters",
     "apps.releases",
+    "apps.fieldcrypt",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,3 @@
+module kubemate.local/decrypt
+
+go 1.26
