@@ -167,6 +167,7 @@ ROUTES: dict[str, Route] = {
     "clusters:node_drain": Route(node, **ACTION),
     "clusters:node_drain_resume": Route(node, **ACTION),
     "clusters:node_drain_undo": Route(node, **ACTION),
+    "clusters:encrypt_field": Route(workload, **ACTION),
     "clusters:resource_yaml": Route(workload, calls_cluster=True),
     "clusters:resource_yaml_edit": Route(workload, post=True, calls_cluster=True),
     "clusters:pod_logs": Route(pod, calls_cluster=True),

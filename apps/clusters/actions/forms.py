@@ -56,3 +56,28 @@ class LogFollowForm(forms.Form):
     previous = forms.BooleanField(required=False)
     after = forms.CharField(required=False, max_length=40)
     skip = forms.IntegerField(required=False, min_value=0, max_value=100000)
+
+
+FIELD_NAME = r"^[-._a-zA-Z0-9]{1,253}$"
+SERVICE_ACCOUNT = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class EncryptFieldForm(forms.Form):
+    """Which field of a ConfigMap or Secret to encrypt, and optionally the app's ServiceAccount that decrypts it."""
+
+    field = forms.RegexField(
+        label=_("Field"),
+        regex=FIELD_NAME,
+        max_length=253,
+        error_messages={
+            "required": _("Enter the name of the field to encrypt."),
+            "invalid": _("A field name holds letters, digits, '-', '_' and '.' only, at most 253 of them."),
+        },
+    )
+    service_account = forms.RegexField(
+        label=_("ServiceAccount of the app that decrypts it"),
+        regex=SERVICE_ACCOUNT,
+        max_length=63,
+        required=False,
+        error_messages={"invalid": _("A ServiceAccount name is a DNS label: lower-case letters, digits and '-'.")},
+    )

@@ -179,6 +179,17 @@ ACTIONS: dict[str, Action] = {
             (*WORKLOADS, "Service", "ConfigMap", "Job", "CronJob"),
             widget="link",
         ),
+        # Field encryption (apps/fieldcrypt): the console asks for YAML editing, the cluster then decides whether
+        # the person may change this object, since the envelope is written as them.
+        Action(
+            "encrypt-field",
+            _("Encrypt a field"),
+            "ti-lock",
+            "clusters:encrypt_field",
+            YAML_EDIT,
+            ("ConfigMap", "Secret"),
+            widget="encrypt",
+        ),
     )
 }
 

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.models import Project
 from apps.clusters import kube
 from apps.clusters.actions import drain
 from apps.clusters.actions import k8s as k8s_actions
@@ -30,6 +31,7 @@ from apps.clusters.actions.tasks import drain_node
 from apps.core import untrusted
 from apps.core.jobs import start_job
 from apps.core.models import Job, JobLogLine
+from apps.fieldcrypt import services as fieldcrypt
 
 LOG_TAIL_CHOICES = (100, 500, 2000)
 
@@ -145,6 +147,37 @@ def undo_drain(*, actor, target: Target, stopped: Job | None, request=None) -> N
         request=request,
         detail={"undoes_drain": str(stopped.pk)} if stopped is not None else None,
     )
+
+
+def encrypt_field(*, actor, target: Target, field: str, service_account: str = "", request=None) -> None:
+    """Seal one field with the key of the project that holds the namespace (apps/fieldcrypt), and let the app's
+    ServiceAccount read that key when one is named; audited there, as the person."""
+    project = Project.objects.filter(cluster=target.cluster, namespaces__contains=[target.namespace]).first()
+    if project is None:
+        raise ActionError(
+            _("Namespace %(namespace)s belongs to no project, and field encryption uses a project's key.")
+            % {"namespace": target.namespace}
+        )
+    try:
+        fieldcrypt.seal_field(
+            actor=actor,
+            project=project,
+            kind=target.kind,
+            namespace=target.namespace,
+            name=target.name,
+            field=field,
+            request=request,
+        )
+        if service_account:
+            fieldcrypt.grant_reader(
+                actor=actor,
+                project=project,
+                namespace=target.namespace,
+                service_account=service_account,
+                request=request,
+            )
+    except fieldcrypt.SealError as exc:
+        raise ActionError(str(exc)) from None
 
 
 # --- YAML ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django_htmx.http import trigger_client_event
 from apps.clusters import kube, values
 from apps.clusters.actions import drain, registry
 from apps.clusters.actions import services as services_actions
-from apps.clusters.actions.forms import LogFollowForm, LogForm, ScaleForm, YamlEditForm
+from apps.clusters.actions.forms import EncryptFieldForm, LogFollowForm, LogForm, ScaleForm, YamlEditForm
 from apps.clusters.actions.registry import ACTIONS, CLUSTER_SCOPED
 from apps.clusters.actions.targets import ActionError, Target
 from apps.core.htmx import render, stop_polling
@@ -61,6 +61,33 @@ def workload_scale(request, cluster_id: int, kind: str, namespace: str, name: st
     except ActionError as exc:
         return failed(request, str(exc))
     return done(request, _("%(name)s is scaled to %(count)d replicas.") % {"name": target.name, "count": replicas})
+
+
+@login_required
+@require_POST
+def encrypt_field(request, cluster_id: int, kind: str, namespace: str, name: str):
+    target = resolve(request, "encrypt-field", cluster_id, kind, namespace, name)
+    return require_recent_auth(_encrypt_field)(request, target)
+
+
+def _encrypt_field(request, target: Target):
+    form = EncryptFieldForm(request.POST)
+    if not form.is_valid():
+        return failed(request, " ".join(error for errors in form.errors.values() for error in errors))
+    field, account = form.cleaned_data["field"], form.cleaned_data["service_account"]
+    try:
+        services_actions.encrypt_field(
+            actor=request.user, target=target, field=field, service_account=account, request=request
+        )
+    except ActionError as exc:
+        return failed(request, str(exc))
+    sentence = _("Field %(field)s of %(name)s now holds ciphertext; the cluster never sees its value again.") % {
+        "field": field,
+        "name": target.name,
+    }
+    if account:
+        sentence += " " + _("Pods running as %(account)s decrypt it with kubemate-decrypt.") % {"account": account}
+    return done(request, sentence)
 
 
 @login_required
