@@ -68,6 +68,20 @@ def grant_reader(*, actor, project, namespace: str, service_account: str, reques
     )
 
 
+def ensure_reader(*, actor, project, namespace: str, service_account: str, request=None) -> None:
+    """``grant_reader`` unless that ServiceAccount already reads the key (a release's deploy asks each time)."""
+    if not KeyReader.objects.filter(project=project, namespace=namespace, service_account=service_account).exists():
+        grant_reader(
+            actor=actor, project=project, namespace=namespace, service_account=service_account, request=request
+        )
+
+
+def seal_values(project, values: dict[str, str]) -> dict[str, str]:
+    """Each value sealed for its own name with the project's active key (a release's sensitive variables)."""
+    key = active_key(project)
+    return {name: envelope.seal(key.key, key.version, name, value) for name, value in values.items()}
+
+
 def _read_value(obj: dict, kind: str, field: str) -> str | None:
     if kind == "Secret":
         raw = (obj.get("data") or {}).get(field)

@@ -145,7 +145,14 @@ def start_canary(
             try:
                 k8s.apply(
                     k,
-                    render.canary_deployment(release.name, release.namespace, canary.spec, replicas, checksum=checksum),
+                    render.canary_deployment(
+                        release.name,
+                        release.namespace,
+                        canary.spec,
+                        replicas,
+                        checksum=checksum,
+                        **services.decrypt_args(release, canary.spec),
+                    ),
                 )
                 k8s.apply(k, render.canary_service(release.name, release.namespace, canary.spec))
                 k8s.apply(k, _route(release, canary))

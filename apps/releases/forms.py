@@ -251,6 +251,24 @@ class ReleaseForm(forms.Form):
             "names you leave out keep their stored value."
         ),
     )
+    encrypt_in_cluster = forms.BooleanField(
+        label=gettext_lazy("Encrypt the sensitive variables in the cluster too"),
+        required=False,
+        help_text=gettext_lazy(
+            "The release's Secret then holds ciphertext only; the pod decrypts it at start (kubemate-decrypt) and "
+            "the app reads each value from the file named by NAME_FILE."
+        ),
+    )
+    decrypt_service_account = forms.RegexField(
+        label=gettext_lazy("ServiceAccount that decrypts"),
+        regex=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        max_length=63,
+        required=False,
+        help_text=gettext_lazy("The pods run as it and only it may read the project's key; empty: default."),
+        error_messages={
+            "invalid": gettext_lazy("A ServiceAccount name is a DNS label: lower-case letters, digits and '-'.")
+        },
+    )
     cpu_request = forms.CharField(label=gettext_lazy("CPU request"), max_length=20, required=False)
     cpu_limit = forms.CharField(label=gettext_lazy("CPU limit"), max_length=20, required=False)
     memory_request = forms.CharField(label=gettext_lazy("Memory request"), max_length=20, required=False)
@@ -447,6 +465,10 @@ class ReleaseForm(forms.Form):
             "ports": d["ports"],
             "env": d["env"],
             "secret_env": stored,
+            "cluster_encryption": {
+                "enabled": bool(d.get("encrypt_in_cluster")),
+                "service_account": d.get("decrypt_service_account") or "default",
+            },
             "resources": {k: d[k] for k in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")},
             "readiness": _probe_spec(d, "readiness"),
             "liveness": _probe_spec(d, "liveness"),
@@ -488,6 +510,8 @@ def initial_from_spec(spec: dict) -> dict:
         "ports": ", ".join(str(p) for p in spec["ports"]),
         "env": format_env(spec["env"]),
         "secret_env": "",
+        "encrypt_in_cluster": (spec.get("cluster_encryption") or {}).get("enabled", False),
+        "decrypt_service_account": (spec.get("cluster_encryption") or {}).get("service_account", ""),
         **resources,
         "service_enabled": service["enabled"],
         "service_port": service["port"],

@@ -3,7 +3,8 @@
 The spec (Release.spec) holds::
 
     image, replicas, ports [int], env [{name, value} | {name, configmap, key} | {name, secret, key}],
-    secret_env {NAME: token}, resources {cpu_request, cpu_limit, memory_request, memory_limit},
+    secret_env {NAME: token}, cluster_encryption {enabled, service_account},
+    resources {cpu_request, cpu_limit, memory_request, memory_limit},
     readiness / liveness {type: none|http|tcp, path, port, initial_delay, period},
     service {enabled, port}, route {enabled, hostname, path, gateway_namespace, gateway_name},
     autoscaling {enabled, min, max, cpu_percent, memory_percent}, node_selector {key: value},
@@ -31,6 +32,7 @@ DEFAULT_SPEC: dict = {
     "ports": [8080],
     "env": [],
     "secret_env": {},
+    "cluster_encryption": {"enabled": False, "service_account": "default"},
     "resources": {"cpu_request": "100m", "cpu_limit": "500m", "memory_request": "128Mi", "memory_limit": "256Mi"},
     "readiness": {"type": "http", "path": "/", "port": 8080, "initial_delay": 5, "period": 10},
     "liveness": {"type": "tcp", "path": "", "port": 8080, "initial_delay": 15, "period": 20},
@@ -95,8 +97,40 @@ def _env(spec: dict, name: str) -> list[dict]:
         else:
             env.append({"name": item["name"], "value": str(item.get("value", ""))})
     for key in sorted(spec.get("secret_env") or {}):
-        env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(name), "key": key}}})
+        if encrypted_in_cluster(spec):  # the Secret holds envelopes: the app reads the decrypted file
+            env.append({"name": f"{key}_FILE", "value": f"{DECRYPTED_DIR}/{key}"})
+        else:
+            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(name), "key": key}}})
     return env
+
+
+# Field encryption in the cluster (apps/fieldcrypt): the release's Secret holds envelopes; an init container
+# (kubemate-decrypt, deploy/decrypt) running as the release's ServiceAccount reads the project's key and writes
+# each value to an in-memory volume the app container mounts read-only.
+DECRYPT_CONTAINER = "kubemate-decrypt"
+DECRYPTED_VOLUME = "kubemate-decrypted"
+DECRYPTED_DIR = "/kubemate/decrypted"
+
+
+def encrypted_in_cluster(spec: dict) -> bool:
+    return bool((spec.get("cluster_encryption") or {}).get("enabled")) and bool(spec.get("secret_env"))
+
+
+def _decrypt_step(name: str, spec: dict, image: str, key_secret: str) -> dict:
+    env = [{"name": "KUBEMATE_KEY_SECRET", "value": key_secret}]
+    env += [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(name), "key": key}}}
+        for key in sorted(spec.get("secret_env") or {})
+    ]
+    return {
+        "name": DECRYPT_CONTAINER,
+        "image": image,
+        "args": ["files", "--out", DECRYPTED_DIR],
+        "env": env,
+        "volumeMounts": [{"name": DECRYPTED_VOLUME, "mountPath": DECRYPTED_DIR}],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
+    }
 
 
 def _resources(spec: dict) -> dict:
@@ -106,7 +140,9 @@ def _resources(spec: dict) -> dict:
     return {**({"requests": requests} if requests else {}), **({"limits": limits} if limits else {})}
 
 
-def deployment(name: str, namespace: str, spec: dict, *, checksum: str = "") -> dict:
+def deployment(
+    name: str, namespace: str, spec: dict, *, checksum: str = "", decrypt_image: str = "", key_secret: str = ""
+) -> dict:
     container: dict = {"name": CONTAINER, "image": spec["image"]}
     ports = [{"name": f"port-{p}", "containerPort": int(p), "protocol": "TCP"} for p in spec.get("ports") or []]
     if ports:
@@ -122,6 +158,12 @@ def deployment(name: str, namespace: str, spec: dict, *, checksum: str = "") -> 
         if probe:
             container[field] = probe
     pod_spec: dict = {"containers": [container]}
+    if encrypted_in_cluster(spec):
+        mount = {"name": DECRYPTED_VOLUME, "mountPath": DECRYPTED_DIR, "readOnly": True}
+        container["volumeMounts"] = [mount]
+        pod_spec["initContainers"] = [_decrypt_step(name, spec, decrypt_image, key_secret)]
+        pod_spec["volumes"] = [{"name": DECRYPTED_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}}]
+        pod_spec["serviceAccountName"] = spec["cluster_encryption"].get("service_account") or "default"
     if spec.get("node_selector"):
         pod_spec["nodeSelector"] = dict(spec["node_selector"])
     template_meta: dict = {"labels": labels(name)}
@@ -216,13 +258,24 @@ def autoscaler(name: str, namespace: str, spec: dict) -> dict:
 
 
 def manifests(
-    name: str, namespace: str, spec: dict, secret_values: dict[str, str], *, checksum: str = ""
+    name: str,
+    namespace: str,
+    spec: dict,
+    secret_values: dict[str, str],
+    *,
+    checksum: str = "",
+    decrypt_image: str = "",
+    key_secret: str = "",
 ) -> list[dict]:
-    """Every object of the release, in apply order: Secret, Deployment, Service, HTTPRoute, HPA."""
+    """Every object of the release, in apply order: Secret, Deployment, Service, HTTPRoute, HPA.
+
+    With encryption in the cluster, ``secret_values`` are the envelopes (or the mask for a preview)."""
     objects = []
     if secret_values:
         objects.append(secret(name, namespace, secret_values))
-    objects.append(deployment(name, namespace, spec, checksum=checksum))
+    objects.append(
+        deployment(name, namespace, spec, checksum=checksum, decrypt_image=decrypt_image, key_secret=key_secret)
+    )
     if (spec.get("service") or {}).get("enabled"):
         objects.append(service(name, namespace, spec))
         if (spec.get("route") or {}).get("enabled"):
@@ -262,11 +315,21 @@ def canary_selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": canary_name(name), RELEASE_LABEL: name}
 
 
-def canary_deployment(name: str, namespace: str, spec: dict, replicas: int, *, checksum: str = "") -> dict:
+def canary_deployment(
+    name: str,
+    namespace: str,
+    spec: dict,
+    replicas: int,
+    *,
+    checksum: str = "",
+    decrypt_image: str = "",
+    key_secret: str = "",
+) -> dict:
     """The canary's Deployment: ``spec``'s pods (same Secret, same probes), its own replicas and no autoscaler."""
     body = deployment(
-        name, namespace, {**spec, "replicas": replicas, "autoscaling": {"enabled": False}}, checksum=checksum
-    )
+        name, namespace, {**spec, "replicas": replicas, "autoscaling": {"enabled": False}}, checksum=checksum,
+        decrypt_image=decrypt_image, key_secret=key_secret,
+    )  # fmt: skip
     body["metadata"] = {**body["metadata"], "name": canary_name(name), "labels": canary_labels(name)}
     body["spec"]["selector"] = {"matchLabels": canary_selector(name)}
     body["spec"]["template"]["metadata"]["labels"] = canary_labels(name)

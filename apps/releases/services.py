@@ -25,6 +25,8 @@ from apps.clusters.models import Resource
 from apps.core import audit, crypto
 from apps.core.jobs import start_job
 from apps.core.models import AuditEvent, Job
+from apps.fieldcrypt import k8s as fieldcrypt_k8s
+from apps.fieldcrypt import services as fieldcrypt
 from apps.releases import k8s, render
 from apps.releases.models import Release, Revision
 from apps.releases.tasks import wait_rollout
@@ -64,11 +66,32 @@ def secret_checksum(values: dict[str, str]) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), data, hashlib.sha256).hexdigest()[:16]
 
 
-def rendered(release: Release, spec: dict, *, reveal: bool) -> list[dict]:
-    """The release's manifests for ``spec``; sensitive values in clear only with ``reveal`` (for applying)."""
+def decrypt_args(release: Release, spec: dict) -> dict:
+    """The decryption step's image and key Secret, when the release encrypts in the cluster (apps/fieldcrypt)."""
+    if not render.encrypted_in_cluster(spec):
+        return {}
+    return {
+        "decrypt_image": settings.KUBEMATE_DECRYPT_IMAGE,
+        "key_secret": fieldcrypt_k8s.key_secret_name(release.project),
+    }
+
+
+def rendered(release: Release, spec: dict, *, reveal: bool, actor=None) -> list[dict]:
+    """The release's manifests for ``spec``; sensitive values in clear only with ``reveal`` (for applying).
+
+    A release encrypting in the cluster never has them in clear in the cluster: ``reveal`` gives envelopes
+    sealed with the project's key, and lets the release's ServiceAccount read that key."""
     values = secret_values(spec)
     shown = values if reveal else render.masked(spec)
-    return render.manifests(release.name, release.namespace, spec, shown, checksum=secret_checksum(values))
+    if reveal and render.encrypted_in_cluster(spec):
+        account = spec["cluster_encryption"].get("service_account") or "default"
+        fieldcrypt.ensure_reader(
+            actor=actor, project=release.project, namespace=release.namespace, service_account=account
+        )
+        shown = fieldcrypt.seal_values(release.project, values)
+    return render.manifests(
+        release.name, release.namespace, spec, shown, checksum=secret_checksum(values), **decrypt_args(release, spec)
+    )
 
 
 def spec_hash(release: Release, spec: dict) -> str:
@@ -108,7 +131,9 @@ def check_with_kubernetes(*, actor, project: Project, namespace: str, name: str,
     release = Release(project=project, namespace=namespace, name=name, spec=spec)  # never saved
     try:
         with kube.client(project.cluster, as_user=actor) as k:
-            for manifest in rendered(release, spec, reveal=True):
+            # Values in clear for the dry run, unless they are to be encrypted in the cluster: then the masks
+            # (no key is made and nobody granted for a release that may never be saved).
+            for manifest in rendered(release, spec, reveal=not render.encrypted_in_cluster(spec)):
                 k.apply(manifest, dry_run=True)
     except kube.KubeError as exc:
         raise ReleaseError(
@@ -324,4 +349,36 @@ def release_for_resource(cluster_id: int, namespace: str, name: str) -> Release 
         Release.objects.filter(project__cluster_id=cluster_id, namespace=namespace, name=name)
         .select_related("project")
         .first()
+    )
+
+
+# --- field encryption keys -------------------------------------------------------------------------------
+
+
+def reseal_secrets(*, actor, project: Project) -> int:
+    """Apply again, as ``actor``, the Secret of each release of ``project`` that encrypts in the cluster, sealed
+    with the project's active key; the pods are not restarted (they hold plaintext already, and a pod starting
+    now opens the old or the new envelope). Returns how many Secrets were written."""
+    written = 0
+    releases = [r for r in Release.objects.filter(project=project) if render.encrypted_in_cluster(r.spec)]
+    if not releases:
+        return 0
+    with kube.client(project.cluster, as_user=actor) as k:
+        for release in releases:
+            for manifest in rendered(release, release.spec, reveal=True, actor=actor):
+                if manifest["kind"] == "Secret":
+                    k8s.apply(k, manifest)
+                    written += 1
+    return written
+
+
+def rotate_field_key(*, actor, project: Project, request=None):
+    """Rotate the project's field-encryption key (apps/fieldcrypt.services.rotate): the ConfigMap and Secret
+    fields and the releases' Secrets are sealed with the new version while both versions open, then the old
+    version is retired."""
+    return fieldcrypt.rotate(
+        actor=actor,
+        project=project,
+        request=request,
+        while_both_open=lambda old, new: reseal_secrets(actor=actor, project=project),
     )

@@ -277,6 +277,9 @@ KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS = env_int("KUBEMATE_RELEASE_ROLLOUT_TIM
 KUBEMATE_DRAIN_TIMEOUT_SECONDS = env_int("KUBEMATE_DRAIN_TIMEOUT_SECONDS", 5 * 60)
 # How often a rollout job looks at the Deployment again (not configuration; tests shorten it).
 KUBEMATE_RELEASE_POLL_SECONDS = 2
+# The image of the in-pod decryption step (deploy/decrypt, pushed to the bank's registry) for releases that encrypt
+# their sensitive variables in the cluster (apps/fieldcrypt).
+KUBEMATE_DECRYPT_IMAGE = env("KUBEMATE_DECRYPT_IMAGE", "registry.local/kubemate/decrypt:0.1.0")
 
 LOG_LEVEL = env("KUBEMATE_LOG_LEVEL", "INFO").upper()
 LOGGING = {
