@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from django.conf import settings
@@ -28,7 +28,9 @@ def keep_seconds() -> float:
 
 
 @contextmanager
-def redis_lock(name: str, *, timeout: float = 600, wait: float = 0) -> Iterator[None]:
+def redis_lock(
+    name: str, *, timeout: float = 600, wait: float = 0, busy: Callable[[], str] | None = None
+) -> Iterator[None]:
     """Hold ``kubemate:lock:<name>`` for the block.
 
     ``timeout`` bounds how long a holder that hangs (alive, but stuck) keeps the lock: the keeper stops
@@ -44,8 +46,9 @@ def redis_lock(name: str, *, timeout: float = 600, wait: float = 0) -> Iterator[
     except REDIS_DOWN_ERRORS:
         raise ServiceUnavailable() from None
     if not acquired:
+        # The lock's name is internal: the caller's ``busy`` words what holds it for a person.
         raise LockBusy(
-            _("Another task is already working on %(name)s; try again when it has finished.") % {"name": name}
+            (busy() if busy else "") or _("Another task is already working on this; try again when it has finished.")
         )
     stop = threading.Event()
 

@@ -15,6 +15,7 @@ import re
 import time
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.clusters import kube
@@ -40,7 +41,8 @@ def drain_job(job: JobRecorder, *, cluster_id: int, node: str) -> None:
     target = Target(cluster, "Node", "", node)
     timeout = settings.KUBEMATE_DRAIN_TIMEOUT_SECONDS
     try:
-        with redis_lock(f"drain:{cluster_id}:{node}", timeout=timeout + 120):
+        busy = lambda: _already_draining(cluster, node, row)  # noqa: E731
+        with redis_lock(f"drain:{cluster_id}:{node}", timeout=timeout + 120, busy=busy):
             evicted = _drain(job, target, row.actor, timeout)
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, _("drain"), target)
@@ -50,6 +52,26 @@ def drain_job(job: JobRecorder, *, cluster_id: int, node: str) -> None:
         audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=str(exc))
         raise
     audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk), "evicted": evicted})
+
+
+def _already_draining(cluster: Cluster, node: str, mine: Job) -> str:
+    """Who holds the node: "node-000 is already being drained by job 1a2b3c4d started by admin at 06:48"."""
+    other = (
+        Job.objects.select_related("actor")
+        .filter(kind=DRAIN_KIND, target=job_target(cluster, node), status=Job.Status.RUNNING)
+        .exclude(pk=mine.pk)
+        .order_by("-created_at")
+        .first()
+    )
+    if other is None:
+        return _("Node %(node)s is already being drained; try again when that drain has finished.") % {"node": node}
+    started = timezone.localtime(other.started_at or other.created_at).strftime("%Y-%m-%d %H:%M")
+    return _("Node %(node)s is already being drained by job %(job)s started by %(user)s at %(time)s.") % {
+        "node": node,
+        "job": str(other.pk)[:8],
+        "user": other.actor.get_username() if other.actor else _("the system"),
+        "time": started,
+    }
 
 
 def job_target(cluster: Cluster, node: str) -> str:
