@@ -243,6 +243,9 @@ def promote_canary(
                 sentence = services.conflict_sentence(release, live, editors)
                 audit(actor, "promote", canary, request=request, detail={**detail, "conflict": editors}, error=sentence)
                 raise services.HandEditConflict(sentence)
+            # The stable version keeps the replica count it runs with (the canary's spec copied an older one).
+            spec = services.carry_live_replicas(spec, live, spec.get("replicas"))
+            digest = services.spec_hash(release, spec)
             # The stable Deployment rolls to the canary's pods (old pods serve until new ones are ready), the route
             # goes back to its single stable backend, then the canary goes away.
             services.apply_spec(k, release, spec, services.last_applied(release))

@@ -231,6 +231,8 @@ class ReleaseForm(forms.Form):
         help_text=gettext_lazy("registry/repository:tag, or a digest @sha256:…"),
     )
     replicas = forms.IntegerField(label=gettext_lazy("Replicas"), min_value=0, max_value=1000)
+    # The count the form showed: a deploy carries a newer live count (scaled meanwhile) when the user left this one.
+    replicas_seen = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0, max_value=1000)
     ports = forms.CharField(
         label=gettext_lazy("Container ports"),
         max_length=200,
@@ -311,12 +313,21 @@ class ReleaseForm(forms.Form):
 
     IDENTITY = ("project", "namespace", "name")
 
-    def __init__(self, *args, user, release: Release | None = None, **kwargs):
+    def __init__(self, *args, user, release: Release | None = None, live_replicas: int | None = None, **kwargs):
         self.user = user
         self.release = release
         spec = release.spec if release else render.default_spec()
-        kwargs.setdefault("initial", initial_from_spec(spec))
+        initial = initial_from_spec(spec)
+        if live_replicas is not None:
+            initial["replicas"] = live_replicas
+        initial["replicas_seen"] = initial.get("replicas")
+        kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
+        if live_replicas is not None and release is not None:
+            self.fields["replicas"].help_text = _(
+                "The cluster runs %(live)s (scaled outside the release, which said %(spec)s); "
+                "deploying keeps %(live)s unless you change it."
+            ) % {"live": live_replicas, "spec": spec.get("replicas")}
         if release is not None:
             for name in self.IDENTITY:
                 del self.fields[name]

@@ -185,12 +185,17 @@ def deploy_release(
     force: bool = False,
     request=None,
     rollback_of: int | None = None,
+    replicas_seen: int | None = None,
 ) -> DeployOutcome:
     """Apply ``spec`` (default: the release's own) as ``actor``, record a Revision and start the rollout wait.
 
     Refuses with HandEditConflict when someone changed the live Deployment by
     hand since the last release, unless ``force``. The same spec as the last
     revision, on a cluster nobody touched, changes nothing and says so.
+
+    A replica count someone set in the cluster (a scale from the Deployment's page, ``kubectl scale``) is carried
+    into the new revision unless the caller changed the count: ``replicas_seen`` is the count the user was shown
+    (the edit form shows the live one); by default the last revision's, and a rollback keeps the live count.
     """
     spec = spec if spec is not None else release.spec
     action = "releases.release.rollback" if rollback_of else "releases.release.deploy"
@@ -210,6 +215,12 @@ def deploy_release(
                 sentence = conflict_sentence(release, live, editors)
                 _audit(actor, action, release, request=request, detail={**detail, "conflict": editors}, error=sentence)
                 raise HandEditConflict(sentence)
+            if replicas_seen is None:
+                replicas_seen = spec.get("replicas") if rollback_of else (last.spec.get("replicas") if last else None)
+            carried = carry_live_replicas(spec, live, replicas_seen)
+            if carried is not spec:
+                spec, digest = carried, spec_hash(release, carried)
+                detail["replicas_from_cluster"] = carried["replicas"]
             # A failed last revision is deployed again: its rollout is followed anew (the way out the page offers).
             if live and not editors and last and last.spec_hash == digest and last.result != Revision.Result.FAILED:
                 return DeployOutcome(
@@ -232,7 +243,45 @@ def deploy_release(
         message = _("Rolling %(name)s back to revision %(old)s as revision %(number)s.")
     else:
         message = _("Deploying %(name)s as revision %(number)s.")
-    return DeployOutcome(revision, job, message % {"name": release.name, "number": revision.number, "old": rollback_of})
+    message = message % {"name": release.name, "number": revision.number, "old": rollback_of}
+    if "replicas_from_cluster" in detail:
+        message += " " + _("It keeps the %(count)s replicas it was scaled to in the cluster.") % {
+            "count": detail["replicas_from_cluster"]
+        }
+    return DeployOutcome(revision, job, message)
+
+
+def live_replicas(live: dict | None) -> int | None:
+    """The replica count the live Deployment asks for (None without one)."""
+    if not live:
+        return None
+    value = (live.get("spec") or {}).get("replicas", 1)
+    return value if isinstance(value, int) else None
+
+
+def carry_live_replicas(spec: dict, live: dict | None, seen: int | None) -> dict:
+    """``spec`` with the live replica count when the user left the count they were shown (``seen``) and the cluster
+    runs another one; ``spec`` itself otherwise. With autoscaling the autoscaler owns the count: nothing to carry."""
+    count = live_replicas(live)
+    if (spec.get("autoscaling") or {}).get("enabled") or count is None or seen is None:
+        return spec
+    if spec.get("replicas") != seen or count == spec.get("replicas"):
+        return spec
+    return {**spec, "replicas": count}
+
+
+def replica_drift(release: Release) -> dict | None:
+    """The live replica count when it is not the release's (someone scaled the Deployment in the cluster), from the
+    inventory; None when they agree, with autoscaling, or before the sync has seen the Deployment."""
+    if (release.spec.get("autoscaling") or {}).get("enabled"):
+        return None
+    row = deployment_row(release)
+    if row is None:
+        return None
+    live = (row.summary or {}).get("desired")
+    if live is None or live == release.spec.get("replicas"):
+        return None
+    return {"live": live, "release": release.spec.get("replicas")}
 
 
 def apply_spec(k, release: Release, spec: dict, last: Revision | None) -> None:
@@ -335,6 +384,13 @@ def autoscaler_row(release: Release) -> Resource | None:
         kind="HorizontalPodAutoscaler",
         namespace=release.namespace,
         name=release.name,
+    ).first()
+
+
+def deployment_row(release: Release) -> Resource | None:
+    """The inventory's view of the release's Deployment (desired and ready replicas, images)."""
+    return Resource.objects.filter(
+        cluster_id=release.project.cluster_id, kind="Deployment", namespace=release.namespace, name=release.name
     ).first()
 
 

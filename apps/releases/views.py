@@ -80,13 +80,20 @@ def _deploy(request, release: Release, **kwargs) -> services.DeployOutcome | Non
 @require_http_methods(["GET", "POST"])
 def release_edit(request, pk: int):
     release = access.release(request.user, pk, RELEASES_DEPLOY)
-    form = ReleaseForm(request.POST or None, user=request.user, release=release)
+    drift = services.replica_drift(release)
+    live = drift["live"] if drift else None
+    form = ReleaseForm(request.POST or None, user=request.user, release=release, live_replicas=live)
     context = {"form": form, "release": release}
     if request.method == "POST" and form.is_valid():
         force = request.POST.get("force") == "1"
         try:
             outcome = services.deploy_release(
-                actor=request.user, release=release, spec=form.spec(), force=force, request=request
+                actor=request.user,
+                release=release,
+                spec=form.spec(),
+                force=force,
+                request=request,
+                replicas_seen=form.cleaned_data.get("replicas_seen"),
             )
         except services.HandEditConflict as exc:
             context.update(error=str(exc), offer_force=True)
@@ -152,6 +159,8 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "revisions": revisions,
         "latest": revisions[0] if revisions else None,
         "autoscaler": services.autoscaler_row(release),
+        "deployment": services.deployment_row(release),
+        "replica_drift": services.replica_drift(release),
         "route": services.route_row(release),
         "can_deploy": access.may(request.user, RELEASES_DEPLOY, release),
         "can_rollback": access.may(request.user, RELEASES_ROLLBACK, release),
