@@ -4,9 +4,9 @@ import pytest
 from django.urls import reverse
 
 from apps.core.models import AuditEvent
+from apps.releases.forms import initial_from_spec
 from apps.releases.models import Release
 from tests.helpers import login, wait_for
-from apps.releases.forms import initial_from_spec
 from tests.releases.helpers import NAME, NEW, form_data, roll_out
 
 pytestmark = [pytest.mark.sandbox]
