@@ -191,3 +191,21 @@ class WebProcess:
     def __exit__(self, *exc) -> None:
         self.master.terminate()
         self.master.wait(30)
+
+
+def confirm_dialog(page, reason: str = "", password: str = "") -> str:
+    """Answer the console's confirmation dialog (templates/htmx/confirm_modal.html); returns what it showed under
+    "What will change" (empty when nothing)."""
+    from playwright.sync_api import expect
+
+    modal = page.locator("[data-testid=confirm-modal]")
+    expect(modal).to_be_visible()
+    changes = modal.locator("[data-testid=confirm-changes]")
+    shown = changes.inner_text() if changes.is_visible() else ""
+    if reason:
+        modal.locator("[data-testid=confirm-reason]").fill(reason)
+    if password:
+        modal.locator("[data-testid=confirm-password]").fill(password)
+    modal.locator("[data-testid=confirm-ok]").click()
+    expect(modal).to_be_hidden()
+    return shown

@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        from apps.accounts import changes, signals
+        from apps.accounts import changes, preferences, signals  # noqa: F401 (preferences: sign-in receiver)
 
         signals.connect()
         changes.connect()

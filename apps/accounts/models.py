@@ -158,3 +158,20 @@ class Binding(models.Model):
     @property
     def k8s_name(self) -> str:
         return f"kubemate-b{self.pk}"
+
+
+class Preference(models.Model):
+    """One person's display settings. ``time_zone`` (an IANA name such as Asia/Shanghai) is the zone every time
+    in the console is shown in; empty means the installation's (settings.TIME_ZONE)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="preference"
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.time_zone or '-'}"

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from apps.accounts import views, views_audit, views_roles
+from apps.accounts import views, views_audit, views_roles, views_settings
 
 app_name = "accounts"
 
 urlpatterns = [
     path("me/access/", views_audit.my_access, name="my_access"),
+    path("me/settings/", views_settings.my_settings, name="my_settings"),
     path("users/", views.user_list, name="user_list"),
     path("users/new/", views.user_create, name="user_create"),
     path("users/<int:user_id>/", views.user_detail, name="user_detail"),

@@ -44,7 +44,20 @@ def audit_list(request):
 def audit_export(request):
     """CSV of the filtered events, streamed so a year of history does not sit in memory."""
     _form, events = _filtered_events(request)
-    header = ["seq", "time", "actor", "action", "result", "cluster", "namespace", "kind", "object", "address", "hash"]
+    header = [
+        "seq",
+        "time",
+        "actor",
+        "action",
+        "result",
+        "cluster",
+        "namespace",
+        "kind",
+        "object",
+        "address",
+        "reason",
+        "hash",
+    ]
     rows = (
         [
             e.seq,
@@ -57,6 +70,7 @@ def audit_export(request):
             e.object_kind,
             e.object_name,
             e.ip or "",
+            e.reason,
             e.hash,
         ]
         for e in events.order_by("seq").iterator(chunk_size=2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, logout
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,9 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from apps.core import audit
-from apps.core.models import AuditEvent
-from apps.core.reauth import mark_recent_auth
+from apps.core.reauth import prove_password
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -35,22 +33,9 @@ def reauth(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
     error = ""
     if request.method == "POST":
-        username = request.user.get_username()
         password = request.POST.get("password", "")
-        # Through authenticate() so that django-axes counts wrong passwords here as it does at sign-in.
-        user = authenticate(request, username=username, password=password) if password else None
-        if user is not None and user.pk == request.user.pk:
-            mark_recent_auth(request)
-            audit.record(actor=request.user, action="accounts.reauth", kind="user", name=username, request=request)
+        if prove_password(request, password):
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
-        audit.record(
-            actor=request.user,
-            action="accounts.reauth",
-            result=AuditEvent.Result.FAILURE,
-            kind="user",
-            name=username,
-            request=request,
-        )
         if getattr(request, "axes_locked_out", False):
             logout(request)
             messages.error(

@@ -78,6 +78,7 @@ TABLE: tuple[Kind, ...] = (
     ),
     _inventory("Ingress", "networking.k8s.io/v1", "ingresses", True, _("Ingress"), _("Ingresses")),
     _inventory("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes", True, _("HTTP route"), _("HTTP routes")),
+    _inventory("Gateway", "gateway.networking.k8s.io/v1", "gateways", True, _("Gateway"), _("Gateways")),
     _inventory("ConfigMap", "v1", "configmaps", True, _("Config map"), _("Config maps")),
     _inventory("Secret", "v1", "secrets", True, _("Secret"), _("Secrets"), capability=SECRETS_VIEW_METADATA),
     _inventory("PersistentVolumeClaim", "v1", "persistentvolumeclaims", True, _("Volume claim"), _("Volume claims")),

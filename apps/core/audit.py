@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
 from apps.core.models import AuditEvent, AuditHead
@@ -42,12 +44,30 @@ def _canonical(value):
 
 def event_hash(event: AuditEvent) -> str:
     payload = {name: _canonical(getattr(event, name)) for name in HASHED_FIELDS}
+    if event.reason:  # hashed when given; events written before reasons existed keep their hashes
+        payload["reason"] = event.reason
     data = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(data.encode()).hexdigest()
 
 
 def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+REASON_MAX = 500
+
+
+def reason_of(request) -> str:
+    """The reason typed in the confirmation dialog (the form field ``reason``): one line, at most 500 characters."""
+    if request is None or getattr(request, "method", "") != "POST":
+        return ""
+    try:
+        value = request.POST.get("reason", "")
+    except (SuspiciousOperation, MultiPartParserError, OSError, ValueError):
+        # An unreadable body: the view answers for it; the audit row has no reason.
+        return ""
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in str(value)[: REASON_MAX * 2]).split())
+    return cleaned[:REASON_MAX]
 
 
 def record(
@@ -62,8 +82,11 @@ def record(
     detail: dict | None = None,
     request=None,
     actor_name: str | None = None,
+    reason: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. ``detail`` must never hold secrets."""
+    """Append one event to the chain. ``detail`` must never hold secrets.
+
+    ``reason`` defaults to the one the person gave with the request (``reason_of``)."""
     with transaction.atomic():
         head, _created = AuditHead.objects.select_for_update().get_or_create(pk=1)
         event = AuditEvent(
@@ -79,6 +102,7 @@ def record(
             object_name=name,
             detail=detail or {},
             ip=client_ip(request),
+            reason=(reason if reason is not None else reason_of(request))[:REASON_MAX],
             prev_hash=head.hash,
         )
         event.hash = event_hash(event)

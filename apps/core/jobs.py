@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.core import broker, heartbeat
+from apps.core import audit, broker, heartbeat
 from apps.core.models import Job, JobLogLine
 from apps.core.redis import ServiceUnavailable, require_redis
 
@@ -37,6 +37,14 @@ logger = logging.getLogger(__name__)
 
 class TransientError(Exception):
     """A failure worth retrying (a timeout, a busy lock); the task is retried with backoff."""
+
+
+class JobCancelled(Exception):
+    """Someone cancelled the job; raised at the task's next step, the job ends Cancelled."""
+
+
+class JobError(Exception):
+    """A job cannot be cancelled (it has finished); the message is the sentence to show."""
 
 
 class JobRecorder:
@@ -57,6 +65,12 @@ class JobRecorder:
         Job.objects.filter(pk=self.job.pk).update(**fields)
         if message:
             self.log(message)
+        self.check_cancelled()
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled when someone cancelled the job; long waits call it each round."""
+        if Job.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists():
+            raise JobCancelled(_("Cancelled."))
 
     def log(self, message: str, level: str = JobLogLine.Level.INFO) -> None:
         JobLogLine.objects.create(job_id=self.job.pk, message=message, level=level)
@@ -77,6 +91,8 @@ class JobTask(Task):
     # returns the sentence for the person (and may put the domain in a clear state, as the rollout wait
     # marks its revision failed). None: the generic sentence.
     when_orphaned: Callable[[Job], str] | None = None
+    # The same for a job someone cancelled while it ran (say what stays as it is and what to do next).
+    when_cancelled: Callable[[Job], str] | None = None
 
     def __call__(self, job_id: str, *args: Any, **kwargs: Any) -> Any:
         now = timezone.now()
@@ -97,6 +113,12 @@ class JobTask(Task):
                 result = self.run(recorder, *args, **kwargs)
         except Retry:
             raise
+        except JobCancelled:
+            job.refresh_from_db()
+            sentence = self._cancelled_sentence(job)
+            recorder.log(sentence, JobLogLine.Level.WARNING)
+            self._finish(job, Job.Status.CANCELLED, sentence)
+            return None
         except TransientError as exc:
             retries = self.request.retries or 0
             if retries < self.max_retries:
@@ -115,6 +137,18 @@ class JobTask(Task):
             return None
         self._finish(job, Job.Status.SUCCEEDED, _("Finished."), progress=100)
         return result
+
+    def _cancelled_sentence(self, job: Job) -> str:
+        who = job.cancelled_by.get_username() if job.cancelled_by else _("the system")
+        generic = _("Cancelled by %(user)s at %(progress)s%%.") % {"user": who, "progress": job.progress}
+        hook = type(self).when_cancelled
+        if hook is None:
+            return generic
+        try:
+            return hook(job) or generic
+        except Exception:  # a broken hook must not keep the job Running
+            logger.exception("job cancelled without its task's words", extra={"job_id": str(job.pk)})
+            return generic
 
     @staticmethod
     def _finish(job: Job, status: str, message: str, progress: int | None = None) -> None:
@@ -146,6 +180,51 @@ def _enqueue(job: Job, task: Task, args: tuple) -> None:
     except Exception:  # kombu's errors vary by transport; every one means "not queued"
         logger.exception("job could not be queued", extra={"job_id": str(job.pk), "kind": job.kind})
         JobTask._finish(job, Job.Status.FAILED, str(ServiceUnavailable()))
+
+
+def may_cancel(user, job: Job) -> bool:
+    """Who may cancel a job: the person who started it, or a platform administrator."""
+    return not job.is_finished and (user.is_superuser or (job.actor_id is not None and job.actor_id == user.pk))
+
+
+def cancel_job(*, actor, job: Job, request=None) -> str:
+    """Stop ``job`` as ``actor``: a pending one ends Cancelled now (its queued message then finds nothing to
+    run), a running one at its next step. Audited; returns the sentence to show."""
+    now = timezone.now()
+    who = actor.get_username()
+    with transaction.atomic():
+        sentence = _("Cancelled by %(user)s before it started.") % {"user": who}
+        ended = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+            status=Job.Status.CANCELLED,
+            finished_at=now,
+            cancel_requested_at=now,
+            cancelled_by=actor,
+            message=sentence[:500],
+        )
+        if not ended:
+            sentence = _("Cancelling: the job stops at its next step.")
+            asked = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, cancel_requested_at__isnull=True).update(
+                cancel_requested_at=now, cancelled_by=actor
+            )
+            if not asked:
+                job.refresh_from_db()
+                if job.status == Job.Status.RUNNING:
+                    return _("Cancelling: the job stops at its next step.")
+                raise JobError(_("This job has finished: there is nothing to cancel."))
+        JobLogLine.objects.create(
+            job_id=job.pk,
+            message=_("%(user)s asked to cancel the job.") % {"user": who},
+            level=JobLogLine.Level.WARNING,
+        )
+        audit.record(
+            actor=actor,
+            action="core.job.cancel",
+            kind="Job",
+            name=str(job.pk),
+            detail={"title": job.title, "kind": job.kind, "target": job.target, "was": job.status},
+            request=request,
+        )
+    return sentence
 
 
 def heartbeat_timeout() -> timedelta:

@@ -26,8 +26,9 @@ class Job(models.Model):
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(_("kind"), max_length=100)
@@ -49,6 +50,17 @@ class Job(models.Model):
     # The task's arguments (ids and plain values only, never secrets), kept to queue it again when the broker lost
     # its message (a Redis restart): core.jobs.resend_lost_jobs.
     args = models.JSONField(_("arguments"), default=list, blank=True)
+    # Someone asked the job to stop (core.jobs.cancel_job): a pending job ends at once, a running one at its next
+    # step (JobRecorder.progress / check_cancelled), in the words of the task's ``when_cancelled``.
+    cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("cancelled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -137,6 +149,8 @@ class AuditEvent(models.Model):
     object_name = models.CharField(_("object"), max_length=253, blank=True, editable=False)
     detail = models.JSONField(_("detail"), default=dict, blank=True, editable=False)
     ip = models.GenericIPAddressField(_("address"), null=True, blank=True, editable=False)
+    # Why, in the person's words (a change-ticket number, "incident 4711"), from the confirmation dialog.
+    reason = models.CharField(_("reason"), max_length=500, blank=True, default="", editable=False)
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
 

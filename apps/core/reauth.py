@@ -1,9 +1,11 @@
 """Asking for the password again before dangerous actions (drain, delete, restore, user management).
 
 A view wrapped in ``require_recent_auth`` runs only when the session's last
-password proof, at sign-in or on the /reauth/ page, is younger than
+password proof, at sign-in, on the /reauth/ page or in the confirmation dialog
+(a ``password`` field posted with the action), is younger than
 ``settings.REAUTH_MAX_AGE_SECONDS``. Otherwise the person is sent to /reauth/
-and comes back to where they were.
+and comes back to where they were; a wrong password in the dialog answers a
+sentence and changes nothing.
 """
 
 from __future__ import annotations
@@ -13,10 +15,21 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django_htmx.http import HttpResponseClientRedirect
+
+from apps.core import audit
+from apps.core.errors import SENTENCE_HEADER
+from apps.core.models import AuditEvent
 
 REAUTH_AT_KEY = "kubemate_reauth_at"
 
@@ -33,6 +46,31 @@ def has_recent_auth(request: HttpRequest) -> bool:
     return 0 <= time.time() - proven_at <= settings.REAUTH_MAX_AGE_SECONDS
 
 
+def prove_password(request: HttpRequest, password: str) -> bool:
+    """Check the signed-in person's password (through ``authenticate``, so django-axes counts wrong ones as at
+    sign-in); on success remember it in the session. Either way the attempt is audited."""
+    username = request.user.get_username()
+    user = authenticate(request, username=username, password=password) if password else None
+    ok = user is not None and user.pk == request.user.pk
+    if ok:
+        mark_recent_auth(request)
+    audit.record(
+        actor=request.user,
+        action="accounts.reauth",
+        result=AuditEvent.Result.SUCCESS if ok else AuditEvent.Result.FAILURE,
+        kind="user",
+        name=username,
+        request=request,
+        reason="",
+    )
+    return ok
+
+
+def needs_password(request: HttpRequest) -> bool:
+    """Whether a dangerous action pressed now would ask for the password (for the confirmation dialog)."""
+    return not has_recent_auth(request)
+
+
 def reauth_url(next_path: str) -> str:
     return f"{reverse('security:reauth')}?{urlencode({'next': next_path})}"
 
@@ -46,12 +84,25 @@ def require_recent_auth(view):
     """
 
     @wraps(view)
+    @sensitive_post_parameters("password")
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if has_recent_auth(request):
             return view(request, *args, **kwargs)
         htmx = getattr(request, "htmx", None)
+        if request.method == "POST" and "password" in request.POST:
+            if prove_password(request, request.POST.get("password", "")):
+                return view(request, *args, **kwargs)
+            if not getattr(request, "axes_locked_out", False):
+                sentence = _("That password is not right: nothing was done. Type the password you sign in with.")
+                if htmx:
+                    body = render_to_string("errors/_request_error.html", {"sentence": sentence}, request=request)
+                    return HttpResponse(body, status=403, headers={SENTENCE_HEADER: "1"})
+                messages.error(request, sentence)
+                back = request.META.get("HTTP_REFERER", "")
+                safe = url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure())
+                return HttpResponseRedirect(back if safe else resolve_url(settings.LOGIN_REDIRECT_URL))
         if htmx:
             return HttpResponseClientRedirect(
                 reauth_url(htmx.current_url_abs_path or request.get_full_path()), status=204

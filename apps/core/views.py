@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from apps.core import access, health, jobs
+from apps.core import access, health, job_filters, jobs
 from apps.core.htmx import render, stop_polling
 from apps.core.models import Job
 
@@ -16,15 +18,37 @@ from apps.core.models import Job
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = access.jobs(request.user)[:100]
-    return render(request, "core/job_list.html", {"jobs": jobs})
+    form, page = job_filters.filtered(access.jobs(request.user), request.GET)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "jobs": page.object_list, "query": query.urlencode()}
+    return render(request, "core/job_list.html", context, partial="results")
 
 
 @login_required
 @require_GET
 def job_detail(request: HttpRequest, job_id) -> HttpResponse:
     job = access.job(request.user, job_id)
-    return render(request, "core/job_detail.html", {"job": job, "log_lines": job.log_lines.all()[:1000]})
+    context = {
+        "job": job,
+        "log_lines": job.log_lines.all()[:1000],
+        "can_cancel": jobs.may_cancel(request.user, job),
+        "kind_label": job_filters.kind_label(job.kind),
+    }
+    return render(request, "core/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
+    job = access.job(request.user, job_id)
+    if not jobs.may_cancel(request.user, job) and not job.is_finished:
+        raise Http404
+    try:
+        messages.success(request, jobs.cancel_job(actor=request.user, job=job, request=request))
+    except jobs.JobError as exc:
+        messages.error(request, str(exc))
+    return redirect("core:job_detail", job.pk)
 
 
 @require_GET

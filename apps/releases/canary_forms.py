@@ -12,7 +12,7 @@ from apps.accounts import access
 from apps.accounts.capabilities import WORKLOADS_VIEW
 from apps.observability.prometheus import PrometheusError
 from apps.releases import analysis, canaries
-from apps.releases.forms import validate_image
+from apps.releases.forms import style_selects, validate_image
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,100}$")
 
@@ -81,6 +81,7 @@ class CanaryForm(forms.Form):
 
     def __init__(self, *args, release=None, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        style_selects(self)
         self.release = release
         if release is not None and not may_write_queries(user, release.project.cluster):
             # A query of one's own could read any namespace's metrics: only the ready-made checks, which are

@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy
 from apps.accounts import access
 from apps.accounts.capabilities import RELEASES_DEPLOY
 from apps.accounts.models import Project
+from apps.clusters.inventory.pages.tables import listeners_text
+from apps.clusters.models import Resource
 from apps.clusters.values import is_dns_label, is_label_key, is_label_value, parse_quantity
 from apps.core import crypto
 from apps.releases import render
@@ -209,6 +211,13 @@ def parse_ports(text: str) -> list[int]:
     return ports
 
 
+def style_selects(form: forms.Form) -> None:
+    """Selects render through their widget (so choices may be grouped): give them the console's look and test id."""
+    for name, field in form.fields.items():
+        if isinstance(field.widget, forms.Select):
+            field.widget.attrs.update({"class": "form-select", "data-testid": f"field-{name}"})
+
+
 def port_field(label, initial, required=True):
     return forms.IntegerField(label=label, initial=initial, required=required, validators=[validate_port])
 
@@ -217,7 +226,15 @@ class ReleaseForm(forms.Form):
     """Creates (with project, namespace and name) or edits (without them) a release's spec."""
 
     project = forms.ModelChoiceField(label=gettext_lazy("Project"), queryset=Project.objects.none())
-    namespace = forms.CharField(label=gettext_lazy("Namespace"), max_length=63)
+    # Chosen among the namespaces of the projects the user may deploy to (grouped by project).
+    namespace = forms.ChoiceField(
+        label=gettext_lazy("Namespace"),
+        error_messages={
+            "invalid_choice": gettext_lazy(
+                "%(value)s is not a namespace of a project you may deploy to: choose one from the list."
+            )
+        },
+    )
     name = forms.CharField(
         label=gettext_lazy("Name"),
         max_length=63,
@@ -290,6 +307,9 @@ class ReleaseForm(forms.Form):
     route_enabled = forms.BooleanField(label=gettext_lazy("Publish through a Gateway (HTTPRoute)"), required=False)
     route_hostname = forms.CharField(label=gettext_lazy("Host name"), max_length=253, required=False)
     route_path = forms.CharField(label=gettext_lazy("Path prefix"), max_length=200, required=False)
+    # A Gateway the inventory holds ("<cluster id>/<namespace>/<name>"), or OTHER_GATEWAY to type one in the two
+    # fields below (a Gateway Kubemate has not read, or none read yet).
+    gateway = forms.ChoiceField(label=gettext_lazy("Gateway"), required=False)
     gateway_namespace = forms.CharField(label=gettext_lazy("Gateway namespace"), max_length=63, required=False)
     gateway_name = forms.CharField(label=gettext_lazy("Gateway name"), max_length=63, required=False)
     hpa_enabled = forms.BooleanField(label=gettext_lazy("Scale automatically (HPA)"), required=False)
@@ -323,6 +343,12 @@ class ReleaseForm(forms.Form):
         initial["replicas_seen"] = initial.get("replicas")
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
+        self.warnings: list[str] = []
+        style_selects(self)
+        self._gateways = gateway_rows(user, release)
+        self.fields["gateway"].choices = gateway_choices(self._gateways)
+        if release is not None:
+            self.initial.setdefault("gateway", gateway_value_for(self._gateways, release.project.cluster_id, spec))
         if live_replicas is not None and release is not None:
             self.fields["replicas"].help_text = _(
                 "The cluster runs %(live)s (scaled outside the release, which said %(spec)s); "
@@ -338,7 +364,13 @@ class ReleaseForm(forms.Form):
                     "names you leave out keep their stored value."
                 ) % {"names": ", ".join(stored)}
         else:
+            projects = list(deployable_projects(user))
             self.fields["project"].queryset = deployable_projects(user)
+            self.fields["namespace"].widget.attrs["data-filter-by"] = "field-project"
+            self.fields["namespace"].choices = [
+                ("", _("Choose a namespace")),
+                *((p.name, [(ns, ns) for ns in p.namespaces]) for p in projects),
+            ]
 
     def clean_ports(self):
         return parse_ports(self.cleaned_data["ports"])
@@ -410,6 +442,8 @@ class ReleaseForm(forms.Form):
         data = super().clean()
         if self.release is None:
             self._clean_identity(data)
+        self._clean_gateway(data)
+        self._follow_first_port(data)
         for kind, parse in (("cpu", cpu_cores), ("memory", memory_bytes)):
             request, limit = data.get(f"{kind}_request"), data.get(f"{kind}_limit")
             if request and limit and parse(request) > parse(limit):
@@ -442,6 +476,39 @@ class ReleaseForm(forms.Form):
         if clash:
             self.add_error("secret_env", _("Already set as plain variables: %(names)s.") % {"names": ", ".join(clash)})
         return data
+
+    def _clean_gateway(self, data: dict) -> None:
+        """A picked Gateway fills the namespace and name; it must be in the release's cluster."""
+        value = data.get("gateway") or ""
+        if not value or value == OTHER_GATEWAY:
+            return
+        cluster_id, namespace, name = value.split("/", 2)
+        project = self.release.project if self.release else data.get("project")
+        if project is not None and str(project.cluster_id) != cluster_id:
+            self.add_error(
+                "gateway", _("This Gateway is in another cluster than the project's; choose one of its own.")
+            )
+            return
+        data["gateway_namespace"], data["gateway_name"] = namespace, name
+
+    def _follow_first_port(self, data: dict) -> None:
+        """Probe ports left at the old first container port follow the new one; a probe on a port the container
+        does not list is worth a warning (it may be a sidecar's, but usually it is a mistake)."""
+        ports = data.get("ports")
+        if not ports:
+            return
+        old = parse_first_port(self.initial.get("ports"))
+        for prefix, words in (("readiness", _("readiness probe")), ("liveness", _("liveness probe"))):
+            if data.get(f"{prefix}_type") not in ("http", "tcp") or f"{prefix}_port" in self.errors:
+                continue
+            port = data.get(f"{prefix}_port")
+            if port is not None and port == old and port == self.initial.get(f"{prefix}_port") and port not in ports:
+                data[f"{prefix}_port"] = port = ports[0]
+            if port is not None and port not in ports:
+                self.warnings.append(
+                    _("The %(probe)s checks port %(port)s, which is not one of the container ports (%(ports)s).")
+                    % {"probe": words, "port": port, "ports": ", ".join(str(p) for p in ports)}
+                )
 
     def _clean_identity(self, data: dict) -> None:
         project, namespace, name = data.get("project"), data.get("namespace"), data.get("name")
@@ -551,6 +618,48 @@ def initial_from_spec(spec: dict) -> dict:
             }
         )
     return initial
+
+
+OTHER_GATEWAY = "other"
+
+
+def parse_first_port(text) -> int | None:
+    match = re.match(r"\s*(\d{1,5})", str(text or ""))
+    return int(match.group(1)) if match else None
+
+
+def gateway_rows(user, release: Release | None) -> list:
+    """The Gateways the inventory holds in the release's cluster, or in the clusters of the projects ``user`` may
+    deploy to. Gateways are shared entry points (usually in a namespace of their own, such as gateway-system, that
+    no project holds): anyone who may deploy in a cluster sees their names and listeners here, as a route
+    attaching to one needs, and nothing else of them."""
+    if release is not None:
+        cluster_ids = [release.project.cluster_id]
+    else:
+        cluster_ids = sorted({p.cluster_id for p in deployable_projects(user)})
+    rows = Resource.objects.filter(cluster_id__in=cluster_ids, kind="Gateway").select_related("cluster")
+    return list(
+        rows.only("cluster__name", "namespace", "name", "summary").order_by("cluster_id", "namespace", "name")[:200]
+    )
+
+
+def gateway_choices(rows: list) -> list:
+    clusters = {row.cluster_id for row in rows}
+    choices = [("", _("No Gateway"))]
+    for row in rows:
+        where = f"{row.cluster.name} · " if len(clusters) > 1 else ""
+        label = f"{where}{row.namespace}/{row.name} — {listeners_text((row.summary or {}).get('listeners') or [])}"
+        choices.append((f"{row.cluster_id}/{row.namespace}/{row.name}", label))
+    choices.append((OTHER_GATEWAY, _("Another Gateway (type its namespace and name)")))
+    return choices
+
+
+def gateway_value_for(rows: list, cluster_id: int, spec: dict) -> str:
+    route = spec.get("route") or {}
+    if not route.get("gateway_name"):
+        return ""
+    value = f"{cluster_id}/{route.get('gateway_namespace')}/{route.get('gateway_name')}"
+    return value if any(f"{r.cluster_id}/{r.namespace}/{r.name}" == value for r in rows) else OTHER_GATEWAY
 
 
 def deployable_projects(user):

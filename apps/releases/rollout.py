@@ -70,6 +70,22 @@ def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
                 _finish(revision, Revision.Result.FAILED, sentence)
                 raise RolloutFailed(sentence)
             time.sleep(settings.KUBEMATE_RELEASE_POLL_SECONDS)
+            job.check_cancelled()
+
+
+def rollout_cancelled(job: Job) -> str:
+    """The words for a rollout wait someone cancelled (JobTask.when_cancelled): Kubemate stops following, the
+    cluster goes on; the revision says so."""
+    revision = Revision.objects.select_related("release").filter(job_id=job.pk).first()
+    who = job.cancelled_by.get_username() if job.cancelled_by else _("the system")
+    name = revision.release.name if revision else ""
+    sentence = _(
+        "Cancelled by %(user)s at %(progress)s%%: Kubemate no longer follows the rollout of %(name)s; the cluster "
+        "goes on with it. Its pods show on the Deployment's page."
+    ) % {"user": who, "progress": job.progress, "name": name}
+    if revision is not None:
+        Revision.objects.filter(pk=revision.pk).update(message=sentence[:500])
+    return sentence
 
 
 def rollout_orphaned(job: Job) -> str:

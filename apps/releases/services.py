@@ -160,7 +160,7 @@ def refused_sentence(exc: kube.KubeError, release: Release) -> str:
     return str(exc)
 
 
-def _kinds_of(spec: dict) -> set[str]:
+def kinds_of(spec: dict) -> set[str]:
     kinds = {"Deployment"}
     if spec.get("secret_env"):
         kinds.add("Secret")
@@ -288,9 +288,9 @@ def apply_spec(k, release: Release, spec: dict, last: Revision | None) -> None:
     """Server-side apply the release's objects for ``spec``; remove the kinds ``last`` had and ``spec`` drops."""
     for manifest in rendered(release, spec, reveal=True):
         k8s.apply(k, manifest)
-    previous_kinds = _kinds_of(last.spec) if last else set()
+    previous_kinds = kinds_of(last.spec) if last else set()
     for kind in k8s.RELEASE_KINDS:
-        if kind in previous_kinds and kind not in _kinds_of(spec):
+        if kind in previous_kinds and kind not in kinds_of(spec):
             k8s.delete(k, kind, release.namespace, _object_name(release, kind))
 
 
@@ -361,7 +361,7 @@ def delete_release(*, actor, release: Release, request=None) -> None:
     try:
         with kube.client(release.project.cluster, as_user=actor) as k:
             for kind in k8s.RELEASE_KINDS:
-                if kind in _kinds_of(release.spec):
+                if kind in kinds_of(release.spec):
                     k8s.delete(k, kind, release.namespace, _object_name(release, kind))
             for kind in ("Service", "Deployment"):
                 k8s.delete(k, kind, release.namespace, render.canary_name(release.name))

@@ -22,9 +22,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.capabilities import RELEASES_CANARY, RELEASES_DEPLOY, RELEASES_ROLLBACK, WORKLOADS_VIEW
 from apps.core.htmx import render
-from apps.core.reauth import require_recent_auth
+from apps.core.reauth import needs_password, require_recent_auth
 from apps.releases import access, analysis, canaries, services
 from apps.releases.canary_forms import CanaryForm, CanaryStepForm
+from apps.releases.changes import spec_changes
 from apps.releases.forms import DiffForm, ReleaseForm, RollbackForm, deployable_projects
 from apps.releases.models import Canary, Release
 
@@ -140,11 +141,14 @@ def release_detail(request, pk: int):
 
 def _detail_context(request, release: Release, canary_form: CanaryForm | None = None) -> dict:
     revisions = list(release.revisions.select_related("actor", "job"))
+    for rev in revisions:  # what rolling back to it would change, for the confirmation dialog
+        rev.changes = spec_changes(release.spec, rev.spec, keep_replicas=True)
     canary = canaries.active_canary(release)
     can_canary = access.may(request.user, RELEASES_CANARY, release)
     return {
         "canary": canary,
         "canary_live": canaries.live_view(release, canary),
+        "canary_changes": spec_changes(release.spec, canary.spec, keep_replicas=True) if canary else [],
         "canary_steps": canaries.STEPS,
         "can_canary": can_canary,
         "canary_form": canary_form
@@ -167,6 +171,8 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "can_remove": access.may(request.user, RELEASES_DEPLOY, release)
         and access.may(request.user, RELEASES_CANARY, release),
         "secret_names": sorted(release.spec.get("secret_env") or {}),
+        "owned_kinds": sorted(services.kinds_of(release.spec)),
+        "needs_password": needs_password(request),
     }
 
 

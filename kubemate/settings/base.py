@@ -120,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in user is the actor of the changes a request makes to accounts, in the console and admin alike.
     "apps.accounts.actor.ActorMiddleware",
+    # Times show in the person's own time zone (a setting per user).
+    "apps.accounts.preferences.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "apps.core.middleware.SessionExpiryMiddleware",
     "apps.core.middleware.ServiceUnavailableMiddleware",

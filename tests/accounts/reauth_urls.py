@@ -3,6 +3,7 @@
 from django.http import HttpResponse
 from django.urls import URLResolver, include, path
 
+from apps.core import audit
 from apps.core.reauth import require_recent_auth
 from kubemate.urls import handler404, handler500
 from kubemate.urls import urlpatterns as console_urlpatterns
@@ -12,6 +13,8 @@ __all__ = ["handler404", "handler500", "urlpatterns"]
 
 @require_recent_auth
 def dangerous(request):
+    if request.method == "POST":
+        audit.record(actor=request.user, action="test.drain", kind="Node", name="node-000", request=request)
     return HttpResponse(f"drained by {request.user.username}")
 
 

@@ -175,3 +175,57 @@ def test_five_wrong_passwords_sign_out_and_lock_sign_in(operator_client, operato
     assert AuditEvent.objects.filter(action="accounts.locked_out", result="denied").exists()
     signed_in = operator_client.post(reverse("login"), {"username": operator.username, "password": PASSWORD})
     assert signed_in.status_code == 429
+
+
+# --- the confirmation dialog: password and reason posted with the action itself ---------------------------------
+
+
+def test_the_password_typed_in_the_dialog_lets_a_stale_session_act_once_and_counts_as_a_proof(
+    operator_client, operator, settings
+):
+    make_stale(operator_client, settings)
+
+    response = operator_client.post(DANGEROUS, {"password": PASSWORD, "reason": "CHG-20261204-001"})
+
+    assert response.status_code == 200
+    done = AuditEvent.objects.get(action="test.drain")
+    assert (done.actor_name, done.reason) == (operator.username, "CHG-20261204-001")
+    proof = AuditEvent.objects.get(action="accounts.reauth")
+    assert (proof.result, proof.reason) == ("success", "")
+    # The proof is remembered: the next dangerous action within the age limit needs no password.
+    assert operator_client.post(DANGEROUS).status_code == 200
+
+
+def test_a_wrong_password_in_the_dialog_does_nothing_and_says_so(operator_client, settings):
+    make_stale(operator_client, settings)
+
+    htmx = operator_client.post(DANGEROUS, {"password": WRONG}, HTTP_HX_REQUEST="true")
+    plain = operator_client.post(DANGEROUS, {"password": WRONG}, HTTP_REFERER="http://testserver/clusters/1/nodes/")
+    offsite = operator_client.post(DANGEROUS, {"password": WRONG}, HTTP_REFERER="https://evil.example/")
+
+    assert htmx.status_code == 403 and htmx["X-Kubemate-Sentence"] == "1"
+    assert "That password is not right: nothing was done." in htmx.content.decode()
+    assert plain.status_code == 302 and plain["Location"] == "http://testserver/clusters/1/nodes/"
+    assert offsite["Location"] == "/"
+    assert not AuditEvent.objects.filter(action="test.drain").exists()
+    assert AuditEvent.objects.filter(action="accounts.reauth", result="failure").count() == 3
+    assert AccessAttempt.objects.get().failures_since_start == 3
+
+
+def test_a_reason_is_one_bounded_line_and_stays_in_the_hash_chain(operator_client, operator):
+    session = operator_client.session
+    session[REAUTH_AT_KEY] = time.time()
+    session.save()
+
+    operator_client.post(DANGEROUS, {"reason": "INC-1\n\x1b[31mred\x00 " + "x" * 2000})
+    operator_client.post(DANGEROUS, {})
+
+    with_reason, without = AuditEvent.objects.filter(action="test.drain").order_by("seq")
+    assert with_reason.reason.startswith("INC-1 [31mred ") and len(with_reason.reason) == 500
+    assert "\n" not in with_reason.reason and "\x1b" not in with_reason.reason
+    assert without.reason == ""
+    from apps.core import audit
+
+    assert list(audit.verify()) == []
+    with_reason.reason = "something else"
+    assert audit.event_hash(with_reason) != with_reason.hash

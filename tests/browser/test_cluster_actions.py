@@ -9,8 +9,9 @@ from playwright.sync_api import expect
 
 from apps.accounts.k8s import review_access
 from apps.accounts.reconcile import reconcile_rbac
+from apps.core.models import AuditEvent
 from tests.factories import AdminFactory
-from tests.helpers import sign_in_page
+from tests.helpers import confirm_dialog, sign_in_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -64,7 +65,11 @@ def test_scale_from_the_page_changes_pods_without_reload_and_bad_yaml_reads_clea
     page.click("[data-testid=action-scale]")
     page.fill("[data-testid=scale-form] input[name=replicas]", "4")
     page.click("[data-testid=scale-form] button[type=submit]")
+    expect(page.locator("[data-testid=confirm-question]")).to_have_text("Scale shop-web from 2 to 4 replicas?")
+    confirm_dialog(page, reason="CHG-20261204-007 peak season")
     expect(page.locator("#resource-actions-result")).to_contain_text("4", timeout=10_000)
+    scaled = AuditEvent.objects.filter(action="clusters.workload.scale").latest("seq")
+    assert scaled.reason == "CHG-20261204-007 peak season" and scaled.actor_name == admin.username
     expect(pods).to_have_count(4, timeout=30_000)
     assert page.evaluate("window.kubemateMarker") == "same page"
     screenshot("deployment-scaled")

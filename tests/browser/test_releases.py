@@ -10,9 +10,11 @@ from playwright.sync_api import expect
 from apps.accounts.k8s import review_access
 from apps.accounts.models import Project
 from apps.accounts.reconcile import reconcile_rbac
+from apps.core import audit
+from apps.core.models import AuditEvent
 from apps.releases.models import Canary
 from tests.factories import AdminFactory
-from tests.helpers import sign_in_page
+from tests.helpers import confirm_dialog, sign_in_page
 from tests.releases.helpers import check_now
 
 pytestmark = [
@@ -67,17 +69,25 @@ def shop_admin(page, registered_cluster, shop_namespace, inventory_sync):
 def deploy_from_the_form(page, namespace: str, screenshot=None) -> None:
     page.goto("/releases/new/")
     page.select_option("[data-testid=field-project]", label="Shop")
-    page.fill("[data-testid=field-namespace]", namespace)
+    page.select_option("[data-testid=field-namespace]", namespace)
     page.fill("[data-testid=field-name]", "shop-api")
     page.fill("[data-testid=field-image]", OLD)
+    page.fill("[data-testid=field-ports]", "80")
+    # The probes followed the first container port as it was typed.
+    expect(page.locator("[data-testid=field-readiness_port]")).to_have_value("80")
+    expect(page.locator("[data-testid=field-liveness_port]")).to_have_value("80")
     page.fill("[data-testid=field-ports]", "8080")
+    expect(page.locator("[data-testid=field-readiness_port]")).to_have_value("8080")
     page.check("[data-testid=field-route_enabled]")
     page.fill("[data-testid=field-route_hostname]", "shop.bank.example")
+    expect(page.locator("[data-testid=field-gateway_name]")).to_be_hidden()
+    page.select_option("[data-testid=field-gateway]", "other")
     page.fill("[data-testid=field-gateway_namespace]", "gateway-system")
     page.fill("[data-testid=field-gateway_name]", "public")
     if screenshot:
         screenshot("release-form")
     page.click("[data-testid=release-form] button[type=submit]")
+    confirm_dialog(page)
     expect(page.locator("[data-testid=release-name]")).to_have_text("shop-api")
     expect(page.locator("[data-testid=job-status]")).to_have_attribute("data-status", "succeeded", timeout=90_000)
 
@@ -93,6 +103,7 @@ def test_deploy_from_the_form_release_a_canary_at_10_percent_and_promote_it(
     page.fill("[data-testid=canary-start-form] [data-testid=field-image]", NEW)
     page.fill("[data-testid=canary-start-form] [data-testid=field-weight]", "10")
     page.click("[data-testid=canary-start]")
+    confirm_dialog(page)
     expect(page.locator("#messages")).to_contain_text("10% of the traffic")
     reload_until(page, page.locator("[data-track=canary] [data-testid=version-share]"), "10%")
     expect(page.locator("[data-track=stable] [data-testid=version-share]")).to_contain_text("90%")
@@ -100,8 +111,8 @@ def test_deploy_from_the_form_release_a_canary_at_10_percent_and_promote_it(
     reload_until(page, page.locator("[data-track=canary] [data-testid=version-ready]"), "1/1")
     screenshot("release-canary-10")
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-testid=canary-promote]")
+    assert NEW in confirm_dialog(page, reason="CHG-4711 promote")
     expect(page.locator("[data-testid=release-image]")).to_have_text(NEW)
     expect(page.locator("[data-testid=job-status]")).to_have_attribute("data-status", "succeeded", timeout=90_000)
     reload_until(page, page.locator("[data-testid=version-row]"), NEW)
@@ -138,6 +149,7 @@ def test_automatic_steps_move_the_share_while_prometheus_agrees_and_abort_when_i
     form.locator("[data-testid=field-analysis_interval]").fill("10")
     screenshot("release-canary-automatic-form")
     page.click("[data-testid=canary-start]")
+    confirm_dialog(page)
     expect(page.locator("#messages")).to_contain_text("every 10 seconds while the check passes")
     expect(page.locator("[data-testid=analysis-state]")).to_have_text("Automatic steps running")
 
@@ -164,3 +176,37 @@ def test_automatic_steps_move_the_share_while_prometheus_agrees_and_abort_when_i
     expect(page.locator("[data-testid=canary-start-form]")).to_be_visible()
     reload_until(page, page.locator("[data-track=stable] [data-testid=version-share]"), "100%")
     screenshot("release-canary-automatic-aborted")
+
+
+def test_roll_back_asks_first_shows_what_changes_and_keeps_the_reason(
+    page, screenshot, shop_admin, shop_namespace, celery_worker_thread
+):
+    deploy_from_the_form(page, shop_namespace)
+    page.click("[data-testid=release-edit]")
+    page.fill("[data-testid=field-image]", NEW)
+    page.click("[data-testid=release-form] button[type=submit]")
+    expect(page.locator("[data-testid=confirm-question]")).to_contain_text(f"image {NEW}, 2 replicas")
+    confirm_dialog(page)
+    expect(page.locator("[data-testid=release-image]")).to_have_text(NEW)
+    expect(page.locator("[data-testid=job-status]")).to_have_attribute("data-status", "succeeded", timeout=90_000)
+
+    # Cancel sends nothing.
+    page.click("[data-testid=rollback-1]")
+    page.click("[data-testid=confirm-cancel]")
+    expect(page.locator("[data-testid=confirm-modal]")).to_be_hidden()
+    expect(page.locator("[data-testid=revision-row]")).to_have_count(2)
+
+    page.click("[data-testid=rollback-1]")
+    expect(page.locator("[data-testid=confirm-question]")).to_have_text("Roll shop-api back to revision 1?")
+    screenshot("release-rollback-confirm")
+    shown = confirm_dialog(page, reason="INC-0815 checkout errors")
+    assert "Image" in shown and NEW in shown and OLD in shown
+    expect(page.locator("[data-testid=release-image]")).to_have_text(OLD)
+    expect(page.locator("[data-testid=revision-row]")).to_have_count(3)
+    event = AuditEvent.objects.filter(action="releases.release.rollback").latest("seq")
+    assert (event.reason, event.actor_name, event.detail["rollback_of"]) == (
+        "INC-0815 checkout errors",
+        shop_admin.username,
+        1,
+    )
+    assert list(audit.verify()) == []

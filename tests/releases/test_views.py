@@ -5,7 +5,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from apps.accounts.models import Project
+from apps.accounts import services as account_services
+from apps.accounts.models import Project, Role
 from apps.releases import render
 from apps.releases.models import Canary, Release, Revision
 from tests.factories import ResourceFactory, UserFactory
@@ -148,11 +149,19 @@ def test_the_preview_lists_what_to_fix_in_plain_words(client, release):
 
 
 def test_a_namespace_outside_the_project_is_refused(client, release):
-    login(client, member(release))
+    user = member(release)
+    login(client, user)
     data = form_data(project=release.project.pk, namespace="kube-system", name="checkout")
     page = client.post(reverse("releases:release_create"), data).content.decode()
-    assert "Choose one of the project&#x27;s namespaces: payments." in page
+    assert "kube-system is not a namespace of a project you may deploy to: choose one from the list." in page
     assert not Release.objects.filter(name="checkout").exists()
+    # A namespace of another project the user may deploy to, under this project, is refused too.
+    other = Project.objects.create(cluster=release.project.cluster, slug="shop", name="Shop", namespaces=["shop"])
+    account_services.create_binding(actor=None, role=Role.objects.get(slug="developer"), user=user, project=other)
+    data = form_data(project=release.project.pk, namespace="shop", name="checkout")
+    page = client.post(reverse("releases:release_create"), data).content.decode()
+    assert "Choose one of the project&#x27;s namespaces: payments." in page
+    assert 'data-filter-by="field-project"' in page and '<optgroup label="Shop">' in page
 
 
 def test_a_deployment_page_links_to_the_release_that_manages_it(client, release, admin_user):
@@ -222,7 +231,7 @@ def test_the_new_release_form_opens_with_sensible_defaults(client, release):
     assert response.status_code == 200
     assert 'name="memory_limit" id="id_memory_limit" value="256Mi"' in page
     assert 'name="ports" id="id_ports" value="8080"' in page
-    assert '<option value="payments">Payments</option>' in page
+    assert '<optgroup label="Payments">' in page and '<option value="payments">payments</option>' in page
 
 
 def test_without_a_project_the_empty_list_says_what_to_do_first(admin_client_):

@@ -80,9 +80,22 @@ def job_target(cluster: Cluster, node: str) -> str:
 
 
 def stopped_drain(cluster: Cluster, node: str) -> Job | None:
-    """The node's last drain when it stopped before the end (failed), else None."""
+    """The node's last drain when it stopped before the end (failed or cancelled), else None."""
     last = Job.objects.filter(kind=DRAIN_KIND, target=job_target(cluster, node)).order_by("-created_at").first()
-    return last if last is not None and last.status == Job.Status.FAILED else None
+    return last if last is not None and last.status in (Job.Status.FAILED, Job.Status.CANCELLED) else None
+
+
+def drain_cancelled(job: Job) -> str:
+    """The words for a drain someone cancelled (JobTask.when_cancelled); the drain audited its own stop."""
+    node = [*job.target.split("/"), "", "", "", ""][3]
+    return _(
+        "Cancelled by %(user)s at %(progress)s%%. Node %(node)s stays cordoned with the pods not yet evicted: on the "
+        "node's page, resume the drain to evict them, or uncordon the node to undo it."
+    ) % {
+        "user": job.cancelled_by.get_username() if job.cancelled_by else _("the system"),
+        "progress": job.progress,
+        "node": node,
+    }
 
 
 def drain_orphaned(job: Job) -> str:

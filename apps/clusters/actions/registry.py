@@ -27,6 +27,7 @@ from apps.accounts.capabilities import (
 from apps.clusters import kinds
 from apps.clusters.actions import drain
 from apps.clusters.kinds import BY_KIND, KINDS
+from apps.clusters.models import Resource
 
 # In action URLs kinds are written in lower case, and "-" stands for the namespace of cluster-scoped objects.
 KIND_SLUGS = {k.kind.lower(): k.kind for k in KINDS}
@@ -48,6 +49,9 @@ class Action:
     widget: str = "post"
     confirm: object = ""
     danger: bool = False
+    # The capability is marked dangerous: the view asks for the password again (apps/core/reauth.py), and the
+    # confirmation dialog takes it.
+    reauth: bool = False
     # Shown only when this holds for the object's summary (cordon or uncordon).
     when: Callable[[dict], bool] | None = None
 
@@ -104,6 +108,7 @@ ACTIONS: dict[str, Action] = {
             ("Pod",),
             confirm=_("Delete pod %(name)s? If a controller owns it, a new pod replaces it."),
             danger=True,
+            reauth=True,
         ),
         Action(
             "uncordon",
@@ -133,6 +138,7 @@ ACTIONS: dict[str, Action] = {
             ("Node",),
             confirm=_("Drain node %(name)s? It is cordoned and its pods are evicted, respecting disruption budgets."),
             danger=True,
+            reauth=True,
             when=lambda summary: not summary.get("drain_stopped"),
         ),
         # A drain that stopped before the end left the node cordoned: take it up, or undo it.
@@ -147,6 +153,7 @@ ACTIONS: dict[str, Action] = {
                 "Resume the drain of node %(name)s? The pods still on it are evicted, respecting disruption budgets."
             ),
             danger=True,
+            reauth=True,
             when=lambda summary: bool(summary.get("drain_stopped")),
         ),
         Action(
@@ -189,6 +196,7 @@ ACTIONS: dict[str, Action] = {
             YAML_EDIT,
             ("ConfigMap", "Secret"),
             widget="encrypt",
+            reauth=True,
         ),
     )
 }
@@ -208,6 +216,25 @@ class Button:
     action: Action
     url: str
     confirm: str
+    # What will change, for the confirmation dialog ("" when the question says it all).
+    detail: str = ""
+
+
+def _detail(action: Action, cluster, kind: str, name: str, summary: dict) -> str:
+    """The facts the confirmation dialog shows under the question, from the inventory's summary."""
+    if action.name == "restart":
+        return _("%(desired)s pods are replaced one by one; %(ready)s are ready now.") % {
+            "desired": summary.get("desired", 0),
+            "ready": summary.get("ready", 0),
+        }
+    if action.name == "delete" and summary.get("node"):
+        return _("It runs on node %(node)s.") % {"node": summary["node"]}
+    if kind == "Node" and action.name in ("cordon", "drain", "drain-resume"):
+        pods = Resource.objects.filter(cluster=cluster, kind="Pod", summary__node=name).count()
+        if action.name == "cordon":
+            return _("The %(pods)s pods on it keep running.") % {"pods": pods}
+        return _("%(pods)s pods run on it now; DaemonSet pods stay.") % {"pods": pods}
+    return ""
 
 
 def permitted_actions(user, cluster, kind: str, namespace: str, name: str, summary: dict | None = None) -> list[Button]:
@@ -219,7 +246,8 @@ def permitted_actions(user, cluster, kind: str, namespace: str, name: str, summa
             continue
         if action.permits(user, cluster, kind, namespace, name):
             confirm = str(action.confirm) % {"name": name} if action.confirm else ""
-            buttons.append(Button(action, action.url(cluster, kind, namespace, name), confirm))
+            detail = _detail(action, cluster, kind, name, summary) if confirm else ""
+            buttons.append(Button(action, action.url(cluster, kind, namespace, name), confirm, detail))
     return buttons
 
 

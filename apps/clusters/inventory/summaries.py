@@ -156,6 +156,28 @@ def _route(obj: dict) -> tuple[str, dict]:
     return ("Accepted" if accepted else "NotAccepted"), {"hosts": hosts}
 
 
+def _gateway(obj: dict) -> tuple[str, dict]:
+    """Programmed or not, and its listeners (name, protocol, port, host name) for the release form's picker."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    programmed = any(
+        c.get("type") == "Programmed" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    listeners = [
+        {
+            "name": str(item.get("name", ""))[:63],
+            "protocol": str(item.get("protocol", ""))[:20],
+            "port": item.get("port"),
+            "hostname": str(item.get("hostname") or "")[:253],
+        }
+        for item in (spec.get("listeners") or [])[:64]
+        if isinstance(item, dict)
+    ]
+    return ("Programmed" if programmed else "NotProgrammed"), {
+        "listeners": listeners,
+        "class": str(spec.get("gatewayClassName", ""))[:253],
+    }
+
+
 def _claim(obj: dict) -> tuple[str, dict]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     capacity = (status.get("capacity") or {}).get("storage") or (
@@ -258,6 +280,7 @@ SUMMARIZERS = {
     "EndpointSlice": _endpointslice,
     "Ingress": _route,
     "HTTPRoute": _route,
+    "Gateway": _gateway,
     "PersistentVolumeClaim": _claim,
     "PersistentVolume": _phase,
     "Namespace": _phase,

@@ -8,7 +8,9 @@ from datetime import datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-GOOD = frozenset({"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Scheduled", "Normal"})
+GOOD = frozenset(
+    {"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Programmed", "Scheduled", "Normal"}
+)
 BUSY = frozenset({"Pending", "Progressing", "Terminating", "Limited", "Suspended", "Released", "ContainerCreating"})
 # Pod states that need a person (the overview's "needs attention" list), and every state drawn in red.
 POD_PROBLEMS = (

@@ -17,7 +17,7 @@ KIND_LABELS = {k.kind: k.label_plural for k in KINDS}
 KIND_SINGULAR = {k.kind: k.label for k in KINDS}
 NAV_GROUPS = (
     (_("Workloads"), ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet")),
-    (_("Network"), ("Service", "HTTPRoute", "Ingress", "EndpointSlice")),
+    (_("Network"), ("Service", "HTTPRoute", "Gateway", "Ingress", "EndpointSlice")),
     (_("Config and storage"), ("ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume", "StorageClass")),
     (_("Cluster"), ("Node", "Namespace", "Event", "HorizontalPodAutoscaler")),
 )
@@ -40,6 +40,15 @@ REPLICATED = [
     (_("Up to date"), _s("updated")),
     (_("Available"), _s("available")),
 ]
+
+
+def listeners_text(listeners: list[dict]) -> str:
+    """'http HTTP:80, https HTTPS:443 (*.bank.example)' for a Gateway's listeners."""
+    parts = []
+    for item in listeners:
+        host = f" ({item['hostname']})" if item.get("hostname") else ""
+        parts.append(f"{item.get('name', '')} {item.get('protocol', '')}:{item.get('port', '')}{host}")
+    return ", ".join(parts) or "—"
 
 
 def hpa_metrics_text(metrics: list[dict]) -> str:
@@ -65,6 +74,7 @@ COLUMNS = {
     "EndpointSlice": [(_("Service"), _s("service")), (_("Ready endpoints"), _of("ready", "endpoints"))],
     "Ingress": [(_("Hosts"), _join("hosts"))],
     "HTTPRoute": [(_("Hosts"), _join("hosts"))],
+    "Gateway": [(_("Listeners"), lambda r: listeners_text(r.summary.get("listeners") or []))],
     "ConfigMap": [(_("Keys"), _s("keys"))],
     "Secret": [(_("Keys"), _s("keys"))],
     "PersistentVolumeClaim": [(_("Capacity"), _s("capacity")), (_("Storage class"), _s("storage_class"))],

@@ -1,0 +1,95 @@
+"""What a deploy, a rollback or a promote would change, in words, for the confirmation dialog. Pure: specs in,
+lines out. Sensitive values are compared by name only (their tokens change on each encryption)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Change:
+    label: object
+    before: str
+    after: str
+
+
+def _probe(probe: dict | None) -> str:
+    probe = probe or {}
+    kind = probe.get("type") or "none"
+    if kind == "none":
+        return "—"
+    where = f"{probe.get('path') or '/'}:{probe.get('port')}" if kind == "http" else str(probe.get("port"))
+    return f"{kind.upper()} {where}"
+
+
+def _env(spec: dict) -> str:
+    parts = []
+    for item in spec.get("env") or []:
+        if "configmap" in item:
+            parts.append(f"{item['name']}=configmap:{item['configmap']}/{item['key']}")
+        elif "secret" in item:
+            parts.append(f"{item['name']}=secret:{item['secret']}/{item['key']}")
+        else:
+            parts.append(f"{item['name']}={item.get('value', '')}")
+    return ", ".join(parts) or "—"
+
+
+def _resources(spec: dict) -> str:
+    r = spec.get("resources") or {}
+    return (
+        f"CPU {r.get('cpu_request') or '—'}/{r.get('cpu_limit') or '—'}, "
+        f"memory {r.get('memory_request') or '—'}/{r.get('memory_limit') or '—'}"
+    )
+
+
+def _route(spec: dict) -> str:
+    route = spec.get("route") or {}
+    if not route.get("enabled"):
+        return "—"
+    return f"{route.get('hostname') or '*'}{route.get('path') or '/'} → {route.get('gateway_name')}"
+
+
+def _scaling(spec: dict) -> str:
+    auto = spec.get("autoscaling") or {}
+    if auto.get("enabled"):
+        return f"HPA {auto.get('min')}–{auto.get('max')}"
+    return str(spec.get("replicas"))
+
+
+FIELDS = (
+    (_("Image"), lambda s: s.get("image") or "—"),
+    (_("Replicas"), _scaling),
+    (_("Container ports"), lambda s: ", ".join(str(p) for p in s.get("ports") or []) or "—"),
+    (_("Environment variables"), _env),
+    (_("Sensitive variables"), lambda s: ", ".join(sorted(s.get("secret_env") or {})) or "—"),
+    (_("Resources"), _resources),
+    (_("Readiness probe"), lambda s: _probe(s.get("readiness"))),
+    (_("Liveness probe"), lambda s: _probe(s.get("liveness"))),
+    (
+        _("Service port"),
+        lambda s: str((s.get("service") or {}).get("port")) if (s.get("service") or {}).get("enabled") else "—",
+    ),
+    (_("Route"), _route),
+    (
+        _("Run only on nodes labelled"),
+        lambda s: ", ".join(f"{k}={v}" for k, v in sorted((s.get("node_selector") or {}).items())) or "—",
+    ),
+)
+
+
+def spec_changes(before: dict, after: dict, *, keep_replicas: bool = False) -> list[Change]:
+    """The fields that differ between two release specs, each with its value before and after.
+
+    ``keep_replicas``: the replica count is carried over from the cluster (a rollback keeps it), so it is not a
+    change to show."""
+    out = []
+    automatic = any(((spec or {}).get("autoscaling") or {}).get("enabled") for spec in (before, after))
+    for label, read in FIELDS:
+        if keep_replicas and not automatic and label is FIELDS[1][0]:
+            continue
+        old, new = read(before or {}), read(after or {})
+        if old != new:
+            out.append(Change(label, old, new))
+    return out
