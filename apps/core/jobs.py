@@ -26,9 +26,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from apps.core import audit, broker, heartbeat
+from apps.core.deferred import N_, fit
+from apps.core.deferred import text as D
 from apps.core.models import Job, JobLogLine
 from apps.core.redis import ServiceUnavailable, require_redis
 
@@ -61,7 +62,7 @@ class JobRecorder:
         percent = max(0, min(100, int(percent)))
         fields: dict[str, Any] = {"progress": percent, "heartbeat_at": timezone.now()}
         if message:
-            fields["message"] = message[:500]
+            fields["message"] = fit(message, 500)
         Job.objects.filter(pk=self.job.pk).update(**fields)
         if message:
             self.log(message)
@@ -70,7 +71,7 @@ class JobRecorder:
     def check_cancelled(self) -> None:
         """Raise JobCancelled when someone cancelled the job; long waits call it each round."""
         if Job.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists():
-            raise JobCancelled(_("Cancelled."))
+            raise JobCancelled(D(N_("Cancelled.")))
 
     def log(self, message: str, level: str = JobLogLine.Level.INFO) -> None:
         JobLogLine.objects.create(job_id=self.job.pk, message=message, level=level)
@@ -122,7 +123,9 @@ class JobTask(Task):
         except TransientError as exc:
             retries = self.request.retries or 0
             if retries < self.max_retries:
-                recorder.log(_("Temporary problem: %(error)s; retrying.") % {"error": exc}, JobLogLine.Level.WARNING)
+                recorder.log(
+                    D(N_("Temporary problem: %(error)s; retrying."), **{"error": exc}), JobLogLine.Level.WARNING
+                )
                 # Pending again: the retried message claims it like the first one did.
                 Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING, heartbeat_at=None)
                 raise self.retry(exc=exc, countdown=self.retry_backoff_seconds * 2**retries) from exc
@@ -131,16 +134,16 @@ class JobTask(Task):
             return None
         except Exception as exc:
             logger.exception("job failed", extra={"job_id": str(job.pk), "kind": job.kind})
-            sentence = str(exc) or _("The job stopped because of an unexpected error; see the worker log.")
+            sentence = str(exc) or D(N_("The job stopped because of an unexpected error; see the worker log."))
             recorder.log(sentence, JobLogLine.Level.ERROR)
             self._finish(job, Job.Status.FAILED, sentence)
             return None
-        self._finish(job, Job.Status.SUCCEEDED, _("Finished."), progress=100)
+        self._finish(job, Job.Status.SUCCEEDED, D(N_("Finished.")), progress=100)
         return result
 
     def _cancelled_sentence(self, job: Job) -> str:
-        who = job.cancelled_by.get_username() if job.cancelled_by else _("the system")
-        generic = _("Cancelled by %(user)s at %(progress)s%%.") % {"user": who, "progress": job.progress}
+        who = job.cancelled_by.get_username() if job.cancelled_by else D(N_("the system"))
+        generic = D(N_("Cancelled by %(user)s at %(progress)s%%."), **{"user": who, "progress": job.progress})
         hook = type(self).when_cancelled
         if hook is None:
             return generic
@@ -152,7 +155,7 @@ class JobTask(Task):
 
     @staticmethod
     def _finish(job: Job, status: str, message: str, progress: int | None = None) -> None:
-        fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "message": message[:500]}
+        fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "message": fit(message, 500)}
         if progress is not None:
             fields["progress"] = progress
         Job.objects.filter(pk=job.pk).update(**fields)
@@ -165,7 +168,7 @@ def start_job(*, task: Task, title: str, actor=None, target: str = "", args: tup
     """
     require_redis()  # no Job row, no audit event for work that cannot be queued (ServiceUnavailable)
     with transaction.atomic():
-        job = Job.objects.create(kind=task.name, title=title, actor=actor, target=target, args=list(args))
+        job = Job.objects.create(kind=task.name, title=fit(title, 255), actor=actor, target=target, args=list(args))
         transaction.on_commit(lambda: _enqueue(job, task, args), robust=True)
     return job
 
@@ -193,27 +196,27 @@ def cancel_job(*, actor, job: Job, request=None) -> str:
     now = timezone.now()
     who = actor.get_username()
     with transaction.atomic():
-        sentence = _("Cancelled by %(user)s before it started.") % {"user": who}
+        sentence = D(N_("Cancelled by %(user)s before it started."), **{"user": who})
         ended = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
             status=Job.Status.CANCELLED,
             finished_at=now,
             cancel_requested_at=now,
             cancelled_by=actor,
-            message=sentence[:500],
+            message=fit(sentence, 500),
         )
         if not ended:
-            sentence = _("Cancelling: the job stops at its next step.")
+            sentence = D(N_("Cancelling: the job stops at its next step."))
             asked = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, cancel_requested_at__isnull=True).update(
                 cancel_requested_at=now, cancelled_by=actor
             )
             if not asked:
                 job.refresh_from_db()
                 if job.status == Job.Status.RUNNING:
-                    return _("Cancelling: the job stops at its next step.")
-                raise JobError(_("This job has finished: there is nothing to cancel."))
+                    return D(N_("Cancelling: the job stops at its next step."))
+                raise JobError(D(N_("This job has finished: there is nothing to cancel.")))
         JobLogLine.objects.create(
             job_id=job.pk,
-            message=_("%(user)s asked to cancel the job.") % {"user": who},
+            message=D(N_("%(user)s asked to cancel the job."), **{"user": who}),
             level=JobLogLine.Level.WARNING,
         )
         audit.record(
@@ -247,20 +250,23 @@ def reap_orphaned_jobs() -> int:
     )
     ended = 0
     for job in orphans:
-        sentence = _(
-            "The worker running this job stopped at %(progress)s%% and did not come back. Nothing more will "
-            "happen by itself: check what was done, then start the job again."
-        ) % {"progress": job.progress}
+        sentence = D(
+            N_(
+                "The worker running this job stopped at %(progress)s%% and did not come back. Nothing more will "
+                "happen by itself: check what was done, then start the job again."
+            ),
+            **{"progress": job.progress},
+        )
         with transaction.atomic():
             updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at).update(
-                status=Job.Status.FAILED, finished_at=timezone.now(), message=sentence[:500]
+                status=Job.Status.FAILED, finished_at=timezone.now(), message=fit(sentence, 500)
             )
             if not updated:
                 continue  # it beat meanwhile, or another reaper took it
             worded = _orphan_sentence(job)
             if worded:
                 sentence = worded
-                Job.objects.filter(pk=job.pk).update(message=sentence[:500])
+                Job.objects.filter(pk=job.pk).update(message=fit(sentence, 500))
             JobLogLine.objects.create(job_id=job.pk, message=sentence, level=JobLogLine.Level.ERROR)
         logger.warning("job ended: its worker stopped", extra={"job_id": str(job.pk), "worker": job.worker})
         ended += 1
@@ -307,12 +313,12 @@ def resend_lost_jobs() -> int:
             JobTask._finish(
                 job,
                 Job.Status.FAILED,
-                _("This job's message was lost by the task queue and it cannot be queued again: start it again."),
+                D(N_("This job's message was lost by the task queue and it cannot be queued again: start it again.")),
             )
             continue
         JobLogLine.objects.create(
             job_id=job.pk,
-            message=_("The task queue lost this job's message (Redis restarted); Kubemate queued it again."),
+            message=D(N_("The task queue lost this job's message (Redis restarted); Kubemate queued it again.")),
             level=JobLogLine.Level.WARNING,
         )
         logger.warning("job queued again: its message was lost", extra={"job_id": str(job.pk), "kind": job.kind})

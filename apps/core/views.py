@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.core import access, health, job_filters, jobs
+from apps.core import access, deferred, health, job_filters, jobs
 from apps.core.htmx import render, stop_polling
 from apps.core.models import Job
 
@@ -45,9 +45,9 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
     if not jobs.may_cancel(request.user, job) and not job.is_finished:
         raise Http404
     try:
-        messages.success(request, jobs.cancel_job(actor=request.user, job=job, request=request))
+        messages.success(request, deferred.render(jobs.cancel_job(actor=request.user, job=job, request=request)))
     except jobs.JobError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, deferred.render(str(exc)))
     return redirect("core:job_detail", job.pk)
 
 

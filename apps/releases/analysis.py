@@ -38,6 +38,8 @@ from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.capabilities import RELEASES_CANARY
+from apps.core.deferred import N_, fit
+from apps.core.deferred import text as D
 from apps.core.locks import LockBusy, redis_lock
 from apps.observability import prometheus
 from apps.releases import canaries, render, services
@@ -170,8 +172,11 @@ def check_canary(pk: int, *, now=None) -> CanaryCheck | None:
             pause(
                 canary,
                 actor=actor,
-                note=_("%(user)s may no longer release canaries in %(namespace)s.")
-                % {"user": who, "namespace": release.namespace},
+                note=D(
+                    N_("%(user)s may no longer release canaries in %(namespace)s."),
+                    user=who,
+                    namespace=release.namespace,
+                ),
             )
             return None
         check = _run_query(canary)
@@ -240,7 +245,7 @@ def pause(canary: Canary, *, actor, note: str = "", check: CanaryCheck | None = 
             actor=actor if request else None,
             automatic=request is None,
             analysis_check=check,
-            note=note[:300],
+            note=fit(note, 300),
         )
         detail = {"state": canary.analysis, "note": note, "automatic": request is None}
         canaries.audit(actor, "analysis", canary, request=request, detail=detail)

@@ -26,6 +26,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.clusters import kube
+from apps.core.deferred import N_
+from apps.core.deferred import text as D
 from apps.releases import k8s, render, services
 from apps.releases.models import Canary, CanaryCheck, CanaryStep, Release
 
@@ -255,7 +257,7 @@ def promote_canary(
         audit(actor, "promote", canary, request=request, detail=detail, error=sentence)
         raise CanaryError(sentence) from None
     with transaction.atomic():
-        note = _("canary promoted automatically") if automatic else _("canary promoted")
+        note = D(N_("canary promoted automatically")) if automatic else D(N_("canary promoted"))
         revision, job = services.start_rollout(release, spec, digest, actor, note=note)
         canary.revision = revision
         _finish(canary, Canary.State.PROMOTED, actor, automatic)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.utils.translation import gettext as _
 
 from apps.clusters import kube
+from apps.core.deferred import N_, fit, join
+from apps.core.deferred import text as D
 from apps.core.jobs import JobRecorder
 from apps.core.models import Job, JobLogLine
 from apps.releases import k8s, render
@@ -46,7 +47,7 @@ def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
     timeout = settings.KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS
     deadline = time.monotonic() + timeout
     last_message = ""
-    job.progress(5, _("Waiting for the new pods of %(name)s.") % {"name": release.name})
+    job.progress(5, D(N_("Waiting for the new pods of %(name)s."), **{"name": release.name}))
     with kube.client(cluster, as_user=actor) as k:
         while True:
             state = k8s.rollout_state(k, release.namespace, release.name, selector_of(release))
@@ -57,7 +58,7 @@ def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
                 last_message = message
             if state.complete:
                 _finish(revision, Revision.Result.SUCCEEDED, message)
-                job.log(_("%(name)s is rolled out: %(message)s") % {"name": release.name, "message": message})
+                job.log(D(N_("%(name)s is rolled out: %(message)s"), **{"name": release.name, "message": message}))
                 return
             stuck = stuck_pods(k, release)
             if state.failed_reason or stuck or time.monotonic() > deadline:
@@ -66,7 +67,7 @@ def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
                     job.log(line, JobLogLine.Level.WARNING)
                 events = k8s.warning_events(k, release.namespace, release.name, limit=3)
                 if events:
-                    sentence += " " + _("What the cluster says: %(events)s") % {"events": " · ".join(events)}
+                    sentence = join(sentence, D(N_("What the cluster says: %(events)s"), events=" · ".join(events)))
                 _finish(revision, Revision.Result.FAILED, sentence)
                 raise RolloutFailed(sentence)
             time.sleep(settings.KUBEMATE_RELEASE_POLL_SECONDS)
@@ -77,14 +78,17 @@ def rollout_cancelled(job: Job) -> str:
     """The words for a rollout wait someone cancelled (JobTask.when_cancelled): Kubemate stops following, the
     cluster goes on; the revision says so."""
     revision = Revision.objects.select_related("release").filter(job_id=job.pk).first()
-    who = job.cancelled_by.get_username() if job.cancelled_by else _("the system")
+    who = job.cancelled_by.get_username() if job.cancelled_by else D(N_("the system"))
     name = revision.release.name if revision else ""
-    sentence = _(
-        "Cancelled by %(user)s at %(progress)s%%: Kubemate no longer follows the rollout of %(name)s; the cluster "
-        "goes on with it. Its pods show on the Deployment's page."
-    ) % {"user": who, "progress": job.progress, "name": name}
+    sentence = D(
+        N_(
+            "Cancelled by %(user)s at %(progress)s%%: Kubemate no longer follows the rollout of %(name)s; the cluster "
+            "goes on with it. Its pods show on the Deployment's page."
+        ),
+        **{"user": who, "progress": job.progress, "name": name},
+    )
     if revision is not None:
-        Revision.objects.filter(pk=revision.pk).update(message=sentence[:500])
+        Revision.objects.filter(pk=revision.pk).update(message=fit(sentence, 2000))
     return sentence
 
 
@@ -93,11 +97,14 @@ def rollout_orphaned(job: Job) -> str:
     revision = Revision.objects.select_related("release").filter(job_id=job.pk).first()
     if revision is None:
         return ""
-    sentence = _(
-        "The worker following the rollout of %(name)s revision %(number)s stopped at %(progress)s%% and did not "
-        "come back, so nobody checked that the new pods became ready. Its objects were applied: deploy again to "
-        "follow the rollout, or roll back to an earlier revision."
-    ) % {"name": revision.release.name, "number": revision.number, "progress": job.progress}
+    sentence = D(
+        N_(
+            "The worker following the rollout of %(name)s revision %(number)s stopped at %(progress)s%% and did not "
+            "come back, so nobody checked that the new pods became ready. Its objects were applied: deploy again to "
+            "follow the rollout, or roll back to an earlier revision."
+        ),
+        **{"name": revision.release.name, "number": revision.number, "progress": job.progress},
+    )
     Revision.objects.filter(pk=revision.pk, result=Revision.Result.APPLIED).update(
         result=Revision.Result.FAILED, message=sentence
     )
@@ -106,12 +113,14 @@ def rollout_orphaned(job: Job) -> str:
 
 def progress_message(state: k8s.RolloutState) -> str:
     sets = ", ".join(f"{name} {ready}/{desired}" for name, ready, desired in state.replica_sets)
-    text = _("%(ready)s of %(desired)s pods ready on the new version") % {
-        "ready": state.updated_ready(),
-        "desired": state.desired,
-    }
-    label = _("ReplicaSets")
-    return f"{text} ({label}: {sets})" if sets else text
+    text = D(
+        N_("%(ready)s of %(desired)s pods ready on the new version"),
+        **{
+            "ready": state.updated_ready(),
+            "desired": state.desired,
+        },
+    )
+    return D(N_("%(text)s (ReplicaSets: %(sets)s)"), text=text, sets=sets) if sets else text
 
 
 def stuck_pods(k: kube.Client, release: Release) -> list[tuple[str, str, str]]:
@@ -130,29 +139,41 @@ def failure_sentence(release: Release, revision: Revision, state, stuck, timeout
     if stuck:
         pod, reason, _message = stuck[0]
         if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
-            return _(
-                "%(name)s revision %(number)s did not roll out: the image %(image)s cannot be pulled (%(reason)s "
-                "on pod %(pod)s). Check the name and tag, and that the cluster may read the registry."
-            ) % {**values, "image": revision.spec.get("image", ""), "reason": reason, "pod": pod}
-        return _(
-            "%(name)s revision %(number)s did not roll out: its container keeps failing (%(reason)s on pod %(pod)s); "
-            "read the pod's log."
-        ) % {**values, "reason": reason, "pod": pod}
+            return D(
+                N_(
+                    "%(name)s revision %(number)s did not roll out: the image %(image)s cannot be pulled (%(reason)s "
+                    "on pod %(pod)s). Check the name and tag, and that the cluster may read the registry."
+                ),
+                **{**values, "image": revision.spec.get("image", ""), "reason": reason, "pod": pod},
+            )
+        return D(
+            N_(
+                "%(name)s revision %(number)s did not roll out: its container keeps failing (%(reason)s on pod "
+                "%(pod)s); read the pod's log."
+            ),
+            **{**values, "reason": reason, "pod": pod},
+        )
     if state.failed_reason:
-        return _(
-            "%(name)s revision %(number)s did not roll out: Kubernetes gave up after %(seconds)s seconds without "
-            "ready new pods (ProgressDeadlineExceeded); %(ready)s of %(desired)s are ready."
-        ) % {
-            **values,
-            "seconds": revision.spec.get("progress_deadline_seconds"),
-            "ready": state.updated_ready(),
-            "desired": state.desired,
-        }
-    return _(
-        "%(name)s revision %(number)s did not become ready within %(seconds)s seconds; %(ready)s of %(desired)s "
-        "new pods are ready."
-    ) % {**values, "seconds": timeout, "ready": state.updated_ready(), "desired": state.desired}
+        return D(
+            N_(
+                "%(name)s revision %(number)s did not roll out: Kubernetes gave up after %(seconds)s seconds without "
+                "ready new pods (ProgressDeadlineExceeded); %(ready)s of %(desired)s are ready."
+            ),
+            **{
+                **values,
+                "seconds": revision.spec.get("progress_deadline_seconds"),
+                "ready": state.updated_ready(),
+                "desired": state.desired,
+            },
+        )
+    return D(
+        N_(
+            "%(name)s revision %(number)s did not become ready within %(seconds)s seconds; %(ready)s of %(desired)s "
+            "new pods are ready."
+        ),
+        **{**values, "seconds": timeout, "ready": state.updated_ready(), "desired": state.desired},
+    )
 
 
 def _finish(revision: Revision, result: str, message: str) -> None:
-    Revision.objects.filter(pk=revision.pk).update(result=result, message=message[:2000])
+    Revision.objects.filter(pk=revision.pk).update(result=result, message=fit(message, 2000))

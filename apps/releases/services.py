@@ -23,6 +23,8 @@ from apps.accounts.models import Project
 from apps.clusters import kube
 from apps.clusters.models import Resource
 from apps.core import audit, crypto
+from apps.core.deferred import N_, fit
+from apps.core.deferred import text as D
 from apps.core.jobs import start_job
 from apps.core.models import AuditEvent, Job
 from apps.fieldcrypt import k8s as fieldcrypt_k8s
@@ -303,13 +305,13 @@ def start_rollout(
     revision = _record_revision(release, spec, digest, actor, Revision.Result.APPLIED, "", rollback_of)
     job = start_job(
         task=wait_rollout,
-        title=_("Roll out %(name)s revision %(number)s") % {"name": release.name, "number": revision.number},
+        title=D(N_("Roll out %(name)s revision %(number)s"), name=release.name, number=revision.number),
         actor=actor,
         target=f"cluster/{release.project.cluster.name}/namespace/{release.namespace}/release/{release.name}",
         args=(revision.pk,),
     )
     revision.job = job
-    revision.note = note[:200]
+    revision.note = fit(note, 200)
     revision.save(update_fields=["job", "note"])
     return revision, job
 

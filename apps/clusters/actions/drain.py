@@ -22,6 +22,8 @@ from apps.clusters import kube
 from apps.clusters.actions import k8s as k8s_actions
 from apps.clusters.actions.targets import ActionError, Target, audit_action, refused_sentence
 from apps.clusters.models import Cluster
+from apps.core.deferred import N_
+from apps.core.deferred import text as D
 from apps.core.jobs import JobRecorder
 from apps.core.locks import redis_lock
 from apps.core.models import Job, JobLogLine
@@ -88,24 +90,30 @@ def stopped_drain(cluster: Cluster, node: str) -> Job | None:
 def drain_cancelled(job: Job) -> str:
     """The words for a drain someone cancelled (JobTask.when_cancelled); the drain audited its own stop."""
     node = [*job.target.split("/"), "", "", "", ""][3]
-    return _(
-        "Cancelled by %(user)s at %(progress)s%%. Node %(node)s stays cordoned with the pods not yet evicted: on the "
-        "node's page, resume the drain to evict them, or uncordon the node to undo it."
-    ) % {
-        "user": job.cancelled_by.get_username() if job.cancelled_by else _("the system"),
-        "progress": job.progress,
-        "node": node,
-    }
+    return D(
+        N_(
+            "Cancelled by %(user)s at %(progress)s%%. Node %(node)s stays cordoned with the pods not yet evicted: "
+            "on the node's page, resume the drain to evict them, or uncordon the node to undo it."
+        ),
+        **{
+            "user": job.cancelled_by.get_username() if job.cancelled_by else D(N_("the system")),
+            "progress": job.progress,
+            "node": node,
+        },
+    )
 
 
 def drain_orphaned(job: Job) -> str:
     """The reaper's words, and audit event, for a drain whose worker died (JobTask.when_orphaned)."""
     _prefix, cluster_name, _kind, node = [*job.target.split("/"), "", "", "", ""][:4]
-    sentence = _(
-        "The worker running this drain stopped at %(progress)s%% and did not come back. Node %(node)s stays "
-        "cordoned with the pods not yet evicted: on the node's page, resume the drain to evict them, or uncordon "
-        "the node to undo it."
-    ) % {"progress": job.progress, "node": node}
+    sentence = D(
+        N_(
+            "The worker running this drain stopped at %(progress)s%% and did not come back. Node %(node)s stays "
+            "cordoned with the pods not yet evicted: on the node's page, resume the drain to evict them, or uncordon "
+            "the node to undo it."
+        ),
+        **{"progress": job.progress, "node": node},
+    )
     cluster = Cluster.objects.filter(name=cluster_name).first()
     if cluster is not None:
         target = Target(cluster, "Node", "", node)
@@ -122,19 +130,19 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
     cluster, node = target.cluster, target.name
     deadline = time.monotonic() + timeout
     with kube.client(cluster, as_user=actor) as k:
-        job.progress(5, _("Cordoning node %(node)s so that no new pods land on it.") % {"node": node})
+        job.progress(5, D(N_("Cordoning node %(node)s so that no new pods land on it."), **{"node": node}))
         k8s_actions.set_unschedulable(k, node, True)
         pods = k8s_actions.pods_on_node(k, node)
         pending = []
         for pod in pods:
             if pod.mirror:
-                job.log(_("Leaving %(pod)s: it is a static (mirror) pod.") % {"pod": pod.label})
+                job.log(D(N_("Leaving %(pod)s: it is a static (mirror) pod."), **{"pod": pod.label}))
             elif pod.owner_kind == "DaemonSet":
-                job.log(_("Leaving %(pod)s: it belongs to a DaemonSet.") % {"pod": pod.label})
+                job.log(D(N_("Leaving %(pod)s: it belongs to a DaemonSet."), **{"pod": pod.label}))
             else:
                 pending.append(pod)
         total = len(pending)
-        job.progress(10, _("%(count)d pods to evict from %(node)s.") % {"count": total, "node": node})
+        job.progress(10, D(N_("%(count)d pods to evict from %(node)s."), **{"count": total, "node": node}))
         evicted, attempt = [], 0
         while pending:
             blocked = []
@@ -144,8 +152,10 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
                     evicted.append(pod)
                     job.progress(
                         10 + 80 * len(evicted) // max(total, 1),
-                        _("Evicted %(pod)s (%(done)d of %(total)d).")
-                        % {"pod": pod.label, "done": len(evicted), "total": total},
+                        D(
+                            N_("Evicted %(pod)s (%(done)d of %(total)d)."),
+                            **{"pod": pod.label, "done": len(evicted), "total": total},
+                        ),
                     )
                 else:
                     blocked.append((pod, result.reason))
@@ -158,14 +168,16 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
             wait = min(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)], max(remaining, 0.1))
             for pod, reason in blocked:
                 job.log(
-                    _("%(pod)s cannot be evicted yet: %(reason)s Trying again in %(seconds)d s.")
-                    % {"pod": pod.label, "reason": reason, "seconds": max(int(wait), 1)},
+                    D(
+                        N_("%(pod)s cannot be evicted yet: %(reason)s Trying again in %(seconds)d s."),
+                        **{"pod": pod.label, "reason": reason, "seconds": max(int(wait), 1)},
+                    ),
                     JobLogLine.Level.WARNING,
                 )
             time.sleep(wait)
             attempt += 1
             pending = [pod for pod, _reason in blocked]
-        job.progress(92, _("Waiting for the evicted pods to stop."))
+        job.progress(92, D(N_("Waiting for the evicted pods to stop.")))
         still = list(evicted)
         while still and time.monotonic() < deadline:
             still = [pod for pod in still if k8s_actions.pod_exists(k, pod)]
@@ -173,10 +185,11 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
                 time.sleep(1)
         if still:
             job.log(
-                _("%(count)d evicted pods are still terminating.") % {"count": len(still)}, JobLogLine.Level.WARNING
+                D(N_("%(count)d evicted pods are still terminating."), **{"count": len(still)}),
+                JobLogLine.Level.WARNING,
             )
         job.progress(
-            100, _("Node %(node)s is drained: %(count)d pods evicted.") % {"node": node, "count": len(evicted)}
+            100, D(N_("Node %(node)s is drained: %(count)d pods evicted."), **{"node": node, "count": len(evicted)})
         )
     return len(evicted)
 
@@ -184,16 +197,16 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
 def _give_up_sentence(timeout: float, pod: k8s_actions.PodRef, reason: str, count: int) -> str:
     values = {
         "seconds": int(timeout),
-        "budget": _budget_name(reason) or _("(unnamed)"),
+        "budget": _budget_name(reason) or D(N_("(unnamed)")),
         "namespace": pod.namespace,
         "pod": pod.label,
         "count": count,
     }
-    return (
-        _(
+    return D(
+        N_(
             "Gave up after %(seconds)d s: the disruption budget %(budget)s in namespace %(namespace)s does not "
             "allow evicting %(pod)s (%(count)d pods still on the node). The node stays cordoned; add replicas "
             "or relax the budget, then drain again."
-        )
-        % values
+        ),
+        **values,
     )

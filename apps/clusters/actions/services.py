@@ -29,6 +29,8 @@ from apps.clusters.actions.registry import ACTIONS
 from apps.clusters.actions.targets import ActionError, Target, audit_action, refused_sentence
 from apps.clusters.actions.tasks import drain_node
 from apps.core import untrusted
+from apps.core.deferred import N_
+from apps.core.deferred import text as D
 from apps.core.jobs import start_job
 from apps.core.models import Job, JobLogLine
 from apps.fieldcrypt import services as fieldcrypt
@@ -117,7 +119,7 @@ def start_drain(*, actor, target: Target, request=None, resumes: Job | None = No
     with transaction.atomic():
         job = start_job(
             task=drain_node,
-            title=_("Drain node %(node)s") % {"node": target.name},
+            title=D(N_("Drain node %(node)s"), node=target.name),
             actor=actor,
             target=drain.job_target(target.cluster, target.name),
             args=(target.cluster.pk, target.name),
