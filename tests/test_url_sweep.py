@@ -26,6 +26,7 @@ from kubernetes import client as k8s
 
 from apps.accounts.models import Binding, Project, Role
 from apps.clusters.models import Cluster, Resource
+from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
 from apps.releases.models import Canary, Release, Revision
 from tests.clusters.inventory_rows import build_bank
@@ -244,7 +245,7 @@ def world(db):
         role=Role.objects.create(slug="reader", name_en="Reader", name_zh="读者", capabilities=["workloads.view"]),
         binding=grant(member, "viewer", project=bank["payments"]),
     )
-    w.names = [w.cluster.name, w.release.name, w.pod.name, w.job.title, w.member.username, w.role.slug]
+    w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]
     w.browsers = {
         "anonymous": Client(),
         "stranger": login(Client(), UserFactory(), recent_auth=True),

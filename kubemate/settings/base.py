@@ -98,7 +98,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
-    "axes",
+    "apps.core.third_party.AxesConfig",  # django-axes, with a translated admin section
     "apps.core",
     "apps.accounts",
     "apps.clusters",

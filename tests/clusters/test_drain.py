@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client as k8s
 
 from apps.clusters.actions.tasks import drain_node
+from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job, JobLogLine
 from tests.factories import UserFactory
 from tests.helpers import (
@@ -106,7 +107,7 @@ def start(client, pool) -> Job:
 
 
 def log_of(job: Job) -> list[str]:
-    return list(job.log_lines.order_by("id").values_list("message", flat=True))
+    return [R(m) for m in job.log_lines.order_by("id").values_list("message", flat=True)]
 
 
 def test_drain_asks_for_the_password_first(client, pool):
@@ -162,9 +163,9 @@ def test_a_disruption_budget_that_blocks_eviction_makes_the_drain_give_up_naming
 
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert job.message.startswith("Gave up after 4 s: the disruption budget web-budget in namespace")
-    assert "The node stays cordoned" in job.message
-    warnings = job.log_lines.filter(level=JobLogLine.Level.WARNING).values_list("message", flat=True)
+    assert R(job.message).startswith("Gave up after 4 s: the disruption budget web-budget in namespace")
+    assert "The node stays cordoned" in R(job.message)
+    warnings = [R(m) for m in job.log_lines.filter(level=JobLogLine.Level.WARNING).values_list("message", flat=True)]
     assert any("cannot be evicted yet" in line and "web-budget" in line for line in warnings)
     assert pods_by_node(sandbox, pool["namespace"], "web") == {pool["a"]: 2}
     drained = AuditEvent.objects.get(action="clusters.node.drained")

@@ -83,7 +83,8 @@ def test_home_shows_one_card_per_cluster_with_nodes_pods_warnings_and_freshness(
     assert "production" in card and "shanghai-1" in card
     assert '2<span class="text-secondary fs-4"> / 3</span>' in card  # node-3 is ready but cordoned
     assert 'data-testid="pods-total">4<' in card
-    assert "CrashLoopBackOff 1" in card and "Running 2" in card and "Pending 1" in card
+    for word, count in (("CrashLoopBackOff", 1), ("Running", 2), ("Pending", 1)):
+        assert f'data-word="{word}">{word}</span> {count}' in card
     assert 'data-testid="warnings">2<' in card
     assert "Last synced 12 s ago" in card
     dr = html.split('data-cluster="dr-bj"')[1]

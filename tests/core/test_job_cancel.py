@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from apps.clusters.actions import drain
 from apps.core import jobs
+from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job, JobLogLine
 from tests.core.test_jobs import stepping_job
 from tests.factories import AdminFactory, ClusterFactory, JobFactory, UserFactory
@@ -50,8 +51,8 @@ def test_a_running_job_stops_at_its_next_step_in_its_own_words():
 
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED and job.progress == 50
-    assert job.message == f"Cancelled by {user.username} at 50%."
-    lines = list(job.log_lines.values_list("message", "level"))
+    assert R(job.message) == f"Cancelled by {user.username} at 50%."
+    lines = [(R(m), level) for m, level in job.log_lines.values_list("message", "level")]
     assert ("Step 3 of 4 done.", "info") not in lines
     assert (f"{user.username} asked to cancel the job.", JobLogLine.Level.WARNING) in lines
     assert job.finished_at is not None
@@ -82,7 +83,9 @@ def test_a_cancelled_drain_leaves_the_node_cordoned_with_resume_and_undo_offered
     )
     job.cancelled_by, job.progress = admin, 40
     assert drain.stopped_drain(cluster, "node-007") == job
-    assert drain.drain_cancelled(job).startswith(f"Cancelled by {admin.username} at 40%. Node node-007 stays cordoned")
+    assert R(drain.drain_cancelled(job)).startswith(
+        f"Cancelled by {admin.username} at 40%. Node node-007 stays cordoned"
+    )
 
 
 def test_the_jobs_list_filters_by_kind_state_user_and_target_and_pages(client):

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 from apps.core import broker
+from apps.core.deferred import render as R
 from apps.core.jobs import resend_lost_jobs, start_job
 from apps.core.models import Job, JobLogLine
 from apps.core.redis import get_redis
@@ -68,7 +69,7 @@ def test_a_job_whose_message_a_redis_restart_lost_is_queued_again_and_runs_once(
     assert broker.held({key}) == {key}
     assert resend_lost_jobs() == 0
     warning = JobLogLine.objects.get(job=job)
-    assert warning.message == "The task queue lost this job's message (Redis restarted); Kubemate queued it again."
+    assert R(warning.message) == "The task queue lost this job's message (Redis restarted); Kubemate queued it again."
 
     worker = start_worker()
     try:
@@ -90,4 +91,4 @@ def test_a_pending_job_of_an_unknown_task_ends_failed_instead_of_waiting_for_eve
     assert resend_lost_jobs() == 0
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert "cannot be queued again" in job.message
+    assert "cannot be queued again" in R(job.message)

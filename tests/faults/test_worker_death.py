@@ -22,6 +22,7 @@ from kubernetes import client as k8s
 
 from apps.accounts.models import Project
 from apps.clusters.models import Resource
+from apps.core.deferred import render as R
 from apps.core.jobs import reap_orphaned_jobs, start_job
 from apps.core.locks import LockBusy, redis_lock
 from apps.core.models import AuditEvent, Job, JobLogLine
@@ -120,7 +121,7 @@ def test_a_job_whose_worker_is_killed_ends_failed_with_a_sentence(worker, admin_
     print(f"\nworker killed at 81 %: job ended {seconds:.1f} s later (timeout {TIMEOUT} s)")
     assert ended
     assert job.status == Job.Status.FAILED
-    assert "stopped at 81%" in job.message
+    assert "stopped at 81%" in R(job.message)
     assert JobLogLine.objects.filter(job_id=job.pk, message__contains="stopped at 81%").exists()
     assert seconds <= TIMEOUT + 3
 
@@ -262,8 +263,8 @@ def test_a_drain_whose_worker_is_killed_ends_frees_the_node_and_is_resumed_or_un
     assert codes <= {200, 286}
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert job.message.startswith("The worker running this drain stopped at 70% and did not come back.")
-    assert f"Node {node} stays cordoned" in job.message
+    assert R(job.message).startswith("The worker running this drain stopped at 70% and did not come back.")
+    assert f"Node {node} stays cordoned" in R(job.message)
     assert core.read_node(node).spec.unschedulable is True
     ended = AuditEvent.objects.get(action="clusters.node.drained", object_name=node)
     assert (ended.result, ended.detail["job"], ended.actor_id) == ("failure", str(job.pk), user.pk)
@@ -296,7 +297,7 @@ def test_a_drain_whose_worker_is_killed_ends_frees_the_node_and_is_resumed_or_un
     second.refresh_from_db()
     print(f"resumed drain finished by a new worker {time.monotonic() - started:.1f} s after it started")
     assert (second.status, second.progress) == (Job.Status.SUCCEEDED, 100), second.message
-    assert second.log_lines.first().message.startswith("Resuming the drain that stopped at 70%")
+    assert R(second.log_lines.first().message).startswith("Resuming the drain that stopped at 70%")
     assert core.read_node(node).spec.unschedulable is True
     assert wait_for(lambda: pods_by_node(sandbox, busy_node["namespace"], "db") == {busy_node["b"]: 1}, timeout=60)
     assert AuditEvent.objects.get(action="clusters.node.drain_resumed").detail["resumes"] == str(job.pk)
@@ -355,11 +356,11 @@ def test_a_deploy_whose_worker_is_killed_fails_its_revision_with_the_way_out(san
     assert codes <= {200, 286}
     second.refresh_from_db()
     assert second.result == Revision.Result.FAILED
-    assert second.message.startswith(f"The worker following the rollout of {NAME} revision 2 stopped at {progress}%")
-    assert "deploy again to follow the rollout, or roll back to an earlier revision" in second.message
+    assert R(second.message).startswith(f"The worker following the rollout of {NAME} revision 2 stopped at {progress}%")
+    assert "deploy again to follow the rollout, or roll back to an earlier revision" in R(second.message)
     assert Job.objects.get(pk=job.pk).message == second.message
     page = person.get(reverse("releases:release_detail", args=[release.pk])).content.decode()
-    assert second.message in page
+    assert R(second.message) in page
     assert 'data-testid="release-redeploy"' in page and 'data-testid="rollback-1"' in page
     assert "Applied, rolling out" not in page
 

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 from kubernetes.client.exceptions import ApiException
 
+from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
 from apps.releases.models import Canary, Release, Revision
 from tests.helpers import wait_for
@@ -95,7 +96,7 @@ def test_promote_leaves_one_deployment_at_the_canary_image_and_no_canary_objects
 
     assert response.status_code == 302
     revision = deployed.revisions.get(number=2)
-    assert revision.spec["image"] == NEW and revision.note == "canary promoted"
+    assert revision.spec["image"] == NEW and R(revision.note) == "canary promoted"
     assert roll_out(revision).status == Job.Status.SUCCEEDED
     assert deployments(apps_api, namespace) == [(NAME, NEW)]
     assert weights(live_route(sandbox, namespace)) == [(NAME, 1)]

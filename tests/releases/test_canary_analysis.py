@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from kubernetes.client.exceptions import ApiException
 
+from apps.core.deferred import render as R
 from apps.core.models import AuditEvent
 from apps.releases import analysis
 from apps.releases.models import Canary, CanaryCheck, CanaryStep, Revision
@@ -95,7 +96,7 @@ def test_passing_checks_step_10_25_50_100_then_promote_as_the_user(
     assert deployments(apps_api, team["namespace"]) == [(NAME, NEW)]
     assert weights(live_route(sandbox, team["namespace"])) == [(NAME, 1)]
     revision = Revision.objects.get(release=watched, number=2)
-    assert (revision.actor, revision.note, revision.spec["image"]) == (
+    assert (revision.actor, R(revision.note), revision.spec["image"]) == (
         team["user"],
         "canary promoted automatically",
         NEW,
@@ -185,7 +186,7 @@ def test_a_user_who_lost_the_right_pauses_the_automatic_steps(client, team, watc
     assert not canary.checks.exists()
     pause = canary.steps.get(action=CanaryStep.Action.PAUSE)
     assert pause.automatic
-    assert pause.note == f"{team['user'].username} may no longer release canaries in {team['namespace']}."
+    assert R(pause.note) == f"{team['user'].username} may no longer release canaries in {team['namespace']}."
     assert weights(live_route(sandbox, team["namespace"])) == [(NAME, 90), (CANARY, 10)]
 
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
 from apps.releases.models import Release, Revision
 from tests.helpers import login, running_pods, wait_for
@@ -169,11 +170,12 @@ def test_a_rollout_that_cannot_progress_is_reported_with_the_events_that_explain
 
     revision.refresh_from_db()
     assert job.status == Job.Status.FAILED and revision.result == Revision.Result.FAILED
-    assert job.message.startswith("payments-api revision 1 did not roll out: Kubernetes gave up after 2 seconds")
-    assert "ProgressDeadlineExceeded" in job.message
-    assert "FailedScheduling" in job.message and "node affinity/selector" in job.message
-    assert revision.message.startswith(job.message[:400])
-    assert job.message.count("FailedScheduling") == 1
+    message = R(job.message)
+    assert message.startswith("payments-api revision 1 did not roll out: Kubernetes gave up after 2 seconds")
+    assert "ProgressDeadlineExceeded" in message
+    assert "FailedScheduling" in message and "node affinity/selector" in message
+    assert R(revision.message).startswith(message[:400])
+    assert message.count("FailedScheduling") == 1
 
 
 def test_autoscaling_is_applied_as_an_hpa_that_owns_the_replica_count(client, team, sandbox, apps_api):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 GOOD = frozenset(
     {"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Programmed", "Scheduled", "Normal"}
@@ -22,6 +23,70 @@ POD_PROBLEMS = (
     "Failed",
 )
 BAD = frozenset(POD_PROBLEMS) | {"Degraded", "NotReady", "NoEndpoints", "NotAccepted", "Warning", "Lost", "Unknown"}
+
+
+def _w(word: str):
+    return pgettext_lazy("Kubernetes status", word)
+
+
+# Kubernetes' status words in the reader's language; pages show the label with the original word in the tooltip
+# (``status_html``), the same on every page. A word not listed shows as Kubernetes wrote it.
+STATUS_LABELS = {
+    "Running": _w("Running"),
+    "Pending": _w("Pending"),
+    "Succeeded": _w("Succeeded"),
+    "Failed": _w("Failed"),
+    "Unknown": _w("Unknown"),
+    "CrashLoopBackOff": _w("CrashLoopBackOff"),
+    "ImagePullBackOff": _w("ImagePullBackOff"),
+    "ErrImagePull": _w("ErrImagePull"),
+    "CreateContainerConfigError": _w("CreateContainerConfigError"),
+    "RunContainerError": _w("RunContainerError"),
+    "ContainerCreating": _w("ContainerCreating"),
+    "PodInitializing": _w("PodInitializing"),
+    "Terminating": _w("Terminating"),
+    "Completed": _w("Completed"),
+    "Complete": _w("Complete"),
+    "Available": _w("Available"),
+    "Progressing": _w("Progressing"),
+    "Degraded": _w("Degraded"),
+    "ScaledDown": _w("ScaledDown"),
+    "Suspended": _w("Suspended"),
+    "Active": _w("Active"),
+    "Ready": _w("Ready"),
+    "NotReady": _w("NotReady"),
+    "SchedulingDisabled": _w("SchedulingDisabled"),
+    "Bound": _w("Bound"),
+    "Released": _w("Released"),
+    "Lost": _w("Lost"),
+    "Accepted": _w("Accepted"),
+    "NotAccepted": _w("NotAccepted"),
+    "Programmed": _w("Programmed"),
+    "NotProgrammed": _w("NotProgrammed"),
+    "Normal": _w("Normal"),
+    "Warning": _w("Warning"),
+    "True": _w("True"),
+    "False": _w("False"),
+    "Waiting": _w("Waiting"),
+    "Terminated": _w("Terminated"),
+    "NoEndpoints": _w("NoEndpoints"),
+    "Limited": _w("Limited"),
+    "Scheduled": _w("Scheduled"),
+    "Evicted": _w("Evicted"),
+    "OOMKilled": _w("OOMKilled"),
+}
+
+
+def status_label(status: str) -> str:
+    """The reader's words for a status ("Ready,SchedulingDisabled" reads as two)."""
+    return ", ".join(str(STATUS_LABELS.get(part, part)) for part in str(status or "").split(","))
+
+
+def status_html(status: str):
+    """The label with Kubernetes' own word in the tooltip and in ``data-word``."""
+    if not status:
+        return "—"
+    return format_html('<span title="{}" data-word="{}">{}</span>', status, status, status_label(status))
 
 
 def badge_class(status: str) -> str:

@@ -19,6 +19,7 @@ def short_age(created, now=None) -> str:
     return words.short_age(created, now or timezone.now())
 
 
+register.filter("status_word", words.status_html)
 register.filter("cpu_words", words.cpu_words)
 register.filter("bytes_words", words.bytes_words)
 register.filter("duration_words", words.duration_words)

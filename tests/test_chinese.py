@@ -1,0 +1,177 @@
+"""Chinese all the way through: every page and partial of the console, read in Chinese, holds no English word
+outside an allow-list (issue: the operator's day, item 3).
+
+The pages come from the URL sweep's table (tests/test_url_sweep.py) and its world of rows, each asked as a page
+and, where the view answers one, as the htmx partial. What a page shows from the world (object names, images,
+labels, what the cluster said, user names) is data, not the console's words: the words of every row are allowed.
+The rest must be Chinese, or on the list below: Kubernetes kinds (shown with their Chinese gloss), protocol and
+product names, units.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from apps.accounts.models import Project, Role
+from apps.clusters.models import Cluster, Resource
+from apps.core.models import AuditEvent, Job, JobLogLine
+from apps.releases.models import Release, Revision
+from tests.test_url_sweep import ROUTES, url_of, world  # noqa: F401 (world is a fixture)
+
+pytestmark = pytest.mark.django_db
+
+# Words a Chinese page may hold: Kubernetes' own names, protocols, formats, products, units.
+ALLOWED_WORDS = """
+    Kubemate Kubernetes kubectl kubeconfig YAML JSON CSV HTTP HTTPS TCP UDP IP IPs DNS URL API RBAC HPA LDAP TLS
+    CA PromQL LogsQL Prometheus Redis PostgreSQL Celery SHA sha AES GCM Fernet OIDC SSO ID UID CPU CPUs GPU PDB
+    Pod Pods Deployment Deployments StatefulSet DaemonSet ReplicaSet ReplicaSets Job CronJob Service Services
+    EndpointSlice Ingress HTTPRoute Gateway ConfigMap Secret Secrets PersistentVolumeClaim PersistentVolume
+    StorageClass HorizontalPodAutoscaler Event Node Nodes Namespace ServiceAccount ClusterRole
+    ClusterRoleBinding Role RoleBinding GatewayClass NAME FILE NAME_FILE kubemate decrypt Ki Mi Gi Ti KiB MiB
+    GiB TiB ms GET POST Accept django axes
+"""
+ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
+    "English",  # the language switcher names each language in itself
+    "CHG",  # a change-ticket number in the reason field's example
+    "UTC",  # time zone names (Asia/Shanghai, UTC) are IANA's
+    # Product and format names the help texts name.
+    "Alertmanager",
+    "Jaeger",
+    "Loki",
+    "Bearer",
+    "PEM",
+    "metrics-server",
+    "kubemate-decrypt",
+    # Kubernetes field and object names a help text quotes: allocatable, the RBAC file and namespace of the install.
+    "allocatable",
+    "kubemate-rbac",
+    "kubemate-system",
+    # The syntax a field takes, as its help text writes it: NAME=value, NAME=configmap:name/key,
+    # registry/repository:tag, key=value, a label selector such as tier=web,app!=db, a name such as prod-bj-1.
+    "value",
+    "key",
+    "configmap",
+    "repository",
+    "tag",
+    "yaml",
+    "tier",
+    "web",
+    "db",
+    "prod-bj",
+    "staging",
+    "dev",
+    "team",
+    "deploy",
+}
+WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
+SKIP_TAGS = {"script", "style", "template", "code", "pre", "textarea"}
+SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "data-confirm", "hx-confirm", "label")
+
+
+class Text(HTMLParser):
+    """The text a person reads on a page: its text nodes and the attributes shown as text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        # Code, and anything the page marks translate="no" (Kubernetes' own API words), is data.
+        if tag in SKIP_TAGS or ("translate", "no") in attrs:
+            self.skipping += 1
+            self.stack.append(tag)
+        for name, value in attrs:
+            if name in SHOWN_ATTRIBUTES and value:
+                self.parts.append(value)
+            if name == "type" and value == "hidden":
+                break
+            if tag == "input" and name == "value" and value and ("type", "submit") in attrs:
+                self.parts.append(value)
+
+    def handle_endtag(self, tag):
+        if self.stack and tag == self.stack[-1]:
+            self.stack.pop()
+            self.skipping -= 1
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+IPV6 = re.compile(r"\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,}(?:/\d+)?", re.IGNORECASE)
+
+
+def shown_text(html: str) -> str:
+    parser = Text()
+    parser.feed(html)
+    return IPV6.sub(" ", " ".join(parser.parts))
+
+
+def data_words() -> set[str]:
+    """Every word the world's rows hold: what pages show of them is data."""
+    texts: list[str] = []
+    for row in Resource.objects.all():
+        texts += [row.name, row.namespace, row.status, str(row.summary), str(row.labels)]
+        texts += re.findall(r'"(?:image|reason|message|note)": "([^"]*)"', str(row.object).replace("'", '"'))
+    for cluster in Cluster.objects.all():
+        texts += [cluster.name, cluster.environment, cluster.region, cluster.api_server]
+    for user in get_user_model().objects.all():
+        texts += [user.username, user.first_name, user.last_name, user.email]
+    for project in Project.objects.all():
+        texts += [project.slug, project.name, *project.namespaces]
+    for role in Role.objects.all():
+        texts += [role.slug]
+    for release in Release.objects.all():
+        texts += [release.name, release.namespace, str(release.spec)]
+    for revision in Revision.objects.all():
+        texts += [str(revision.spec)]
+    for job in Job.objects.all():
+        texts += [job.kind, job.target, job.title if "\u2063" not in job.title else ""]
+    texts += list(JobLogLine.objects.values_list("message", flat=True))
+    for event in AuditEvent.objects.all():
+        texts += [event.action, event.actor_name, event.object_kind, event.object_name, event.cluster]
+    return {w for text in texts for w in WORD.findall(str(text))}
+
+
+def english_words(html: str, allowed: set[str]) -> list[str]:
+    return sorted({w for w in WORD.findall(shown_text(html)) if w not in allowed and w.lower() not in allowed})
+
+
+def test_every_page_and_partial_reads_in_chinese(world):  # noqa: F811
+    browser = world.browsers["permitted"]
+    browser.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    allowed = ALLOWED | data_words()
+    found = {}
+    pages = [name for name, route in ROUTES.items() if route.permitted == 200 and not route.calls_cluster]
+    assert len(pages) > 30
+    for name in pages:
+        url = url_of(name, world)
+        for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+            response = browser.get(url, ROUTES[name].query, **headers)
+            if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+                continue
+            words = english_words(response.content.decode(), allowed)
+            if words:
+                found[f"{name}{' (partial)' if headers else ''}"] = words
+    # The detector itself: the same page in English is full of words it reports.
+    browser.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = english_words(browser.get(reverse("core:job_list")).content.decode(), allowed)
+    assert {"Jobs", "Filter", "State"} <= set(english)
+    assert found == {}, "\n".join(f"{page}: {' '.join(words)}" for page, words in sorted(found.items()))
+
+
+def test_django_admin_and_its_third_party_sections_read_in_chinese(world):  # noqa: F811
+    browser = world.browsers["permitted"]
+    browser.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    index = browser.get(reverse("admin:index")).content.decode()
+    assert "登录保护（django-axes）" in index and "访问尝试" in index
+    attempts = browser.get(reverse("admin:axes_accessattempt_changelist")).content.decode()
+    assert "登录失败次数" in attempts or "0 访问尝试" in attempts or "访问尝试" in attempts
