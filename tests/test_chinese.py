@@ -40,6 +40,7 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "English",  # the language switcher names each language in itself
     "CHG",  # a change-ticket number in the reason field's example
     "UTC",  # time zone names (Asia/Shanghai, UTC) are IANA's
+    "Shell",  # as Chinese consoles write it (在容器中打开 Shell)
     # Product and format names the help texts name.
     "Alertmanager",
     "Jaeger",

@@ -118,8 +118,11 @@ ROUTES: dict[str, Route] = {
     "core:job_list": Route(**EVERY_USER),
     "core:job_detail": Route(job),
     "core:job_status": Route(job),
+    "core:job_cancel": Route(job, **ACTION),
     # Accounts.
     "accounts:my_access": Route(**EVERY_USER, calls_cluster=True),
+    # Each person's own settings: everyone may change theirs.
+    "accounts:my_settings": Route(**EVERY_USER, post=True, post_stranger=200),
     "accounts:user_list": Route(),
     "accounts:user_create": Route(post=True),
     "accounts:user_detail": Route(user),
@@ -191,6 +194,8 @@ ROUTES: dict[str, Route] = {
     "releases:canary_abort": Route(release, **ACTION),
     "releases:canary_pause": Route(release, **ACTION),
     "releases:canary_resume": Route(release, **ACTION),
+    # The web terminal (its websocket is the terminal service's, not a console URL).
+    "terminal:terminal_page": Route(pod, post=True, calls_cluster=True),
 }
 ADMIN_NAMESPACE = "admin"
 # What the POSTs of the sweep must not change: every row a person manages through the console.
@@ -371,6 +376,7 @@ LIVE = {
     "clusters:pod_logs": (live_pod, {}),
     "clusters:pod_logs_follow": (live_pod, {"container": "web"}),
     "clusters:pod_logs_download": (live_pod, {"container": "web"}),
+    "terminal:terminal_page": (live_pod, {}),
     "clusters:resource_yaml": (
         lambda w: {**cluster(w), "kind": "deployment", "namespace": w.namespace, "name": "web"},
         {},
@@ -397,7 +403,12 @@ def test_pages_that_call_the_cluster_answer_the_permitted_user_from_the_sandbox(
 
 
 # How the pages above say that the cluster refused or could not be reached.
-ERROR_MARKS = (b'data-testid="log-error"', b'data-testid="yaml-error"', b'class="alert alert-warning mb-0"')
+ERROR_MARKS = (
+    b'data-testid="log-error"',
+    b'data-testid="yaml-error"',
+    b'data-testid="terminal-error"',
+    b'class="alert alert-warning mb-0"',
+)
 
 
 def body(response) -> bytes:

@@ -49,6 +49,7 @@ WORKLOADS_SCALE = "workloads.scale"
 WORKLOADS_RESTART = "workloads.restart"
 PODS_DELETE = "pods.delete"
 PODS_LOGS = "pods.logs"
+PODS_EXEC = "pods.exec"
 YAML_EDIT = "yaml.edit"
 SECRETS_VIEW_METADATA = "secrets.view_metadata"
 NODES_VIEW = "nodes.view"
@@ -101,6 +102,14 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(PODS_DELETE, "workloads", _("Delete pods"), (Rule(("",), ("pods",), ("delete",)),), dangerous=True),
     Capability(PODS_LOGS, "workloads", _("Read pod logs"), (Rule(("",), ("pods", "pods/log"), ("get",)),)),
+    # A shell in a container (the web terminal): dangerous, so the password is asked again before each session.
+    Capability(
+        PODS_EXEC,
+        "workloads",
+        _("Open a shell in a container"),
+        (Rule(("",), ("pods",), ("get",)), Rule(("",), ("pods/exec",), ("create", "get"))),
+        dangerous=True,
+    ),
     Capability(
         YAML_EDIT,
         "workloads",
@@ -197,6 +206,7 @@ PROBES: dict[str, tuple[str, str, str]] = {
     WORKLOADS_RESTART: ("patch", "apps", "deployments"),
     PODS_DELETE: ("delete", "", "pods"),
     PODS_LOGS: ("get", "", "pods/log"),
+    PODS_EXEC: ("create", "", "pods/exec"),
     YAML_EDIT: ("patch", "", "configmaps"),
     SECRETS_VIEW_METADATA: ("list", "", "secrets"),
     NODES_VIEW: ("list", "", "nodes"),

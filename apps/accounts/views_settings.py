@@ -25,7 +25,7 @@ class TimeZoneForm(forms.Form):
     time_zone = forms.ChoiceField(
         label=gettext_lazy("Time zone"),
         required=False,
-        widget=forms.Select(attrs={"class": "form-select", "data-testid": "field-time_zone"}),
+        widget=forms.Select(attrs={"class": "form-select", "data-testid": "field-time_zone", "translate": "no"}),
     )
 
     def __init__(self, *args, **kwargs):

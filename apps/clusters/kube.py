@@ -380,6 +380,42 @@ class Client:
         )
         return bool((review.get("status") or {}).get("allowed"))
 
+    def exec_stream(self, namespace: str, pod: str, container: str, command: list[str], *, tty: bool = True):
+        """A shell (or ``command``) in a container: the pods/exec websocket with stdin, as this client's identity.
+
+        Returns the client library's WSClient (``write_stdin``, ``read_stdout``, ``write_channel(4, size)``,
+        ``is_open``, ``close``); it lives as long as the caller keeps this Client open. A refusal raises
+        KubeError with the cluster's reason (Forbidden when RBAC says no). The client library's own websocket
+        helper drops every header but Authorization, the impersonation header with them, so the socket is made
+        here (``_ExecSocket``): the cluster sees the person, never Kubemate's own identity.
+        """
+        from urllib.parse import quote, urlencode
+
+        from kubernetes.stream.ws_client import get_websocket_url
+        from websocket import WebSocketException
+
+        kinds.check_namespace(namespace)
+        kinds.check_name(pod)
+        query = [("container", container), *(("command", part) for part in command)]
+        query += [("stdin", "true"), ("stdout", "true"), ("stderr", "true"), ("tty", "true" if tty else "false")]
+        path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}/exec?{urlencode(query)}"
+        configuration = self._api.configuration
+        headers = {k: v for k, v in self._api.default_headers.items() if k.lower().startswith("impersonate-")}
+        token = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["Authorization"] = token
+        try:
+            url = get_websocket_url(configuration.host + path)
+            return _exec_socket(configuration, url, headers, self.connect_timeout)
+        except WebSocketException as exc:
+            status = getattr(exc, "status_code", None)
+            if status:
+                refusal = ApiException(status=status, reason=str(getattr(exc, "resp_body", b"") or b"")[:500])
+                raise _translate(refusal, self.cluster, "POST") from None
+            raise _unreachable(self.cluster, exc) from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise _unreachable(self.cluster, exc) from None
+
     def watch(self, kind, resource_version: str) -> Iterator[dict]:
         """Watch events of ``kind`` from ``resource_version`` with bookmarks, one dict per event.
 
@@ -415,6 +451,50 @@ def _path(kind, namespace=None, name=None, sub: str = "") -> str:
         return kinds.path(kind, namespace, name, sub)
     except kinds.InvalidName as exc:
         raise Invalid(str(exc), reason="invalid_name") from None
+
+
+def _exec_socket_class():
+    from kubernetes.stream import ws_client
+
+    class ExecSocket(ws_client.WSClient):
+        """The client library's channel reader/writer over a websocket made with every header it is given."""
+
+        def __init__(self, configuration, url: str, headers: dict, timeout: float):
+            import ssl
+
+            from websocket import WebSocket
+
+            ssl_opts = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": configuration.ssl_ca_cert}
+            if not configuration.verify_ssl:
+                ssl_opts = {"cert_reqs": ssl.CERT_NONE}
+            if configuration.cert_file:
+                ssl_opts["certfile"] = configuration.cert_file
+            if configuration.key_file:
+                ssl_opts["keyfile"] = configuration.key_file
+            if configuration.tls_server_name:
+                ssl_opts["server_hostname"] = configuration.tls_server_name
+            header = [f"{name}: {value}" for name, value in headers.items()]
+            header.append(f"sec-websocket-protocol: {ws_client.V5_CHANNEL_PROTOCOL},{ws_client.V4_CHANNEL_PROTOCOL}")
+            sock = WebSocket(sslopt=ssl_opts, skip_utf8_validation=False)
+            sock.settimeout(timeout)
+            sock.connect(url, header=header)
+            sock.settimeout(None)
+            self._connected = False
+            self._channels = {}
+            self._closed_channels = set()
+            self.binary = False
+            self.newline = "\n"
+            self._all = ws_client._IgnoredIO()
+            self.sock = sock
+            self.subprotocol = getattr(sock, "subprotocol", None)
+            self._connected = True
+            self._returncode = None
+
+    return ExecSocket
+
+
+def _exec_socket(configuration, url: str, headers: dict, timeout: float):
+    return _exec_socket_class()(configuration, url, headers, timeout)
 
 
 @contextmanager

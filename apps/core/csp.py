@@ -10,12 +10,20 @@ from __future__ import annotations
 from django.conf import settings
 
 
+def policy() -> str:
+    """The header's value; websockets may also go to the terminal service when it has an address of its own."""
+    directives = dict(settings.CONTENT_SECURITY_POLICY)
+    terminal = getattr(settings, "KUBEMATE_TERMINAL_URL", "")
+    if terminal and terminal not in directives.get("connect-src", ""):
+        directives["connect-src"] = f"{directives.get('connect-src', '')} {terminal}".strip()
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        self.policy = "; ".join(f"{name} {value}" for name, value in settings.CONTENT_SECURITY_POLICY.items())
 
     def __call__(self, request):
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", self.policy)
+        response.setdefault("Content-Security-Policy", policy())
         return response

@@ -600,6 +600,7 @@ class Sandbox:
         kwok_cfg = conf / "kwok.yaml"
         docs = [p.read_text() for p in sorted((HERE / "kwok").glob("*.yaml"))]
         docs.append(json.dumps(cluster_logs_config(), indent=2))
+        docs.append(json.dumps(cluster_exec_config(self.run_dir / "exec"), indent=2))
         kwok_cfg.write_text("\n---\n".join(d.strip() for d in docs) + "\n")
         self.start(
             "kwok",
@@ -854,6 +855,35 @@ def make_nodes(count: int) -> list[dict]:
             }
         )
     return nodes
+
+
+def cluster_exec_config(work_dir: Path) -> dict:
+    """kwok ClusterExec: `kubectl exec` (and the console's terminal) into any pod of the sandbox runs the command
+    on this machine, as the user running the sandbox, in a scratch folder of its own. A fake container for a
+    fake cluster: never point it at anything but a throw-away sandbox."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterExec",
+        "metadata": {"name": "local-shell"},
+        "spec": {
+            "selector": {},
+            "execs": [
+                {
+                    "containers": [],
+                    "local": {
+                        "workDir": str(work_dir),
+                        "envs": [
+                            {"name": "HOME", "value": str(work_dir)},
+                            {"name": "PS1", "value": "sandbox$ "},
+                            {"name": "TERM", "value": "xterm-256color"},
+                            {"name": "PATH", "value": "/usr/local/bin:/usr/bin:/bin"},
+                        ],
+                    },
+                }
+            ],
+        },
+    }
 
 
 def cluster_logs_config() -> dict:

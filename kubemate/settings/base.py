@@ -22,6 +22,8 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_WORKER_SYNC      | false; true: the Celery worker runs the inventory sync in threads |
 | KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS | 900: a rollout not finished by then is reported as failed |
 | KUBEMATE_DRAIN_TIMEOUT_SECONDS | 300: a drain stops then and names the pods still on the node |
+| KUBEMATE_TERMINAL_URL     | empty: /ws/terminal/ on the console's address (a proxy sends it to terminal_server) |
+| KUBEMATE_TERMINAL_IDLE_SECONDS / _MAX_SECONDS | 600 / 3600: a terminal closes idle, or in all |
 | KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
 | KUBEMATE_LDAP_BIND_DN / KUBEMATE_LDAP_BIND_PASSWORD | empty (anonymous search)    |
 | KUBEMATE_LDAP_USER_BASE   | required with KUBEMATE_LDAP_URI, e.g. ou=people,dc=bank,dc=example |
@@ -104,6 +106,7 @@ INSTALLED_APPS = [
     "apps.clusters",
     "apps.releases",
     "apps.fieldcrypt",
+    "apps.terminal",
 ]
 
 MIDDLEWARE = [
@@ -277,6 +280,12 @@ KUBEMATE_WORKER_SYNC = env_bool("KUBEMATE_WORKER_SYNC", False)
 # Long jobs give up after these many seconds and say what still waits: a release rollout, a node drain.
 KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS = env_int("KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS", 15 * 60)
 KUBEMATE_DRAIN_TIMEOUT_SECONDS = env_int("KUBEMATE_DRAIN_TIMEOUT_SECONDS", 5 * 60)
+# The web terminal service (apps/terminal/server.py): where browsers reach it, and its limits.
+KUBEMATE_TERMINAL_URL = env("KUBEMATE_TERMINAL_URL", "").rstrip("/")
+KUBEMATE_TERMINAL_IDLE_SECONDS = env_int("KUBEMATE_TERMINAL_IDLE_SECONDS", 600)
+KUBEMATE_TERMINAL_MAX_SECONDS = env_int("KUBEMATE_TERMINAL_MAX_SECONDS", 3600)
+KUBEMATE_TERMINAL_MAX_INPUT_BYTES = 16 * 1024
+KUBEMATE_TERMINAL_MAX_PER_USER = 3
 # How often a rollout job looks at the Deployment again (not configuration; tests shorten it).
 KUBEMATE_RELEASE_POLL_SECONDS = 2
 # The image of the in-pod decryption step (deploy/decrypt, pushed to the bank's registry) for releases that encrypt

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.terminal.fixtures import shell_team, terminal_service  # noqa: F401 (fixtures)
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".run" / "screenshots"
 CHROMIUM_ARGS = [

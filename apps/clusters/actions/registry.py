@@ -19,6 +19,7 @@ from apps.accounts.capabilities import (
     NODES_CORDON,
     NODES_DRAIN,
     PODS_DELETE,
+    PODS_EXEC,
     PODS_LOGS,
     WORKLOADS_RESTART,
     WORKLOADS_SCALE,
@@ -68,7 +69,7 @@ class Action:
 
     def url(self, cluster, kind: str, namespace: str, name: str) -> str:
         ns = namespace or CLUSTER_SCOPED
-        if self.url_name.startswith("clusters:pod_"):
+        if self.url_name.startswith(("clusters:pod_", "terminal:")):
             args = [cluster.pk, ns, name]
         elif self.url_name.startswith("clusters:node_"):
             args = [cluster.pk, name]
@@ -99,6 +100,10 @@ ACTIONS: dict[str, Action] = {
             confirm=_("Restart %(name)s? Its pods are replaced one by one."),
         ),
         Action("logs", _("Logs"), "ti-file-text", "clusters:pod_logs", PODS_LOGS, ("Pod",), widget="link"),
+        # The web terminal (apps/terminal): a shell in a container, as the person.
+        Action(
+            "terminal", _("Terminal"), "ti-terminal-2", "terminal:terminal_page", PODS_EXEC, ("Pod",), widget="link"
+        ),
         Action(
             "delete",
             _("Delete"),

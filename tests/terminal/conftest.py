@@ -1,0 +1,1 @@
+from tests.terminal.fixtures import shell_team, terminal_service  # noqa: F401 (fixtures)
