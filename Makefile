@@ -44,7 +44,7 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 
 venv: .venv/.installed ## Create the project virtualenv (.venv) from the pinned requirements
 
-static/vendor/VERSIONS: package-lock.json deploy/local/vendor-assets
+static/vendor/VERSIONS: package-lock.json deploy/local/vendor-assets deploy/local/editor/yaml-editor.js
 	npm ci --no-audit --no-fund --loglevel=error
 	deploy/local/vendor-assets
 

@@ -75,11 +75,24 @@ def test_scale_from_the_page_changes_pods_without_reload_and_bad_yaml_reads_clea
     screenshot("deployment-scaled")
 
     page.click("[data-testid=action-yaml-edit]")
-    textarea = page.locator("[data-testid=yaml-textarea]")
-    text = textarea.input_value()
-    textarea.fill(text.replace("replicas: 4", "replicas: -3", 1))
+    # The YAML field is a code editor (CodeMirror, served locally): highlighting, line numbers, folding.
+    editor = page.locator("[data-testid=yaml-editor]")
+    expect(editor).to_be_visible()
+    expect(editor.locator(".cm-lineNumbers")).to_be_visible()
+    expect(editor.locator(".cm-foldGutter")).to_be_visible()
+    assert editor.locator(".cm-line span").count() > 0  # YAML keys and values are highlighted spans
+    text = page.locator("[data-testid=yaml-textarea]").input_value()
+    changed = text.replace("replicas: 4", "replicas: -3", 1)
+    replace_all = "(t) => { const v = window.kubemateYamlEditor; "
+    replace_all += "v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: t}}); }"
+    page.evaluate(replace_all, changed)
+    assert page.locator("[data-testid=yaml-textarea]").input_value() == changed  # the form posts what was typed
     page.click("[data-testid=yaml-preview]")
     error = page.locator("[data-testid=yaml-error]")
     expect(error).to_be_visible(timeout=10_000)
     expect(error).to_contain_text("replicas")
+    # The error is marked at the line the cluster named, in the editor's gutter.
+    replicas_line = next(n for n, line in enumerate(changed.splitlines(), 1) if line.strip().startswith("replicas:"))
+    expect(error).to_have_attribute("data-error-line", str(replicas_line))
+    expect(editor.locator(".cm-lint-marker-error")).to_have_count(1)
     screenshot("yaml-invalid-field")

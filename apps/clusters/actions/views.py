@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from apps.clusters import kube, values
-from apps.clusters.actions import drain, registry
+from apps.clusters.actions import drain, registry, yaml_lines
 from apps.clusters.actions import services as services_actions
 from apps.clusters.actions.forms import EncryptFieldForm, LogFollowForm, LogForm, ScaleForm, YamlEditForm
 from apps.clusters.actions.registry import ACTIONS, CLUSTER_SCOPED
@@ -246,7 +246,10 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
             return trigger_client_event(response, CHANGED)
         preview = services_actions.preview_yaml_edit(actor=request.user, **values)
     except ActionError as exc:
-        return render(request, template, {**context, "form": form, "error": str(exc)}, partial="outcome")
+        line = yaml_lines.error_line(values["text"], str(exc))
+        return render(
+            request, template, {**context, "form": form, "error": str(exc), "error_line": line}, partial="outcome"
+        )
     return render(request, template, {**context, "form": form, "preview": preview}, partial="outcome")
 
 
