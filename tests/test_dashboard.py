@@ -114,3 +114,49 @@ def test_polling_the_facts_costs_the_same_queries_for_many_clusters(django_asser
     with django_assert_max_num_queries(10):
         response = browser.get(reverse("dashboard_facts"), HTTP_HX_REQUEST="true", HTTP_X_KUBEMATE_POLL="1")
     assert len(cluster_facts(response.content.decode())) == 5
+
+
+def test_the_dashboard_leads_with_what_is_wrong_where_failed_or_stuck_jobs_and_recent_releases():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.core.models import Job
+    from apps.releases.models import Revision
+    from tests.factories import JobFactory
+    from tests.releases.helpers import release_in
+
+    bank = build_bank()
+    dr = ClusterFactory(name="dr-bj")
+    node(dr, "dr-node-1", ready=False)
+    admin = AdminFactory()
+    old = timezone.now() - timedelta(minutes=30)
+    failed = JobFactory(actor=admin, title="Drain node node-9", status=Job.Status.FAILED, finished_at=timezone.now())
+    stuck = JobFactory(actor=admin, title="Roll out web revision 4", status=Job.Status.PENDING, created_at=old)
+    JobFactory(actor=admin, title="Finished fine", status=Job.Status.SUCCEEDED, finished_at=timezone.now())
+    release = release_in(bank["payments"])
+    Revision.objects.create(release=release, number=2, spec=release.spec, spec_hash="y", result="failed", actor=admin)
+
+    html = login(Client(), admin).get(reverse("dashboard")).content.decode()
+
+    problems = html.split('data-testid="problems"')[1].split('data-testid="jobs-to-look-at"')[0]
+    assert problems.count('data-testid="problem-row"') >= 4
+    assert "loan-api-55d-x" in problems and "CrashLoopBackOff" in problems  # a failing pod in prod-sh
+    assert "dr-node-1" in problems and "dr-bj" in problems  # a node not ready in the other cluster
+    jobs = html.split('data-testid="jobs-to-look-at"')[1].split('data-testid="recent-releases"')[0]
+    assert failed.title in jobs and stuck.title in jobs and "Stuck" in jobs and "Finished fine" not in jobs
+    releases = html.split('data-testid="recent-releases"')[1]
+    assert "payments-api #2" in releases and "Failed" in releases
+    # The plumbing is one small card; no demo button.
+    assert 'data-testid="system"' in html and 'data-testid="fact-database"' in html
+    assert "demo job" not in html.lower()
+
+
+def test_a_project_member_sees_only_their_projects_problems():
+    bank = build_bank()
+    member = UserFactory()
+    grant(member, "viewer", project=bank["payments"])
+    html = login(Client(), member).get(reverse("dashboard")).content.decode()
+    problems = html.split('data-testid="problems"')[1].split('data-testid="jobs-to-look-at"')[0]
+    assert "loan-api" not in problems  # lending is not their project
+    assert "node-2" not in problems  # nodes are not theirs to see

@@ -396,6 +396,20 @@ def deployment_row(release: Release) -> Resource | None:
     ).first()
 
 
+def pod_rows(release: Release, limit: int = 20) -> list[Resource]:
+    """The release's pods as the inventory holds them (stable and canary), for one-click logs."""
+    return list(
+        Resource.objects.filter(
+            cluster_id=release.project.cluster_id,
+            kind="Pod",
+            namespace=release.namespace,
+            labels__contains={render.RELEASE_LABEL: release.name},
+        )
+        .only("id", "kind", "namespace", "name", "status", "summary", "labels", "created")
+        .order_by("name")[:limit]
+    )
+
+
 def route_row(release: Release) -> Resource | None:
     return Resource.objects.filter(
         cluster_id=release.project.cluster_id, kind="HTTPRoute", namespace=release.namespace, name=release.name

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.capabilities import RELEASES_CANARY, RELEASES_DEPLOY, RELEASES_ROLLBACK, WORKLOADS_VIEW
+from apps.accounts.capabilities import PODS_LOGS, RELEASES_CANARY, RELEASES_DEPLOY, RELEASES_ROLLBACK, WORKLOADS_VIEW
 from apps.core.htmx import render
 from apps.core.reauth import needs_password, require_recent_auth
 from apps.releases import access, analysis, canaries, services
@@ -164,6 +164,8 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "latest": revisions[0] if revisions else None,
         "autoscaler": services.autoscaler_row(release),
         "deployment": services.deployment_row(release),
+        "pods": services.pod_rows(release),
+        "can_read_logs": access.may(request.user, PODS_LOGS, release),
         "replica_drift": services.replica_drift(release),
         "route": services.route_row(release),
         "can_deploy": access.may(request.user, RELEASES_DEPLOY, release),

@@ -242,8 +242,11 @@ def _detail(action: Action, cluster, kind: str, name: str, summary: dict) -> str
     return ""
 
 
-def permitted_actions(user, cluster, kind: str, namespace: str, name: str, summary: dict | None = None) -> list[Button]:
-    """The actions ``user`` may take on this object, in the order the buttons show."""
+def permitted_actions(
+    user, cluster, kind: str, namespace: str, name: str, summary: dict | None = None, *, detail: bool = True
+) -> list[Button]:
+    """The actions ``user`` may take on this object, in the order the buttons show. ``detail=False`` (list rows)
+    leaves out the facts the confirmation shows that cost a query."""
     summary = {**(summary or {}), **facts(cluster, kind, name, summary or {})}
     buttons = []
     for action in ACTIONS.values():
@@ -251,8 +254,8 @@ def permitted_actions(user, cluster, kind: str, namespace: str, name: str, summa
             continue
         if action.permits(user, cluster, kind, namespace, name):
             confirm = str(action.confirm) % {"name": name} if action.confirm else ""
-            detail = _detail(action, cluster, kind, name, summary) if confirm else ""
-            buttons.append(Button(action, action.url(cluster, kind, namespace, name), confirm, detail))
+            facts_text = _detail(action, cluster, kind, name, summary) if confirm and detail else ""
+            buttons.append(Button(action, action.url(cluster, kind, namespace, name), confirm, facts_text))
     return buttons
 
 

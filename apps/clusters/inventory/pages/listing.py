@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from apps.accounts import access
+from apps.clusters.actions.registry import permitted_actions
 from apps.clusters.inventory import lists
 from apps.clusters.inventory.pages.nav import cluster_context
 from apps.clusters.inventory.pages.tables import COLUMNS, KIND_LABELS, STATUS_HEADER, WIDE_COLUMN
@@ -38,6 +39,14 @@ def resource_list(request, cluster_id: int, kind_slug: str):
     for row in decorate(listing.rows):
         row.cells = [(str(getter(row)), label == wide) for label, getter in columns]
         row.url = f"{base}{quote(row.ns_arg)}/{quote(row.name)}/"
+        # Row actions behind the same capabilities as the detail page's buttons (the scale form stays there).
+        row.actions = [
+            button
+            for button in permitted_actions(
+                user, cluster, kind.kind, row.namespace, row.name, row.summary, detail=False
+            )
+            if button.action.widget in ("link", "post") or button.action.name == "scale"
+        ]
     filters = {key: params[key] for key in FILTER_KEYS if params[key]}
     sort = params["sort"] or lists.default_sort(kind.kind)
     context = {

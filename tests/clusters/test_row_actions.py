@@ -1,0 +1,71 @@
+"""List rows carry the same actions as the detail page's buttons, behind the same capabilities (issue: the
+operator's day, item 7), and a page of an object a release manages says to change it through the release."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from apps.releases.models import Release
+from apps.releases.render import RELEASE_LABEL
+from tests.clusters.inventory_rows import build_bank, deployment
+from tests.factories import UserFactory
+from tests.helpers import grant, login
+
+pytestmark = pytest.mark.django_db
+
+
+def row_actions(html: str, name: str) -> set[str]:
+    row = html.split(f'data-name="{name}"')[1].split("</tr>")[0]
+    cell = row.split('data-testid="row-actions"')[1]
+    return {part.split('"')[0] for part in cell.split('data-testid="row-')[1:]}
+
+
+def test_pod_and_deployment_rows_offer_what_the_user_may_do():
+    bank = build_bank()
+    cluster = bank["cluster"]
+    owner, viewer = UserFactory(), UserFactory()
+    grant(owner, "project-owner", project=bank["payments"])
+    grant(viewer, "viewer", project=bank["payments"])
+    pods = reverse("clusters:resource_list", args=[cluster.pk, "pods"])
+    deployments = reverse("clusters:resource_list", args=[cluster.pk, "deployments"])
+
+    owner_pods = login(Client(), owner).get(pods).content.decode()
+    assert row_actions(owner_pods, "pay-api-7c9f-a") == {"logs", "terminal", "delete", "yaml"}
+    owner_deployments = login(Client(), owner).get(deployments).content.decode()
+    assert row_actions(owner_deployments, "pay-api") == {"scale", "restart", "yaml", "yaml-edit"}
+    assert 'hx-confirm="Restart pay-api? Its pods are replaced one by one."' in owner_deployments
+
+    viewer_pods = login(Client(), viewer).get(pods).content.decode()
+    assert row_actions(viewer_pods, "pay-api-7c9f-a") == {"yaml"}
+
+
+def test_an_object_a_release_manages_says_to_change_it_through_the_release():
+    bank = build_bank()
+    cluster = bank["cluster"]
+    owner = UserFactory()
+    grant(owner, "project-owner", project=bank["payments"])
+    Release.objects.create(project=bank["payments"], namespace="payments", name="checkout", spec={})
+    deployment(cluster, "checkout", "payments", labels={RELEASE_LABEL: "checkout"})
+    client = login(Client(), owner)
+
+    managed = client.get(reverse("clusters:resource_detail", args=[cluster.pk, "deployments", "payments", "checkout"]))
+    plain = client.get(reverse("clusters:resource_detail", args=[cluster.pk, "deployments", "payments", "pay-api"]))
+
+    assert 'data-testid="managed-warning"' in managed.content.decode()
+    assert "Release checkout manages this object" in managed.content.decode()
+    assert 'data-testid="managed-warning"' not in plain.content.decode()
+
+
+def test_logs_are_one_click_from_a_release_and_breadcrumbs_lead_back():
+    from tests.clusters.inventory_rows import pod
+
+    bank = build_bank()
+    cluster = bank["cluster"]
+    owner = UserFactory()
+    grant(owner, "project-owner", project=bank["payments"])
+    release = Release.objects.create(project=bank["payments"], namespace="payments", name="checkout", spec={})
+    pod(cluster, "checkout-5d8-x", "payments", labels={RELEASE_LABEL: "checkout"})
+    page = login(Client(), owner).get(reverse("releases:release_detail", args=[release.pk])).content.decode()
+    logs = reverse("clusters:pod_logs", args=[cluster.pk, "payments", "checkout-5d8-x"])
+    assert 'data-testid="release-pods"' in page and f'href="{logs}"' in page
+    assert "pay-api-7c9f-a" not in page.split('data-testid="release-pods"')[1].split("</dd>")[0]
