@@ -13,7 +13,11 @@ from apps.core.reauth import REAUTH_AT_KEY
 from tests.factories import PASSWORD
 from tests.helpers import confirm_dialog, sign_in_page, wait_for
 
-pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.sandbox,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def make_password_proof_stale(page) -> None:

@@ -31,7 +31,7 @@ def edit_data(release: Release, **overrides) -> dict:
     return data
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_scale_in_the_cluster_shows_as_drift_and_survives_deploy_again_and_an_edit(
     client, team, apps_api, inventory_sync
 ):

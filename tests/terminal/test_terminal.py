@@ -15,7 +15,7 @@ from apps.core.models import AuditEvent
 from apps.terminal.models import TerminalSession
 from tests.helpers import login, wait_for
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 ORIGIN = "http://127.0.0.1:8000"
 
 

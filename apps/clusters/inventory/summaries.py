@@ -49,6 +49,19 @@ def controller_of(obj: dict) -> dict | None:
     return next((r for r in refs if r.get("controller")), refs[0] if refs else None)
 
 
+MAX_IMAGES = 8
+
+
+def images_of(pod_spec: dict) -> list[str]:
+    """The images a pod spec runs (containers, then init containers), each once, at most eight."""
+    seen: list[str] = []
+    for container in [*(pod_spec.get("containers") or []), *(pod_spec.get("initContainers") or [])]:
+        image = str((container or {}).get("image") or "")[:512]
+        if image and image not in seen:
+            seen.append(image)
+    return seen[:MAX_IMAGES]
+
+
 def _pod(obj: dict) -> tuple[str, dict]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     containers = status.get("containerStatuses") or []
@@ -67,6 +80,7 @@ def _pod(obj: dict) -> tuple[str, dict]:
         "restarts": restarts,
         "node": spec.get("nodeName", ""),
         "ip": status.get("podIP", ""),
+        "images": images_of(spec),
     }
     return word, summary
 
@@ -88,7 +102,8 @@ def _replicated(obj: dict) -> tuple[str, dict]:
         word = "Progressing"
     else:
         word = "Degraded"
-    return word, {"desired": desired, "ready": ready, "updated": updated, "available": available}
+    images = images_of(((spec.get("template") or {}).get("spec")) or {})
+    return word, {"desired": desired, "ready": ready, "updated": updated, "available": available, "images": images}
 
 
 def _node(obj: dict) -> tuple[str, dict]:

@@ -39,6 +39,7 @@ REPLICATED = [
     (_("Ready"), _of("ready", "desired")),
     (_("Up to date"), _s("updated")),
     (_("Available"), _s("available")),
+    (_("Images"), _join("images")),
 ]
 
 
@@ -63,7 +64,13 @@ def hpa_metrics_text(metrics: list[dict]) -> str:
 
 
 COLUMNS = {
-    "Pod": [(_("Ready"), _s("ready")), (_("Restarts"), _s("restarts")), (_("Node"), _s("node")), (_("IP"), _s("ip"))],
+    "Pod": [
+        (_("Ready"), _s("ready")),
+        (_("Restarts"), _s("restarts")),
+        (_("Node"), _s("node")),
+        (_("IP"), _s("ip")),
+        (_("Images"), _join("images")),
+    ],
     "Deployment": REPLICATED,
     "StatefulSet": REPLICATED,
     "ReplicaSet": REPLICATED,
@@ -119,6 +126,7 @@ SUMMARY_LABELS = {
     "ip": _("Pod IP"),
     "desired": _("Desired replicas"),
     "updated": _("Up to date"),
+    "images": _("Images"),
     "available": _("Available"),
     "roles": _("Roles"),
     "cpu": _("CPU"),
