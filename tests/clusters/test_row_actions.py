@@ -69,3 +69,40 @@ def test_logs_are_one_click_from_a_release_and_breadcrumbs_lead_back():
     logs = reverse("clusters:pod_logs", args=[cluster.pk, "payments", "checkout-5d8-x"])
     assert 'data-testid="release-pods"' in page and f'href="{logs}"' in page
     assert "pay-api-7c9f-a" not in page.split('data-testid="release-pods"')[1].split("</dd>")[0]
+
+
+def test_the_events_list_leads_with_the_object_and_marks_warnings():
+    bank = build_bank()
+    cluster = bank["cluster"]
+    owner = UserFactory()
+    grant(owner, "project-owner", project=bank["payments"])
+    html = login(Client(), owner).get(reverse("clusters:resource_list", args=[cluster.pk, "events"])).content.decode()
+    rows = html.split('data-testid="resource-row"')[1:]
+    warning = next(row for row in rows if "Unhealthy" in row)
+    normal = next(row for row in rows if "ScalingReplicaSet" in row)
+    pod_url = reverse("clusters:resource_detail", args=[cluster.pk, "pods", "payments", "pay-api-7c9f-a"])
+    assert 'class="table-warning"' in warning.split(">")[0] and 'class="table-warning"' not in normal.split(">")[0]
+    first_cell = warning.split('data-testid="event-object"')[1].split("</td>")[0]
+    assert f'href="{pod_url}"' in first_cell and "Pod pay-api-7c9f-a" in first_cell
+    assert warning.index("Unhealthy") < warning.index("Readiness probe failed")  # reason, then message
+
+
+def test_a_config_map_page_shows_its_data_and_a_secret_page_only_its_keys():
+    from tests.clusters.inventory_rows import add, meta
+
+    bank = build_bank()
+    cluster = bank["cluster"]
+    owner = UserFactory()
+    grant(owner, "project-owner", project=bank["payments"])
+    add(
+        cluster,
+        "ConfigMap",
+        {"metadata": meta("pay-config", "payments"), "data": {"LOG_LEVEL": "info", "app.yaml": "port: 8080\n"}},
+    )
+    client = login(Client(), owner)
+    page = client.get(reverse("clusters:resource_detail", args=[cluster.pk, "configmaps", "payments", "pay-config"]))
+    body = page.content.decode()
+    assert 'data-testid="config-data"' in body
+    assert 'data-key="LOG_LEVEL"' in body and ">info</pre>" in body and "port: 8080" in body
+    secret = client.get(reverse("clusters:resource_detail", args=[cluster.pk, "secrets", "payments", "db-password"]))
+    assert 'data-testid="config-data"' not in secret.content.decode()

@@ -62,6 +62,7 @@ def resource_detail(request, cluster_id: int, kind_slug: str, namespace: str, na
         "metrics": related.metrics_for(user, cluster, resource),
         "node_link": node_link,
         "secret_keys": (resource.object or {}).get("keys") or [] if kind.kind == "Secret" else [],
+        "config_data": _config_data(resource) if kind.kind == "ConfigMap" else None,
         "list_url": reverse("clusters:resource_list", args=[cluster.pk, kind_slug]),
         "contents": _namespace_contents(user, cluster, resource) if kind.kind == "Namespace" else [],
     }
@@ -84,6 +85,23 @@ def _namespace_contents(user, cluster, resource) -> list[tuple]:
         )
         for kind, count in related.namespace_contents(user, cluster, resource.name)
     ]
+
+
+CONFIG_VALUE_SHOWN = 64 * 1024
+
+
+def _config_data(resource) -> dict:
+    """A ConfigMap's keys and values as the inventory holds them (a value cut at 64 KiB; binary keys by size)."""
+    obj = resource.object or {}
+    data = obj.get("data") or {}
+    binary = obj.get("binaryData") or {}
+    return {
+        "values": [
+            {"key": key, "value": str(value)[:CONFIG_VALUE_SHOWN], "cut": len(str(value)) > CONFIG_VALUE_SHOWN}
+            for key, value in sorted(data.items())
+        ],
+        "binary": [{"key": key, "bytes": len(str(value)) * 3 // 4} for key, value in sorted(binary.items())],
+    }
 
 
 def _facts(resource, skip: set[str]) -> list[tuple]:

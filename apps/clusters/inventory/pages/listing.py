@@ -39,6 +39,18 @@ def resource_list(request, cluster_id: int, kind_slug: str):
     for row in decorate(listing.rows):
         row.cells = [(str(getter(row)), label == wide) for label, getter in columns]
         row.url = f"{base}{quote(row.ns_arg)}/{quote(row.name)}/"
+        if kind.kind == "Event":
+            about_kind, about_name = (
+                (row.summary or {}).get("object_kind", ""),
+                (row.summary or {}).get("object_name", ""),
+            )
+            row.about = f"{about_kind} {about_name}".strip()
+            slug = lists.SLUG_OF.get(about_kind)
+            row.about_url = (
+                reverse("clusters:resource_detail", args=[cluster.pk, slug, row.namespace or "_", about_name])
+                if slug and about_name
+                else ""
+            )
         # Row actions behind the same capabilities as the detail page's buttons (the scale form stays there).
         row.actions = [
             button

@@ -102,9 +102,9 @@ COLUMNS = {
         (_("Memory"), _s("memory")),
         (_("Kubelet"), _s("version")),
     ],
+    # The event's own name is a generated one: the list leads with the object it is about (first column).
     "Event": [
         (_("Reason"), _s("reason")),
-        (_("Object"), lambda r: f"{r.summary.get('object_kind', '')} {r.summary.get('object_name', '')}"),
         (_("Message"), _s("message")),
         (_("Count"), _s("count")),
     ],
