@@ -172,6 +172,9 @@ ROUTES: dict[str, Route] = {
     "clusters:node_drain_resume": Route(node, **ACTION),
     "clusters:node_drain_undo": Route(node, **ACTION),
     "clusters:encrypt_field": Route(workload, **ACTION),
+    "clusters:secret_reveal": Route(
+        lambda w: {**cluster(w), "kind": "secret", "namespace": "payments", "name": "db-password"}, **ACTION
+    ),
     "clusters:resource_yaml": Route(workload, calls_cluster=True),
     "clusters:resource_yaml_edit": Route(workload, post=True, calls_cluster=True),
     "clusters:pod_logs": Route(pod, calls_cluster=True),

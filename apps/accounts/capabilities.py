@@ -52,6 +52,7 @@ PODS_LOGS = "pods.logs"
 PODS_EXEC = "pods.exec"
 YAML_EDIT = "yaml.edit"
 SECRETS_VIEW_METADATA = "secrets.view_metadata"
+SECRETS_READ = "secrets.read"
 NODES_VIEW = "nodes.view"
 NODES_CORDON = "nodes.cordon"
 NODES_DRAIN = "nodes.drain"
@@ -126,6 +127,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("View secret names and metadata"),
         # RBAC cannot grant metadata without data: the console shows names only, from its own inventory.
         (Rule(("",), ("secrets",), ("list",)),),
+    ),
+    # Revealing a secret's value, one key at a time, on click: read live as the person, audited, never stored.
+    Capability(
+        SECRETS_READ,
+        "config",
+        _("Reveal secret values"),
+        (Rule(("",), ("secrets",), ("get",)),),
+        dangerous=True,
     ),
     Capability(NODES_VIEW, "nodes", _("View nodes"), (Rule(("",), ("nodes",), READ),), cluster_wide=True),
     Capability(
@@ -209,6 +218,7 @@ PROBES: dict[str, tuple[str, str, str]] = {
     PODS_EXEC: ("create", "", "pods/exec"),
     YAML_EDIT: ("patch", "", "configmaps"),
     SECRETS_VIEW_METADATA: ("list", "", "secrets"),
+    SECRETS_READ: ("get", "", "secrets"),
     NODES_VIEW: ("list", "", "nodes"),
     NODES_CORDON: ("patch", "", "nodes"),
     NODES_DRAIN: ("create", "", "pods/eviction"),

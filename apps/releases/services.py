@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import Project
 from apps.clusters import kube
 from apps.clusters.models import Resource
-from apps.core import audit, crypto
+from apps.core import audit, crypto, deferred
 from apps.core.deferred import N_, fit
 from apps.core.deferred import text as D
 from apps.core.jobs import start_job
@@ -140,7 +140,7 @@ def check_with_kubernetes(*, actor, project: Project, namespace: str, name: str,
     except kube.KubeError as exc:
         raise ReleaseError(
             _("Kubernetes would refuse this release, so nothing was saved: %(reason)s")
-            % {"reason": refused_sentence(exc, release)}
+            % {"reason": deferred.render(refused_sentence(exc, release))}
         ) from None
 
 
@@ -154,11 +154,14 @@ def create_release(*, actor, project: Project, namespace: str, name: str, spec: 
 
 
 def refused_sentence(exc: kube.KubeError, release: Release) -> str:
+    """The refusal as it is stored (revision, audit row): a deferred sentence, read in each reader's language;
+    raise it through ``deferred.render``."""
     if isinstance(exc, kube.Forbidden):
-        return _("Kubernetes refused: you may not change the objects of %(name)s in namespace %(namespace)s.") % {
-            "name": release.name,
-            "namespace": release.namespace,
-        }
+        return D(
+            N_("Kubernetes refused: you may not change the objects of %(name)s in namespace %(namespace)s."),
+            name=release.name,
+            namespace=release.namespace,
+        )
     return str(exc)
 
 
@@ -237,7 +240,7 @@ def deploy_release(
         with transaction.atomic():
             _record_revision(release, spec, digest, actor, Revision.Result.FAILED, sentence, rollback_of)
             _audit(actor, action, release, request=request, detail=detail, error=sentence)
-        raise ReleaseError(sentence) from None
+        raise ReleaseError(deferred.render(sentence)) from None
     with transaction.atomic():
         revision, job = start_rollout(release, spec, digest, actor, rollback_of=rollback_of)
         _audit(actor, action, release, request=request, detail={**detail, "revision": revision.number, "force": force})
@@ -370,7 +373,7 @@ def delete_release(*, actor, release: Release, request=None) -> None:
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, release)
         _audit(actor, "releases.release.delete", release, request=request, error=sentence)
-        raise ReleaseError(sentence) from None
+        raise ReleaseError(deferred.render(sentence)) from None
     with transaction.atomic():
         _audit(actor, "releases.release.delete", release, request=request)
         release.delete()

@@ -21,6 +21,7 @@ from apps.accounts.capabilities import (
     PODS_DELETE,
     PODS_EXEC,
     PODS_LOGS,
+    SECRETS_READ,
     WORKLOADS_RESTART,
     WORKLOADS_SCALE,
     YAML_EDIT,
@@ -190,6 +191,17 @@ ACTIONS: dict[str, Action] = {
             YAML_EDIT,
             (*WORKLOADS, "Service", "ConfigMap", "Job", "CronJob"),
             widget="link",
+        ),
+        # A secret's values, one key at a time, from the Keys card of its page (not a button of its own).
+        Action(
+            "secret-reveal",
+            _("Reveal"),
+            "ti-eye",
+            "clusters:secret_reveal",
+            SECRETS_READ,
+            ("Secret",),
+            widget="inline",
+            reauth=True,
         ),
         # Field encryption (apps/fieldcrypt): the console asks for YAML editing, the cluster then decides whether
         # the person may change this object, since the envelope is written as them.

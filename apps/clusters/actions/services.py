@@ -322,6 +322,35 @@ class LogPage:
     skip: int
 
 
+SECRET_SHOWN_BYTES = 64 * 1024
+
+
+def reveal_secret(*, actor, target: Target, key: str, request=None) -> str:
+    """One value of a Secret, read live as ``actor`` (the cluster's RBAC decides) and audited with the key's name,
+    never the value. Text longer than 64 KiB is cut; a binary value is described, not shown."""
+    import base64
+    import binascii
+
+    def read(k):
+        secret = k.read("Secret", target.namespace, target.name)
+        if secret is None:
+            raise ActionError(_("Secret %(name)s is no longer there.") % {"name": target.name})
+        return (secret.get("data") or {}).get(key)
+
+    encoded = _act(actor, "clusters.secret.reveal", _("read"), target, read, request=request, detail={"key": key})
+    if encoded is None:
+        raise ActionError(_("Secret %(name)s has no key %(key)s.") % {"name": target.name, "key": key})
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return _("The value is not valid base64.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _("A binary value of %(bytes)s bytes.") % {"bytes": len(raw)}
+    return text[:SECRET_SHOWN_BYTES]
+
+
 def _log_call(user, target: Target, work):
     try:
         with kube.client(target.cluster, as_user=user) as k:

@@ -26,5 +26,6 @@ urlpatterns: list = [
     path(f"{OBJECT}restart/", views.workload_restart, name="workload_restart"),
     path(f"{OBJECT}yaml/", views.resource_yaml, name="resource_yaml"),
     path(f"{OBJECT}encrypt-field/", views.encrypt_field, name="encrypt_field"),
+    path(f"{OBJECT}reveal/", views.secret_reveal, name="secret_reveal"),
     path(f"{OBJECT}yaml/edit/", views.resource_yaml_edit, name="resource_yaml_edit"),
 ]

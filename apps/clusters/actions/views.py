@@ -9,6 +9,7 @@ refreshes its own partials.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -88,6 +89,29 @@ def _encrypt_field(request, target: Target):
     if account:
         sentence += " " + _("Pods running as %(account)s decrypt it with kubemate-decrypt.") % {"account": account}
     return done(request, sentence)
+
+
+@login_required
+@require_POST
+def secret_reveal(request, cluster_id: int, kind: str, namespace: str, name: str):
+    target = resolve(request, "secret-reveal", cluster_id, kind, namespace, name)
+    return require_recent_auth(_secret_reveal)(request, target)
+
+
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+
+
+def _secret_reveal(request, target: Target):
+    key = request.POST.get("key", "")
+    if not SECRET_KEY.match(key):
+        return failed(request, _("No key has that name."))
+    try:
+        value = services_actions.reveal_secret(actor=request.user, target=target, key=key, request=request)
+    except ActionError as exc:
+        return failed(request, str(exc))
+    response = django_render(request, "clusters/actions/_secret_value.html", {"key": key, "value": value})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
