@@ -32,7 +32,10 @@ except ImportError:  # pragma: no cover - LibYAML is in the wheels we install
 
 
 class UntrustedInput(ValueError):
-    """YAML or JSON refused before it was built, with the sentence a person reads."""
+    """YAML or JSON refused before it was built, with the sentence a person reads; ``line`` (1-based) when the
+    refusal is a syntax error at a known line."""
+
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,12 @@ def _yaml_error(exc: yaml.YAMLError) -> UntrustedInput:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0][:200]
     if mark is not None:
-        return UntrustedInput(
+        error = UntrustedInput(
             _("The YAML is not valid at line %(line)d, column %(column)d: %(problem)s.")
             % {"line": mark.line + 1, "column": mark.column + 1, "problem": problem}
         )
+        error.line = mark.line + 1
+        return error
     return UntrustedInput(_("The YAML is not valid: %(problem)s.") % {"problem": problem})
 
 

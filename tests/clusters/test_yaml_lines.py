@@ -1,6 +1,10 @@
 """The YAML editor marks an error at its line: a syntax error's own line, or the line of the field Kubernetes named."""
 
-from apps.clusters.actions.yaml_lines import error_line, field_line, syntax_error_line
+import pytest
+
+from apps.clusters.actions.services import parse_edit
+from apps.clusters.actions.targets import ActionError
+from apps.clusters.actions.yaml_lines import error_line, field_line
 
 TEXT = """apiVersion: apps/v1
 kind: Deployment
@@ -16,9 +20,11 @@ spec:
 """
 
 
-def test_a_syntax_error_is_marked_at_its_line():
-    assert syntax_error_line("a: 1\nb: [2\nc: 3\n") == 3
-    assert syntax_error_line(TEXT) is None
+def test_a_syntax_error_is_marked_at_the_line_the_bounded_loader_found():
+    with pytest.raises(ActionError) as refused:
+        parse_edit("a: 1\nb: [2\nc: 3\n", target=None, resource_version="1")
+    assert refused.value.line == 3
+    assert error_line("a: 1\nb: [2\nc: 3\n", str(refused.value), refused.value.line) == 3
 
 
 def test_a_field_kubernetes_names_is_found_below_its_parents():

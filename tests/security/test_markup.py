@@ -73,6 +73,8 @@ def hostile_cluster(payload: str):
     add(cluster, "PersistentVolumeClaim", {"metadata": meta("data", "payments"), "status": {"phase": "Bound"}})
     add(cluster, "PersistentVolume", {"metadata": meta("pv-1"), "status": {"phase": "Bound", "message": "x"}})
     add(cluster, "StorageClass", {"metadata": meta("fast"), "provisioner": "csi.bank.example"})
+    listener = {"name": "https", "protocol": "HTTPS", "port": 443, "hostname": "pay.bank.example"}
+    add(cluster, "Gateway", {"metadata": meta("public", "payments"), "spec": {"listeners": [listener]}})
     for row in Resource.objects.filter(cluster=cluster):
         obj = poison(row.object, payload)
         obj["metadata"]["labels"] = {**obj["metadata"].get("labels", {}), "note": payload}

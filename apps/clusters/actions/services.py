@@ -229,7 +229,9 @@ def parse_edit(text: str, target: Target, resource_version: str) -> dict:
     try:
         manifest = untrusted.load_yaml(text, untrusted.OBJECT)
     except untrusted.UntrustedInput as exc:
-        raise ActionError(str(exc)) from None
+        error = ActionError(str(exc))
+        error.line = exc.line
+        raise error from None
     if not isinstance(manifest, dict):
         raise ActionError(_("The YAML must describe one object, starting with apiVersion and kind."))
     meta = manifest.get("metadata")

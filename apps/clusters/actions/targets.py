@@ -16,7 +16,10 @@ from apps.core.models import AuditEvent
 
 
 class ActionError(Exception):
-    """Kubernetes refused or could not do the action; the message is the sentence to show."""
+    """Kubernetes refused or could not do the action; the message is the sentence to show. ``line``: the line of
+    the person's YAML it is about, when known (a syntax error)."""
+
+    line: int | None = None
 
 
 @dataclass(frozen=True)

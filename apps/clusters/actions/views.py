@@ -270,7 +270,7 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
             return trigger_client_event(response, CHANGED)
         preview = services_actions.preview_yaml_edit(actor=request.user, **values)
     except ActionError as exc:
-        line = yaml_lines.error_line(values["text"], str(exc))
+        line = yaml_lines.error_line(values["text"], str(exc), exc.line)
         return render(
             request, template, {**context, "form": form, "error": str(exc), "error_line": line}, partial="outcome"
         )
