@@ -106,3 +106,18 @@ def test_a_config_map_page_shows_its_data_and_a_secret_page_only_its_keys():
     assert 'data-key="LOG_LEVEL"' in body and ">info</pre>" in body and "port: 8080" in body
     secret = client.get(reverse("clusters:resource_detail", args=[cluster.pk, "secrets", "payments", "db-password"]))
     assert 'data-testid="config-data"' not in secret.content.decode()
+
+
+def test_the_nodes_list_shows_use_as_bars_against_allocatable():
+    from tests.clusters.inventory_rows import metrics
+    from tests.factories import AdminFactory
+
+    bank = build_bank()
+    cluster = bank["cluster"]
+    metrics(cluster, "NodeMetrics", "node-1", cpu=6000, memory=8 * 2**30)  # of 8 cores and 32 GiB
+    html = login(Client(), AdminFactory()).get(reverse("clusters:resource_list", args=[cluster.pk, "nodes"]))
+    body = html.content.decode()
+    one = body.split('data-name="node-1"')[1].split("</tr>")[0]
+    two = body.split('data-name="node-2"')[1].split("</tr>")[0]
+    assert 'data-percent="75"' in one and 'data-percent="25"' in one and "bg-orange" in one
+    assert "no metrics yet" in two

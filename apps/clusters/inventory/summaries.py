@@ -121,6 +121,9 @@ def _node(obj: dict) -> tuple[str, dict]:
         "gpu": capacity.get("nvidia.com/gpu", ""),
         "version": (status.get("nodeInfo") or {}).get("kubeletVersion", ""),
         "unschedulable": bool(spec.get("unschedulable")),
+        # What pods may use (the usage bars' 100 %).
+        "cpu_allocatable_m": millicores(allocatable.get("cpu", "0")),
+        "memory_allocatable_b": byte_count(allocatable.get("memory", "0")),
     }
 
 

@@ -18,9 +18,38 @@ from apps.clusters.inventory import lists
 from apps.clusters.inventory.pages.nav import cluster_context
 from apps.clusters.inventory.pages.tables import COLUMNS, KIND_LABELS, STATUS_HEADER, WIDE_COLUMN
 from apps.clusters.inventory.related import decorate
+from apps.clusters.inventory.words import bytes_words, cpu_words
 from apps.core.htmx import render, wants_partial
 
 FILTER_KEYS = ("q", "labels", "status", "namespace", "project", "sort")
+
+
+def node_usage(user, cluster, rows) -> None:
+    """Give each node row its CPU and memory use against allocatable (one query for the page's nodes)."""
+    names = [row.name for row in rows]
+    metrics = {
+        m.name: m.summary or {}
+        for m in access.resources(user, cluster, "NodeMetrics").filter(name__in=names).only("name", "summary")
+    }
+    for row in rows:
+        used, summary = metrics.get(row.name), row.summary or {}
+        row.usage = None
+        if used is None:
+            continue
+        row.usage = [
+            _bar(_("CPU"), used.get("cpu_millicores"), summary.get("cpu_allocatable_m"), cpu_words),
+            _bar(_("Memory"), used.get("memory_bytes"), summary.get("memory_allocatable_b"), bytes_words),
+        ]
+
+
+def _bar(label, used, allocatable, words) -> dict:
+    percent = round(100 * used / allocatable) if used is not None and allocatable else None
+    return {
+        "label": label,
+        "percent": percent,
+        "width": min(percent or 0, 100),
+        "text": f"{words(used)} / {words(allocatable)}",
+    }
 
 
 @login_required
@@ -59,6 +88,8 @@ def resource_list(request, cluster_id: int, kind_slug: str):
             )
             if button.action.widget in ("link", "post") or button.action.name == "scale"
         ]
+    if kind.kind == "Node":
+        node_usage(user, cluster, listing.rows)
     filters = {key: params[key] for key in FILTER_KEYS if params[key]}
     sort = params["sort"] or lists.default_sort(kind.kind)
     context = {
