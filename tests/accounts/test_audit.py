@@ -201,3 +201,18 @@ def test_audit_verify_notices_a_rewritten_row_even_when_the_next_link_is_mended(
     )
     tamper("UPDATE accounts_auditevent SET prev_hash = %s WHERE seq = %s", [forged_hash, events[2].seq])
     assert [p.sentence for p in audit.verify()] == [f"event {events[2].seq} was altered after it was written"]
+
+
+def test_the_audit_log_says_what_each_action_means_in_the_readers_language(admin_client_):
+    from django.conf import settings
+    from django.urls import reverse
+
+    from apps.core import audit as audit_log
+
+    audit_log.record(actor=None, action="clusters.workload.scale", kind="Deployment", name="web")
+    audit_log.record(actor=None, action="admin.auth.user.change")
+    english = admin_client_.get(reverse("accounts:audit_list")).content.decode()
+    assert "Scaled a workload" in english and "Changed through Django admin" in english
+    admin_client_.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    chinese = admin_client_.get(reverse("accounts:audit_list")).content.decode()
+    assert "扩缩工作负载" in chinese and "clusters.workload.scale" in chinese  # the code stays beside the words
