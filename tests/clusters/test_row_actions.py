@@ -121,3 +121,10 @@ def test_the_nodes_list_shows_use_as_bars_against_allocatable():
     two = body.split('data-name="node-2"')[1].split("</tr>")[0]
     assert 'data-percent="75"' in one and 'data-percent="25"' in one and "bg-orange" in one
     assert "no metrics yet" in two
+
+
+def test_every_node_action_that_changes_scheduling_asks_first():
+    from apps.clusters.actions.registry import ACTIONS
+
+    changing = [a for a in ACTIONS.values() if a.widget == "post"]
+    assert changing and all(a.confirm for a in changing), [a.name for a in changing if not a.confirm]

@@ -123,6 +123,7 @@ ACTIONS: dict[str, Action] = {
             "clusters:node_uncordon",
             NODES_CORDON,
             ("Node",),
+            confirm=_("Uncordon node %(name)s? New pods may be placed on it again."),
             when=lambda summary: bool(summary.get("unschedulable")) and not summary.get("drain_stopped"),
         ),
         Action(
