@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,7 +25,7 @@ from apps.clusters.inventory.health import cluster_cards
 from apps.clusters.inventory.related import decorate
 from apps.core import access as job_access
 from apps.core import health
-from apps.core.htmx import render
+from apps.core.htmx import render, wants_partial
 from apps.core.models import Job
 from apps.releases import access as release_access
 from apps.releases.models import Revision
@@ -37,6 +38,10 @@ STUCK_PENDING = timedelta(minutes=5)
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _page(request: HttpRequest) -> HttpResponse:
     problems, problem_total = problems_everywhere(request.user)
     context = {
         "problems": problems,
@@ -83,8 +88,11 @@ def recent_revisions(user, limit: int = 5) -> list[Revision]:
 @require_GET
 @never_cache
 def dashboard_facts(request: HttpRequest) -> HttpResponse:
-    # Only ever the facts card (its poll asks for it; a plain visit gets the same fragment).
-    return render(request, "kubemate/dashboard.html#facts", {"facts": facts(request.user)})
+    if not wants_partial(request):  # a boosted or history-restore request gets the whole page
+        response = _page(request)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    return render(request, "kubemate/dashboard.html", {"facts": facts(request.user)}, partial="facts")
 
 
 def facts(user) -> dict:

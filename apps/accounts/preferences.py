@@ -9,7 +9,7 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -40,9 +40,13 @@ def is_zone(name: str) -> bool:
 
 def time_zone_of(user) -> str:
     """The user's zone name, or the installation's."""
+    return time_zone_of_id(getattr(user, "pk", None))
+
+
+def time_zone_of_id(user_id) -> str:
     from apps.accounts.models import Preference
 
-    pref = Preference.objects.filter(user_id=getattr(user, "pk", None)).first()
+    pref = Preference.objects.filter(user_id=user_id).first()
     return (pref.time_zone if pref and pref.time_zone else "") or settings.TIME_ZONE
 
 
@@ -80,11 +84,14 @@ class TimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        name = None
-        if getattr(request, "user", None) is not None and request.user.is_authenticated:
-            name = request.session.get(SESSION_KEY)
-            if not name:
-                name = request.session[SESSION_KEY] = time_zone_of(request.user)
+        # From the session alone (cached, no database query): /healthz must answer while the database is down.
+        session = getattr(request, "session", None)
+        name = session.get(SESSION_KEY) if session is not None else None
+        if not name and session is not None and session.get("_auth_user_id"):
+            try:
+                name = session[SESSION_KEY] = time_zone_of_id(session.get("_auth_user_id"))
+            except DatabaseError:
+                name = None
         if name and is_zone(name):
             timezone.activate(zoneinfo.ZoneInfo(name))
         else:

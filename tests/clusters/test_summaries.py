@@ -16,7 +16,10 @@ def test_node_metrics_rows_carry_usage():
 def test_crash_looping_pod_is_named_by_its_waiting_reason():
     pod = {
         "metadata": {"name": "importer", "namespace": "payments", "uid": "6f1c1d8e-1111-4a5b-9c0d-000000000002"},
-        "spec": {"containers": [{"name": "importer"}], "nodeName": "node-001"},
+        "spec": {
+            "containers": [{"name": "importer", "image": "registry.bank.example/importer:3.1"}],
+            "nodeName": "node-001",
+        },
         "status": {
             "phase": "Running",
             "containerStatuses": [
@@ -31,7 +34,13 @@ def test_crash_looping_pod_is_named_by_its_waiting_reason():
     }
     fields = row_fields("Pod", pod)
     assert fields["status"] == "CrashLoopBackOff"
-    assert fields["summary"] == {"ready": "0/1", "restarts": 7, "node": "node-001", "ip": ""}
+    assert fields["summary"] == {
+        "ready": "0/1",
+        "restarts": 7,
+        "node": "node-001",
+        "ip": "",
+        "images": ["registry.bank.example/importer:3.1"],
+    }
 
 
 def test_secrets_are_stored_without_data_or_applied_configuration():

@@ -19,6 +19,21 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True, seria
 ORIGIN = "http://127.0.0.1:8000"
 
 
+def run(coroutine):
+    """Run a coroutine to its end in a thread of its own (the browser tests leave an event loop in this one)."""
+    import threading
+
+    outcome = {}
+
+    def target():
+        outcome["value"] = asyncio.run(coroutine)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    return outcome["value"]
+
+
 def page_url(team) -> str:
     return reverse("terminal:terminal_page", args=[team["cluster"].pk, team["namespace"], team["pod"]])
 
@@ -67,7 +82,7 @@ def test_a_shell_runs_what_is_typed_as_the_person_and_the_session_is_audited(cli
     url = f"{terminal_service}/ws/terminal/{session.pk}/"
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
 
-    shown, end = asyncio.run(talk(url, cookie, ["echo kubemate-$((6*7))\r", "exit\r"], wait=20))
+    shown, end = run(talk(url, cookie, ["echo kubemate-$((6*7))\r", "exit\r"], wait=20))
 
     assert "kubemate-42" in shown
     assert end is not None and end["end"] == "exited" and end["sentence"] == "The shell exited."
@@ -87,7 +102,7 @@ def test_a_shell_runs_what_is_typed_as_the_person_and_the_session_is_audited(cli
     assert opened.detail["command"] == ["/bin/sh"] and opened.detail["container"] == "web"
     assert ended.detail["end"] == "exited" and ended.detail["bytes_in"] == session.bytes_in
     # The session is claimed once: the same address again is refused.
-    assert asyncio.run(refused(url, cookie)) == 404
+    assert run(refused(url, cookie)) == 404
 
 
 async def refused(url: str, cookie: str, origin: str = ORIGIN) -> int:
@@ -110,9 +125,9 @@ def test_another_origin_another_person_or_no_session_cannot_take_the_terminal(cl
 
     stranger = login(Client(), shell_team["viewer"]).cookies[settings.SESSION_COOKIE_NAME].value
 
-    assert asyncio.run(refused(url, cookie, origin="https://evil.example")) == 403
-    assert asyncio.run(refused(url, "")) == 403
-    assert asyncio.run(refused(url, stranger)) == 404
+    assert run(refused(url, cookie, origin="https://evil.example")) == 403
+    assert run(refused(url, "")) == 403
+    assert run(refused(url, stranger)) == 404
     session.refresh_from_db()
     assert session.state == "waiting"  # none of them claimed it
 
@@ -123,7 +138,7 @@ def test_a_terminal_left_idle_closes_and_says_why(client, shell_team, terminal_s
     session = open_session(client, shell_team)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
 
-    _shown, end = asyncio.run(talk(f"{terminal_service}/ws/terminal/{session.pk}/", cookie, [], wait=15))
+    _shown, end = run(talk(f"{terminal_service}/ws/terminal/{session.pk}/", cookie, [], wait=15))
 
     assert end is not None and end["end"] == "idle"
     assert wait_for(lambda: AuditEvent.objects.filter(action="clusters.pod.terminal.end").exists(), timeout=10)
@@ -136,9 +151,7 @@ def test_an_input_over_the_limit_ends_the_session(client, shell_team, terminal_s
     session = open_session(client, shell_team)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
 
-    _shown, end = asyncio.run(
-        talk(f"{terminal_service}/ws/terminal/{session.pk}/", cookie, ["x" * (20 * 1024)], wait=15)
-    )
+    _shown, end = run(talk(f"{terminal_service}/ws/terminal/{session.pk}/", cookie, ["x" * (20 * 1024)], wait=15))
 
     assert wait_for(lambda: TerminalSession.objects.get(pk=session.pk).state == "ended", timeout=10)
     session.refresh_from_db()
