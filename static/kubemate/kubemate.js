@@ -189,8 +189,23 @@
     });
   });
 
+  // Choosing a namespace chooses its project too (the group its option sits in).
+  function followGroup(select) {
+    var source = byTestId(select.dataset.filterBy);
+    var chosen = select.selectedOptions[0];
+    if (!source || !chosen || chosen.parentElement.tagName !== "OPTGROUP") return;
+    var label = chosen.parentElement.label;
+    Array.prototype.forEach.call(source.options, function (option) {
+      if (option.textContent.trim() === label && !option.selected) {
+        option.selected = true;
+        source.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+  }
+
   document.addEventListener("change", function (event) {
     var id = event.target && event.target.dataset ? event.target.dataset.testid : "";
+    if (event.target && event.target.dataset && event.target.dataset.filterBy) followGroup(event.target);
     if (!id) return;
     document.querySelectorAll("[data-filter-by=\"" + id + "\"]").forEach(filterGroups);
     document.querySelectorAll("[data-shown-when^=\"" + id + "=\"]").forEach(showWhen);

@@ -68,8 +68,9 @@ def shop_admin(page, registered_cluster, shop_namespace, inventory_sync):
 
 def deploy_from_the_form(page, namespace: str, screenshot=None) -> None:
     page.goto("/releases/new/")
-    page.select_option("[data-testid=field-project]", label="Shop")
+    # Choosing the namespace chooses its project.
     page.select_option("[data-testid=field-namespace]", namespace)
+    expect(page.locator("[data-testid=field-project] option:checked")).to_have_text("Shop")
     page.fill("[data-testid=field-name]", "shop-api")
     page.fill("[data-testid=field-image]", OLD)
     page.fill("[data-testid=field-ports]", "80")
