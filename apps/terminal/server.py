@@ -112,6 +112,10 @@ class Shell(threading.Thread):
                 elif kind == "resize":
                     stream.write_channel(4, json.dumps({"Width": data[0], "Height": data[1]}))
             if not stream.is_open():
+                for reader in (stream.read_stdout, stream.read_stderr):  # what came with the close
+                    text = reader(timeout=0)
+                    if text:
+                        self._emit(("out", text))
                 self._emit(("exit",))
                 return
             stream.update(timeout=POLL_SECONDS)

@@ -45,8 +45,11 @@ def open_session(client, team, **post) -> TerminalSession:
     return TerminalSession.objects.filter(user=team["owner"]).latest("created_at")
 
 
-async def talk(url: str, cookie: str, inputs: list[str], *, until: str = "", origin: str = ORIGIN, wait: float = 20):
-    """Connect as a browser would, type ``inputs`` and collect what comes back until ``until`` shows (or the end)."""
+async def talk(
+    url: str, cookie: str, inputs: list[str], *, until: str = "", then: list[str] = (), origin: str = ORIGIN, wait=20
+):
+    """Connect as a browser would, type ``inputs`` and collect what comes back until ``until`` shows (or the end);
+    with ``then``, type those once ``until`` showed and go on to the end."""
     import aiohttp
 
     shown, end = "", None
@@ -69,8 +72,12 @@ async def talk(url: str, cookie: str, inputs: list[str], *, until: str = "", ori
             if data["t"] == "out":
                 shown += data["d"]
                 if until and until in shown:
-                    await ws.close()
-                    break
+                    if not then:
+                        await ws.close()
+                        break
+                    for text in then:
+                        await ws.send_str(json.dumps({"t": "in", "d": text}))
+                    until = ""
             elif data["t"] == "end":
                 end = data
     return shown, end
@@ -82,7 +89,8 @@ def test_a_shell_runs_what_is_typed_as_the_person_and_the_session_is_audited(cli
     url = f"{terminal_service}/ws/terminal/{session.pk}/"
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
 
-    shown, end = run(talk(url, cookie, ["echo kubemate-$((6*7))\r", "exit\r"], wait=20))
+    # The output is read before the shell is told to exit (a pty closing with its process may drop its last bytes).
+    shown, end = run(talk(url, cookie, ["echo kubemate-$((6*7))\r"], until="kubemate-42", then=["exit\r"], wait=20))
 
     assert "kubemate-42" in shown
     assert end is not None and end["end"] == "exited" and end["sentence"] == "The shell exited."
