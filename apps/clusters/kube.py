@@ -12,11 +12,13 @@ build on a Client and return plain data.
 from __future__ import annotations
 
 import json
+import ssl
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import urllib3
 from django.template.defaultfilters import filesizeformat
@@ -24,6 +26,8 @@ from django.utils.translation import gettext as _
 from kubernetes import client as client_library
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import ws_client
+from websocket import WebSocket, WebSocketException
 
 from apps.clusters import kinds
 from apps.clusters.models import Cluster
@@ -389,11 +393,6 @@ class Client:
         helper drops every header but Authorization, the impersonation header with them, so the socket is made
         here (``_ExecSocket``): the cluster sees the person, never Kubemate's own identity.
         """
-        from urllib.parse import quote, urlencode
-
-        from kubernetes.stream.ws_client import get_websocket_url
-        from websocket import WebSocketException
-
         kinds.check_namespace(namespace)
         kinds.check_name(pod)
         query = [("container", container), *(("command", part) for part in command)]
@@ -405,8 +404,8 @@ class Client:
         if token:
             headers["Authorization"] = token
         try:
-            url = get_websocket_url(configuration.host + path)
-            return _exec_socket(configuration, url, headers, self.connect_timeout)
+            url = ws_client.get_websocket_url(configuration.host + path)
+            return _ExecSocket(configuration, url, headers, self.connect_timeout)
         except WebSocketException as exc:
             status = getattr(exc, "status_code", None)
             if status:
@@ -453,48 +452,36 @@ def _path(kind, namespace=None, name=None, sub: str = "") -> str:
         raise Invalid(str(exc), reason="invalid_name") from None
 
 
-def _exec_socket_class():
-    from kubernetes.stream import ws_client
+class _ExecSocket(ws_client.WSClient):
+    """The client library's channel reader/writer (read_stdout, write_stdin, write_channel...) over a websocket made
+    with every header it is given: the library's own ``create_websocket`` keeps only Authorization."""
 
-    class ExecSocket(ws_client.WSClient):
-        """The client library's channel reader/writer over a websocket made with every header it is given."""
-
-        def __init__(self, configuration, url: str, headers: dict, timeout: float):
-            import ssl
-
-            from websocket import WebSocket
-
-            ssl_opts = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": configuration.ssl_ca_cert}
-            if not configuration.verify_ssl:
-                ssl_opts = {"cert_reqs": ssl.CERT_NONE}
-            if configuration.cert_file:
-                ssl_opts["certfile"] = configuration.cert_file
-            if configuration.key_file:
-                ssl_opts["keyfile"] = configuration.key_file
-            if configuration.tls_server_name:
-                ssl_opts["server_hostname"] = configuration.tls_server_name
-            header = [f"{name}: {value}" for name, value in headers.items()]
-            header.append(f"sec-websocket-protocol: {ws_client.V5_CHANNEL_PROTOCOL},{ws_client.V4_CHANNEL_PROTOCOL}")
-            sock = WebSocket(sslopt=ssl_opts, skip_utf8_validation=False)
-            sock.settimeout(timeout)
-            sock.connect(url, header=header)
-            sock.settimeout(None)
-            self._connected = False
-            self._channels = {}
-            self._closed_channels = set()
-            self.binary = False
-            self.newline = "\n"
-            self._all = ws_client._IgnoredIO()
-            self.sock = sock
-            self.subprotocol = getattr(sock, "subprotocol", None)
-            self._connected = True
-            self._returncode = None
-
-    return ExecSocket
-
-
-def _exec_socket(configuration, url: str, headers: dict, timeout: float):
-    return _exec_socket_class()(configuration, url, headers, timeout)
+    def __init__(self, configuration, url: str, headers: dict, timeout: float):
+        ssl_opts = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": configuration.ssl_ca_cert}
+        if not configuration.verify_ssl:
+            ssl_opts = {"cert_reqs": ssl.CERT_NONE}
+        if configuration.cert_file:
+            ssl_opts["certfile"] = configuration.cert_file
+        if configuration.key_file:
+            ssl_opts["keyfile"] = configuration.key_file
+        if configuration.tls_server_name:
+            ssl_opts["server_hostname"] = configuration.tls_server_name
+        header = [f"{name}: {value}" for name, value in headers.items()]
+        header.append(f"sec-websocket-protocol: {ws_client.V5_CHANNEL_PROTOCOL},{ws_client.V4_CHANNEL_PROTOCOL}")
+        sock = WebSocket(sslopt=ssl_opts, skip_utf8_validation=False)
+        sock.settimeout(timeout)
+        sock.connect(url, header=header)
+        sock.settimeout(None)
+        # The state WSClient.__init__ sets after connecting.
+        self.sock = sock
+        self.subprotocol = getattr(sock, "subprotocol", None)
+        self.binary = False
+        self.newline = "\n"
+        self._all = ws_client._IgnoredIO()
+        self._channels = {}
+        self._closed_channels = set()
+        self._returncode = None
+        self._connected = True
 
 
 @contextmanager

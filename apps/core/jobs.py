@@ -123,9 +123,7 @@ class JobTask(Task):
         except TransientError as exc:
             retries = self.request.retries or 0
             if retries < self.max_retries:
-                recorder.log(
-                    D(N_("Temporary problem: %(error)s; retrying."), **{"error": exc}), JobLogLine.Level.WARNING
-                )
+                recorder.log(D(N_("Temporary problem: %(error)s; retrying."), error=exc), JobLogLine.Level.WARNING)
                 # Pending again: the retried message claims it like the first one did.
                 Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING, heartbeat_at=None)
                 raise self.retry(exc=exc, countdown=self.retry_backoff_seconds * 2**retries) from exc
@@ -143,7 +141,7 @@ class JobTask(Task):
 
     def _cancelled_sentence(self, job: Job) -> str:
         who = job.cancelled_by.get_username() if job.cancelled_by else D(N_("the system"))
-        generic = D(N_("Cancelled by %(user)s at %(progress)s%%."), **{"user": who, "progress": job.progress})
+        generic = D(N_("Cancelled by %(user)s at %(progress)s%%."), user=who, progress=job.progress)
         hook = type(self).when_cancelled
         if hook is None:
             return generic
@@ -196,7 +194,7 @@ def cancel_job(*, actor, job: Job, request=None) -> str:
     now = timezone.now()
     who = actor.get_username()
     with transaction.atomic():
-        sentence = D(N_("Cancelled by %(user)s before it started."), **{"user": who})
+        sentence = D(N_("Cancelled by %(user)s before it started."), user=who)
         ended = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
             status=Job.Status.CANCELLED,
             finished_at=now,
@@ -216,7 +214,7 @@ def cancel_job(*, actor, job: Job, request=None) -> str:
                 raise JobError(D(N_("This job has finished: there is nothing to cancel.")))
         JobLogLine.objects.create(
             job_id=job.pk,
-            message=D(N_("%(user)s asked to cancel the job."), **{"user": who}),
+            message=D(N_("%(user)s asked to cancel the job."), user=who),
             level=JobLogLine.Level.WARNING,
         )
         audit.record(
@@ -255,7 +253,7 @@ def reap_orphaned_jobs() -> int:
                 "The worker running this job stopped at %(progress)s%% and did not come back. Nothing more will "
                 "happen by itself: check what was done, then start the job again."
             ),
-            **{"progress": job.progress},
+            progress=job.progress,
         )
         with transaction.atomic():
             updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at).update(

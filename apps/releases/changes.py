@@ -84,12 +84,8 @@ def spec_changes(before: dict, after: dict, *, keep_replicas: bool = False) -> l
 
     ``keep_replicas``: the replica count is carried over from the cluster (a rollback keeps it), so it is not a
     change to show."""
-    out = []
-    automatic = any(((spec or {}).get("autoscaling") or {}).get("enabled") for spec in (before, after))
-    for label, read in FIELDS:
-        if keep_replicas and not automatic and label is FIELDS[1][0]:
-            continue
-        old, new = read(before or {}), read(after or {})
-        if old != new:
-            out.append(Change(label, old, new))
-    return out
+    before, after = before or {}, after or {}
+    if keep_replicas:
+        after = {**after, "replicas": before.get("replicas")}
+    changes = [(label, read(before), read(after)) for label, read in FIELDS]
+    return [Change(label, old, new) for label, old, new in changes if old != new]

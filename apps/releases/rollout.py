@@ -47,7 +47,7 @@ def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
     timeout = settings.KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS
     deadline = time.monotonic() + timeout
     last_message = ""
-    job.progress(5, D(N_("Waiting for the new pods of %(name)s."), **{"name": release.name}))
+    job.progress(5, D(N_("Waiting for the new pods of %(name)s."), name=release.name))
     with kube.client(cluster, as_user=actor) as k:
         while True:
             state = k8s.rollout_state(k, release.namespace, release.name, selector_of(release))
@@ -58,7 +58,7 @@ def rollout_job(job: JobRecorder, *, revision_id: int) -> None:
                 last_message = message
             if state.complete:
                 _finish(revision, Revision.Result.SUCCEEDED, message)
-                job.log(D(N_("%(name)s is rolled out: %(message)s"), **{"name": release.name, "message": message}))
+                job.log(D(N_("%(name)s is rolled out: %(message)s"), name=release.name, message=message))
                 return
             stuck = stuck_pods(k, release)
             if state.failed_reason or stuck or time.monotonic() > deadline:
@@ -85,7 +85,9 @@ def rollout_cancelled(job: Job) -> str:
             "Cancelled by %(user)s at %(progress)s%%: Kubemate no longer follows the rollout of %(name)s; the cluster "
             "goes on with it. Its pods show on the Deployment's page."
         ),
-        **{"user": who, "progress": job.progress, "name": name},
+        user=who,
+        progress=job.progress,
+        name=name,
     )
     if revision is not None:
         Revision.objects.filter(pk=revision.pk).update(message=fit(sentence, 2000))
@@ -103,7 +105,9 @@ def rollout_orphaned(job: Job) -> str:
             "come back, so nobody checked that the new pods became ready. Its objects were applied: deploy again to "
             "follow the rollout, or roll back to an earlier revision."
         ),
-        **{"name": revision.release.name, "number": revision.number, "progress": job.progress},
+        name=revision.release.name,
+        number=revision.number,
+        progress=job.progress,
     )
     Revision.objects.filter(pk=revision.pk, result=Revision.Result.APPLIED).update(
         result=Revision.Result.FAILED, message=sentence
@@ -115,10 +119,8 @@ def progress_message(state: k8s.RolloutState) -> str:
     sets = ", ".join(f"{name} {ready}/{desired}" for name, ready, desired in state.replica_sets)
     text = D(
         N_("%(ready)s of %(desired)s pods ready on the new version"),
-        **{
-            "ready": state.updated_ready(),
-            "desired": state.desired,
-        },
+        ready=state.updated_ready(),
+        desired=state.desired,
     )
     return D(N_("%(text)s (ReplicaSets: %(sets)s)"), text=text, sets=sets) if sets else text
 

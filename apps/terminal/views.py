@@ -19,13 +19,6 @@ from apps.terminal import services
 TEMPLATE = "terminal/terminal.html"
 
 
-def _target(request, cluster_id: int, namespace: str, name: str) -> Target:
-    cluster, kind, namespace = registry.resolve(
-        request.user, registry.ACTIONS["terminal"], cluster_id, "pod", namespace, name
-    )
-    return Target(cluster, kind, namespace, name)
-
-
 def websocket_base(request) -> str:
     """Where the browser opens terminals: the service's own address, or this console's (behind a proxy)."""
     if settings.KUBEMATE_TERMINAL_URL:
@@ -37,7 +30,7 @@ def websocket_base(request) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def terminal_page(request, cluster_id: int, namespace: str, name: str):
-    target = _target(request, cluster_id, namespace, name)
+    target = registry.target(request.user, "terminal", cluster_id, "pod", namespace, name)
     if request.method == "POST":
         return require_recent_auth(_open)(request, target)
     return _page(request, target)

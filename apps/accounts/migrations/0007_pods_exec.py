@@ -3,23 +3,18 @@ administrators and project owners); developers and viewers do not get a shell. R
 
 from django.db import migrations
 
+from apps.accounts.migrations import _capabilities
+
 ROLES = ("cluster-admin", "project-owner")
 CODE = "pods.exec"
 
 
 def grant(apps, schema_editor):
-    Role = apps.get_model("accounts", "Role")
-    for role in Role.objects.filter(slug__in=ROLES, builtin=True):
-        if CODE not in role.capabilities:
-            role.capabilities = [*role.capabilities, CODE]
-            role.save(update_fields=["capabilities"])
+    _capabilities.grant(apps, CODE, ROLES)
 
 
 def revoke(apps, schema_editor):
-    Role = apps.get_model("accounts", "Role")
-    for role in Role.objects.filter(capabilities__contains=[CODE]):
-        role.capabilities = [code for code in role.capabilities if code != CODE]
-        role.save(update_fields=["capabilities"])
+    _capabilities.revoke(apps, CODE)
 
 
 class Migration(migrations.Migration):

@@ -95,11 +95,9 @@ def drain_cancelled(job: Job) -> str:
             "Cancelled by %(user)s at %(progress)s%%. Node %(node)s stays cordoned with the pods not yet evicted: "
             "on the node's page, resume the drain to evict them, or uncordon the node to undo it."
         ),
-        **{
-            "user": job.cancelled_by.get_username() if job.cancelled_by else D(N_("the system")),
-            "progress": job.progress,
-            "node": node,
-        },
+        user=job.cancelled_by.get_username() if job.cancelled_by else D(N_("the system")),
+        progress=job.progress,
+        node=node,
     )
 
 
@@ -112,7 +110,8 @@ def drain_orphaned(job: Job) -> str:
             "cordoned with the pods not yet evicted: on the node's page, resume the drain to evict them, or uncordon "
             "the node to undo it."
         ),
-        **{"progress": job.progress, "node": node},
+        progress=job.progress,
+        node=node,
     )
     cluster = Cluster.objects.filter(name=cluster_name).first()
     if cluster is not None:
@@ -130,19 +129,19 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
     cluster, node = target.cluster, target.name
     deadline = time.monotonic() + timeout
     with kube.client(cluster, as_user=actor) as k:
-        job.progress(5, D(N_("Cordoning node %(node)s so that no new pods land on it."), **{"node": node}))
+        job.progress(5, D(N_("Cordoning node %(node)s so that no new pods land on it."), node=node))
         k8s_actions.set_unschedulable(k, node, True)
         pods = k8s_actions.pods_on_node(k, node)
         pending = []
         for pod in pods:
             if pod.mirror:
-                job.log(D(N_("Leaving %(pod)s: it is a static (mirror) pod."), **{"pod": pod.label}))
+                job.log(D(N_("Leaving %(pod)s: it is a static (mirror) pod."), pod=pod.label))
             elif pod.owner_kind == "DaemonSet":
-                job.log(D(N_("Leaving %(pod)s: it belongs to a DaemonSet."), **{"pod": pod.label}))
+                job.log(D(N_("Leaving %(pod)s: it belongs to a DaemonSet."), pod=pod.label))
             else:
                 pending.append(pod)
         total = len(pending)
-        job.progress(10, D(N_("%(count)d pods to evict from %(node)s."), **{"count": total, "node": node}))
+        job.progress(10, D(N_("%(count)d pods to evict from %(node)s."), count=total, node=node))
         evicted, attempt = [], 0
         while pending:
             blocked = []
@@ -154,7 +153,9 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
                         10 + 80 * len(evicted) // max(total, 1),
                         D(
                             N_("Evicted %(pod)s (%(done)d of %(total)d)."),
-                            **{"pod": pod.label, "done": len(evicted), "total": total},
+                            pod=pod.label,
+                            done=len(evicted),
+                            total=total,
                         ),
                     )
                 else:
@@ -170,7 +171,9 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
                 job.log(
                     D(
                         N_("%(pod)s cannot be evicted yet: %(reason)s Trying again in %(seconds)d s."),
-                        **{"pod": pod.label, "reason": reason, "seconds": max(int(wait), 1)},
+                        pod=pod.label,
+                        reason=reason,
+                        seconds=max(int(wait), 1),
                     ),
                     JobLogLine.Level.WARNING,
                 )
@@ -185,12 +188,10 @@ def _drain(job: JobRecorder, target: Target, actor, timeout: float) -> int:
                 time.sleep(1)
         if still:
             job.log(
-                D(N_("%(count)d evicted pods are still terminating."), **{"count": len(still)}),
+                D(N_("%(count)d evicted pods are still terminating."), count=len(still)),
                 JobLogLine.Level.WARNING,
             )
-        job.progress(
-            100, D(N_("Node %(node)s is drained: %(count)d pods evicted."), **{"node": node, "count": len(evicted)})
-        )
+        job.progress(100, D(N_("Node %(node)s is drained: %(count)d pods evicted."), node=node, count=len(evicted)))
     return len(evicted)
 
 

@@ -28,6 +28,7 @@ from apps.accounts.capabilities import (
 )
 from apps.clusters import kinds
 from apps.clusters.actions import drain
+from apps.clusters.actions.targets import Target
 from apps.clusters.kinds import BY_KIND, KINDS
 from apps.clusters.models import Resource
 
@@ -270,6 +271,12 @@ def permitted_actions(
             facts_text = _detail(action, cluster, kind, name, summary) if confirm and detail else ""
             buttons.append(Button(action, action.url(cluster, kind, namespace, name), confirm, facts_text))
     return buttons
+
+
+def target(user, action_name: str, cluster_id: int, kind_slug: str, namespace: str, name: str) -> Target:
+    """The Target an action's URL names (``resolve``'s answer as one object), or 404."""
+    cluster, kind, namespace = resolve(user, ACTIONS[action_name], cluster_id, kind_slug, namespace, name)
+    return Target(cluster, kind, namespace, name)
 
 
 def resolve(user, action: Action, cluster_id: int, kind_slug: str, namespace: str, name: str):

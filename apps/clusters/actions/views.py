@@ -35,8 +35,7 @@ CHANGED = "resource-changed"
 def resolve(request, action: str, cluster_id: int, kind_slug: str, namespace: str, name: str) -> Target:
     """The target of ``action`` (a name in ``registry.ACTIONS``), or 404 when the action does not apply to
     the kind or the user may not take it there; the buttons ask the same ``Action``."""
-    cluster, kind, namespace = registry.resolve(request.user, ACTIONS[action], cluster_id, kind_slug, namespace, name)
-    return Target(cluster, kind, namespace, name)
+    return registry.target(request.user, action, cluster_id, kind_slug, namespace, name)
 
 
 def done(request, message: str, **extra) -> HttpResponse:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext_lazy
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 GOOD = frozenset(
     {"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Programmed", "Scheduled", "Normal"}
@@ -75,7 +75,8 @@ STATUS_LABELS = {
 
 def status_label(status: str) -> str:
     """The reader's words for a status ("Ready,SchedulingDisabled" reads as two)."""
-    return ", ".join(str(STATUS_LABELS.get(part, part)) for part in str(status or "").split(","))
+    separator = pgettext("list separator", ", ")
+    return separator.join(str(STATUS_LABELS.get(part, part)) for part in str(status or "").split(","))
 
 
 def status_html(status: str):

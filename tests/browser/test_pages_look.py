@@ -1,0 +1,75 @@
+"""Screenshots of the pages this round changed, read from the bank's inventory rows (no cluster is called), so a
+person can judge them as an operator would: the jobs list and a job, one's settings, the audit log, nodes with
+their usage, a ConfigMap and a Secret, a release with its pods."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from apps.core import audit
+from apps.core.models import Job, JobLogLine
+from apps.releases.render import RELEASE_LABEL
+from tests.clusters.inventory_rows import add, build_bank, meta, metrics, pod
+from tests.factories import AdminFactory, JobFactory
+from tests.helpers import sign_in_page
+from tests.releases.helpers import release_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_changed_pages_read_well(page, screenshot, live_server, language):
+    bank = build_bank()
+    cluster = bank["cluster"]
+    admin = AdminFactory()
+    metrics(cluster, "NodeMetrics", "node-1", cpu=6000, memory=8 * 2**30)
+    add(
+        cluster,
+        "ConfigMap",
+        {
+            "metadata": meta("pay-config", "payments"),
+            "data": {"LOG_LEVEL": "info", "app.yaml": "port: 8080\ntimeout: 30s\n"},
+        },
+    )
+    release = release_in(bank["payments"])
+    pod(cluster, "payments-api-5d8-x", "payments", labels={RELEASE_LABEL: release.name})
+    failed = JobFactory(
+        actor=admin,
+        title="Drain node node-9",
+        status=Job.Status.FAILED,
+        progress=40,
+        message="Gave up after 300 s: the disruption budget pay-pdb does not allow evicting pay-api-1.",
+        created_at=timezone.now() - timedelta(hours=2),
+        finished_at=timezone.now(),
+    )
+    JobLogLine.objects.create(job=failed, message="Cordoning node node-9 so that no new pods land on it.")
+    JobFactory(actor=admin, title="Roll out payments-api revision 2", status=Job.Status.RUNNING, progress=60)
+    audit.record(
+        actor=admin,
+        action="clusters.workload.scale",
+        cluster=cluster.name,
+        namespace="payments",
+        kind="Deployment",
+        name="pay-api",
+        reason="CHG-20261204-007 peak season",
+    )
+    sign_in_page(page, admin)
+    page.context.add_cookies([{"name": "kubemate_language", "value": language, "url": live_server.url}])
+    suffix = "" if language == "en" else "-zh"
+
+    for name, url in (
+        ("jobs", "/jobs/"),
+        ("job-failed", f"/jobs/{failed.pk}/"),
+        ("settings", "/accounts/me/settings/"),
+        ("audit", "/accounts/audit/"),
+        ("nodes", f"/clusters/{cluster.pk}/nodes/"),
+        ("configmap", f"/clusters/{cluster.pk}/configmaps/payments/pay-config/"),
+        ("secret", f"/clusters/{cluster.pk}/secrets/payments/db-password/"),
+        ("pods", f"/clusters/{cluster.pk}/pods/?namespace=payments"),
+        ("release", f"/releases/{release.pk}/"),
+    ):
+        page.goto(url)
+        expect(page.locator("h2.page-title")).to_be_visible()
+        screenshot(f"look-{name}{suffix}")
