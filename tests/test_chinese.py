@@ -74,7 +74,8 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "team",
     "deploy",
 }
-WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
+# A word, not a unit glued to its number (kubectl's ages "5m", "336d"; "32Gi"): units are allowed.
+WORD = re.compile(r"(?<![0-9A-Za-z])(?:[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z])")
 SKIP_TAGS = {"script", "style", "template", "code", "pre", "textarea"}
 SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "data-confirm", "hx-confirm", "label")
 
