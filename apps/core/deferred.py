@@ -78,6 +78,18 @@ def fit(value: str, limit: int) -> str:
     return plain[:limit]
 
 
+class Failure(Exception):
+    """An error whose sentence may be deferred: ``str()`` is the sentence in the language active when it was raised
+    (for the page answering now), ``stored`` the form to keep in a row (read later in the reader's language)."""
+
+    def __init__(self, sentence: str):
+        self.stored = sentence
+        super().__init__(render(sentence))
+
+
 def sentence_of(exc: BaseException) -> str:
     """The stored form of an exception's sentence (deferred when it was raised with one)."""
+    stored = getattr(exc, "stored", None)
+    if isinstance(stored, str) and stored:
+        return stored
     return str(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else str(exc)

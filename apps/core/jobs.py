@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import audit, broker, heartbeat
-from apps.core.deferred import N_, fit
+from apps.core.deferred import N_, fit, sentence_of
 from apps.core.deferred import text as D
 from apps.core.models import Job, JobLogLine
 from apps.core.redis import ServiceUnavailable, require_redis
@@ -123,16 +123,18 @@ class JobTask(Task):
         except TransientError as exc:
             retries = self.request.retries or 0
             if retries < self.max_retries:
-                recorder.log(D(N_("Temporary problem: %(error)s; retrying."), error=exc), JobLogLine.Level.WARNING)
+                recorder.log(
+                    D(N_("Temporary problem: %(error)s; retrying."), error=sentence_of(exc)), JobLogLine.Level.WARNING
+                )
                 # Pending again: the retried message claims it like the first one did.
                 Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING, heartbeat_at=None)
                 raise self.retry(exc=exc, countdown=self.retry_backoff_seconds * 2**retries) from exc
-            self._finish(job, Job.Status.FAILED, str(exc))
-            recorder.log(str(exc), JobLogLine.Level.ERROR)
+            self._finish(job, Job.Status.FAILED, sentence_of(exc))
+            recorder.log(sentence_of(exc), JobLogLine.Level.ERROR)
             return None
         except Exception as exc:
             logger.exception("job failed", extra={"job_id": str(job.pk), "kind": job.kind})
-            sentence = str(exc) or D(N_("The job stopped because of an unexpected error; see the worker log."))
+            sentence = sentence_of(exc) or D(N_("The job stopped because of an unexpected error; see the worker log."))
             recorder.log(sentence, JobLogLine.Level.ERROR)
             self._finish(job, Job.Status.FAILED, sentence)
             return None

@@ -17,16 +17,19 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from django.utils.translation import gettext as _
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from apps.core.deferred import N_, Failure
+from apps.core.deferred import text as D
+
 TIMEOUT = 5
 
 
-class PrometheusError(Exception):
-    """The query gave no usable answer; the message is the sentence to show."""
+class PrometheusError(Failure):
+    """The query gave no usable answer; the message is the sentence to show, ``stored`` the one to keep in a row
+    (a canary check's detail is read later, in its reader's language)."""
 
 
 class NoData(PrometheusError):
@@ -75,7 +78,7 @@ def _refusal(exc: PrometheusApiClientException) -> str:
 def query(url: str, promql: str) -> list[Sample]:
     """Run ``promql`` now; every series of the answer as a Sample (a scalar answer is one Sample without labels)."""
     if not url:
-        raise PrometheusError(_("No Prometheus URL is set for this cluster."))
+        raise PrometheusError(D(N_("No Prometheus URL is set for this cluster.")))
     values = {"url": shown_url(url)}
     try:
         with _connect(url) as prom:
@@ -83,21 +86,20 @@ def query(url: str, promql: str) -> list[Sample]:
     except PrometheusApiClientException as exc:
         if _status(exc) in (401, 403):
             raise PrometheusError(
-                _("Prometheus at %(url)s asks for credentials (HTTP %(status)s); Kubemate connects without any.")
-                % {**values, "status": _status(exc)}
+                D(
+                    N_("Prometheus at %(url)s asks for credentials (HTTP %(status)s); Kubemate connects without any."),
+                    status=_status(exc),
+                    **values,
+                )
             ) from None
         values["error"] = _refusal(exc)
-        raise PrometheusError(_("Prometheus at %(url)s refused the query: %(error)s") % values) from None
+        raise PrometheusError(D(N_("Prometheus at %(url)s refused the query: %(error)s"), **values)) from None
     except requests.Timeout:
         raise PrometheusError(
-            _("Prometheus at %(url)s did not answer within %(seconds)s seconds.")
-            % {
-                **values,
-                "seconds": TIMEOUT,
-            }
+            D(N_("Prometheus at %(url)s did not answer within %(seconds)s seconds."), seconds=TIMEOUT, **values)
         ) from None
     except (requests.RequestException, ValueError, KeyError):
-        raise PrometheusError(_("Prometheus at %(url)s could not be reached.") % values) from None
+        raise PrometheusError(D(N_("Prometheus at %(url)s could not be reached."), **values)) from None
     samples = []
     if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
         result = [{"metric": {}, "value": result}]  # a scalar or string answer
@@ -117,7 +119,7 @@ def worst_value(url: str, promql: str) -> float:
     """
     values = [s.value for s in query(url, promql) if not math.isnan(s.value)]
     if not values:
-        raise NoData(_("Prometheus returned no data for the query."))
+        raise NoData(D(N_("Prometheus returned no data for the query.")))
     return max(values)
 
 

@@ -38,7 +38,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.capabilities import RELEASES_CANARY
-from apps.core.deferred import N_, fit
+from apps.core.deferred import N_, fit, sentence_of
 from apps.core.deferred import text as D
 from apps.core.locks import LockBusy, redis_lock
 from apps.observability import prometheus
@@ -195,12 +195,12 @@ def _run_query(canary: Canary) -> CanaryCheck:
     except prometheus.NoData:
         outcome = CanaryCheck.Outcome.NO_DATA  # the outcome's own label says it all
     except prometheus.PrometheusError as exc:
-        outcome, detail = CanaryCheck.Outcome.ERROR, str(exc)
+        outcome, detail = CanaryCheck.Outcome.ERROR, sentence_of(exc)
     else:
         limit = canary.analysis_max if canary.analysis_max is not None else 0
         outcome = CanaryCheck.Outcome.PASSED if value <= limit else CanaryCheck.Outcome.ABOVE
     return CanaryCheck.objects.create(
-        canary=canary, weight=canary.weight, value=value, outcome=outcome, detail=detail[:500]
+        canary=canary, weight=canary.weight, value=value, outcome=outcome, detail=fit(detail, 500)
     )
 
 
@@ -226,7 +226,7 @@ def _act_on(canary: Canary, check: CanaryCheck, actor) -> None:
     except services.ReleaseError as exc:
         # The cluster refused (or someone edited by hand): a person decides from here.
         canary.refresh_from_db()
-        pause(canary, actor=actor, note=str(exc), check=check)
+        pause(canary, actor=actor, note=sentence_of(exc), check=check)
 
 
 # --- pause and resume ------------------------------------------------------------------------------------------

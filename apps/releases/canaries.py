@@ -26,7 +26,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.clusters import kube
-from apps.core import deferred
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
 from apps.releases import k8s, render, services
@@ -166,7 +165,7 @@ def start_canary(
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
         audit(actor, "start", release, request=request, detail=detail, error=sentence)
-        raise CanaryError(deferred.render(sentence)) from None
+        raise CanaryError(sentence) from None
     with transaction.atomic():
         canary.save()
         _step_row(canary, CanaryStep.Action.START, canary.weight, actor, None)
@@ -219,7 +218,7 @@ def step_canary(*, actor, canary: Canary, weight: int, automatic: AutoStep | Non
         canary.weight = previous
         sentence = _refused(exc, release)
         audit(actor, "step", canary, request=request, detail=detail, error=sentence)
-        raise CanaryError(deferred.render(sentence)) from None
+        raise CanaryError(sentence) from None
     with transaction.atomic():
         canary.save(update_fields=["weight"])
         _step_row(canary, CanaryStep.Action.STEP, weight, actor, automatic)
@@ -256,7 +255,7 @@ def promote_canary(
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
         audit(actor, "promote", canary, request=request, detail=detail, error=sentence)
-        raise CanaryError(deferred.render(sentence)) from None
+        raise CanaryError(sentence) from None
     with transaction.atomic():
         note = D(N_("canary promoted automatically")) if automatic else D(N_("canary promoted"))
         revision, job = services.start_rollout(release, spec, digest, actor, note=note)
@@ -284,7 +283,7 @@ def abort_canary(*, actor, canary: Canary, automatic: AutoStep | None = None, re
     except kube.KubeError as exc:
         sentence = _refused(exc, release)
         audit(actor, "abort", canary, request=request, detail=detail, error=sentence)
-        raise CanaryError(deferred.render(sentence)) from None
+        raise CanaryError(sentence) from None
     with transaction.atomic():
         _finish(canary, Canary.State.ABORTED, actor, automatic)
         audit(actor, "abort", canary, request=request, detail=detail)

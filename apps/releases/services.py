@@ -34,8 +34,8 @@ from apps.releases.models import Release, Revision
 from apps.releases.tasks import wait_rollout
 
 
-class ReleaseError(Exception):
-    """Kubernetes refused or could not do it; the message is the sentence to show."""
+class ReleaseError(deferred.Failure):
+    """Kubernetes refused or could not do it; the message is the sentence to show (``stored``: to keep in a row)."""
 
 
 class HandEditConflict(ReleaseError):
@@ -240,7 +240,7 @@ def deploy_release(
         with transaction.atomic():
             _record_revision(release, spec, digest, actor, Revision.Result.FAILED, sentence, rollback_of)
             _audit(actor, action, release, request=request, detail=detail, error=sentence)
-        raise ReleaseError(deferred.render(sentence)) from None
+        raise ReleaseError(sentence) from None
     with transaction.atomic():
         revision, job = start_rollout(release, spec, digest, actor, rollback_of=rollback_of)
         _audit(actor, action, release, request=request, detail={**detail, "revision": revision.number, "force": force})
@@ -373,7 +373,7 @@ def delete_release(*, actor, release: Release, request=None) -> None:
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, release)
         _audit(actor, "releases.release.delete", release, request=request, error=sentence)
-        raise ReleaseError(deferred.render(sentence)) from None
+        raise ReleaseError(sentence) from None
     with transaction.atomic():
         _audit(actor, "releases.release.delete", release, request=request)
         release.delete()

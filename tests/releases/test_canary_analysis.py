@@ -7,11 +7,13 @@ the test does not wait out the interval; the schedule itself is checked separate
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from kubernetes.client.exceptions import ApiException
 
+from apps.core import deferred
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent
 from apps.releases import analysis
@@ -166,10 +168,16 @@ def test_no_data_and_an_unreachable_prometheus_count_as_failed_checks_and_never_
 
     assert (canary.state, canary.weight, canary.failures) == ("active", 10, 2)
     checks = list(canary.checks.order_by("pk").values_list("outcome", "detail"))
-    assert checks == [
+    assert [(outcome, deferred.in_installation_language(detail)) for outcome, detail in checks] == [
         ("no_data", ""),
         ("error", "Prometheus at http://127.0.0.1:9 could not be reached."),
     ]
+    # Stored as a sentence to read later: a Chinese reader reads why the check failed in Chinese.
+    assert deferred.is_deferred(checks[1][1])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    page = client.get(reverse("releases:release_detail", args=[watched.pk])).content.decode()
+    assert "无法连接 http://127.0.0.1:9 上的 Prometheus。" in page
+    assert "could not be reached" not in page and deferred.MARK not in page
     assert weights(live_route(sandbox, team["namespace"])) == [(NAME, 90), (CANARY, 10)]
 
 

@@ -22,7 +22,7 @@ from apps.clusters import kube
 from apps.clusters.actions import k8s as k8s_actions
 from apps.clusters.actions.targets import ActionError, Target, audit_action, refused_sentence
 from apps.clusters.models import Cluster
-from apps.core.deferred import N_
+from apps.core.deferred import N_, sentence_of
 from apps.core.deferred import text as D
 from apps.core.jobs import JobRecorder
 from apps.core.locks import redis_lock
@@ -51,7 +51,7 @@ def drain_job(job: JobRecorder, *, cluster_id: int, node: str) -> None:
         audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=sentence)
         raise ActionError(sentence) from None
     except Exception as exc:
-        audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=str(exc))
+        audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk)}, error=sentence_of(exc))
         raise
     audit_action(row.actor, "clusters.node.drained", target, detail={"job": str(row.pk), "evicted": evicted})
 
