@@ -22,7 +22,7 @@ from apps.accounts.models import Project, Role
 from apps.clusters.models import Cluster, Resource
 from apps.core.models import AuditEvent, Job, JobLogLine
 from apps.releases.models import Release, Revision
-from tests.test_url_sweep import ROUTES, url_of, world  # noqa: F401 (world is a fixture)
+from tests.test_url_sweep import ERROR_MARKS, LIVE, ROUTES, body, live_world, url_of, world  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,10 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "LoadBalancer",
     "ExternalName",  # Service types are Kubernetes' names
     "Shell",  # as Chinese consoles write it (在容器中打开 Shell)
+    "bash",
+    "sh",  # the shells the terminal offers, named as their programs are
+    "log",  # the file type of a downloaded log (.log)
+    "managedFields",  # Kubernetes' field name, beside its Chinese explanation
     # Product and format names the help texts name.
     "Alertmanager",
     "Jaeger",
@@ -76,6 +80,7 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
 }
 # A word, not a unit glued to its number (kubectl's ages "5m", "336d"; "32Gi"): units are allowed.
 WORD = re.compile(r"(?<![0-9A-Za-z])(?:[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z])")
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SKIP_TAGS = {"script", "style", "template", "code", "pre", "textarea"}
 SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "data-confirm", "hx-confirm", "label")
 
@@ -86,14 +91,18 @@ class Text(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self.skipping = 0
-        self.stack: list[str] = []
+        self.skipped: list[str] = []  # the open elements of the part being skipped, outermost first
 
     def handle_starttag(self, tag, attrs):
-        # Code, and anything the page marks translate="no" (Kubernetes' own API words), is data.
+        if self.skipped:
+            if tag not in VOID:
+                self.skipped.append(tag)
+            return
+        # Code, and anything the page marks translate="no" (Kubernetes' own API words, log lines), is data.
         if tag in SKIP_TAGS or ("translate", "no") in attrs:
-            self.skipping += 1
-            self.stack.append(tag)
+            if tag not in VOID:
+                self.skipped.append(tag)
+            return
         # A translated status word keeps Kubernetes' own word in its tooltip (data-word): that tooltip is meant.
         keeps_original = any(name == "data-word" for name, _value in attrs)
         for name, value in attrs:
@@ -107,12 +116,13 @@ class Text(HTMLParser):
                 self.parts.append(value)
 
     def handle_endtag(self, tag):
-        if self.stack and tag == self.stack[-1]:
-            self.stack.pop()
-            self.skipping -= 1
+        # Close up to the matching element (HTML lets some end tags go unwritten).
+        if tag in self.skipped:
+            while self.skipped.pop() != tag:
+                pass
 
     def handle_data(self, data):
-        if not self.skipping:
+        if not self.skipped:
             self.parts.append(data)
 
 
@@ -189,3 +199,29 @@ def test_django_admin_and_its_third_party_sections_read_in_chinese(world):  # no
     assert "登录保护（django-axes）" in index and "访问尝试" in index
     attempts = browser.get(reverse("admin:axes_accessattempt_changelist")).content.decode()
     assert "登录失败次数" in attempts or "0 访问尝试" in attempts or "访问尝试" in attempts
+
+
+@pytest.mark.sandbox
+def test_pages_that_call_the_cluster_read_in_chinese(live_world):  # noqa: F811
+    """Logs, YAML view and edit, the terminal page and the access pages, asked of the sandbox in Chinese."""
+    browser = live_world.browser
+    browser.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    allowed = ALLOWED | data_words() | set(WORD.findall(f"{live_world.namespace} {live_world.pod} web"))
+    names = [name for name, route in ROUTES.items() if route.calls_cluster]
+    assert len(names) >= 7
+    found, asked = {}, 0
+    for name in names:
+        params, query = LIVE.get(name, (ROUTES[name].params, ROUTES[name].query))
+        url = reverse(name, kwargs=params(live_world))
+        for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+            response = browser.get(url, query, **headers)
+            if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+                continue
+            asked += 1
+            html = body(response).decode()
+            assert not any(mark.decode() in html for mark in ERROR_MARKS), f"{name} answered an error"
+            words = english_words(html, allowed)
+            if words:
+                found[f"{name}{' (partial)' if headers else ''}"] = words
+    assert asked >= 10
+    assert found == {}, "\n".join(f"{page}: {' '.join(words)}" for page, words in sorted(found.items()))
