@@ -25,6 +25,7 @@ urlpatterns = [
     path("clusters/", include("apps.clusters.urls")),
     path("releases/", include("apps.releases.urls")),
     path("terminal/", include("apps.terminal.urls")),
+    path("observability/", include("apps.observability.urls")),
     path("", dashboard.dashboard, name="dashboard"),
     path("dashboard/facts/", dashboard.dashboard_facts, name="dashboard_facts"),
     path("", include("apps.core.urls")),

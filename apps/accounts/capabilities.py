@@ -59,18 +59,24 @@ NODES_DRAIN = "nodes.drain"
 RELEASES_DEPLOY = "releases.deploy"
 RELEASES_ROLLBACK = "releases.rollback"
 RELEASES_CANARY = "releases.canary"
+METRICS_VIEW = "metrics.view"
+METRICS_QUERY = "metrics.query"
+ALERTS_VIEW = "alerts.view"
+ALERTS_SILENCE = "alerts.silence"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
 CLUSTERS_MANAGE = "clusters.manage"
 
 READ = ("get", "list", "watch")
+OBSERVABILITY_GROUP = "observability.kubemate.io"  # metrics, queries, alerts, silences: no objects, RBAC only
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "replicasets")
 DOMAINS = {
     "workloads": _("Workloads"),
     "nodes": _("Nodes"),
     "config": _("Configuration"),
     "releases": _("Releases"),
+    "observability": _("Observability"),
     "platform": _("Platform"),
 }
 
@@ -198,6 +204,33 @@ CAPABILITIES: tuple[Capability, ...] = (
             Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "update", "patch")),
         ),
     ),
+    # Metrics and alerts are not Kubernetes objects: their rules name resources of Kubemate's own API group, which
+    # RBAC grants like any other (it does not check that a resource exists), so a SubjectAccessReview, or a proxy
+    # in front of Prometheus such as kube-rbac-proxy, answers what the console answers.
+    Capability(
+        METRICS_VIEW,
+        "observability",
+        _("View metrics and charts"),
+        (Rule((OBSERVABILITY_GROUP,), ("metrics",), ("get",)),),
+    ),
+    Capability(
+        METRICS_QUERY,
+        "observability",
+        _("Write PromQL queries and see the queries behind charts"),
+        (Rule((OBSERVABILITY_GROUP,), ("queries",), ("create",)),),
+    ),
+    Capability(
+        ALERTS_VIEW,
+        "observability",
+        _("View alerts and silences"),
+        (Rule((OBSERVABILITY_GROUP,), ("alerts", "silences"), ("get", "list")),),
+    ),
+    Capability(
+        ALERTS_SILENCE,
+        "observability",
+        _("Create and expire silences"),
+        (Rule((OBSERVABILITY_GROUP,), ("silences",), ("create", "delete")),),
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -225,6 +258,10 @@ PROBES: dict[str, tuple[str, str, str]] = {
     RELEASES_DEPLOY: ("create", "apps", "deployments"),
     RELEASES_ROLLBACK: ("update", "apps", "deployments"),
     RELEASES_CANARY: ("delete", "apps", "deployments"),
+    METRICS_VIEW: ("get", OBSERVABILITY_GROUP, "metrics"),
+    METRICS_QUERY: ("create", OBSERVABILITY_GROUP, "queries"),
+    ALERTS_VIEW: ("list", OBSERVABILITY_GROUP, "alerts"),
+    ALERTS_SILENCE: ("create", OBSERVABILITY_GROUP, "silences"),
 }
 
 

@@ -9,6 +9,6 @@ from apps.core.admin import AuditedAdmin
 class ClusterAdmin(AuditedAdmin):
     list_display = ("name", "api_server", "environment", "created_at")
     search_fields = ("name", "api_server")
-    exclude = ("kubeconfig_encrypted",)
+    exclude = ("kubeconfig_encrypted", "prometheus_auth_encrypted", "alertmanager_auth_encrypted")
     # An address typed without a scheme keeps meaning http (Django 6 would assume https).
     formfield_overrides = {models.URLField: {"assume_scheme": "http"}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +27,12 @@ class Cluster(models.Model):
     labels = models.JSONField(_("labels"), default=dict, blank=True)
     prometheus_url = models.URLField(_("Prometheus URL"), blank=True)
     alertmanager_url = models.URLField(_("Alertmanager URL"), blank=True)
+    # Basic auth or a bearer token for Prometheus and Alertmanager, encrypted like the kubeconfig (JSON inside);
+    # set through the registry form, never rendered back. ``endpoint_auth`` reads them.
+    prometheus_auth_encrypted = models.TextField(_("Prometheus credentials (encrypted)"), blank=True, editable=False)
+    alertmanager_auth_encrypted = models.TextField(
+        _("Alertmanager credentials (encrypted)"), blank=True, editable=False
+    )
     loki_url = models.URLField(_("Loki URL"), blank=True)
     jaeger_url = models.URLField(_("Jaeger URL"), blank=True)
     # Link-local and cloud metadata addresses are refused unless an administrator allows them here.
@@ -45,6 +53,22 @@ class Cluster(models.Model):
 
     def kubeconfig(self) -> str:
         return crypto.decrypt(self.kubeconfig_encrypted)
+
+    ENDPOINTS = ("prometheus", "alertmanager")
+
+    def set_endpoint_auth(self, endpoint: str, *, username: str = "", password: str = "", token: str = "") -> None:
+        """Basic auth (``username``, ``password``) or a bearer ``token`` for ``endpoint``; nothing clears them."""
+        if endpoint not in self.ENDPOINTS:
+            raise ValueError(endpoint)
+        secret = {k: v for k, v in {"username": username, "password": password, "token": token}.items() if v}
+        setattr(self, f"{endpoint}_auth_encrypted", crypto.encrypt(json.dumps(secret)) if secret else "")
+
+    def endpoint_auth(self, endpoint: str) -> dict:
+        """The credentials for ``endpoint`` ({} when none): keys ``username``/``password`` or ``token``."""
+        if endpoint not in self.ENDPOINTS:
+            raise ValueError(endpoint)
+        stored = getattr(self, f"{endpoint}_auth_encrypted")
+        return json.loads(crypto.decrypt(stored)) if stored else {}
 
 
 class Resource(models.Model):

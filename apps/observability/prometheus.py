@@ -14,7 +14,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -23,6 +22,7 @@ from urllib3.util.retry import Retry
 
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
+from apps.observability.endpoints import Endpoint, shown_url  # noqa: F401 (shown_url: the door's callers use it)
 
 TIMEOUT = 5
 
@@ -42,19 +42,24 @@ class Sample:
     value: float
 
 
-def shown_url(url: str) -> str:
-    """The URL without user:password@, for sentences and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+Source = str | Endpoint  # an address alone (no credentials), or a cluster's endpoint (endpoints.prometheus)
 
 
-def _connect(url: str) -> PrometheusConnect:
-    # No credentials: the registry refuses URLs carrying them (they would be stored and shown in clear).
-    # One attempt: an analysis runs again on its own schedule, a page should not hang on a dead Prometheus.
-    return PrometheusConnect(url=shown_url(url).rstrip("/"), retry=Retry(total=0), timeout=TIMEOUT)
+def _endpoint(source: Source) -> Endpoint:
+    return source if isinstance(source, Endpoint) else Endpoint(url=source or "")
+
+
+def _connect(endpoint: Endpoint) -> PrometheusConnect:
+    # Credentials come from the cluster's encrypted row, never from the URL (the registry refuses URLs carrying
+    # them: they would be stored and shown in clear). One attempt: an analysis runs again on its own schedule, a
+    # page should not hang on a dead Prometheus.
+    return PrometheusConnect(
+        url=endpoint.base,
+        headers=endpoint.headers or None,
+        auth=endpoint.auth,
+        retry=Retry(total=0),
+        timeout=TIMEOUT,
+    )
 
 
 def _status(exc: PrometheusApiClientException) -> int | None:
@@ -75,23 +80,27 @@ def _refusal(exc: PrometheusApiClientException) -> str:
     return text
 
 
-def query(url: str, promql: str) -> list[Sample]:
+def query(source: Source, promql: str) -> list[Sample]:
     """Run ``promql`` now; every series of the answer as a Sample (a scalar answer is one Sample without labels)."""
-    if not url:
+    endpoint = _endpoint(source)
+    if not endpoint.url:
         raise PrometheusError(D(N_("No Prometheus URL is set for this cluster.")))
-    values = {"url": shown_url(url)}
+    values = {"url": endpoint.shown}
     try:
-        with _connect(url) as prom:
+        with _connect(endpoint) as prom:
             result = prom.custom_query(promql)
     except PrometheusApiClientException as exc:
         if _status(exc) in (401, 403):
-            raise PrometheusError(
-                D(
-                    N_("Prometheus at %(url)s asks for credentials (HTTP %(status)s); Kubemate connects without any."),
-                    status=_status(exc),
-                    **values,
+            if endpoint.auth or endpoint.token:
+                sentence = N_(
+                    "Prometheus at %(url)s refused Kubemate's credentials (HTTP %(status)s); check them in the "
+                    "cluster's settings."
                 )
-            ) from None
+            else:
+                sentence = N_(
+                    "Prometheus at %(url)s asks for credentials (HTTP %(status)s); set them in the cluster's settings."
+                )
+            raise PrometheusError(D(sentence, status=_status(exc), **values)) from None
         values["error"] = _refusal(exc)
         raise PrometheusError(D(N_("Prometheus at %(url)s refused the query: %(error)s"), **values)) from None
     except requests.Timeout:
@@ -112,21 +121,21 @@ def query(url: str, promql: str) -> list[Sample]:
     return samples
 
 
-def worst_value(url: str, promql: str) -> float:
+def worst_value(source: Source, promql: str) -> float:
     """The highest value of the answer (every series must stay below a limit, so the highest is the one to judge).
 
     NaN (for example 0/0 when no request was made) counts as no data.
     """
-    values = [s.value for s in query(url, promql) if not math.isnan(s.value)]
+    values = [s.value for s in query(source, promql) if not math.isnan(s.value)]
     if not values:
         raise NoData(D(N_("Prometheus returned no data for the query.")))
     return max(values)
 
 
-def probe(url: str) -> str | None:
-    """None when Prometheus at ``url`` answers a trivial query; the sentence saying why not otherwise."""
+def probe(source: Source) -> str | None:
+    """None when Prometheus at ``source`` answers a trivial query; the sentence saying why not otherwise."""
     try:
-        query(url, "vector(1)")
+        query(source, "vector(1)")
     except PrometheusError as exc:
         return str(exc)
     return None

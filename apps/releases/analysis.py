@@ -41,7 +41,7 @@ from apps.accounts.capabilities import RELEASES_CANARY
 from apps.core.deferred import N_, fit, sentence_of
 from apps.core.deferred import text as D
 from apps.core.locks import LockBusy, redis_lock
-from apps.observability import prometheus
+from apps.observability import endpoints, prometheus
 from apps.releases import canaries, render, services
 from apps.releases.models import Canary, CanaryCheck, CanaryStep
 
@@ -89,7 +89,7 @@ def try_query(cluster, query: str, release) -> None:
     No data is fine here: the canary the query is about does not run yet.
     """
     with contextlib.suppress(prometheus.NoData):
-        prometheus.worst_value(cluster.prometheus_url, expand(query, release))
+        prometheus.worst_value(endpoints.prometheus(cluster), expand(query, release))
 
 
 @contextlib.contextmanager
@@ -191,7 +191,9 @@ def _run_query(canary: Canary) -> CanaryCheck:
     release = canary.release
     value, detail = None, ""
     try:
-        value = prometheus.worst_value(release.project.cluster.prometheus_url, expand(canary.analysis_query, release))
+        value = prometheus.worst_value(
+            endpoints.prometheus(release.project.cluster), expand(canary.analysis_query, release)
+        )
     except prometheus.NoData:
         outcome = CanaryCheck.Outcome.NO_DATA  # the outcome's own label says it all
     except prometheus.PrometheusError as exc:

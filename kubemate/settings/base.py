@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "apps.releases",
     "apps.fieldcrypt",
     "apps.terminal",
+    "apps.observability",
 ]
 
 MIDDLEWARE = [

@@ -160,7 +160,16 @@
     element.hidden = !!field && field.value !== rule[1];
   }
 
+  // A sign-in fieldset (Prometheus, Alertmanager) shows the fields of the kind of sign-in chosen only.
+  function showAuthKind(fieldset) {
+    var chosen = fieldset.querySelector("input[type=radio]:checked");
+    fieldset.querySelectorAll("[data-auth-kind]").forEach(function (part) {
+      part.hidden = !chosen || part.dataset.authKind !== chosen.value;
+    });
+  }
+
   function setUp(root) {
+    root.querySelectorAll("[data-endpoint-auth]").forEach(showAuthKind);
     root.querySelectorAll("[data-filter-by]").forEach(filterGroups);
     root.querySelectorAll("[data-shown-when]").forEach(showWhen);
     root.querySelectorAll("[data-follows-first]").forEach(function (input) {
@@ -206,6 +215,8 @@
   document.addEventListener("change", function (event) {
     var id = event.target && event.target.dataset ? event.target.dataset.testid : "";
     if (event.target && event.target.dataset && event.target.dataset.filterBy) followGroup(event.target);
+    var auth = event.target && event.target.closest ? event.target.closest("[data-endpoint-auth]") : null;
+    if (auth) showAuthKind(auth);
     if (!id) return;
     document.querySelectorAll("[data-filter-by=\"" + id + "\"]").forEach(filterGroups);
     document.querySelectorAll("[data-shown-when^=\"" + id + "=\"]").forEach(showWhen);

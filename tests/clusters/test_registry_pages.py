@@ -593,3 +593,35 @@ def test_a_kubeconfig_keeps_only_the_chosen_context():
 
     assert minimal["clusters"] == [{"name": "cluster", "cluster": {"server": "https://10.9.9.9:6443"}}]
     assert minimal["users"] == [{"name": "kubemate", "user": {"token": "other-secret"}}]
+
+
+@pytest.mark.sandbox
+def test_prometheus_credentials_are_stored_encrypted_kept_and_never_shown(
+    registered_cluster, manager_client, prometheus_with_password
+):
+    url = reverse("clusters:registry_settings", args=[registered_cluster.pk])
+    server = prometheus_with_password.url
+    signed_in = {"prometheus_url": server, "prometheus_auth": "basic", "prometheus_username": "ops"}
+
+    missing = manager_client.post(url, form_data(name="sandbox", **signed_in))
+    saved = manager_client.post(url, form_data(name="sandbox", **signed_in, prometheus_password="s3cret"), follow=True)
+    kept = manager_client.post(url, form_data(name="sandbox", prometheus_url=server, environment="qa"), follow=True)
+
+    assert "Type the user name and the password." in missing.content.decode()
+    assert f"Prometheus at {server} answers queries." in saved.content.decode()
+    registered_cluster.refresh_from_db()
+    assert "s3cret" not in registered_cluster.prometheus_auth_encrypted
+    assert registered_cluster.endpoint_auth("prometheus") == {"username": "ops", "password": "s3cret"}
+    for page in (saved, kept, manager_client.get(url)):
+        assert "s3cret" not in page.content.decode()
+    assert 'value="keep"' in kept.content.decode() and registered_cluster.environment == "qa"
+    changes = [e.detail["changed"] for e in AuditEvent.objects.filter(action="clusters.cluster.update").order_by("seq")]
+    assert changes == [
+        ["environment", "region", "labels", "prometheus_url", "prometheus_auth_encrypted"],
+        ["environment"],
+    ]
+    assert "s3cret" not in str(list(AuditEvent.objects.values_list("detail", flat=True)))
+
+    manager_client.post(url, form_data(name="sandbox", prometheus_url=server, prometheus_auth="none"))
+    registered_cluster.refresh_from_db()
+    assert registered_cluster.prometheus_auth_encrypted == ""

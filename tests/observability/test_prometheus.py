@@ -49,10 +49,45 @@ def test_a_prometheus_that_asks_for_a_password_is_a_sentence(prometheus_with_pas
     with pytest.raises(prom.PrometheusError) as refused:
         prom.query(url.replace("http://", "http://ops:s3cret@"), "vector(1)")
 
-    assert str(refused.value) == f"Prometheus at {url} asks for credentials (HTTP 401); Kubemate connects without any."
+    assert (
+        str(refused.value)
+        == f"Prometheus at {url} asks for credentials (HTTP 401); set them in the cluster's settings."
+    )
     assert "s3cret" not in str(refused.value)
 
 
 def test_no_url_is_a_sentence():
     with pytest.raises(prom.PrometheusError, match=r"No Prometheus URL is set for this cluster\."):
         prom.query("", "up")
+
+
+@pytest.mark.django_db
+def test_the_cluster_credentials_open_a_prometheus_behind_basic_auth(prometheus_with_password):
+    from apps.observability import endpoints
+    from tests.factories import ClusterFactory
+
+    cluster = ClusterFactory(prometheus_url=prometheus_with_password.url)
+    cluster.set_endpoint_auth("prometheus", username="ops", password="s3cret")
+    cluster.save()
+    cluster.refresh_from_db()
+
+    assert "s3cret" not in cluster.prometheus_auth_encrypted
+    assert prom.worst_value(endpoints.prometheus(cluster), "vector(7)") == 7
+    assert "s3cret" not in repr(endpoints.prometheus(cluster))
+
+    cluster.set_endpoint_auth("prometheus", username="ops", password="wrong")
+    with pytest.raises(prom.PrometheusError) as refused:
+        prom.query(endpoints.prometheus(cluster), "vector(1)")
+    assert str(refused.value) == (
+        f"Prometheus at {prometheus_with_password.url} refused Kubemate's credentials (HTTP 401); check them in the "
+        "cluster's settings."
+    )
+
+
+def test_a_bearer_token_is_sent_as_authorization_and_never_shown():
+    from apps.observability.endpoints import Endpoint
+
+    endpoint = Endpoint(url="http://thanos-query.monitoring:9090", token="t0ken")
+    assert endpoint.headers == {"Authorization": "Bearer t0ken"} and endpoint.auth is None
+    assert "t0ken" not in repr(endpoint) and endpoint.is_thanos
+    assert not Endpoint(url="http://prometheus:9090").is_thanos

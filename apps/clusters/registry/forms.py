@@ -203,6 +203,23 @@ class ClusterForm(CredentialsForm):
     alertmanager_url = forms.CharField(label=gettext_lazy("Alertmanager URL"), required=False, max_length=200)
     loki_url = forms.CharField(label=gettext_lazy("Loki URL"), required=False, max_length=200)
     jaeger_url = forms.CharField(label=gettext_lazy("Jaeger URL"), required=False, max_length=200)
+    # Credentials of Prometheus and Alertmanager: written, never shown again (the settings page offers "keep").
+    prometheus_auth = forms.ChoiceField(label=gettext_lazy("Prometheus sign-in"), required=False)
+    prometheus_username = forms.CharField(label=gettext_lazy("User name"), required=False, max_length=200)
+    prometheus_password = forms.CharField(
+        label=gettext_lazy("Password"), required=False, max_length=500, widget=forms.PasswordInput
+    )
+    prometheus_token = forms.CharField(
+        label=gettext_lazy("Bearer token"), required=False, max_length=4096, widget=forms.PasswordInput
+    )
+    alertmanager_auth = forms.ChoiceField(label=gettext_lazy("Alertmanager sign-in"), required=False)
+    alertmanager_username = forms.CharField(label=gettext_lazy("User name"), required=False, max_length=200)
+    alertmanager_password = forms.CharField(
+        label=gettext_lazy("Password"), required=False, max_length=500, widget=forms.PasswordInput
+    )
+    alertmanager_token = forms.CharField(
+        label=gettext_lazy("Bearer token"), required=False, max_length=4096, widget=forms.PasswordInput
+    )
 
     def __init__(self, *args, user, instance: Cluster | None = None, **kwargs):
         self.instance = instance
@@ -225,6 +242,16 @@ class ClusterForm(CredentialsForm):
             link_local_allowed=bool(instance and instance.allow_link_local),
             **kwargs,
         )
+        for endpoint in Cluster.ENDPOINTS:
+            field = self.fields[f"{endpoint}_auth"]
+            field.widget = forms.RadioSelect()
+            field.choices = [
+                *([("keep", _("Keep the stored credentials"))] if instance and _has_auth(instance, endpoint) else []),
+                ("none", _("None")),
+                ("basic", _("User name and password (basic auth)")),
+                ("bearer", _("Bearer token")),
+            ]
+            field.initial = field.choices[0][0]
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -266,7 +293,32 @@ class ClusterForm(CredentialsForm):
             problem = address_problem(url, allow_link_local=data.get("allow_link_local", False))
             if problem:
                 self.add_error(field, problem)
+        for endpoint in Cluster.ENDPOINTS:
+            kind = data.get(f"{endpoint}_auth") or self.fields[f"{endpoint}_auth"].initial
+            data[f"{endpoint}_auth"] = kind
+            if kind == "basic" and not (data.get(f"{endpoint}_username") and data.get(f"{endpoint}_password")):
+                self.add_error(f"{endpoint}_password", _("Type the user name and the password."))
+            if kind == "bearer" and not data.get(f"{endpoint}_token"):
+                self.add_error(f"{endpoint}_token", _("Paste the token."))
         return data
+
+    def endpoint_auth(self) -> dict[str, dict | None]:
+        """Per endpoint: None to keep what is stored, {} for none, else the credentials to store."""
+        data, chosen = self.cleaned_data, {}
+        for endpoint in Cluster.ENDPOINTS:
+            kind = data[f"{endpoint}_auth"]
+            if kind == "keep":
+                chosen[endpoint] = None
+            elif kind == "basic":
+                chosen[endpoint] = {
+                    "username": data[f"{endpoint}_username"],
+                    "password": data[f"{endpoint}_password"],
+                }
+            elif kind == "bearer":
+                chosen[endpoint] = {"token": data[f"{endpoint}_token"].strip()}
+            else:
+                chosen[endpoint] = {}
+        return chosen
 
     def settings(self) -> ClusterSettings:
         data = self.cleaned_data
@@ -276,5 +328,10 @@ class ClusterForm(CredentialsForm):
             region=data["region"].strip(),
             labels=data["labels"],
             allow_link_local=data["allow_link_local"],
+            endpoint_auth=self.endpoint_auth(),
             **{field: data[field] for field in SERVICE_URL_FIELDS},
         )
+
+
+def _has_auth(cluster: Cluster, endpoint: str) -> bool:
+    return bool(getattr(cluster, f"{endpoint}_auth_encrypted"))

@@ -96,9 +96,23 @@ class ClusterSettings:
     loki_url: str = ""
     jaeger_url: str = ""
     allow_link_local: bool = False
+    # Per endpoint ("prometheus", "alertmanager"): None keeps what is stored, {} removes it, else the credentials.
+    endpoint_auth: dict | None = None
 
     def as_fields(self) -> dict:
-        return {**self.__dict__, "labels": dict(self.labels or {})}
+        fields = {**self.__dict__, "labels": dict(self.labels or {})}
+        fields.pop("endpoint_auth")
+        return fields
+
+    def apply_endpoint_auth(self, cluster: Cluster) -> list[str]:
+        """Set the credentials chosen on ``cluster`` (not saved); the names of the fields that change."""
+        changed = []
+        for endpoint, secret in (self.endpoint_auth or {}).items():
+            if secret is None or (not secret and not getattr(cluster, f"{endpoint}_auth_encrypted")):
+                continue
+            cluster.set_endpoint_auth(endpoint, **secret)
+            changed.append(f"{endpoint}_auth_encrypted")
+        return changed
 
 
 # Validation ------------------------------------------------------------------------------------
@@ -494,6 +508,7 @@ def create_cluster(*, actor, settings: ClusterSettings, credentials: Credentials
     )
     cluster = Cluster(**settings.as_fields(), api_server=credentials.server, kubernetes_version=report.version)
     cluster.set_kubeconfig(kubeconfig)
+    settings.apply_endpoint_auth(cluster)
     try:
         with transaction.atomic():
             cluster.save()
@@ -526,15 +541,18 @@ def update_cluster(*, actor, cluster: Cluster, settings: ClusterSettings, reques
     or audited when none did)."""
     fields = settings.as_fields()
     changed = [field for field, value in fields.items() if getattr(cluster, field) != value]
+    secrets = settings.apply_endpoint_auth(cluster)  # the row's fields only; saved below or not at all
+    changed += secrets
     if not changed:
         return []
     if settings.name != cluster.name and Cluster.objects.filter(name=settings.name).exists():
+        cluster.refresh_from_db()
         raise RegistryError(_("A cluster named %(name)s is already registered.") % {"name": settings.name})
     with transaction.atomic():
         old_name = cluster.name
         for field, value in fields.items():
             setattr(cluster, field, value)
-        cluster.save(update_fields=[*fields])
+        cluster.save(update_fields=[*fields, *secrets])
         audit.record(
             actor=actor,
             action="clusters.cluster.update",
@@ -604,6 +622,9 @@ def delete_cluster(*, actor, cluster: Cluster, request=None) -> None:
         ) from None
 
 
+ENCRYPTED_ENDPOINT_FIELDS = tuple(f"{endpoint}_auth_encrypted" for endpoint in Cluster.ENDPOINTS)
+
+
 def rotate_stored_credentials(*, actor=None) -> int:
     """Re-encrypt every stored credential with the newest key of KUBEMATE_ENCRYPTION_KEYS, all or nothing."""
     with transaction.atomic():
@@ -611,6 +632,9 @@ def rotate_stored_credentials(*, actor=None) -> int:
         for cluster in clusters:
             try:
                 cluster.kubeconfig_encrypted = crypto.rotate(cluster.kubeconfig_encrypted)
+                for field in ENCRYPTED_ENDPOINT_FIELDS:
+                    if getattr(cluster, field):
+                        setattr(cluster, field, crypto.rotate(getattr(cluster, field)))
             except InvalidToken:
                 raise RegistryError(
                     _(
@@ -619,7 +643,7 @@ def rotate_stored_credentials(*, actor=None) -> int:
                     )
                     % {"name": cluster.name}
                 ) from None
-            cluster.save(update_fields=["kubeconfig_encrypted"])
+            cluster.save(update_fields=["kubeconfig_encrypted", *ENCRYPTED_ENDPOINT_FIELDS])
         audit.record(
             actor=actor,
             actor_name=None if actor else "system",

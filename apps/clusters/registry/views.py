@@ -17,7 +17,7 @@ from apps.clusters.registry.forms import ENVIRONMENT_SUGGESTIONS, ClusterForm, C
 from apps.clusters.registry.services import RegistryError
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
-from apps.observability import prometheus
+from apps.observability import endpoints, prometheus
 
 # Never shown in error reports: Django replaces these POST values with stars.
 SENSITIVE_FIELDS = ("kubeconfig_text", "token", "ca_pem")
@@ -29,14 +29,14 @@ def _report_prometheus(request, cluster: Cluster) -> None:
     """Say at once whether the Prometheus URL just saved answers (saving does not depend on it)."""
     if not cluster.prometheus_url:
         return
-    problem = prometheus.probe(cluster.prometheus_url)
+    problem = prometheus.probe(endpoints.prometheus(cluster))
     if problem:
         messages.warning(
             request, _("%(problem)s Charts and automatic canary steps need it to answer.") % {"problem": problem}
         )
     else:
         messages.success(
-            request, _("Prometheus at %(url)s answers queries.") % {"url": prometheus.shown_url(cluster.prometheus_url)}
+            request, _("Prometheus at %(url)s answers queries.") % {"url": endpoints.shown_url(cluster.prometheus_url)}
         )
 
 
@@ -98,7 +98,7 @@ def registry_settings(request, cluster_id: int):
         else:
             text = _("The credentials were replaced and the settings saved.") if credentials else _("Settings saved.")
             messages.success(request, text)
-            if "prometheus_url" in changed:
+            if {"prometheus_url", "prometheus_auth_encrypted"} & set(changed):
                 _report_prometheus(request, cluster)
             return redirect("clusters:registry_settings", cluster.pk)
     return render(request, FORM_TEMPLATE, _form_context(form, cluster))

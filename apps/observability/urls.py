@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+app_name = "observability"
+
+urlpatterns = [
+    path("metrics/", include("apps.observability.metrics.urls")),
+    path("alerts/", include("apps.observability.alerts.urls")),
+]
