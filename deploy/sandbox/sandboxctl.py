@@ -653,6 +653,12 @@ class Sandbox:
         t = time.monotonic()
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(self.bins["gateway-api"]))
         log(f"Gateway API CRDs applied in {time.monotonic() - t:.1f}s")
+        # Prometheus Operator CRDs: PrometheusRule and AlertmanagerConfig (Kubemate's alert rules and notifications)
+        t = time.monotonic()
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(self.bins["prometheus-operator-crds"])
+        )
+        log(f"Prometheus Operator CRDs applied in {time.monotonic() - t:.1f}s")
 
         # nodes
         t = time.monotonic()
