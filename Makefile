@@ -26,6 +26,7 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	test -e /usr/include/ldap.h || missing="$$missing libldap2-dev"; \
 	test -e /usr/include/sasl/sasl.h || missing="$$missing libsasl2-dev"; \
 	test -x /usr/bin/prometheus || missing="$$missing prometheus"; \
+	{ test -x /usr/bin/prometheus-alertmanager && test -x /usr/bin/amtool; } || missing="$$missing prometheus-alertmanager"; \
 	test -x /usr/sbin/slapd || missing="$$missing slapd"; \
 	command -v ldapadd >/dev/null || missing="$$missing ldap-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
@@ -34,6 +35,10 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  case "$$missing" in *prometheus-alertmanager*) \
+	    echo "Stopping the system's own Alertmanager: tests and the demo run their own, project-local"; \
+	    { $$SUDO systemctl disable --now prometheus-alertmanager 2>/dev/null || $$SUDO service prometheus-alertmanager stop 2>/dev/null; } >/dev/null || true;; \
+	  esac; \
 	fi
 
 .venv/.installed: requirements.txt requirements-dev.txt
@@ -83,7 +88,8 @@ demo: deps services ## Start the console on a local sandbox cluster with demo da
 	$(MANAGE) register_sandbox .run/sandbox/demo/kubeconfig --name sandbox
 	$(MANAGE) demo_admin
 	deploy/local/demo up
-	$(MANAGE) demo_data --cluster sandbox --prometheus-url http://127.0.0.1:$$(cat .run/demo/prometheus.port)
+	$(MANAGE) demo_data --cluster sandbox --prometheus-url http://127.0.0.1:$$(cat .run/demo/prometheus.port) \
+	  --alertmanager-url http://127.0.0.1:$$(cat .run/demo/alertmanager.port)
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
 	deploy/local/demo down

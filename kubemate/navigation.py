@@ -13,8 +13,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.access import may
-from apps.accounts.capabilities import AUDIT_VIEW, PROJECTS_MANAGE, USERS_MANAGE
+from apps.accounts import capabilities
+from apps.accounts.access import may, scope
+from apps.accounts.capabilities import ALERTS_VIEW, AUDIT_VIEW, METRICS_QUERY, PROJECTS_MANAGE, USERS_MANAGE
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ SECTIONS = (
     NavSection(_("Clusters"), (NavItem(_("Clusters"), "clusters:cluster_list", "server-2"),)),
     NavSection(_("Releases"), (NavItem(_("Releases"), "releases:release_list", "rocket"),)),
     NavSection(
+        _("Observability"),
+        (
+            NavItem(_("Alerts"), "observability:alert_list", "bell-ringing", capability=ALERTS_VIEW),
+            NavItem(_("Alert rules"), "observability:rules_home", "bell-cog", capability=ALERTS_VIEW),
+            NavItem(_("Metrics explorer"), "observability:explorer", "chart-line", capability=METRICS_QUERY),
+        ),
+    ),
+    NavSection(
         _("Accounts"),
         (
             NavItem(_("Users"), "accounts:user_list", "users", capability=USERS_MANAGE),
@@ -57,6 +66,15 @@ SECTIONS = (
 )
 
 
+def holds(user, code: str) -> bool:
+    """The user holds ``code`` somewhere: a platform capability on the platform, any other in some cluster or
+    namespace (the page then shows only those places)."""
+    if capabilities.get(code).platform:
+        return may(user, code)
+    held = scope(user, code)
+    return held.everywhere or bool(held.clusters) or any(held.namespaces.values())
+
+
 def sidebar_for(request) -> list[dict]:
     path = request.path
     sections = []
@@ -65,7 +83,7 @@ def sidebar_for(request) -> list[dict]:
         for item in section.items:
             if item.superuser_only and not request.user.is_superuser:
                 continue
-            if item.capability and not may(request.user, item.capability):
+            if item.capability and not holds(request.user, item.capability):
                 continue
             url = reverse(item.url_name)
             active = path == url or (url != "/" and path.startswith(url))

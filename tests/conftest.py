@@ -5,7 +5,7 @@ import pytest
 from tests.factories import AdminFactory, UserFactory
 from tests.helpers import create_namespace, delete_namespace, unique
 
-pytest_plugins = ["tests.plugins.sandbox", "tests.plugins.prometheus"]
+pytest_plugins = ["tests.plugins.sandbox", "tests.plugins.prometheus", "tests.plugins.alertmanager"]
 
 
 @pytest.fixture

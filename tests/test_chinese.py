@@ -21,6 +21,7 @@ from django.urls import reverse
 from apps.accounts.models import Project, Role
 from apps.clusters.models import Cluster, Resource
 from apps.core.models import AuditEvent, Job, JobLogLine
+from apps.observability.models import AlertRule
 from apps.releases.models import Release, Revision
 from tests.test_url_sweep import ERROR_MARKS, LIVE, ROUTES, body, live_world, url_of, world  # noqa: F401 (fixtures)
 
@@ -49,6 +50,13 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "sh",  # the shells the terminal offers, named as their programs are
     "log",  # the file type of a downloaded log (.log)
     "managedFields",  # Kubernetes' field name, beside its Chinese explanation
+    # The Prometheus Operator's kinds Kubemate writes, and the object of the built-in rules.
+    "Operator",
+    "PrometheusRule",
+    "AlertmanagerConfig",
+    "kubemate-builtin",
+    "PaymentsMemoryHigh",
+    "AppMemoryHigh",  # alert names as the help texts' examples write them
     # Product and format names the help texts name.
     "Alertmanager",
     "Jaeger",
@@ -156,6 +164,8 @@ def data_words() -> set[str]:
     for job in Job.objects.all():
         texts += [job.kind, job.target, job.title if "\u2063" not in job.title else ""]
     texts += list(JobLogLine.objects.values_list("message", flat=True))
+    for rule in AlertRule.objects.all():
+        texts += [rule.name, rule.alert, rule.summary, rule.expr, rule.namespace]
     for event in AuditEvent.objects.all():
         texts += [event.action, event.actor_name, event.object_kind, event.object_name, event.cluster]
     return {w for text in texts for w in WORD.findall(str(text))}

@@ -28,6 +28,7 @@ from apps.accounts.models import Binding, Project, Role
 from apps.clusters.models import Cluster, Resource
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
+from apps.observability.models import AlertRule
 from apps.releases.models import Canary, Release, Revision
 from tests.clusters.inventory_rows import build_bank
 from tests.factories import AdminFactory, JobFactory, UserFactory
@@ -93,6 +94,14 @@ def workload(w):
 
 def job(w):
     return {"job_id": w.job.pk}
+
+
+def alert_rule(w):
+    return {"cluster_id": w.cluster.pk, "pk": w.rule.pk}
+
+
+def silence(w):
+    return {"cluster_id": w.cluster.pk, "silence_id": "5b0d1c3e-8f1a-4c55-9a55-2f7d6c1e0b01"}
 
 
 # Open to every signed-in user: they show only what the user may see (an empty page for a stranger).
@@ -199,6 +208,26 @@ ROUTES: dict[str, Route] = {
     "releases:canary_resume": Route(release, **ACTION),
     # The web terminal (its websocket is the terminal service's, not a console URL).
     "terminal:terminal_page": Route(pod, post=True, calls_cluster=True),
+    # Metrics: the charts cards (the sweep's cluster has no Prometheus: each card says so) and the explorer.
+    "observability:cluster_metrics": Route(cluster),
+    "observability:resource_metrics": Route(
+        lambda w: {**cluster(w), "kind_slug": "deployments", "namespace": "payments", "name": "pay-api"}
+    ),
+    "observability:app_metrics": Route(lambda w: {**cluster(w), "namespace": "payments", "name": "pay-api"}),
+    "observability:explorer": Route(query={"query": "up", "range": "6h"}),
+    # Alert rules (written to the cluster as PrometheusRule objects; the sweep's cluster has no Prometheus).
+    "observability:rules_home": Route(stranger=404),
+    "observability:rule_list": Route(cluster),
+    "observability:rule_create": Route(cluster, post=True),
+    "observability:rule_edit": Route(alert_rule, post=True),
+    "observability:rule_delete": Route(alert_rule, **ACTION),
+    "observability:builtin_rules": Route(cluster, **ACTION),
+    # Alerts and silences, read from each cluster's Alertmanager (the sweep's cluster has none: a sentence).
+    "observability:alert_list": Route(stranger=404),
+    "observability:alert_counts": Route(**EVERY_USER),
+    "observability:silence_list": Route(stranger=404),
+    "observability:silence_create": Route(cluster, post=True),
+    "observability:silence_expire": Route(silence, **ACTION),
 }
 ADMIN_NAMESPACE = "admin"
 # What the POSTs of the sweep must not change: every row a person manages through the console.
@@ -252,6 +281,14 @@ def world(db):
         group=Group.objects.create(name="operators"),
         role=Role.objects.create(slug="reader", name_en="Reader", name_zh="读者", capabilities=["workloads.view"]),
         binding=grant(member, "viewer", project=bank["payments"]),
+        rule=AlertRule.objects.create(
+            cluster=bank["cluster"],
+            namespace="payments",
+            name="pay-memory",
+            alert="PayMemoryHigh",
+            expr='container_memory_working_set_bytes{namespace="payments"} > 1e9',
+            summary="Pay uses too much memory.",
+        ),
     )
     w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]
     w.browsers = {

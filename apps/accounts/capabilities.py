@@ -63,6 +63,7 @@ METRICS_VIEW = "metrics.view"
 METRICS_QUERY = "metrics.query"
 ALERTS_VIEW = "alerts.view"
 ALERTS_SILENCE = "alerts.silence"
+ALERTS_RULES = "alerts.rules"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
@@ -231,6 +232,19 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("Create and expire silences"),
         (Rule((OBSERVABILITY_GROUP,), ("silences",), ("create", "delete")),),
     ),
+    # Alert rules are PrometheusRule objects Kubemate writes as the person (the Prometheus Operator's CRD).
+    Capability(
+        ALERTS_RULES,
+        "observability",
+        _("Write alert rules"),
+        (
+            Rule(
+                ("monitoring.coreos.com",),
+                ("prometheusrules",),
+                ("get", "list", "watch", "create", "update", "patch", "delete"),
+            ),
+        ),
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -262,6 +276,7 @@ PROBES: dict[str, tuple[str, str, str]] = {
     METRICS_QUERY: ("create", OBSERVABILITY_GROUP, "queries"),
     ALERTS_VIEW: ("list", OBSERVABILITY_GROUP, "alerts"),
     ALERTS_SILENCE: ("create", OBSERVABILITY_GROUP, "silences"),
+    ALERTS_RULES: ("create", "monitoring.coreos.com", "prometheusrules"),
 }
 
 

@@ -233,6 +233,9 @@ TABLE: tuple[Kind, ...] = (
     Kind("SelfSubjectReview", "authentication.k8s.io", "v1", "selfsubjectreviews", False),
     Kind("NodeMetrics", "metrics.k8s.io", "v1beta1", "nodes", False, capability=NODES_VIEW),
     Kind("PodMetrics", "metrics.k8s.io", "v1beta1", "pods", True, capability=WORKLOADS_VIEW),
+    # The Prometheus Operator's objects Kubemate writes: alert rules and notification routes.
+    Kind("PrometheusRule", "monitoring.coreos.com", "v1", "prometheusrules", True),
+    Kind("AlertmanagerConfig", "monitoring.coreos.com", "v1alpha1", "alertmanagerconfigs", True),
 )
 
 KINDS: tuple[Kind, ...] = tuple(k for k in TABLE if k.synced)

@@ -66,6 +66,13 @@ ACTIONS = {
     "releases.canary.analysis": _("Automatic canary steps changed"),
     "releases.canary.pause": _("Paused automatic canary steps"),
     "releases.canary.resume": _("Resumed automatic canary steps"),
+    "observability.rule.create": _("Wrote an alert rule"),
+    "observability.rule.update": _("Changed an alert rule"),
+    "observability.rule.delete": _("Removed an alert rule"),
+    "observability.rules.builtin_install": _("Installed the built-in alert rules"),
+    "observability.rules.builtin_remove": _("Removed the built-in alert rules"),
+    "observability.silence.create": _("Created a silence"),
+    "observability.silence.expire": _("Expired a silence"),
 }
 
 

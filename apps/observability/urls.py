@@ -5,4 +5,5 @@ app_name = "observability"
 urlpatterns = [
     path("metrics/", include("apps.observability.metrics.urls")),
     path("alerts/", include("apps.observability.alerts.urls")),
+    path("rules/", include("apps.observability.rules.urls")),
 ]

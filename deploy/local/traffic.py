@@ -18,6 +18,9 @@ up to 100 %, and one of ``app:2.0.0-broken`` is aborted by its error-rate check.
 
     .venv/bin/python deploy/local/traffic.py --kubeconfig .run/sandbox/demo/kubeconfig --port 9464
 
+It also serves the cluster's own metrics (cAdvisor, kube-state-metrics, node-exporter, the API server's
+request counter) as ``kube_metrics.py`` plays them, for the console's charts.
+
 Demo only: `make demo` starts it; nothing in the console imports it.
 """
 
@@ -28,6 +31,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from kube_metrics import KubeMetrics  # beside this script
 from kubernetes import client, config
 
 PER_POD = 10.0  # requests per second per ready pod
@@ -109,10 +113,11 @@ def main() -> None:
     config.load_kube_config(args.kubeconfig)
     apps = client.AppsV1Api()
     traffic = Traffic()
+    cluster = KubeMetrics(client.ApiClient())
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = traffic.text().encode()
+            body = (traffic.text() + cluster.text()).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
@@ -128,6 +133,7 @@ def main() -> None:
     while True:
         try:
             traffic.observe(apps.list_deployment_for_all_namespaces(timeout_seconds=10).items)
+            cluster.observe()
         except Exception as exc:  # noqa: BLE001 (the sandbox may be restarting; keep serving what we have)
             print(f"could not read Deployments: {exc}", flush=True)
         time.sleep(5)

@@ -377,6 +377,19 @@ class Sandbox:
             time.sleep(0.3)
         raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}: {last[-2000:]}")
 
+    def wait_for_crds(self, timeout: float) -> None:
+        """Every CRD Established. kubectl wait fails at once ("conditions accessor error") on a CRD whose status
+        the apiserver has not written yet, which happens right after an apply: ask again until the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.kubectl("wait", "--for=condition=Established", "crd", "--all", f"--timeout={int(timeout)}s")
+                return
+            except RuntimeError as exc:
+                if "accessor error" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         proc = subprocess.run(
             [str(self.bins["kubectl"]), "--kubeconfig", str(self.kubeconfig), *args],
@@ -655,9 +668,7 @@ class Sandbox:
         log(f"Gateway API CRDs applied in {time.monotonic() - t:.1f}s")
         # Prometheus Operator CRDs: PrometheusRule and AlertmanagerConfig (Kubemate's alert rules and notifications)
         t = time.monotonic()
-        self.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", str(self.bins["prometheus-operator-crds"])
-        )
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(self.bins["prometheus-operator-crds"]))
         log(f"Prometheus Operator CRDs applied in {time.monotonic() - t:.1f}s")
 
         # nodes
@@ -671,7 +682,7 @@ class Sandbox:
             "kwok",
         )
         log(f"{nodes} nodes Ready in {time.monotonic() - t:.1f}s")
-        self.kubectl("wait", "--for=condition=Established", "crd", "--all", f"--timeout={int(timeout)}s")
+        self.wait_for_crds(timeout)
         self.kubectl(
             "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", f"--timeout={int(timeout)}s"
         )

@@ -33,6 +33,7 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_LDAP_GROUP_FILTER | chosen by the group type, e.g. (objectClass=groupOfNames) |
 | KUBEMATE_LDAP_REQUIRE_GROUP | unset; a group DN whose members alone may sign in |
 | KUBEMATE_LDAP_START_TLS / KUBEMATE_LDAP_CA_FILE | false / the system's CA certificates |
+| KUBEMATE_PROMETHEUS_SCRAPE_SECONDS | 30: the clusters' Prometheus scrape interval (chart steps and rate windows) |
 
 Values in .run/services.env (written by `make services`) are used when the
 variable is not set in the environment.
@@ -292,6 +293,9 @@ KUBEMATE_RELEASE_POLL_SECONDS = 2
 # The image of the in-pod decryption step (deploy/decrypt, pushed to the bank's registry) for releases that encrypt
 # their sensitive variables in the cluster (apps/fieldcrypt).
 KUBEMATE_DECRYPT_IMAGE = env("KUBEMATE_DECRYPT_IMAGE", "registry.local/kubemate/decrypt:0.1.0")
+# How often the clusters' Prometheus scrapes its targets: charts never step finer than half of it, and rate()
+# looks back at least four scrapes (Grafana's $__rate_interval).
+KUBEMATE_PROMETHEUS_SCRAPE_SECONDS = env_int("KUBEMATE_PROMETHEUS_SCRAPE_SECONDS", 30)
 
 LOG_LEVEL = env("KUBEMATE_LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -625,3 +625,14 @@ def test_prometheus_credentials_are_stored_encrypted_kept_and_never_shown(
     manager_client.post(url, form_data(name="sandbox", prometheus_url=server, prometheus_auth="none"))
     registered_cluster.refresh_from_db()
     assert registered_cluster.prometheus_auth_encrypted == ""
+
+
+@pytest.mark.sandbox
+def test_saving_an_alertmanager_url_says_at_once_whether_it_answers(registered_cluster, manager_client, alertmanager):
+    url = reverse("clusters:registry_settings", args=[registered_cluster.pk])
+
+    answering = manager_client.post(url, form_data(name="sandbox", alertmanager_url=alertmanager.url), follow=True)
+    silent = manager_client.post(url, form_data(name="sandbox", alertmanager_url="http://127.0.0.1:9"), follow=True)
+
+    assert f"Alertmanager at {alertmanager.url} answers." in answering.content.decode()
+    assert "The alerts pages need it to answer." in silent.content.decode()

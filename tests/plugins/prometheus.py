@@ -13,6 +13,11 @@ A series removed from the exporter goes stale in Prometheus at the next scrape,
 so a query for it returns no data, as with an app that stopped reporting. If
 Prometheus is missing or does not start, the fixture raises: tests fail, they
 are never skipped (``make test`` installs Debian's prometheus package).
+
+Prometheus also evaluates the rule files tests write (``write_rules``, every
+second) and, once told where (``send_alerts_to``, done by the ``alerting``
+fixture of tests/plugins/alertmanager.py), sends what fires to Alertmanager.
+Both reload its configuration (``--web.enable-lifecycle``, ``reload``).
 """
 
 from __future__ import annotations
@@ -94,6 +99,41 @@ class Prometheus:
     process: subprocess.Popen
     folder: Path
     _log: object = field(default=None, repr=False)
+    alertmanager: str = ""  # host:port Prometheus sends alerts to ("" for none)
+
+    @property
+    def rules_folder(self) -> Path:
+        return self.folder / "rules"
+
+    def reload(self) -> None:
+        """Read the configuration and the rule files again (POST /-/reload); raises when Prometheus refuses them."""
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")  # noqa: S310 (http URL built here)
+        try:
+            with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+                pass
+        except urllib.error.HTTPError as exc:
+            said = exc.read().decode(errors="replace")
+            raise AssertionError(f"Prometheus refused its configuration: {said}") from None
+
+    def send_alerts_to(self, address: str) -> None:
+        """Send firing alerts to the Alertmanager at ``address`` (host:port)."""
+        if self.alertmanager != address:
+            self.alertmanager = address
+            (self.folder / "prometheus.yml").write_text(_config(self.exporter.address, self.folder, address))
+            self.reload()
+
+    def write_rules(self, name: str, text: str) -> None:
+        """Write rule file ``name`` (Prometheus's own rule-file YAML) and load it."""
+        self.rules_folder.mkdir(exist_ok=True)
+        (self.rules_folder / f"{name}.yml").write_text(text)
+        self.reload()
+
+    def remove_all_rules(self) -> None:
+        files = list(self.rules_folder.glob("*.yml"))
+        for path in files:
+            path.unlink()
+        if files:
+            self.reload()
 
     def query(self, promql: str) -> list:
         address = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
@@ -113,6 +153,18 @@ class Prometheus:
         raise AssertionError(f"Prometheus still answers {seen} for {promql}, expected {value}")
 
 
+def _config(exporter: str, folder: Path, alertmanager: str = "") -> str:
+    text = (
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - '{folder / 'rules'}/*.yml'\n"
+        "scrape_configs:\n  - job_name: app\n    honor_labels: true\n"
+        f"    static_configs:\n      - targets: ['{exporter}']\n"
+    )
+    if alertmanager:
+        text += f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n"
+    return text
+
+
 def _start(folder: Path, *, password_hash: str = "") -> Prometheus:
     """Start Prometheus in ``folder``; with ``password_hash`` (bcrypt) it asks for basic auth as user ``ops``."""
     if not Path(PROMETHEUS).exists():
@@ -120,11 +172,8 @@ def _start(folder: Path, *, password_hash: str = "") -> Prometheus:
     exporter = Exporter()
     port = _free_port()
     config = folder / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: app\n    honor_labels: true\n"
-        f"    static_configs:\n      - targets: ['{exporter.address}']\n"
-    )
+    (folder / "rules").mkdir(exist_ok=True)
+    config.write_text(_config(exporter.address, folder))
     log = (folder / "prometheus.log").open("wb")
     arguments = [
         PROMETHEUS,
@@ -132,6 +181,7 @@ def _start(folder: Path, *, password_hash: str = "") -> Prometheus:
         f"--storage.tsdb.path={folder / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--storage.tsdb.retention.time=1h",
+        "--web.enable-lifecycle",
     ]
     if password_hash:
         (folder / "web.yml").write_text(f"basic_auth_users:\n  ops: '{password_hash}'\n")
@@ -200,3 +250,14 @@ def metrics(prometheus):
     prometheus.exporter.clear()
     yield prometheus
     prometheus.exporter.clear()
+
+
+@pytest.fixture
+def prometheus_to_stop():
+    """A Prometheus of the test's own, which the test may stop halfway (``server.stop()``) to see what the
+    console says when Prometheus goes away."""
+    server = _start(Path(tempfile.mkdtemp(prefix="kubemate-prometheus-")))
+    server.stop = lambda: _stop(server)
+    yield server
+    if server.process.returncode is None:
+        _stop(server)

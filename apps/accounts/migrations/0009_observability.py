@@ -1,5 +1,5 @@
 """Metrics and alerts join the built-in roles: everyone who sees workloads sees their metrics and alerts; those
-who change what runs also write PromQL and silence alerts. Reversing takes them away again."""
+who change what runs also write PromQL and silence alerts; owners and cluster administrators write alert rules. Reversing takes them away again."""
 
 from django.db import migrations
 
@@ -10,6 +10,7 @@ GRANTS = {
     "alerts.view": ("cluster-admin", "project-owner", "developer", "viewer", "auditor"),
     "metrics.query": ("cluster-admin", "project-owner", "developer"),
     "alerts.silence": ("cluster-admin", "project-owner", "developer"),
+    "alerts.rules": ("cluster-admin", "project-owner"),
 }
 
 

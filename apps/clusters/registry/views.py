@@ -17,7 +17,7 @@ from apps.clusters.registry.forms import ENVIRONMENT_SUGGESTIONS, ClusterForm, C
 from apps.clusters.registry.services import RegistryError
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
-from apps.observability import endpoints, prometheus
+from apps.observability import alertmanager, endpoints, prometheus
 
 # Never shown in error reports: Django replaces these POST values with stars.
 SENSITIVE_FIELDS = ("kubeconfig_text", "token", "ca_pem")
@@ -37,6 +37,20 @@ def _report_prometheus(request, cluster: Cluster) -> None:
     else:
         messages.success(
             request, _("Prometheus at %(url)s answers queries.") % {"url": endpoints.shown_url(cluster.prometheus_url)}
+        )
+
+
+def _report_alertmanager(request, cluster: Cluster) -> None:
+    """Say at once whether the Alertmanager URL just saved answers (saving does not depend on it)."""
+    if not cluster.alertmanager_url:
+        return
+    problem = alertmanager.probe(endpoints.alertmanager(cluster))
+    if problem:
+        messages.warning(request, _("%(problem)s The alerts pages need it to answer.") % {"problem": problem})
+    else:
+        messages.success(
+            request,
+            _("Alertmanager at %(url)s answers.") % {"url": endpoints.shown_url(cluster.alertmanager_url)},
         )
 
 
@@ -67,6 +81,7 @@ def registry_add(request):
                 % {"name": cluster.name, "version": cluster.kubernetes_version},
             )
             _report_prometheus(request, cluster)
+            _report_alertmanager(request, cluster)
             return redirect("clusters:registry_settings", cluster.pk)
     return render(request, FORM_TEMPLATE, _form_context(form))
 
@@ -100,6 +115,8 @@ def registry_settings(request, cluster_id: int):
             messages.success(request, text)
             if {"prometheus_url", "prometheus_auth_encrypted"} & set(changed):
                 _report_prometheus(request, cluster)
+            if {"alertmanager_url", "alertmanager_auth_encrypted"} & set(changed):
+                _report_alertmanager(request, cluster)
             return redirect("clusters:registry_settings", cluster.pk)
     return render(request, FORM_TEMPLATE, _form_context(form, cluster))
 

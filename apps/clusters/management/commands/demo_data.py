@@ -18,8 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--cluster", default="sandbox")
         parser.add_argument("--actor", default="admin")
         parser.add_argument("--prometheus-url", default="", help="set as the cluster's Prometheus URL")
+        parser.add_argument("--alertmanager-url", default="", help="set as the cluster's Alertmanager URL")
 
-    def handle(self, *args, cluster: str, actor: str, prometheus_url: str, **options):
+    def handle(self, *args, cluster: str, actor: str, prometheus_url: str, alertmanager_url: str = "", **options):
         target = Cluster.objects.filter(name=cluster).first()
         if target is None:
             raise CommandError(f"No cluster named {cluster}; register it first.")
@@ -30,9 +31,13 @@ class Command(BaseCommand):
                     actor=admin, project=Project(cluster=target, slug=slug, name=name, namespaces=namespaces)
                 )
                 self.stdout.write(f"Created project {name} ({', '.join(namespaces)})")
-        if prometheus_url and target.prometheus_url != prometheus_url:
-            fields = {f: getattr(target, f) for f in ClusterSettings.__dataclass_fields__}
-            update_cluster(
-                actor=admin, cluster=target, settings=ClusterSettings(**{**fields, "prometheus_url": prometheus_url})
-            )
-            self.stdout.write(f"Cluster {target.name} reads metrics from {prometheus_url}")
+        for field, url, what in (
+            ("prometheus_url", prometheus_url, "reads metrics from"),
+            ("alertmanager_url", alertmanager_url, "reads alerts from"),
+        ):
+            if url and getattr(target, field) != url:
+                # Cluster.endpoint_auth is a method (the credentials): leave them as stored.
+                fields = {f: getattr(target, f) for f in ClusterSettings.__dataclass_fields__ if f != "endpoint_auth"}
+                update_cluster(actor=admin, cluster=target, settings=ClusterSettings(**{**fields, field: url}))
+                target.refresh_from_db()
+                self.stdout.write(f"Cluster {target.name} {what} {url}")
