@@ -121,6 +121,17 @@ class Prometheus:
             self.alertmanager = address
             (self.folder / "prometheus.yml").write_text(_config(self.exporter.address, self.folder, address))
             self.reload()
+        # Prometheus takes the new Alertmanager into use a few seconds after the reload (its discovery updates
+        # every 5 s); an alert firing before that is dropped and sent again only after the resend delay.
+        deadline = time.monotonic() + 30
+        while not any(address in a["url"] for a in self._get("/api/v1/alertmanagers")["activeAlertmanagers"]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Prometheus did not take Alertmanager {address} into use")
+            time.sleep(0.2)
+
+    def _get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:  # noqa: S310 (http URL built here)
+            return json.load(response)["data"]
 
     def write_rules(self, name: str, text: str) -> None:
         """Write rule file ``name`` (Prometheus's own rule-file YAML) and load it."""
@@ -182,6 +193,9 @@ def _start(folder: Path, *, password_hash: str = "") -> Prometheus:
         f"--web.listen-address=127.0.0.1:{port}",
         "--storage.tsdb.retention.time=1h",
         "--web.enable-lifecycle",
+        # Firing alerts are sent again every 2 s (1 min by default), so a test never waits a minute for one that
+        # was dropped.
+        "--rules.alert.resend-delay=2s",
     ]
     if password_hash:
         (folder / "web.yml").write_text(f"basic_auth_users:\n  ops: '{password_hash}'\n")
