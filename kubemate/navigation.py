@@ -15,7 +15,14 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import capabilities
 from apps.accounts.access import may, scope
-from apps.accounts.capabilities import ALERTS_VIEW, AUDIT_VIEW, METRICS_QUERY, PROJECTS_MANAGE, USERS_MANAGE
+from apps.accounts.capabilities import (
+    ALERTS_NOTIFY,
+    ALERTS_VIEW,
+    AUDIT_VIEW,
+    METRICS_QUERY,
+    PROJECTS_MANAGE,
+    USERS_MANAGE,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ SECTIONS = (
         (
             NavItem(_("Alerts"), "observability:alert_list", "bell-ringing", capability=ALERTS_VIEW),
             NavItem(_("Alert rules"), "observability:rules_home", "bell-cog", capability=ALERTS_VIEW),
+            NavItem(_("Notifications"), "observability:notify_home", "send", capability=ALERTS_NOTIFY),
             NavItem(_("Metrics explorer"), "observability:explorer", "chart-line", capability=METRICS_QUERY),
         ),
     ),

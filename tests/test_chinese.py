@@ -21,7 +21,7 @@ from django.urls import reverse
 from apps.accounts.models import Project, Role
 from apps.clusters.models import Cluster, Resource
 from apps.core.models import AuditEvent, Job, JobLogLine
-from apps.observability.models import AlertRule
+from apps.observability.models import AlertRule, Receiver
 from apps.releases.models import Release, Revision
 from tests.test_url_sweep import ERROR_MARKS, LIVE, ROUTES, body, live_world, url_of, world  # noqa: F401 (fixtures)
 
@@ -57,6 +57,11 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "kubemate-builtin",
     "PaymentsMemoryHigh",
     "AppMemoryHigh",  # alert names as the help texts' examples write them
+    "Webhook",  # as Chinese consoles write it (Webhook 地址)
+    "SMTP",
+    "amtool",
+    "check-config",  # Alertmanager's checker, named as its command is
+    "yml",  # alertmanager.yml, the file's name
     # Product and format names the help texts name.
     "Alertmanager",
     "Jaeger",
@@ -164,6 +169,8 @@ def data_words() -> set[str]:
     for job in Job.objects.all():
         texts += [job.kind, job.target, job.title if "\u2063" not in job.title else ""]
     texts += list(JobLogLine.objects.values_list("message", flat=True))
+    for receiver in Receiver.objects.all():
+        texts += [receiver.name, str(receiver.options)]
     for rule in AlertRule.objects.all():
         texts += [rule.name, rule.alert, rule.summary, rule.expr, rule.namespace]
     for event in AuditEvent.objects.all():

@@ -28,7 +28,7 @@ from apps.accounts.models import Binding, Project, Role
 from apps.clusters.models import Cluster, Resource
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
-from apps.observability.models import AlertRule
+from apps.observability.models import AlertRule, Receiver
 from apps.releases.models import Canary, Release, Revision
 from tests.clusters.inventory_rows import build_bank
 from tests.factories import AdminFactory, JobFactory, UserFactory
@@ -98,6 +98,14 @@ def job(w):
 
 def alert_rule(w):
     return {"cluster_id": w.cluster.pk, "pk": w.rule.pk}
+
+
+def project(w):
+    return {"project_id": w.project.pk}
+
+
+def receiver(w):
+    return {"project_id": w.project.pk, "pk": w.receiver.pk}
 
 
 def silence(w):
@@ -228,10 +236,40 @@ ROUTES: dict[str, Route] = {
     "observability:silence_list": Route(stranger=404),
     "observability:silence_create": Route(cluster, post=True),
     "observability:silence_expire": Route(silence, **ACTION),
+    # Notifications (receivers written as AlertmanagerConfig objects; the relay answers Alertmanager, not people).
+    "observability:notify_home": Route(stranger=404),
+    "observability:receiver_list": Route(project),
+    "observability:receiver_create": Route(project, post=True),
+    "observability:notify_plain_config": Route(project),
+    "observability:receiver_edit": Route(receiver, post=True),
+    "observability:receiver_delete": Route(receiver, **ACTION),
+    "observability:receiver_test": Route(receiver, **ACTION),
+    "observability:notify_relay": Route(
+        lambda w: {"receiver_id": w.receiver.pk},
+        anonymous=405,
+        stranger=405,
+        permitted=405,
+        post=True,
+        post_anonymous=401,
+        post_stranger=401,
+    ),
 }
 ADMIN_NAMESPACE = "admin"
 # What the POSTs of the sweep must not change: every row a person manages through the console.
-GUARDED = (get_user_model(), Group, Role, Project, Binding, Cluster, Resource, Release, Revision, Canary, Job)
+GUARDED = (
+    get_user_model(),
+    Group,
+    Role,
+    Project,
+    Binding,
+    Cluster,
+    Resource,
+    Release,
+    Revision,
+    Canary,
+    Job,
+    Receiver,
+)
 
 
 def routed_names() -> dict[str, list[str]]:
@@ -288,6 +326,12 @@ def world(db):
             alert="PayMemoryHigh",
             expr='container_memory_working_set_bytes{namespace="payments"} > 1e9',
             summary="Pay uses too much memory.",
+        ),
+        receiver=Receiver.objects.create(
+            project=bank["payments"],
+            name="pay-mail",
+            kind="email",
+            options={"to": ["ops@bank.example"], "from": "am@bank.example", "smarthost": "smtp.bank.example:25"},
         ),
     )
     w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]

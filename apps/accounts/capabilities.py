@@ -64,6 +64,7 @@ METRICS_QUERY = "metrics.query"
 ALERTS_VIEW = "alerts.view"
 ALERTS_SILENCE = "alerts.silence"
 ALERTS_RULES = "alerts.rules"
+ALERTS_NOTIFY = "alerts.notify"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
@@ -245,6 +246,20 @@ CAPABILITIES: tuple[Capability, ...] = (
             ),
         ),
     ),
+    # Notification receivers are AlertmanagerConfig objects, with their credentials in a Secret beside them.
+    Capability(
+        ALERTS_NOTIFY,
+        "observability",
+        _("Manage alert notifications"),
+        (
+            Rule(
+                ("monitoring.coreos.com",),
+                ("alertmanagerconfigs",),
+                ("get", "list", "watch", "create", "update", "patch", "delete"),
+            ),
+            Rule(("",), ("secrets",), ("create", "update", "patch", "delete")),
+        ),
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -277,6 +292,7 @@ PROBES: dict[str, tuple[str, str, str]] = {
     ALERTS_VIEW: ("list", OBSERVABILITY_GROUP, "alerts"),
     ALERTS_SILENCE: ("create", OBSERVABILITY_GROUP, "silences"),
     ALERTS_RULES: ("create", "monitoring.coreos.com", "prometheusrules"),
+    ALERTS_NOTIFY: ("create", "monitoring.coreos.com", "alertmanagerconfigs"),
 }
 
 

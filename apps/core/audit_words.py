@@ -71,6 +71,10 @@ ACTIONS = {
     "observability.rule.delete": _("Removed an alert rule"),
     "observability.rules.builtin_install": _("Installed the built-in alert rules"),
     "observability.rules.builtin_remove": _("Removed the built-in alert rules"),
+    "observability.receiver.create": _("Created a notification receiver"),
+    "observability.receiver.update": _("Changed a notification receiver"),
+    "observability.receiver.delete": _("Removed a notification receiver"),
+    "observability.receiver.test": _("Sent a test notification"),
     "observability.silence.create": _("Created a silence"),
     "observability.silence.expire": _("Expired a silence"),
 }

@@ -221,7 +221,7 @@ def _call(
     path: str,
     *,
     params: dict | None = None,
-    body: dict | None = None,
+    body: dict | list | None = None,
     timeout: float = TIMEOUT,
     not_found: str | None = None,
 ):
@@ -514,6 +514,12 @@ def expire_silence(endpoint: Endpoint, silence_id: str) -> None:
     if not SILENCE_ID.match(silence_id or ""):
         raise Refused(_no_silence(endpoint, silence_id))
     _call(endpoint, "DELETE", f"silence/{silence_id}", not_found=_no_silence(endpoint, silence_id))
+
+
+def post_alerts(endpoint: Endpoint, alerts: list[dict]) -> None:
+    """Hand ``alerts`` (API v2 postable alerts: labels, annotations, startsAt, endsAt) to Alertmanager, as
+    Prometheus does; used to send a test notification through a receiver's route."""
+    _call(endpoint, "POST", "alerts", body=alerts)
 
 
 def status(endpoint: Endpoint, *, timeout: float = TIMEOUT) -> Status:

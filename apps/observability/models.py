@@ -1,8 +1,10 @@
-"""Alert rules Kubemate writes to a cluster as PrometheusRule objects (see rules/)."""
+"""Alert rules Kubemate writes to a cluster as PrometheusRule objects (see rules/), and notification receivers
+written as AlertmanagerConfig objects (see notify/)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -96,3 +98,55 @@ class BuiltinRules(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster} {self.namespace}"
+
+
+class Receiver(models.Model):
+    """Where a project's alerts are sent: an email list, a generic webhook, or a DingTalk or WeCom group robot.
+
+    ``options`` holds what may be shown (addresses, the mail relay, the webhook URL without credentials);
+    ``secret_encrypted`` what may not (the SMTP password, the robot's webhook token or signing secret, a webhook's
+    bearer token), encrypted like the cluster's credentials and never rendered back. ``relay_token_hash`` is the
+    SHA-256 of the token Alertmanager presents when it hands a robot's alerts to Kubemate's relay.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("Email")
+        WEBHOOK = "webhook", _("Webhook")
+        DINGTALK = "dingtalk", _("DingTalk robot")
+        WECOM = "wecom", _("WeCom robot")
+
+    project = models.ForeignKey(
+        "accounts.Project", verbose_name=_("project"), on_delete=models.CASCADE, related_name="receivers"
+    )
+    name = models.CharField(_("name"), max_length=40)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    secret_encrypted = models.TextField(_("secret (encrypted)"), blank=True, editable=False)
+    relay_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    severities = ArrayField(models.CharField(max_length=10), verbose_name=_("severities"), default=list, blank=True)
+    namespaces = ArrayField(models.CharField(max_length=63), verbose_name=_("namespaces"), default=list, blank=True)
+    send_resolved = models.BooleanField(_("also when resolved"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        verbose_name = _("notification receiver")
+        verbose_name_plural = _("notification receivers")
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="observability_receiver_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.name}"
+
+    @property
+    def object_name(self) -> str:
+        """The AlertmanagerConfig (and its Secret) in each of the project's namespaces."""
+        return f"kubemate-{self.project.slug}-{self.name}"[:63]
+
+    @property
+    def watched_namespaces(self) -> list[str]:
+        """The namespaces whose alerts reach this receiver: those chosen, or all of the project's."""
+        return [n for n in self.project.namespaces if not self.namespaces or n in self.namespaces]

@@ -6,4 +6,5 @@ urlpatterns = [
     path("metrics/", include("apps.observability.metrics.urls")),
     path("alerts/", include("apps.observability.alerts.urls")),
     path("rules/", include("apps.observability.rules.urls")),
+    path("notify/", include("apps.observability.notify.urls")),
 ]

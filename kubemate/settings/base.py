@@ -22,6 +22,7 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_WORKER_SYNC      | false; true: the Celery worker runs the inventory sync in threads |
 | KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS | 900: a rollout not finished by then is reported as failed |
 | KUBEMATE_DRAIN_TIMEOUT_SECONDS | 300: a drain stops then and names the pods still on the node |
+| KUBEMATE_PUBLIC_URL       | empty: the console's address as the saving request saw it (notification relay, links) |
 | KUBEMATE_TERMINAL_URL     | empty: /ws/terminal/ on the console's address (a proxy sends it to terminal_server) |
 | KUBEMATE_TERMINAL_IDLE_SECONDS / _MAX_SECONDS | 600 / 3600: a terminal closes idle, or in all |
 | KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
@@ -282,6 +283,9 @@ KUBEMATE_WORKER_SYNC = env_bool("KUBEMATE_WORKER_SYNC", False)
 # Long jobs give up after these many seconds and say what still waits: a release rollout, a node drain.
 KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS = env_int("KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS", 15 * 60)
 KUBEMATE_DRAIN_TIMEOUT_SECONDS = env_int("KUBEMATE_DRAIN_TIMEOUT_SECONDS", 5 * 60)
+# Where Alertmanager and robot messages reach the console (the notification relay, links to the alerts page);
+# empty: the address of the request that saved the receiver.
+KUBEMATE_PUBLIC_URL = env("KUBEMATE_PUBLIC_URL", "").rstrip("/")
 # The web terminal service (apps/terminal/server.py): where browsers reach it, and its limits.
 KUBEMATE_TERMINAL_URL = env("KUBEMATE_TERMINAL_URL", "").rstrip("/")
 KUBEMATE_TERMINAL_IDLE_SECONDS = env_int("KUBEMATE_TERMINAL_IDLE_SECONDS", 600)
