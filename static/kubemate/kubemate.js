@@ -157,7 +157,7 @@
   function showWhen(element) {
     var rule = element.dataset.shownWhen.split("=");
     var field = byTestId(rule[0]);
-    element.hidden = !!field && field.value !== rule[1];
+    element.hidden = !!field && rule[1].split("|").indexOf(field.value) < 0;  // "kind=a|b": shown for a or b
   }
 
   // A sign-in fieldset (Prometheus, Alertmanager) shows the fields of the kind of sign-in chosen only.

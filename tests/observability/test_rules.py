@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 import yaml
+from django.core.cache import cache
 from django.urls import reverse
 from kubernetes import client as k8s
 
@@ -14,7 +15,8 @@ from apps.core.models import AuditEvent
 from apps.observability.models import AlertRule, BuiltinRules
 from apps.observability.rules import catalogue, services
 from tests.factories import UserFactory
-from tests.helpers import bind, create_namespace, delete_namespace, login, unique
+from tests.helpers import bind, create_namespace, delete_namespace, login, unique, wait_for
+from tests.observability.test_alerts_pages import ALERTS, form_of, new_silence_url
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -228,15 +230,18 @@ def test_every_rule_kubemate_writes_passes_promtool(tmp_path):
     assert f"SUCCESS: {len(catalogue.BUILTIN) + len(rules)} rules found" in checked.stdout
 
 
-def test_a_rule_saved_in_kubemate_is_the_rule_that_fires_and_is_mailed(client, owners, crd_api, alerting):
+def test_a_rule_saved_in_kubemate_is_the_rule_that_fires_and_is_mailed_shown_and_silenced(
+    client, owners, crd_api, alerting
+):
     """The PrometheusRule Kubemate wrote is loaded by the test's Prometheus as a rule file (the Prometheus Operator
-    does that in a cluster; it does not run here): the rule fires, reaches Alertmanager, is mailed, and the rules
-    page shows it firing."""
+    does that in a cluster; it does not run here): the rule fires, reaches Alertmanager, is mailed, the rules page
+    shows it firing, the alerts page shows it to its project, and the project silences it from the page."""
     prometheus, alertmanager = alerting.prometheus, alerting.alertmanager
     team = owners[0]
     cluster = team["cluster"]
-    cluster.prometheus_url = prometheus.url
-    cluster.save(update_fields=["prometheus_url"])
+    cluster.prometheus_url, cluster.alertmanager_url = prometheus.url, alertmanager.url
+    cluster.save(update_fields=["prometheus_url", "alertmanager_url"])
+    cache.clear()
     login(client, team["user"]).post(
         reverse("observability:rule_create", args=[cluster.pk]),
         rule_form(team["namespace"], for_seconds="0", threshold="60", alert="PaymentsMemoryHigh"),
@@ -263,4 +268,24 @@ def test_a_rule_saved_in_kubemate_is_the_rule_that_fires_and_is_mailed(client, o
     assert [a["labels"]["namespace"] for a in firing] == [team["namespace"]]
     page = client.get(reverse("observability:rule_list", args=[cluster.pk])).content.decode()
     assert 'data-rule="payments-memory"' in page and 'data-state="firing"' in page
+
+    # The project owner sees it on the alerts page and silences it from there; Alertmanager holds the silence.
+    alerts_page = client.get(ALERTS).content.decode()
+    assert f'data-alert="PaymentsMemoryHigh" data-state="active" data-namespace="{team["namespace"]}"' in alerts_page
+    assert owners[1]["namespace"] not in alerts_page
+    link = f"{new_silence_url(cluster)}?alert={firing[0]['fingerprint']}"
+    fields = form_of(client.get(link)) | {"duration": "2h", "comment": "CHG-42 raising the limit"}
+    created = client.post(new_silence_url(cluster), fields)
+    assert created.status_code == 302
+    silence = next(s for s in alertmanager.silences() if s["comment"] == "CHG-42 raising the limit")
+    assert silence["createdBy"] == team["user"].username
+    assert {"name": "namespace", "value": team["namespace"], "isRegex": False, "isEqual": True} in silence["matchers"]
+    assert wait_for(
+        lambda: (
+            next(a for a in alertmanager.alerts() if a["labels"]["alertname"] == "PaymentsMemoryHigh")["status"][
+                "state"
+            ]
+            == "suppressed"
+        )
+    )
     prometheus.exporter.clear()
