@@ -147,6 +147,12 @@ class Receiver(models.Model):
         return f"kubemate-{self.project.slug}-{self.name}"[:63]
 
     @property
+    def severity_labels(self) -> list[str]:
+        """The chosen severities in the reader's words."""
+        labels = dict(AlertRule.Severity.choices)
+        return [str(labels.get(s, s)) for s in self.severities]
+
+    @property
     def watched_namespaces(self) -> list[str]:
         """The namespaces whose alerts reach this receiver: those chosen, or all of the project's."""
         return [n for n in self.project.namespaces if not self.namespaces or n in self.namespaces]

@@ -73,3 +73,46 @@ def test_the_changed_pages_read_well(page, screenshot, live_server, language):
         page.goto(url)
         expect(page.locator("h2.page-title")).to_be_visible()
         screenshot(f"look-{name}{suffix}")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_observability_setting_pages_read_well(page, screenshot, live_server, language):
+    """Alert rules, notification receivers, the rendered alertmanager.yml and the cluster's sign-in settings, on a
+    cluster without Prometheus or Alertmanager (each page says so in words)."""
+    from apps.observability.models import AlertRule, Receiver
+
+    bank = build_bank()
+    cluster, project = bank["cluster"], bank["payments"]
+    admin = AdminFactory()
+    AlertRule.objects.create(
+        cluster=cluster,
+        namespace="payments",
+        name="payments-memory",
+        alert="PaymentsMemoryHigh",
+        expr='100 * sum by (namespace, pod) (container_memory_working_set_bytes{namespace="payments"}) > 80',
+        template="memory_percent",
+        params={"workload": "payments", "threshold": 80},
+        summary="Pod of payments uses more than 80 % of its memory limit.",
+    )
+    Receiver.objects.create(
+        project=project,
+        name="pay-mail",
+        kind="email",
+        options={"to": ["ops@bank.example"], "from": "am@bank.example", "smarthost": "smtp.bank.example:25"},
+        severities=["critical", "warning"],
+    )
+    sign_in_page(page, admin)
+    page.context.add_cookies([{"name": "kubemate_language", "value": language, "url": live_server.url}])
+    suffix = "" if language == "en" else "-zh"
+
+    for name, url in (
+        ("rules", f"/observability/rules/{cluster.pk}/"),
+        ("rule-form", f"/observability/rules/{cluster.pk}/new/"),
+        ("receivers", f"/observability/notify/{project.pk}/"),
+        ("receiver-form", f"/observability/notify/{project.pk}/new/"),
+        ("alertmanager-yml", f"/observability/notify/{project.pk}/alertmanager.yml/"),
+        ("cluster-settings", f"/clusters/registry/{cluster.pk}/settings/"),
+    ):
+        page.goto(url)
+        expect(page.locator("h2.page-title")).to_be_visible()
+        screenshot(f"look-{name}{suffix}")

@@ -66,34 +66,60 @@ def config_manifest(receiver, namespace: str, secrets: dict, relay_base_url: str
     if receiver.severities:
         route["matchers"] = [{"name": "severity", "value": severity_regex(receiver.severities), "matchType": "=~"}]
     ref = {"name": name, "key": secret_key(receiver.kind)}
-    has_secret = bool(alertmanager_secret(receiver.kind, secrets))
-    options = receiver.options or {}
-    entry: dict = {"name": name}
-    if receiver.kind == "email":
-        mail = {
-            "to": ", ".join(options.get("to", [])),
-            "from": options.get("from", ""),
-            "smarthost": options.get("smarthost", ""),
-            "requireTLS": bool(options.get("require_tls", True)),
-            "sendResolved": receiver.send_resolved,
-        }
-        if options.get("username"):
-            mail["authUsername"] = options["username"]
-            if has_secret:
-                mail["authPassword"] = ref
-        entry["emailConfigs"] = [mail]
-    else:
-        url = relay_url(relay_base_url, receiver.pk) if receiver.kind in ROBOTS else options.get("url", "")
-        hook: dict = {"url": url, "sendResolved": receiver.send_resolved}
-        if has_secret:
-            hook["httpConfig"] = {"authorization": {"type": "Bearer", "credentials": ref}}
-        entry["webhookConfigs"] = [hook]
+    entry = _camel(receiver_entry(receiver, secrets, relay_base_url, secret=ref, as_file=False))
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
         "kind": "AlertmanagerConfig",
         "metadata": {"name": name, "namespace": namespace, "labels": _labels(receiver)},
         "spec": {"route": route, "receivers": [entry]},
     }
+
+
+def receiver_entry(receiver, secrets: dict, relay_base_url: str, *, secret, as_file: bool) -> dict:
+    """The receiver as Alertmanager's configuration writes it (snake_case). ``secret`` stands for the secret
+    Alertmanager presents: a Secret key reference (AlertmanagerConfig) or a file path (``as_file``, alertmanager.yml);
+    the secret itself is never in the result."""
+    has_secret = bool(alertmanager_secret(receiver.kind, secrets))
+    options = receiver.options or {}
+    entry: dict = {"name": receiver.object_name}
+    if receiver.kind == "email":
+        mail = {
+            "to": ", ".join(options.get("to", [])),
+            "from": options.get("from", ""),
+            "smarthost": options.get("smarthost", ""),
+            "require_tls": bool(options.get("require_tls", True)),
+            "send_resolved": receiver.send_resolved,
+        }
+        if options.get("username"):
+            mail["auth_username"] = options["username"]
+            if has_secret:
+                mail["auth_password_file" if as_file else "auth_password"] = secret
+        entry["email_configs"] = [mail]
+    else:
+        url = relay_url(relay_base_url, receiver.pk) if receiver.kind in ROBOTS else options.get("url", "")
+        hook: dict = {"url": url, "send_resolved": receiver.send_resolved}
+        if has_secret:
+            hook["http_config"] = {
+                "authorization": {"type": "Bearer", ("credentials_file" if as_file else "credentials"): secret}
+            }
+        entry["webhook_configs"] = [hook]
+    return entry
+
+
+CAMEL_EXCEPTIONS = {"require_tls": "requireTLS"}
+
+
+def _camel(value):
+    """Alertmanager's snake_case keys as the AlertmanagerConfig resource spells them (camelCase)."""
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        head, *rest = key.split("_")
+        out[CAMEL_EXCEPTIONS.get(key, head + "".join(w.capitalize() for w in rest))] = _camel(item)
+    return out
 
 
 def _labels(receiver) -> dict:
@@ -129,28 +155,7 @@ def alertmanager_yml(receivers_with_secrets, relay_base_url: str, secrets_folder
             matchers.append(f'severity=~"{severity_regex(receiver.severities)}"')
         routes.append({"receiver": name, "group_by": list(GROUP_BY), "matchers": matchers, "continue": True})
         path = f"{folder}/{name}/{secret_key(receiver.kind)}"
-        has_secret = bool(alertmanager_secret(receiver.kind, secrets))
-        options = receiver.options or {}
-        entry: dict = {"name": name}
-        if receiver.kind == "email":
-            mail = {
-                "to": ", ".join(options.get("to", [])),
-                "from": options.get("from", ""),
-                "smarthost": options.get("smarthost", ""),
-                "require_tls": bool(options.get("require_tls", True)),
-                "send_resolved": receiver.send_resolved,
-            }
-            if options.get("username"):
-                mail["auth_username"] = options["username"]
-                if has_secret:
-                    mail["auth_password_file"] = path
-            entry["email_configs"] = [mail]
-        else:
-            url = relay_url(relay_base_url, receiver.pk) if receiver.kind in ROBOTS else options.get("url", "")
-            hook: dict = {"url": url, "send_resolved": receiver.send_resolved}
-            if has_secret:
-                hook["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": path}}
-            entry["webhook_configs"] = [hook]
+        entry = receiver_entry(receiver, secrets, relay_base_url, secret=path, as_file=True)
         entries.append(entry)
     config = {
         "global": {"resolve_timeout": "5m"},
