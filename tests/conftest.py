@@ -5,7 +5,13 @@ import pytest
 from tests.factories import AdminFactory, UserFactory
 from tests.helpers import create_namespace, delete_namespace, unique
 
-pytest_plugins = ["tests.plugins.sandbox", "tests.plugins.prometheus", "tests.plugins.alertmanager"]
+pytest_plugins = [
+    "tests.plugins.sandbox",
+    "tests.plugins.prometheus",
+    "tests.plugins.alertmanager",
+    "tests.plugins.victorialogs",
+    "tests.plugins.jaeger",
+]
 
 
 @pytest.fixture
@@ -51,6 +57,7 @@ def _builtin_rows(request):
     import_module("apps.accounts.migrations.0008_secrets_read").grant(apps, None)
     import_module("apps.accounts.migrations.0009_observability").grant(apps, None)
     import_module("apps.accounts.migrations.0010_alerts_notify").grant(apps, None)
+    import_module("apps.accounts.migrations.0011_logs_traces").grant(apps, None)
     import_module("apps.core.migrations.0002_audit_log_from_accounts").create_head(apps, None)
     import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
     import_module("apps.releases.migrations.0004_canary_analysis_schedule").schedule(apps, None)

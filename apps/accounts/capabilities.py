@@ -65,6 +65,9 @@ ALERTS_VIEW = "alerts.view"
 ALERTS_SILENCE = "alerts.silence"
 ALERTS_RULES = "alerts.rules"
 ALERTS_NOTIFY = "alerts.notify"
+LOGS_VIEW = "logs.view"
+LOGS_QUERY = "logs.query"
+TRACES_VIEW = "traces.view"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
@@ -260,6 +263,26 @@ CAPABILITIES: tuple[Capability, ...] = (
             Rule(("",), ("secrets",), ("create", "update", "patch", "delete")),
         ),
     ),
+    # Logs and traces live in a log store and Jaeger, outside Kubernetes: RBAC on Kubemate's own group says who
+    # reads them; the namespaces of the binding say whose.
+    Capability(
+        LOGS_VIEW,
+        "observability",
+        _("Search logs and follow them live"),
+        (Rule((OBSERVABILITY_GROUP,), ("logs",), ("get", "list")),),
+    ),
+    Capability(
+        LOGS_QUERY,
+        "observability",
+        _("Write LogsQL or LogQL queries"),
+        (Rule((OBSERVABILITY_GROUP,), ("logqueries",), ("create",)),),
+    ),
+    Capability(
+        TRACES_VIEW,
+        "observability",
+        _("Search traces and read their spans"),
+        (Rule((OBSERVABILITY_GROUP,), ("traces",), ("get", "list")),),
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -293,6 +316,9 @@ PROBES: dict[str, tuple[str, str, str]] = {
     ALERTS_SILENCE: ("create", OBSERVABILITY_GROUP, "silences"),
     ALERTS_RULES: ("create", "monitoring.coreos.com", "prometheusrules"),
     ALERTS_NOTIFY: ("create", "monitoring.coreos.com", "alertmanagerconfigs"),
+    LOGS_VIEW: ("list", OBSERVABILITY_GROUP, "logs"),
+    LOGS_QUERY: ("create", OBSERVABILITY_GROUP, "logqueries"),
+    TRACES_VIEW: ("list", OBSERVABILITY_GROUP, "traces"),
 }
 
 

@@ -33,8 +33,18 @@ class Cluster(models.Model):
     alertmanager_auth_encrypted = models.TextField(
         _("Alertmanager credentials (encrypted)"), blank=True, editable=False
     )
-    loki_url = models.URLField(_("Loki URL"), blank=True)
+    # The log store: VictoriaLogs (LogsQL) or Loki (LogQL), one door (apps/observability/logstore.py).
+    logs_url = models.URLField(_("log store URL"), blank=True)
+    logs_backend = models.CharField(
+        _("log store"),
+        max_length=16,
+        choices=[("victorialogs", "VictoriaLogs"), ("loki", "Loki")],
+        default="victorialogs",
+    )
     jaeger_url = models.URLField(_("Jaeger URL"), blank=True)
+    # Credentials (and the tenant) of the log store and Jaeger, encrypted like Prometheus's.
+    logs_auth_encrypted = models.TextField(_("log store credentials (encrypted)"), blank=True, editable=False)
+    jaeger_auth_encrypted = models.TextField(_("Jaeger credentials (encrypted)"), blank=True, editable=False)
     # Link-local and cloud metadata addresses are refused unless an administrator allows them here.
     allow_link_local = models.BooleanField(_("allow link-local addresses"), default=False)
     kubernetes_version = models.CharField(_("Kubernetes version"), max_length=32, blank=True, editable=False)
@@ -54,17 +64,25 @@ class Cluster(models.Model):
     def kubeconfig(self) -> str:
         return crypto.decrypt(self.kubeconfig_encrypted)
 
-    ENDPOINTS = ("prometheus", "alertmanager")
+    ENDPOINTS = ("prometheus", "alertmanager", "logs", "jaeger")
+    # Endpoints that serve several tenants: the tenant is sent as a header (X-Scope-OrgID for Loki, AccountID and
+    # ProjectID for VictoriaLogs, x-tenant for Jaeger) and kept with the credentials.
+    TENANT_ENDPOINTS = ("logs", "jaeger")
 
-    def set_endpoint_auth(self, endpoint: str, *, username: str = "", password: str = "", token: str = "") -> None:
-        """Basic auth (``username``, ``password``) or a bearer ``token`` for ``endpoint``; nothing clears them."""
-        if endpoint not in self.ENDPOINTS:
+    def set_endpoint_auth(
+        self, endpoint: str, *, username: str = "", password: str = "", token: str = "", tenant: str = ""
+    ) -> None:
+        """Basic auth (``username``, ``password``) or a bearer ``token`` for ``endpoint``, and the ``tenant`` of
+        a multi-tenant store; nothing clears them."""
+        if endpoint not in self.ENDPOINTS or (tenant and endpoint not in self.TENANT_ENDPOINTS):
             raise ValueError(endpoint)
-        secret = {k: v for k, v in {"username": username, "password": password, "token": token}.items() if v}
+        given = {"username": username, "password": password, "token": token, "tenant": tenant}
+        secret = {k: v for k, v in given.items() if v}
         setattr(self, f"{endpoint}_auth_encrypted", crypto.encrypt(json.dumps(secret)) if secret else "")
 
     def endpoint_auth(self, endpoint: str) -> dict:
-        """The credentials for ``endpoint`` ({} when none): keys ``username``/``password`` or ``token``."""
+        """The credentials for ``endpoint`` ({} when none): keys ``username``/``password`` or ``token``, and
+        ``tenant``."""
         if endpoint not in self.ENDPOINTS:
             raise ValueError(endpoint)
         stored = getattr(self, f"{endpoint}_auth_encrypted")

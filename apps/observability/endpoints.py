@@ -1,4 +1,4 @@
-"""Where a cluster's Prometheus and Alertmanager answer, and the credentials they ask for.
+"""Where a cluster's Prometheus, Alertmanager, log store and Jaeger answer, and the credentials they ask for.
 
 An ``Endpoint`` is what the doors (``prometheus.py``, ``alertmanager.py``) are given: the URL (without any
 user:password part, which the registry refuses) and basic-auth or bearer-token credentials decrypted from the
@@ -27,6 +27,7 @@ class Endpoint:
     username: str = ""
     password: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
+    tenant: str = ""
 
     @property
     def shown(self) -> str:
@@ -53,10 +54,11 @@ class Endpoint:
 
 
 def of(cluster, endpoint: str) -> Endpoint:
-    """The ``endpoint`` ("prometheus" or "alertmanager") of ``cluster``, with its decrypted credentials."""
+    """The ``endpoint`` ("prometheus", "alertmanager", "logs" or "jaeger") of ``cluster``, with its decrypted
+    credentials and tenant."""
     url = getattr(cluster, f"{endpoint}_url") or ""
     secret = cluster.endpoint_auth(endpoint) if url else {}
-    return Endpoint(url=url, **{k: secret.get(k, "") for k in ("username", "password", "token")})
+    return Endpoint(url=url, **{k: secret.get(k, "") for k in ("username", "password", "token", "tenant")})
 
 
 def prometheus(cluster) -> Endpoint:
@@ -65,3 +67,11 @@ def prometheus(cluster) -> Endpoint:
 
 def alertmanager(cluster) -> Endpoint:
     return of(cluster, "alertmanager")
+
+
+def logs(cluster) -> Endpoint:
+    return of(cluster, "logs")
+
+
+def jaeger(cluster) -> Endpoint:
+    return of(cluster, "jaeger")

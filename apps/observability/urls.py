@@ -7,4 +7,6 @@ urlpatterns = [
     path("alerts/", include("apps.observability.alerts.urls")),
     path("rules/", include("apps.observability.rules.urls")),
     path("notify/", include("apps.observability.notify.urls")),
+    path("logs/", include("apps.observability.logs.urls")),
+    path("traces/", include("apps.observability.traces.urls")),
 ]

@@ -100,7 +100,7 @@ def form_data(**overrides) -> dict:
         "ca_pem": "",
         "prometheus_url": "",
         "alertmanager_url": "",
-        "loki_url": "",
+        "logs_url": "",
         "jaeger_url": "",
     }
     data.update(overrides)
@@ -315,7 +315,7 @@ current-context: ctx
             {"kubeconfig_text": TOKEN_KUBECONFIG, "labels": "team=-bad-"},
             "Line 1: the label value -bad- must be at most 63",
         ),
-        ({"kubeconfig_text": TOKEN_KUBECONFIG, "loki_url": "ftp://loki"}, "The address must start with http or https."),
+        ({"kubeconfig_text": TOKEN_KUBECONFIG, "logs_url": "ftp://loki"}, "The address must start with http or https."),
         ({"ca_pem": ""}, "Give the cluster&#x27;s credentials"),
         ({}, "Upload a kubeconfig file or paste one here."),
     ],

@@ -93,7 +93,7 @@ def registration(**overrides) -> dict:
     data = dict.fromkeys(
         ("region", "labels", "context", "api_server", "token", "ca_pem", "prometheus_url", "kubeconfig_text"), ""
     )
-    data |= dict.fromkeys(("alertmanager_url", "loki_url", "jaeger_url"), "")
+    data |= dict.fromkeys(("alertmanager_url", "logs_url", "jaeger_url"), "")
     data |= {"name": "prod-bj-1", "environment": "production", "source": "kubeconfig", "purpose": "own"}
     return data | overrides
 

@@ -125,7 +125,7 @@ def form(**overrides) -> dict:
         "ca_pem": "",
         "prometheus_url": "",
         "alertmanager_url": "",
-        "loki_url": "",
+        "logs_url": "",
         "jaeger_url": "",
     }
     data.update(overrides)

@@ -6,6 +6,8 @@ render its value and text areas of a bound form are emptied by the templates.
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -28,8 +30,15 @@ from apps.clusters.registry.services import (
 )
 
 MAX_KUBECONFIG_BYTES = 256 * 1024
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 ENVIRONMENT_SUGGESTIONS = ("production", "staging", "test", "dev")
-SERVICE_URL_FIELDS = ("prometheus_url", "alertmanager_url", "loki_url", "jaeger_url")
+SERVICE_URL_FIELDS = ("prometheus_url", "alertmanager_url", "logs_url", "jaeger_url")
+TENANT_HELP = {
+    "logs": gettext_lazy(
+        "Only for a multi-tenant store: Loki's X-Scope-OrgID, or VictoriaLogs' AccountID:ProjectID such as 12:0."
+    ),
+    "jaeger": gettext_lazy("Only when Jaeger runs with multi-tenancy: the value of its tenant header (x-tenant)."),
+}
 
 
 class CredentialsForm(forms.Form):
@@ -201,7 +210,13 @@ class ClusterForm(CredentialsForm):
     )
     prometheus_url = forms.CharField(label=gettext_lazy("Prometheus URL"), required=False, max_length=200)
     alertmanager_url = forms.CharField(label=gettext_lazy("Alertmanager URL"), required=False, max_length=200)
-    loki_url = forms.CharField(label=gettext_lazy("Loki URL"), required=False, max_length=200)
+    logs_url = forms.CharField(label=gettext_lazy("Log store URL"), required=False, max_length=200)
+    logs_backend = forms.ChoiceField(
+        label=gettext_lazy("Log store"),
+        choices=[("victorialogs", "VictoriaLogs (LogsQL)"), ("loki", "Loki (LogQL)")],
+        initial="victorialogs",
+        required=False,
+    )
     jaeger_url = forms.CharField(label=gettext_lazy("Jaeger URL"), required=False, max_length=200)
     # Credentials of Prometheus and Alertmanager: written, never shown again (the settings page offers "keep").
     prometheus_auth = forms.ChoiceField(label=gettext_lazy("Prometheus sign-in"), required=False)
@@ -220,6 +235,24 @@ class ClusterForm(CredentialsForm):
     alertmanager_token = forms.CharField(
         label=gettext_lazy("Bearer token"), required=False, max_length=4096, widget=forms.PasswordInput
     )
+    logs_auth = forms.ChoiceField(label=gettext_lazy("Log store sign-in"), required=False)
+    logs_username = forms.CharField(label=gettext_lazy("User name"), required=False, max_length=200)
+    logs_password = forms.CharField(
+        label=gettext_lazy("Password"), required=False, max_length=500, widget=forms.PasswordInput
+    )
+    logs_token = forms.CharField(
+        label=gettext_lazy("Bearer token"), required=False, max_length=4096, widget=forms.PasswordInput
+    )
+    logs_tenant = forms.CharField(label=gettext_lazy("Tenant"), required=False, max_length=200)
+    jaeger_auth = forms.ChoiceField(label=gettext_lazy("Jaeger sign-in"), required=False)
+    jaeger_username = forms.CharField(label=gettext_lazy("User name"), required=False, max_length=200)
+    jaeger_password = forms.CharField(
+        label=gettext_lazy("Password"), required=False, max_length=500, widget=forms.PasswordInput
+    )
+    jaeger_token = forms.CharField(
+        label=gettext_lazy("Bearer token"), required=False, max_length=4096, widget=forms.PasswordInput
+    )
+    jaeger_tenant = forms.CharField(label=gettext_lazy("Tenant"), required=False, max_length=200)
 
     def __init__(self, *args, user, instance: Cluster | None = None, **kwargs):
         self.instance = instance
@@ -233,6 +266,11 @@ class ClusterForm(CredentialsForm):
                     "labels": labels_text(instance.labels),
                     "allow_link_local": instance.allow_link_local,
                     **{field: getattr(instance, field) for field in SERVICE_URL_FIELDS},
+                    "logs_backend": instance.logs_backend,
+                    **{
+                        f"{endpoint}_tenant": instance.endpoint_auth(endpoint).get("tenant", "")
+                        for endpoint in Cluster.TENANT_ENDPOINTS
+                    },
                 },
             )
         super().__init__(
@@ -252,6 +290,8 @@ class ClusterForm(CredentialsForm):
                 ("bearer", _("Bearer token")),
             ]
             field.initial = field.choices[0][0]
+        for endpoint in Cluster.TENANT_ENDPOINTS:
+            self.fields[f"{endpoint}_tenant"].help_text = TENANT_HELP[endpoint]
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -300,6 +340,15 @@ class ClusterForm(CredentialsForm):
                 self.add_error(f"{endpoint}_password", _("Type the user name and the password."))
             if kind == "bearer" and not data.get(f"{endpoint}_token"):
                 self.add_error(f"{endpoint}_token", _("Paste the token."))
+        data["logs_backend"] = data.get("logs_backend") or "victorialogs"
+        for endpoint in Cluster.TENANT_ENDPOINTS:
+            tenant = (data.get(f"{endpoint}_tenant") or "").strip()
+            if tenant and not TENANT_PATTERN.fullmatch(tenant):
+                self.add_error(
+                    f"{endpoint}_tenant",
+                    _("Use letters, digits, '-', '_', '.' and ':' only, at most 200 characters."),
+                )
+            data[f"{endpoint}_tenant"] = tenant
         return data
 
     def endpoint_auth(self) -> dict[str, dict | None]:
@@ -307,17 +356,19 @@ class ClusterForm(CredentialsForm):
         data, chosen = self.cleaned_data, {}
         for endpoint in Cluster.ENDPOINTS:
             kind = data[f"{endpoint}_auth"]
+            tenant = {"tenant": data[f"{endpoint}_tenant"]} if endpoint in Cluster.TENANT_ENDPOINTS else {}
             if kind == "keep":
-                chosen[endpoint] = None
+                chosen[endpoint] = {"keep": True, **tenant} if endpoint in Cluster.TENANT_ENDPOINTS else None
             elif kind == "basic":
                 chosen[endpoint] = {
                     "username": data[f"{endpoint}_username"],
                     "password": data[f"{endpoint}_password"],
+                    **tenant,
                 }
             elif kind == "bearer":
-                chosen[endpoint] = {"token": data[f"{endpoint}_token"].strip()}
+                chosen[endpoint] = {"token": data[f"{endpoint}_token"].strip(), **tenant}
             else:
-                chosen[endpoint] = {}
+                chosen[endpoint] = {k: v for k, v in tenant.items() if v}
         return chosen
 
     def settings(self) -> ClusterSettings:
@@ -329,6 +380,7 @@ class ClusterForm(CredentialsForm):
             labels=data["labels"],
             allow_link_local=data["allow_link_local"],
             endpoint_auth=self.endpoint_auth(),
+            logs_backend=data["logs_backend"],
             **{field: data[field] for field in SERVICE_URL_FIELDS},
         )
 

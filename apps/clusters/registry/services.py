@@ -93,10 +93,12 @@ class ClusterSettings:
     labels: dict | None = None
     prometheus_url: str = ""
     alertmanager_url: str = ""
-    loki_url: str = ""
+    logs_url: str = ""
+    logs_backend: str = "victorialogs"
     jaeger_url: str = ""
     allow_link_local: bool = False
-    # Per endpoint ("prometheus", "alertmanager"): None keeps what is stored, {} removes it, else the credentials.
+    # Per endpoint (Cluster.ENDPOINTS): None keeps what is stored, {} removes it, else the credentials; with
+    # "keep": True the stored credentials stay and only the tenant given beside it is written.
     endpoint_auth: dict | None = None
 
     def as_fields(self) -> dict:
@@ -110,6 +112,11 @@ class ClusterSettings:
         for endpoint, secret in (self.endpoint_auth or {}).items():
             if secret is None or (not secret and not getattr(cluster, f"{endpoint}_auth_encrypted")):
                 continue
+            if secret.get("keep"):
+                stored = cluster.endpoint_auth(endpoint)
+                if stored.get("tenant", "") == secret.get("tenant", ""):
+                    continue
+                secret = {**stored, "tenant": secret.get("tenant", "")}
             cluster.set_endpoint_auth(endpoint, **secret)
             changed.append(f"{endpoint}_auth_encrypted")
         return changed

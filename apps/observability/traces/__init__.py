@@ -1,0 +1,1 @@
+"""Pages of the observability app (see apps/observability/README.md)."""

@@ -1,0 +1,1 @@
+"""pytest plugin: a real Jaeger (being written)."""
