@@ -157,3 +157,70 @@ def warning_events(k: kube.Client, namespace: str, name: str, limit: int = 8) ->
 
 def pods(k: kube.Client, namespace: str, selector: str) -> list[dict]:
     return list_in(k, "Pod", namespace, selector)
+
+
+# Gateway controllers by the controllerName they write into a route's status, named as people know them.
+GATEWAY_CONTROLLERS = {
+    "traefik.io/gateway-controller": "Traefik",
+    "gateway.envoyproxy.io/gatewayclass-controller": "Envoy Gateway",
+    "istio.io/gateway-controller": "Istio",
+    "gateway.nginx.org/nginx-gateway-controller": "NGINX Gateway Fabric",
+    "konghq.com/kic-gateway-controller": "Kong",
+    "cilium.io/gateway-controller": "Cilium",
+}
+
+
+@dataclass(frozen=True)
+class RouteCondition:
+    """One condition a gateway controller wrote on a route (Accepted, ResolvedRefs), in Kubernetes' words."""
+
+    status: str  # "True", "False" or "Unknown"
+    reason: str
+    message: str
+    # Written for an earlier generation of the route: the controller has not seen the latest change yet.
+    stale: bool
+
+
+@dataclass(frozen=True)
+class RouteParent:
+    """How one gateway controller reports the route on one Gateway (an entry of HTTPRoute status.parents)."""
+
+    gateway_namespace: str
+    gateway_name: str
+    controller: str  # the product name when known, else the controllerName as written
+    accepted: RouteCondition | None
+    resolved_refs: RouteCondition | None
+
+
+def _route_condition(conditions: list[dict], kind: str, generation: int) -> RouteCondition | None:
+    found = next((c for c in conditions if c.get("type") == kind), None)
+    if found is None:
+        return None
+    return RouteCondition(
+        status=str(found.get("status") or "Unknown"),
+        reason=str(found.get("reason") or ""),
+        message=str(found.get("message") or ""),
+        stale=int(found.get("observedGeneration") or generation) < generation,
+    )
+
+
+def route_parents(route: dict) -> list[RouteParent]:
+    """The HTTPRoute's status.parents as plain data: the Gateway, the controller, its Accepted and ResolvedRefs
+    conditions. Empty while no controller has written a status."""
+    meta = route.get("metadata") or {}
+    generation = int(meta.get("generation") or 0)
+    parents = []
+    for parent in (route.get("status") or {}).get("parents") or []:
+        ref = parent.get("parentRef") or {}
+        conditions = parent.get("conditions") or []
+        controller = str(parent.get("controllerName") or "")
+        parents.append(
+            RouteParent(
+                gateway_namespace=str(ref.get("namespace") or meta.get("namespace") or ""),
+                gateway_name=str(ref.get("name") or ""),
+                controller=GATEWAY_CONTROLLERS.get(controller, controller),
+                accepted=_route_condition(conditions, "Accepted", generation),
+                resolved_refs=_route_condition(conditions, "ResolvedRefs", generation),
+            )
+        )
+    return parents

@@ -419,6 +419,22 @@ def route_row(release: Release) -> Resource | None:
     ).first()
 
 
+def route_status(release: Release) -> list[k8s.RouteParent] | None:
+    """What the gateway controllers wrote on the release's HTTPRoute (Accepted, ResolvedRefs per Gateway), as the
+    inventory last saw it: no cluster call on a page view. None when the release has no route or the inventory has
+    not seen it yet; an empty list while no controller has reported."""
+    if not (release.spec.get("route") or {}).get("enabled"):
+        return None
+    row = (
+        Resource.objects.filter(
+            cluster_id=release.project.cluster_id, kind="HTTPRoute", namespace=release.namespace, name=release.name
+        )
+        .only("object")
+        .first()
+    )
+    return None if row is None else k8s.route_parents(row.object)
+
+
 def release_for_resource(cluster_id: int, namespace: str, name: str) -> Release | None:
     return (
         Release.objects.filter(project__cluster_id=cluster_id, namespace=namespace, name=name)

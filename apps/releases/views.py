@@ -168,6 +168,7 @@ def _detail_context(request, release: Release, canary_form: CanaryForm | None = 
         "can_read_logs": access.may(request.user, PODS_LOGS, release),
         "replica_drift": services.replica_drift(release),
         "route": services.route_row(release),
+        "route_status": services.route_status(release),
         "can_deploy": access.may(request.user, RELEASES_DEPLOY, release),
         "can_rollback": access.may(request.user, RELEASES_ROLLBACK, release),
         "can_remove": access.may(request.user, RELEASES_DEPLOY, release)

@@ -43,7 +43,16 @@ COMPONENTS = [
     "kube-scheduler",
     "kwok",
     "metrics-server",
+    "traefik",
 ]
+# Cache entries `up` needs (names as `build --print-paths` gives them, lower-case with dashes).
+UP_NEEDS = [*COMPONENTS, "kubectl", "gateway-api", "prometheus-operator-crds"]
+# Traefik, the sandbox's Gateway API controller: the GatewayClass it answers and the Gateway every sandbox has.
+GATEWAY_CONTROLLER = "traefik.io/gateway-controller"
+GATEWAY_NAMESPACE = "gateway-system"
+GATEWAY_TLS_HOSTNAME = "*.demo.kubemate.dev"
+# ${KUBEMATE_SANDBOX_...} in demo files: values of the env file (ports chosen at start).
+PLACEHOLDER = re.compile(r"\$\{(KUBEMATE_SANDBOX_[A-Z0-9_]+)\}")
 
 
 def log(msg: str) -> None:
@@ -65,10 +74,11 @@ def binary_paths(build_if_missing: bool = True) -> dict[str, Path]:
     for line in out.splitlines():
         key, _, value = line.partition("=")
         paths[key.lower().replace("_", "-")] = Path(value)
-    missing = [k for k, p in paths.items() if not (p.is_file() and (p.parent / ".complete").is_file())]
+    # Only what `up` runs: the build also makes the outside systems the tests start (log store, tracing).
+    missing = [k for k in UP_NEEDS if not (paths[k].is_file() and (paths[k].parent / ".complete").is_file())]
     if missing and build_if_missing:
         log(f"binaries missing from the cache ({', '.join(missing)}): running build")
-        subprocess.run([str(HERE / "build")], check=True)
+        subprocess.run([str(HERE / "build"), "--only", ",".join(missing)], check=True)
     return paths
 
 
@@ -189,6 +199,14 @@ def make_pki(pki: Path) -> None:
         ],
     )
     make_cert(pki, "front-proxy-client", "front-proxy-client", ca="front-proxy-ca")
+    # the demo Gateway's HTTPS listener certificate (Secret gateway-system/demo-wildcard-tls), served by Traefik
+    make_cert(
+        pki,
+        "gateway-tls",
+        GATEWAY_TLS_HOSTNAME,
+        client=False,
+        server_sans=[f"DNS:{GATEWAY_TLS_HOSTNAME}", *loopback],
+    )
     # service-account token signing key pair
     openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
@@ -330,7 +348,7 @@ class Sandbox:
                     result[comp] = int(f.read_text().strip())
         return result
 
-    def start(self, comp: str, argv: list[str]) -> int:
+    def start(self, comp: str, argv: list[str], env: dict[str, str] | None = None) -> int:
         with open(self.logs / f"{comp}.log", "ab") as logf:  # the child keeps its own copy
             proc = subprocess.Popen(
                 argv,
@@ -339,6 +357,7 @@ class Sandbox:
                 stderr=subprocess.STDOUT,
                 cwd=self.run_dir,
                 start_new_session=True,
+                env=env,
             )
         (self.pids_dir / comp).write_text(f"{proc.pid}\n")
         self.values[f"KUBEMATE_SANDBOX_PID_{comp.upper().replace('-', '_')}"] = str(proc.pid)
@@ -445,7 +464,7 @@ class Sandbox:
         t = time.monotonic()
         make_pki(self.pki)
         log(f"PKI ready in {time.monotonic() - t:.1f}s")
-        p_etcd, p_peer, p_api, p_kcm, p_sched, p_kwok, p_ms = free_ports(7)
+        p_etcd, p_peer, p_api, p_kcm, p_sched, p_kwok, p_ms, p_web, p_websecure, p_traefik = free_ports(10)
         server = f"https://127.0.0.1:{p_api}"
         etcd_url = f"http://127.0.0.1:{p_etcd}"
         self.values.update(
@@ -460,6 +479,12 @@ class Sandbox:
                 "KUBEMATE_SANDBOX_KCM": f"https://127.0.0.1:{p_kcm}",
                 "KUBEMATE_SANDBOX_SCHEDULER": f"https://127.0.0.1:{p_sched}",
                 "KUBEMATE_SANDBOX_KUBECTL": str(self.bins["kubectl"]),
+                # Traefik: ping and API; the Gateway's HTTP and HTTPS listeners (listener port = entrypoint port)
+                "KUBEMATE_SANDBOX_TRAEFIK": f"http://127.0.0.1:{p_traefik}",
+                "KUBEMATE_SANDBOX_GATEWAY_HTTP": f"http://127.0.0.1:{p_web}",
+                "KUBEMATE_SANDBOX_GATEWAY_HTTPS": f"https://127.0.0.1:{p_websecure}",
+                "KUBEMATE_SANDBOX_GATEWAY_HTTP_PORT": str(p_web),
+                "KUBEMATE_SANDBOX_GATEWAY_HTTPS_PORT": str(p_websecure),
             }
         )
         self.write_env()
@@ -675,6 +700,9 @@ class Sandbox:
         t = time.monotonic()
         self.create_nodes(server, make_nodes(nodes))
         log(f"{nodes} nodes created in {time.monotonic() - t:.1f}s")
+        # Traefik needs the Gateway API CRDs served; it starts while the nodes become Ready.
+        self.wait_for_crds(timeout)
+        self.start_traefik(server, p_web, p_websecure, p_traefik, timeout)
         self.wait_for(
             f"{nodes} nodes Ready",
             lambda: self.nodes_ready(server, nodes),
@@ -682,10 +710,10 @@ class Sandbox:
             "kwok",
         )
         log(f"{nodes} nodes Ready in {time.monotonic() - t:.1f}s")
-        self.wait_for_crds(timeout)
         self.kubectl(
             "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", f"--timeout={int(timeout)}s"
         )
+        self.wait_for_gateway(timeout)
         # the default ServiceAccount appears shortly after the controller manager starts
         self.wait_for(
             "serviceaccount default/default",
@@ -694,6 +722,85 @@ class Sandbox:
         )
         if demo:
             self.apply_demo(timeout)
+
+    def start_traefik(self, server: str, p_web: int, p_websecure: int, p_traefik: int, timeout: float) -> None:
+        """Traefik out of cluster with the kubernetesGateway provider, as the ServiceAccount gateway-system/traefik
+        (Traefik's documented Gateway API RBAC, a TokenRequest token); then the sandbox's GatewayClass and Gateway
+        (demo/10-gateway.yaml, its listener ports rendered to the entrypoints' ports)."""
+        t = time.monotonic()
+        pki, conf = self.pki, self.conf
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+            input=json.dumps(
+                traefik_objects((pki / "gateway-tls.crt").read_bytes(), (pki / "gateway-tls.key").read_bytes())
+            ),
+        )
+        token = self.service_account_token(server, GATEWAY_NAMESPACE, "traefik")
+        token_file = conf / "traefik.token"
+        token_file.write_text(token)
+        token_file.chmod(0o600)
+        static = conf / "traefik.yaml"  # JSON is YAML
+        static.write_text(
+            json.dumps(
+                traefik_static_config(server, pki / "ca.crt", token_file, p_web, p_websecure, p_traefik), indent=2
+            )
+            + "\n"
+        )
+        # The provider prefers in-cluster settings and $KUBECONFIG over its own endpoint/token: hide both.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+        }
+        self.start("traefik", [str(self.bins["traefik"]), f"--configFile={static}"], env=env)
+        ping = f"http://127.0.0.1:{p_traefik}/ping"
+        self.wait_for("traefik /ping", lambda: (lambda r: (r[0] == 200, r[1]))(self.get(ping)), 30, "traefik")
+        self.kubectl("apply", "-f", "-", input=self.render(HERE / "demo" / "10-gateway.yaml"))
+        log(f"traefik is ready in {time.monotonic() - t:.1f}s")
+
+    def service_account_token(self, server: str, namespace: str, name: str) -> str:
+        """A TokenRequest token for the ServiceAccount, valid a year (Traefik reads it once, at start)."""
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 365 * 86400},
+        }
+        req = urllib.request.Request(  # noqa: S310 - own loopback URL
+            f"{server}/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:  # noqa: S310 - own loopback URL
+            return json.loads(r.read())["status"]["token"]
+
+    def wait_for_gateway(self, timeout: float) -> None:
+        """The sandbox's Gateway programmed by Traefik (every listener accepted, an address in its status)."""
+        t = time.monotonic()
+        self.kubectl(
+            "wait",
+            "--for=condition=Programmed",
+            "gateway/public",
+            "-n",
+            GATEWAY_NAMESPACE,
+            f"--timeout={int(timeout)}s",
+        )
+        log(f"gateway {GATEWAY_NAMESPACE}/public programmed by traefik (waited {time.monotonic() - t:.1f}s)")
+
+    def render(self, path: Path) -> str:
+        """A demo file with its ${KUBEMATE_SANDBOX_...} placeholders replaced by this sandbox's values."""
+        values = self.values or self.load_env()
+
+        def value(match: re.Match) -> str:
+            if match.group(1) not in values:
+                raise RuntimeError(f"{path.name}: {match.group(1)} is not in {self.env_file}")
+            return values[match.group(1)]
+
+        return PLACEHOLDER.sub(value, path.read_text())
 
     def create_nodes(self, server: str, items: list[dict]) -> None:
         """POST the Node objects with a few parallel connections (500 nodes in a few seconds)."""
@@ -730,7 +837,7 @@ class Sandbox:
         t = time.monotonic()
         demo_dir = HERE / "demo"
         for path in sorted(demo_dir.glob("*.yaml")):
-            self.kubectl("apply", "-f", "-", input=recent_timestamps(path.read_text()))
+            self.kubectl("apply", "-f", "-", input=recent_timestamps(self.render(path)))
         for ns, deploy in (
             ("payments", "payments-api"),
             ("payments", "payments-worker"),
@@ -1014,6 +1121,98 @@ def metrics_server_objects(port: int, ca_pem: bytes) -> dict:
         },
     ]
     return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def traefik_objects(tls_crt: bytes, tls_key: bytes) -> dict:
+    """Traefik's identity and the Secret of the demo Gateway's HTTPS listener.
+
+    The ClusterRole is Traefik's documented Gateway API RBAC (docs/content/reference/dynamic-configuration/
+    kubernetes-gateway-rbac.yml in the v3.6 module), without ``pods get``, which only OpenTelemetry needs."""
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    routes = ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tcproutes", "tlsroutes"]
+    routes += ["referencegrants", "backendtlspolicies"]
+    items = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": GATEWAY_NAMESPACE, "labels": {"team": "platform"}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "traefik", "namespace": GATEWAY_NAMESPACE},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "traefik-gateway-controller"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["services", "secrets", "configmaps"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+                {"apiGroups": ["gateway.networking.k8s.io"], "resources": routes, "verbs": ["get", "list", "watch"]},
+                {
+                    "apiGroups": ["gateway.networking.k8s.io"],
+                    "resources": [f"{r}/status" for r in routes],
+                    "verbs": ["update"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "traefik-gateway-controller"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "traefik-gateway-controller",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "traefik", "namespace": GATEWAY_NAMESPACE}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "demo-wildcard-tls", "namespace": GATEWAY_NAMESPACE},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": b64(tls_crt), "tls.key": b64(tls_key)},
+        },
+    ]
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def traefik_static_config(
+    server: str, ca_file: Path, token_file: Path, p_web: int, p_websecure: int, p_traefik: int
+) -> dict:
+    """Traefik's static configuration: entrypoints on loopback (a Gateway listener binds to the entrypoint whose
+    port equals the listener's port), ping and the API on their own port, the kubernetesGateway provider out of
+    cluster (endpoint, token, CA) writing 127.0.0.1 as the Gateways' address."""
+    return {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            "web": {"address": f"127.0.0.1:{p_web}"},
+            "websecure": {"address": f"127.0.0.1:{p_websecure}"},
+            "traefik": {"address": f"127.0.0.1:{p_traefik}"},
+        },
+        "ping": {"entryPoint": "traefik"},
+        "api": {"insecure": True, "dashboard": False},
+        "log": {"level": "INFO", "noColor": True},
+        "providers": {
+            "kubernetesGateway": {
+                "endpoint": server,
+                "token": str(token_file),
+                "certAuthFilePath": str(ca_file),
+                "statusAddress": {"ip": "127.0.0.1"},
+            }
+        },
+    }
 
 
 def read_versions() -> dict[str, str]:
