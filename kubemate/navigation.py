@@ -19,8 +19,11 @@ from apps.accounts.capabilities import (
     ALERTS_NOTIFY,
     ALERTS_VIEW,
     AUDIT_VIEW,
+    LOGS_VIEW,
     METRICS_QUERY,
+    METRICS_VIEW,
     PROJECTS_MANAGE,
+    TRACES_VIEW,
     USERS_MANAGE,
 )
 
@@ -57,6 +60,9 @@ SECTIONS = (
             NavItem(_("Alert rules"), "observability:rules_home", "bell-cog", capability=ALERTS_VIEW),
             NavItem(_("Notifications"), "observability:notify_home", "send", capability=ALERTS_NOTIFY),
             NavItem(_("Metrics explorer"), "observability:explorer", "chart-line", capability=METRICS_QUERY),
+            NavItem(_("Logs"), "observability:logs_search", "file-search", capability=LOGS_VIEW),
+            NavItem(_("Traces"), "observability:trace_search", "route", capability=TRACES_VIEW),
+            NavItem(_("Stack status"), "observability:stack_status", "heartbeat", capability=METRICS_VIEW),
         ),
     ),
     NavSection(

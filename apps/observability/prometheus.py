@@ -161,6 +161,37 @@ def probe(source: Source) -> str | None:
     return None
 
 
+def build_version(source: Source, *, timeout: float = 3) -> str:
+    """Prometheus's version (``GET /api/v1/status/buildinfo``; a Thanos Querier or another store that does not
+    serve it answers ""). Errors are the door's sentences."""
+    endpoint = _endpoint(source)
+    with _asking(endpoint):
+        answer = requests.get(
+            f"{endpoint.base}/api/v1/status/buildinfo",
+            headers=endpoint.headers or None,
+            auth=endpoint.auth,
+            timeout=timeout,
+            stream=True,
+        )
+        try:
+            if answer.status_code == 404:
+                return ""
+            if answer.status_code in (401, 403):
+                raise PrometheusApiClientException(f"HTTP Status Code {answer.status_code} (b'')")
+            body = answer.raw.read(64 * 1024, decode_content=True)
+        finally:
+            answer.close()
+        data = json.loads(body or b"{}").get("data") or {}
+        return str(data.get("version", ""))[:64] if isinstance(data, dict) else ""
+
+
+def scrape_lag(source: Source) -> float | None:
+    """Seconds since Prometheus's newest scrape of any target (``time() - max(timestamp(up))``); None with no
+    targets."""
+    samples = query(source, "time() - max(timestamp(up))")
+    return samples[0].value if samples and math.isfinite(samples[0].value) else None
+
+
 # --- range queries (charts) ------------------------------------------------------------------------------------
 
 MAX_POINTS = 250  # points a series may carry: a chart's width in pixels gains nothing from more

@@ -636,3 +636,58 @@ def test_saving_an_alertmanager_url_says_at_once_whether_it_answers(registered_c
 
     assert f"Alertmanager at {alertmanager.url} answers." in answering.content.decode()
     assert "The alerts pages need it to answer." in silent.content.decode()
+
+
+@pytest.mark.sandbox
+def test_log_store_and_jaeger_credentials_and_tenants_are_stored_encrypted_and_never_shown(
+    registered_cluster, manager_client
+):
+    from apps.observability import endpoints
+
+    url = reverse("clusters:registry_settings", args=[registered_cluster.pk])
+    first = {
+        "logs_backend": "loki",
+        "logs_url": "http://127.0.0.1:3100",
+        "logs_auth": "bearer",
+        "logs_token": "loki-t0ken",
+        "logs_tenant": "team-a",
+        "jaeger_url": "http://127.0.0.1:16686",
+        "jaeger_auth": "basic",
+        "jaeger_username": "ops",
+        "jaeger_password": "jaeger-pa55",
+        "jaeger_tenant": "tenant-1",
+    }
+    bad_tenant = manager_client.post(url, form_data(name="sandbox", **{**first, "logs_tenant": "a b"}))
+    saved = manager_client.post(url, form_data(name="sandbox", **first), follow=True)
+    # Keeping the stored credentials while changing the tenant writes the tenant only.
+    moved = manager_client.post(
+        url,
+        form_data(
+            name="sandbox",
+            logs_backend="loki",
+            logs_url=first["logs_url"],
+            logs_tenant="team-b",
+            jaeger_url=first["jaeger_url"],
+            jaeger_tenant="tenant-1",
+        ),
+        follow=True,
+    )
+
+    assert "Use letters, digits" in bad_tenant.content.decode()
+    registered_cluster.refresh_from_db()
+    assert registered_cluster.logs_backend == "loki"
+    for clear in ("loki-t0ken", "jaeger-pa55", "team-b", "tenant-1"):
+        assert clear not in registered_cluster.logs_auth_encrypted + registered_cluster.jaeger_auth_encrypted
+    assert registered_cluster.endpoint_auth("logs") == {"token": "loki-t0ken", "tenant": "team-b"}
+    assert registered_cluster.endpoint_auth("jaeger") == {
+        "username": "ops",
+        "password": "jaeger-pa55",
+        "tenant": "tenant-1",
+    }
+    logs = endpoints.logs(registered_cluster)
+    assert (logs.token, logs.tenant) == ("loki-t0ken", "team-b") and "loki-t0ken" not in repr(logs)
+    for page in (saved, moved, manager_client.get(url)):
+        assert "loki-t0ken" not in page.content.decode() and "jaeger-pa55" not in page.content.decode()
+    changes = [e.detail["changed"] for e in AuditEvent.objects.filter(action="clusters.cluster.update").order_by("seq")]
+    assert changes[-1] == ["logs_auth_encrypted"]
+    assert "loki-t0ken" not in str(list(AuditEvent.objects.values_list("detail", flat=True)))

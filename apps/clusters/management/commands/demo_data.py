@@ -19,8 +19,20 @@ class Command(BaseCommand):
         parser.add_argument("--actor", default="admin")
         parser.add_argument("--prometheus-url", default="", help="set as the cluster's Prometheus URL")
         parser.add_argument("--alertmanager-url", default="", help="set as the cluster's Alertmanager URL")
+        parser.add_argument("--logs-url", default="", help="set as the cluster's log store (VictoriaLogs) URL")
+        parser.add_argument("--jaeger-url", default="", help="set as the cluster's Jaeger URL")
 
-    def handle(self, *args, cluster: str, actor: str, prometheus_url: str, alertmanager_url: str = "", **options):
+    def handle(
+        self,
+        *args,
+        cluster: str,
+        actor: str,
+        prometheus_url: str,
+        alertmanager_url: str = "",
+        logs_url: str = "",
+        jaeger_url: str = "",
+        **options,
+    ):
         target = Cluster.objects.filter(name=cluster).first()
         if target is None:
             raise CommandError(f"No cluster named {cluster}; register it first.")
@@ -34,6 +46,8 @@ class Command(BaseCommand):
         for field, url, what in (
             ("prometheus_url", prometheus_url, "reads metrics from"),
             ("alertmanager_url", alertmanager_url, "reads alerts from"),
+            ("logs_url", logs_url, "reads logs from"),
+            ("jaeger_url", jaeger_url, "reads traces from"),
         ):
             if url and getattr(target, field) != url:
                 # Cluster.endpoint_auth is a method (the credentials): leave them as stored.

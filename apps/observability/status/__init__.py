@@ -1,0 +1,1 @@
+"""The observability stack's status per cluster (see apps/observability/README.md)."""
