@@ -89,7 +89,10 @@ demo: deps services ## Start the console on a local sandbox cluster with demo da
 	$(MANAGE) demo_admin
 	deploy/local/demo up
 	$(MANAGE) demo_data --cluster sandbox --prometheus-url http://127.0.0.1:$$(cat .run/demo/prometheus.port) \
-	  --alertmanager-url http://127.0.0.1:$$(cat .run/demo/alertmanager.port)
+	  --alertmanager-url http://127.0.0.1:$$(cat .run/demo/alertmanager.port) \
+	  --logs-url http://127.0.0.1:$$(cat .run/demo/victoria-logs.port) --jaeger-url http://127.0.0.1:$$(cat .run/demo/jaeger.port)
+	$(PY) deploy/local/demo_telemetry.py --run .run/sandbox/demo --logs-url http://127.0.0.1:$$(cat .run/demo/victoria-logs.port) \
+	  --otlp http://127.0.0.1:$$(cat .run/demo/jaeger-otlp.port)
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
 	deploy/local/demo down

@@ -244,6 +244,20 @@ ROUTES: dict[str, Route] = {
     "observability:receiver_edit": Route(receiver, post=True),
     "observability:receiver_delete": Route(receiver, **ACTION),
     "observability:receiver_test": Route(receiver, **ACTION),
+    # Log search over the cluster's log store (the sweep's cluster has none: pod logs from Kubernetes instead).
+    "observability:logs_search": Route(query={"namespace": "payments", "q": "error"}),
+    "observability:logs_results": Route(query={"namespace": "payments", "level": "error"}),
+    "observability:logs_context": Route(
+        query={"namespace": "payments", "stream_id": "0", "time": "2026-01-01T00:00:00Z"}
+    ),
+    "observability:logs_tail": Route(query={"namespace": "payments", "after": "2026-01-01T00:00:00Z"}),
+    "observability:logs_download": Route(query={"namespace": "payments", "limit": "1000"}),
+    # Traces read from the cluster's Jaeger (the sweep's cluster has none: a sentence).
+    "observability:trace_search": Route(query={"service": "web", "namespace": "payments", "min_duration": "100ms"}),
+    "observability:trace_dependencies": Route(query={"range": "1h"}),
+    "observability:trace_detail": Route(lambda w: {**cluster(w), "trace_id": "0123456789abcdef0123456789abcdef"}),
+    # The observability stack's status (the sweep's cluster has nothing set: each system says so).
+    "observability:stack_status": Route(stranger=404),
     "observability:notify_relay": Route(
         lambda w: {"receiver_id": w.receiver.pk},
         anonymous=405,

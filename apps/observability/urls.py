@@ -9,4 +9,5 @@ urlpatterns = [
     path("notify/", include("apps.observability.notify.urls")),
     path("logs/", include("apps.observability.logs.urls")),
     path("traces/", include("apps.observability.traces.urls")),
+    path("status/", include("apps.observability.status.urls")),
 ]
