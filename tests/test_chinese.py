@@ -70,6 +70,7 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "LogQL",
     "NDJSON",
     "Traefik",
+    "Span",  # as Chinese tracing consoles write it (Span 列表)
     "OrgID",
     "AccountID",
     "ProjectID",

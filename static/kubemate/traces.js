@@ -101,28 +101,35 @@
     if (!data || typeof echarts === "undefined") return;
     var muted = cssColor("--tblr-secondary", "#6c7a91");
     var top = Math.max.apply(null, data.edges.map(function (e) { return e.calls; }).concat([1]));
+    // ECharts draws no self-loop (only its label, floating over the node): a service's calls to itself are written
+    // beside its name instead.
+    var self = {};
+    data.edges.forEach(function (e) { if (e.source === e.target) self[e.source] = e.calls; });
+    var calls = (data.labels || {}).calls || "";
     var chart = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "svg" });
     chart.setOption({
       animation: false,
       tooltip: { trigger: "item", confine: true, formatter: function (p) {
         var text = document.createElement("span");
         text.textContent = p.dataType === "edge"
-          ? p.data.source + " → " + p.data.target + ": " + p.data.value + " " + ((data.labels || {}).calls || "")
-          : p.data.name;
+          ? p.data.source + " → " + p.data.target + ": " + p.data.value + " " + calls
+          : p.data.name + (self[p.data.name] ? " (↻ " + self[p.data.name] + " " + calls + ")" : "");
         return text.innerHTML;
       } },
       series: [{
         type: "graph", layout: "force", roam: true, draggable: true,
-        force: { repulsion: 400, edgeLength: [90, 180] },
-        label: { show: true, position: "right", color: cssColor("--tblr-body-color", "#1d273b"), fontSize: 12 },
+        // Laid out at once (no animation): the picture does not move after it is drawn.
+        force: { repulsion: 1000, edgeLength: [200, 300], gravity: 0.1, layoutAnimation: false },
+        label: { show: true, position: "bottom", distance: 6, color: cssColor("--tblr-body-color", "#1d273b"), fontSize: 12,
+                 formatter: function (p) { return p.name + (self[p.name] ? "  ↻ " + self[p.name] : ""); } },
         edgeSymbol: ["none", "arrow"], edgeSymbolSize: 8,
         edgeLabel: { show: true, fontSize: 10, color: muted, formatter: function (p) { return p.data.value; } },
         data: data.nodes.map(function (n) {
           return { name: n.name, symbolSize: 22, itemStyle: { color: n.outside ? GREY : BLUE } };
         }),
-        links: data.edges.map(function (e) {
+        links: data.edges.filter(function (e) { return e.source !== e.target; }).map(function (e) {
           return { source: e.source, target: e.target, value: e.calls,
-                   lineStyle: { width: 1 + 4 * e.calls / top, color: muted, curveness: e.source === e.target ? 0.6 : 0.1 } };
+                   lineStyle: { width: 1 + 4 * e.calls / top, color: muted, curveness: 0.1 } };
         })
       }]
     }, true);

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import browser, page  # noqa: F401 (fixtures)
 from tests.factories import AdminFactory, ClusterFactory
 from tests.helpers import sign_in_page, unique
 
