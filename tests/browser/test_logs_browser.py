@@ -23,7 +23,7 @@ def push(victorialogs, ns: str, texts: list[str], *, ago: float = 0, level: str 
     )
 
 
-def test_the_histogram_zooms_and_the_live_tail_follows_pauses_clears_and_caps(page, live_server, victorialogs):  # noqa: F811
+def test_the_histogram_zooms_and_the_live_tail_follows_pauses_clears_and_caps(page, live_server, victorialogs):
     cluster = ClusterFactory(name=unique("logs"), logs_url=victorialogs.url)
     ns = unique("shop")
     push(victorialogs, ns, ["checkout failed"], ago=600, level="error")
