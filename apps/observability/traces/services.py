@@ -18,6 +18,7 @@ time (``critical_path``). It is the chain of work the trace's end waited for.
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,8 +48,9 @@ COLLAPSE_OVER = 300  # spans: above this, subtrees below the second level start 
 GRAPH_TRACES = 200  # traces a project's service graph is counted from
 GRAPH_SERVICES = 10  # services a project's service graph searches
 OUTSIDE = "__outside__"
-PALETTE = ("#066fd1", "#2fb344", "#f76707", "#ae3ec9", "#17a2b8", "#f59f00", "#74b816", "#4263eb", "#d6336c",
-           "#0ca678", "#7048e8", "#e8590c", "#1098ad", "#5c940d", "#a61e4d", "#d63939")  # fmt: skip
+# Service colours: no reds or pinks, which mark errors; a service keeps its colour on every page.
+PALETTE = ("#066fd1", "#2fb344", "#f76707", "#ae3ec9", "#17a2b8", "#f59f00", "#74b816", "#4263eb",
+           "#0ca678", "#7048e8", "#1098ad", "#5c940d", "#868e96", "#1971c2")  # fmt: skip
 
 
 # --- who sees what ------------------------------------------------------------------------------------------------
@@ -190,7 +192,9 @@ def duration_text(us: int) -> str:
 
 
 def colour(service: str) -> str:
-    return PALETTE[sum(service.encode()) % len(PALETTE)]
+    """The same colour for a service everywhere (CRC-32 of its name: names differing only at the end, such as
+    payments-api and payments-worker, land apart)."""
+    return PALETTE[zlib.crc32(service.encode()) % len(PALETTE)]
 
 
 def shifted_ms(moment: datetime) -> int:
