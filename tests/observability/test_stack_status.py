@@ -49,6 +49,22 @@ def test_each_system_says_whether_it_answers_with_its_version_and_lag(prometheus
     prometheus.exporter.clear()
 
 
+def test_the_log_store_and_jaeger_answer_with_their_versions(prometheus, victorialogs, jaeger):
+    cluster = ClusterFactory(prometheus_url=prometheus.url, logs_url=victorialogs.url, jaeger_url=jaeger.url)
+    admin = login(Client(), AdminFactory())
+
+    html = status_page(admin, cluster=cluster.pk)
+    jaeger.stop()
+    try:
+        stopped = status_page(admin, cluster=cluster.pk)
+    finally:
+        jaeger.start()
+
+    assert rows(html)["logs"] == "up" and rows(html)["traces"] == "up"
+    assert "v1.52.2" in html and "v1.75.0" in html  # both tell their versions
+    assert rows(stopped)["traces"] == "down" and "Jaeger at" in stopped
+
+
 def test_a_project_member_sees_the_systems_they_read_and_no_addresses(prometheus):
     cluster = ClusterFactory(prometheus_url=prometheus.url, logs_url=DEAD)
     project = Project.objects.create(cluster=cluster, slug="pay", name="Pay", namespaces=["payments"])
