@@ -204,7 +204,7 @@ def busy_node(sandbox, registered_cluster, admin_user):
         status = policy.read_namespaced_pod_disruption_budget("db-budget", namespace).status
         return status is not None and status.current_healthy == 1
 
-    assert wait_for(budget_counted, timeout=30)
+    assert wait_for(budget_counted, timeout=90)
     core.patch_node(node_b, {"spec": {"unschedulable": None}})
     operator = UserFactory()
     bind(admin_user, registered_cluster, operator, "cluster-admin")

@@ -24,7 +24,7 @@ def test_event_timestamps_move_to_the_last_ten_minutes_keeping_their_spacing():
 
     after = [e for e in yaml.safe_load_all(sandboxctl.recent_timestamps(text, now=now)) if e]
 
-    assert len(after) == len(before) >= 3
+    assert len(after) == len(before) >= 2
     for old, new in zip(before, after, strict=True):
         assert now - 600 <= utc(new["firstTimestamp"]) <= utc(new["lastTimestamp"]) <= now
         spacing = utc(old["lastTimestamp"]) - utc(old["firstTimestamp"])
