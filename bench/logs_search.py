@@ -13,20 +13,26 @@ VictoriaLogs (``logs_backend="victorialogs"``), its namespaces and pods in the i
 project member (role developer on a project holding the namespace ``bank`` alone). Then, for each case, it times
 (median and p95 of ``--repeat`` requests after 2 warm-ups):
 
-- **Kubemate**: ``GET /observability/logs/results/`` with the parameters the search form sends (``window=24h``,
-  ``limit=200``) as htmx asks for it, through Django's test client in this process: what the person waits for
-  the first page. That is authorization, the tenancy narrowing, the LogsQL rendered, two requests to VictoriaLogs
-  at once (the 201 newest lines from ``/select/logsql/query``, and the volume histogram from
-  ``/select/logsql/hits``: the results partial includes it), the lines parsed, shaped and marked, the template;
-- **peer**: the very requests Kubemate sent (captured from ``logstore.asking.Store`` during a warm-up: query text,
-  ``extra_stream_filters``, window), the window moved to the moment of each request, asked with ``requests``:
-  ``/query`` alone, ``/hits`` alone, both one after the other, and both at once (as Kubemate asks them); the JSON
-  lines and the JSON parsed: what any client pays for the data alone.
+- **Kubemate, the lines**: ``GET /observability/logs/results/`` with the parameters the search form sends
+  (``window=24h``, ``limit=200``) as htmx asks for it, through Django's test client in this process: what the person
+  waits for before the first page's lines show. That is authorization, the tenancy narrowing, the LogsQL rendered,
+  one request to VictoriaLogs (the 201 newest lines from ``/select/logsql/query``), the lines parsed, shaped, marked
+  and written as rows, the template. The results partial holds a placeholder that asks for the volume histogram
+  once it is in the page;
+- **Kubemate, the histogram**: that placeholder's request (``GET /observability/logs/histogram/``, the same
+  parameters with the lines' window pinned): ``/select/logsql/hits``, the bars, the chart card;
+- **peer**: the very requests Kubemate sent (captured from ``logstore.asking.Store``: query text,
+  ``extra_stream_filters``, ``step``/``field``), the window moved to the moment of each request, asked with
+  ``requests`` (one keep-alive session, as the door has one a thread): ``/query`` alone and ``/hits`` alone; the
+  JSON lines and the JSON parsed: what any client pays for the data alone;
+- **Django floor**: an empty view (``login_required``, answering an empty 200) through the same test client, the
+  same middleware and signed-in session: what any page of this console costs before it does anything.
 
-Ratio = Kubemate / peer with both requests at once (the same work). It prints the lines returned, the matching lines
-(the histogram's total), the HTML bytes and VictoriaLogs' answer bytes. ``--profile`` adds, per case, where
-Kubemate's time goes: the door's search and histogram, shaping and the template timed apart, and cProfile of one
-whole request and of one door search. Nothing is asserted beyond each page answering 200; it prints numbers.
+Ratio = Kubemate's lines request / the peer's ``/query``, and Kubemate's histogram request / the peer's ``/hits``.
+It prints the lines returned, the matching lines (the histogram's total), the HTML bytes and VictoriaLogs' answer
+bytes. ``--profile`` adds, per case, where Kubemate's time goes: the door's search and histogram, shaping, the rows,
+``services.results`` and the template timed apart, and cProfile of one whole request and of one door search.
+Nothing is asserted beyond each page answering 200; it prints numbers.
 """
 
 from __future__ import annotations
@@ -54,23 +60,35 @@ import re  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
+from html import unescape  # noqa: E402
 
 import django  # noqa: E402
 import requests  # noqa: E402
 
 django.setup()
 
+from django.contrib.auth.decorators import login_required  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from django.test.utils import override_settings, setup_test_environment  # noqa: E402
+from django.urls import path  # noqa: E402
 
 NAMESPACES = ("shop", "bank", "ledger", "web", "billing")
 PODS = 4  # a namespace
 SPAN = "24h"
 WINDOW = timedelta(hours=24)
 QUERY, HITS = "/select/logsql/query", "/select/logsql/hits"
+
+
+@login_required
+def empty(request):
+    """The Django floor: a signed-in request through every middleware that does nothing."""
+    return HttpResponse(b"")
+
+
+urlpatterns = [path("empty/", empty)]  # ROOT_URLCONF while the floor is timed (this module)
 
 
 def load_push_logs():
@@ -197,6 +215,14 @@ def run(url: str, places: list[tuple[str, str, str]], repeat: int, profile: bool
     ]
     results_url = reverse("observability:logs_results")
     session = requests.Session()
+    with override_settings(ROOT_URLCONF=__name__):
+
+        def nothing():
+            response = admin.get("/empty/")
+            assert response.status_code == 200, response.status_code
+
+        floor = timed(nothing, repeat * 5)
+    print(f"\nDjango floor (an empty signed-in view, test client): {figures(floor)} ms p50 / p95")
     rows = []
     for title, browser, params in cases:
 
@@ -205,20 +231,29 @@ def run(url: str, places: list[tuple[str, str, str]], repeat: int, profile: bool
             assert response.status_code == 200, response.status_code
             return response.content.decode()
 
-        page()  # a warm-up
+        html = page()  # a warm-up
         sent = capture(page)
         html = page()
         shown = len(re.findall(r'data-testid="log-text"', html))
         problem = re.search(r'class="alert[^"]*"[^>]*>(.*?)</div>', html, re.S)
-        asked = {path: (params_, headers) for path, params_, headers in sent}
+        later = re.search(r'id="logs-histogram-box"[^>]*hx-get="([^"]+)"', html)
+        histogram_url = unescape(later[1]) if later else ""
 
-        def ask(path, store=asked, s=session):
-            params_, headers = store[path]
+        def chart(b=browser, u=histogram_url):
+            response = b.get(u, HTTP_HX_REQUEST="true")
+            assert response.status_code == 200, response.status_code
+            return response.content.decode()
+
+        sent_hits = capture(chart) if histogram_url else []
+        asked = {path_: (params_, headers) for path_, params_, headers in sent + sent_hits}
+
+        def ask(path_, store=asked, s=session):
+            params_, headers = store[path_]
             now = datetime.now(UTC)
             fresh = {**params_, "start": rfc3339(now - WINDOW), "end": rfc3339(now - timedelta(microseconds=1))}
-            answer = s.get(f"{url}{path}", params=fresh, headers=headers, timeout=60)
+            answer = s.get(f"{url}{path_}", params=fresh, headers=headers, timeout=60)
             answer.raise_for_status()
-            if path.endswith("/query"):
+            if path_.endswith("/query"):
                 parsed = [json.loads(row) for row in answer.content.splitlines() if row.strip()]
             else:
                 parsed = answer.json()
@@ -226,33 +261,39 @@ def run(url: str, places: list[tuple[str, str, str]], repeat: int, profile: bool
 
         kubemate = timed(page, repeat)
         peer_query = timed(lambda: ask(QUERY), repeat)
-        peer_hits = timed(lambda: ask(HITS), repeat)
-        peer_serial = timed(lambda: (ask(QUERY), ask(HITS)), repeat)
-        with ThreadPoolExecutor(2) as pool:
-            peer_both = timed(lambda: list(pool.map(ask, (QUERY, HITS))), repeat)
         query_bytes, peer_rows = ask(QUERY)
-        hits_bytes, hits = ask(HITS)
-        matching = sum(sum(group.get("values") or []) for group in hits.get("hits") or [])
-        rows.append(
-            {
-                "case": title,
-                "LogsQL": asked[QUERY][0]["query"].replace("\n", " "),
-                "extra_stream_filters": asked[QUERY][0].get("extra_stream_filters", ""),
-                "extra_filters": asked[QUERY][0].get("extra_filters", ""),
-                "Kubemate p50/p95 ms": figures(kubemate),
-                "peer /query p50/p95 ms": figures(peer_query),
+        row = {
+            "case": title,
+            "LogsQL": asked[QUERY][0]["query"].replace("\n", " "),
+            "extra_stream_filters": asked[QUERY][0].get("extra_stream_filters", ""),
+            "extra_filters": asked[QUERY][0].get("extra_filters", ""),
+            "Kubemate lines p50/p95 ms": figures(kubemate),
+            "peer /query p50/p95 ms": figures(peer_query),
+            "ratio lines (p50, p95)": f"{statistics.median(kubemate) / statistics.median(peer_query):.2f}x, "
+            f"{p95(kubemate) / p95(peer_query):.2f}x",
+            "Kubemate's own, lines (p50)": f"{statistics.median(kubemate) - statistics.median(peer_query):.1f} ms "
+            f"(Django floor {statistics.median(floor):.1f} ms)",
+            "lines shown (peer rows)": f"{shown} ({len(peer_rows)})",
+            "HTML / answer KiB": f"{len(html) / 1024:.0f} / {query_bytes / 1024:.0f}",
+            "requests, lines": ", ".join(path_ for path_, _, _ in sent),
+        }
+        if histogram_url:
+            kubemate_hits = timed(chart, repeat)
+            peer_hits = timed(lambda: ask(HITS), repeat)
+            hits_bytes, hits = ask(HITS)
+            matching = sum(sum(group.get("values") or []) for group in hits.get("hits") or [])
+            row |= {
+                "Kubemate histogram p50/p95 ms": figures(kubemate_hits),
                 "peer /hits p50/p95 ms": figures(peer_hits),
-                "peer both, serial": figures(peer_serial),
-                "peer both at once": figures(peer_both),
-                "ratio (p50, p95)": f"{statistics.median(kubemate) / statistics.median(peer_both):.2f}x, "
-                f"{p95(kubemate) / p95(peer_both):.2f}x",
-                "ratio to /query alone (p50)": f"{statistics.median(kubemate) / statistics.median(peer_query):.2f}x",
-                "lines shown (peer rows)": f"{shown} ({len(peer_rows)})",
+                "ratio histogram (p50, p95)": f"{statistics.median(kubemate_hits) / statistics.median(peer_hits):.2f}x"
+                f", {p95(kubemate_hits) / p95(peer_hits):.2f}x",
                 "matching lines (hits)": f"{matching:,}",
-                "HTML / answers KiB": f"{len(html) / 1024:.0f} / {query_bytes / 1024:.0f} + {hits_bytes / 1024:.0f}",
-                "requests Kubemate sent": ", ".join(path for path, _, _ in sent),
+                "histogram HTML / answer KiB": f"{len(chart()) / 1024:.1f} / {hits_bytes / 1024:.0f}",
+                "requests, histogram": ", ".join(path_ for path_, _, _ in sent_hits),
             }
-        )
+        else:
+            row["histogram"] = "no placeholder in the results (no line?)"
+        rows.append(row)
         if problem:
             rows[-1]["sentence on the page"] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", problem[1])).strip()[:200]
         if profile:
@@ -263,14 +304,14 @@ def run(url: str, places: list[tuple[str, str, str]], repeat: int, profile: bool
             if key == "where the time goes":
                 print(f"  {key}:\n{value}")
             else:
-                print(f"  {key:30} {value}")
+                print(f"  {key:31} {value}")
 
 
 def breakdown(browser, url: str, params: dict, repeat: int) -> str:
-    """Kubemate's parts timed apart in this thread (median / p95 of ``repeat``): the door's search and histogram
-    (each alone), shaping the lines, ``services.results`` (both requests at once, then shaping), the context and the
-    partial's template; then cProfile of one whole request (this thread: the two store requests run in a pool, so
-    their time shows as waiting on a lock) and of one door search alone, top functions by own time."""
+    """Kubemate's parts of the lines request timed apart in this thread (median / p95 of ``repeat``): the door's
+    search, shaping the lines, writing them as rows, ``services.results`` (the search, then shaping), the context
+    and the partial's template (rows included); the door's histogram beside; then cProfile of one whole lines
+    request and of one door search alone, top functions by own time."""
     from django.contrib.auth import get_user_model
     from django.http import QueryDict
     from django.template.loader import render_to_string
@@ -279,6 +320,7 @@ def breakdown(browser, url: str, params: dict, repeat: int) -> str:
 
     from apps.observability import logstore
     from apps.observability.logs import services
+    from apps.observability.logs.shaping import rows_html
     from apps.observability.logs.views import TEMPLATE, _context
 
     user = get_user_model().objects.get(pk=browser.session["_auth_user_id"])
@@ -296,30 +338,44 @@ def breakdown(browser, url: str, params: dict, repeat: int) -> str:
 
     request = RequestFactory().get("/", params, HTTP_HX_REQUEST="true")
     request.user, request.htmx = user, HtmxDetails(request)
-    answer = services.results(user, search)
+    later = services.HISTOGRAM_LATER
+    answer = services.results(user, search, histogram=later)
     parts = {
         "door search (query + parse)": timed(lambda: logstore.search(cluster, query), repeat),
-        "door histogram": timed(lambda: logstore.histogram(cluster, query, buckets=services.HISTOGRAM_BUCKETS), repeat),
         "shaping the lines": timed(shape, repeat),
-        "services.results (both + shaping)": timed(lambda: services.results(user, search), repeat),
-        "context + the partial's template": timed(
-            lambda: render_to_string(f"{TEMPLATE}#results", _context(request, search, answer), request), repeat
+        "the rows (shaping.Rows)": timed(lambda: rows_html(answer.lines), repeat),
+        "services.results (search + shaping)": timed(lambda: services.results(user, search, histogram=later), repeat),
+        "context + the partial's template (rows too)": timed(
+            lambda: render_to_string(f"{TEMPLATE}#results", _context(request, search, answer, form=False)), repeat
+        ),
+        "door histogram (its own request)": timed(
+            lambda: logstore.histogram(cluster, query, buckets=services.HISTOGRAM_BUCKETS), repeat
         ),
     }
-    text = "\n".join(f"    {name:36} {figures(values)} ms" for name, values in parts.items())
-    for title, call in (
-        ("one whole request", lambda: browser.get(url, params, HTTP_HX_REQUEST="true")),
-        ("one door search", lambda: logstore.search(cluster, query)),
+    text = "\n".join(f"    {name:44} {figures(values)} ms" for name, values in parts.items())
+    for title, call, order, only in (
+        ("one whole lines request", lambda: browser.get(url, params, HTTP_HX_REQUEST="true"), "tottime", ""),
+        (
+            "one whole lines request",
+            lambda: browser.get(url, params, HTTP_HX_REQUEST="true"),
+            "cumulative",
+            "/apps/observability/",
+        ),
+        ("one door search", lambda: logstore.search(cluster, query), "tottime", ""),
     ):
         profiler = cProfile.Profile()
         profiler.enable()
         call()
         profiler.disable()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+        stats = pstats.Stats(profiler, stream=out).sort_stats(order)
+        stats.print_stats(*([only] if only else []), 12)
         report = [row for row in out.getvalue().splitlines() if row.strip()]
-        rows = [r for r in report if "function calls" in r] + report[-13:]
-        text += f"\n    cProfile of {title}, by own time:\n" + "\n".join(f"      {r.strip()[:160]}" for r in rows)
+        rows = [r for r in report if "function calls" in r] + report[
+            report.index(next(r for r in report if "ncalls" in r)) :
+        ]
+        how = "by own time" if order == "tottime" else "by cumulative time, Kubemate's functions"
+        text += f"\n    cProfile of {title}, {how}:\n" + "\n".join(f"      {r.strip()[:160]}" for r in rows)
     return text
 
 

@@ -247,6 +247,7 @@ ROUTES: dict[str, Route] = {
     # Log search over the cluster's log store (the sweep's cluster has none: pod logs from Kubernetes instead).
     "observability:logs_search": Route(query={"namespace": "payments", "q": "error"}),
     "observability:logs_results": Route(query={"namespace": "payments", "level": "error"}),
+    "observability:logs_histogram": Route(query={"namespace": "payments", "level": "error"}),
     "observability:logs_context": Route(
         query={"namespace": "payments", "stream_id": "0", "time": "2026-01-01T00:00:00Z"}
     ),

@@ -4,7 +4,10 @@
  * Histogram: <div data-logs-histogram="<json_script id>"> holds {start, end, step, series: [{key, name, data:
  * [[ms, count], ...]}]} as built by apps.observability.logs.shaping.chart_data(); times arrive shifted to the
  * reader's time zone and are drawn as UTC, so a bar's time written as ISO without a zone is the reader's local time,
- * which is what the form's datetime-local inputs take. Clicking a bar zooms the search to it.
+ * which is what the form's datetime-local inputs take. Clicking a bar zooms the search to it. The whole page brings
+ * the chart with its lines; the results partial the form swaps in brings a placeholder (#logs-histogram-box) that
+ * asks for the chart by its own request (hx-trigger="load") and is swapped for it: the chart is drawn on that swap's
+ * htmx:afterSettle like on any other.
  *
  * Live tail: [data-tail-action=start] hides the search's lines and polls #logs-tail's data-tail-url once a second
  * (after the previous answer has come back) with the cursor (after, seen) the previous answer gave; new lines go

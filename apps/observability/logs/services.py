@@ -5,11 +5,12 @@ when the cluster has no log store.
 logs the person may read (``logs.view``), the time window in the reader's time zone, the filters. ``query_of``
 turns it into a ``LogQuery`` and passes it through ``logstore.for_user``, which narrows it to the namespaces the
 person may read and refuses what they may not (a foreign namespace, a raw query that escapes them); a raw query
-is only taken from holders of ``logs.query``. ``results`` asks the store (lines and the volume histogram at
-once); ``live`` reads around a line and follows new lines, ``download`` writes a file. Whatever the store
-says goes wrong is a sentence on a page that still answers 200. Without a log store (``cluster.logs_url``
-empty) ``fallback`` reads a chosen pod's recent lines from the Kubernetes API as the person (``pods.logs``) and
-filters them here.
+is only taken from holders of ``logs.query``. ``results`` asks the store for the lines (and, for a whole page,
+the volume histogram at once; the results partial leaves the histogram to its own request, ``histogram``, so the
+lines do not wait for it); ``live`` reads around a line and follows new lines, ``download`` writes a file.
+Whatever the store says goes wrong is a sentence on a page that still answers 200. Without a log store
+(``cluster.logs_url`` empty) ``fallback`` reads a chosen pod's recent lines from the Kubernetes API as the person
+(``pods.logs``) and filters them here.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ CUSTOM_MIN = timedelta(seconds=1)  # a histogram bar of a 15-minute window is 15
 CUSTOM_MAX = timedelta(days=31)
 TIME_INPUT = "%Y-%m-%dT%H:%M:%S"  # <input type="datetime-local" step="1">, in the reader's time zone
 HISTOGRAM_BUCKETS = 60
+# What ``results`` does about the volume histogram: ask it beside the lines (a whole page), leave an address to
+# ask it from afterwards (the results partial: the lines come without waiting for it), or nothing (older lines).
+HISTOGRAM_INLINE, HISTOGRAM_LATER, HISTOGRAM_NONE = "inline", "later", "none"
 FALLBACK_TAIL = 500  # lines read from Kubernetes when the cluster has no log store
 NAMES_MAX = 300  # pods and workloads offered in the form's lists
 
@@ -295,6 +299,7 @@ class Results:
     chart: dict = field(default_factory=dict)  # the histogram for static/kubemate/logs.js
     hits: int = 0
     backend: str = ""
+    histogram_query: str = ""  # the histogram's own request (HISTOGRAM_LATER): the parameters, window pinned
 
     @property
     def show_list(self) -> bool:
@@ -314,8 +319,9 @@ def _settings_url(user, cluster) -> str:
     return reverse("clusters:registry_settings", args=[cluster.pk])
 
 
-def results(user, search: Search, *, histogram: bool = True) -> Results:
-    """The lines of a search, newest first, and the volume histogram over its window."""
+def results(user, search: Search, *, histogram: str = HISTOGRAM_INLINE) -> Results:
+    """The lines of a search, newest first, and the volume histogram over its window (``HISTOGRAM_INLINE``: both
+    asked at once), or the address to ask the histogram from afterwards (``HISTOGRAM_LATER``), or no histogram."""
     answer = Results(search=search)
     cluster = search.cluster
     if search.problems:
@@ -328,11 +334,13 @@ def results(user, search: Search, *, histogram: bool = True) -> Results:
         answer.sentence = str(exc)
         return answer
     answer.backend = _backend(cluster)
-    asked = [lambda: logstore.search(cluster, query)]
-    if histogram:
+    if histogram == HISTOGRAM_INLINE:
+        asked = [lambda: logstore.search(cluster, query)]
         asked.append(lambda: logstore.histogram(cluster, query, buckets=HISTOGRAM_BUCKETS))
-    with ThreadPoolExecutor(max_workers=len(asked)) as pool:
-        outcomes = list(pool.map(_outcome, asked))
+        with ThreadPoolExecutor(max_workers=len(asked)) as pool:
+            outcomes = list(pool.map(_outcome, asked))
+    else:
+        outcomes = [_outcome(lambda: logstore.search(cluster, query))]  # in this thread: no pool to start
     page = outcomes[0]
     if isinstance(page, logstore.LogStoreError):
         # Raised in a worker thread, whose language is not the reader's: the sentence is worded here.
@@ -344,8 +352,28 @@ def results(user, search: Search, *, histogram: bool = True) -> Results:
     if answer.more:
         older = replace(search, window=Window(CUSTOM, search.window.start, page.older_than))
         answer.older_query = older.query_string(older="1")
-    if histogram and not isinstance(outcomes[1], Exception):
+    if histogram == HISTOGRAM_INLINE and not isinstance(outcomes[1], Exception):
         answer.chart, answer.hits = chart_data(outcomes[1], search.window.start, search.window.end)
+    elif histogram == HISTOGRAM_LATER and answer.lines:  # no line, no bar: nothing to ask
+        # The very window of these lines ("the last hour" read a moment later would be another hour).
+        pinned = replace(search, window=Window(CUSTOM, search.window.start, search.window.end))
+        answer.histogram_query = pinned.query_string()
+    return answer
+
+
+def histogram(user, search: Search) -> Results:
+    """The volume histogram alone (the results partial asks it after its lines); no chart when the search has a
+    problem, is refused, or the store fails: the lines above say so already."""
+    answer = Results(search=search)
+    cluster = search.cluster
+    if search.problems or not cluster.logs_url:
+        return answer
+    try:
+        query = query_of(user, search)
+        found = logstore.histogram(cluster, query, buckets=HISTOGRAM_BUCKETS)
+    except (SearchRefused, logstore.LogStoreError):
+        return answer
+    answer.chart, answer.hits = chart_data(found, search.window.start, search.window.end)
     return answer
 
 

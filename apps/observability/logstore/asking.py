@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Iterator
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 import urllib3
@@ -25,6 +27,22 @@ TIMEOUT = 10  # seconds to connect and between bytes of an answer
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 MAX_ROW_BYTES = 1024 * 1024  # one JSON row of a streamed answer (a 64 KiB line with its fields fits easily)
 MAX_ERROR_CHARS = 500  # of the store's own error text, quoted in a sentence
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """This thread's session: its connections stay open between requests (keep-alive), so a search does not pay a
+    new TCP connection each time. One per thread, since a ``requests.Session`` is not promised to be thread-safe;
+    a connection goes back to the pool only when its answer was read to the end (an answer left half-read closes
+    its connection). It keeps no cookie: one cluster's store (or the proxy before it) must not hand another
+    request of this thread, for another person or tenant, anything but what that request carries itself."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        _local.session = session
+    return session
 
 
 class Store:
@@ -44,20 +62,19 @@ class Store:
     def _open(self, path: str, params: dict, *, timeout: float):
         """The answer to GET ``path``, streamed, closed afterwards; every failure as a sentence."""
         try:
-            with requests.Session() as session:
-                response = session.get(
-                    f"{self.endpoint.base}{path}",
-                    params=params,
-                    headers=self.headers,
-                    auth=self.endpoint.auth,
-                    timeout=timeout,
-                    stream=True,
-                )
-                try:
-                    self._check_status(response, path)
-                    yield response
-                finally:
-                    response.close()
+            response = _session().get(
+                f"{self.endpoint.base}{path}",
+                params=params,
+                headers=self.headers,
+                auth=self.endpoint.auth,
+                timeout=timeout,
+                stream=True,
+            )
+            try:
+                self._check_status(response, path)
+                yield response
+            finally:
+                response.close()
         except LogStoreError:
             raise
         except requests.Timeout:
@@ -167,13 +184,14 @@ class Store:
                     if limit is not None and read > limit:
                         raise self.too_large(limit // 2**20 or 1)
                     pending += chunk
-                    while b"\n" in pending:
-                        row, pending = pending.split(b"\n", 1)
-                        if skipping:
-                            skipping = False
-                            continue
-                        if row.strip():
-                            yield self._row(row)
+                    if b"\n" in chunk:  # ``pending`` held no newline before: the chunk's rows split once
+                        *complete, pending = pending.split(b"\n")
+                        for row in complete:
+                            if skipping:
+                                skipping = False
+                                continue
+                            if row.strip():
+                                yield self._row(row)
                     if len(pending) > MAX_ROW_BYTES:
                         pending, skipping = b"", True
                 if pending.strip() and not skipping:

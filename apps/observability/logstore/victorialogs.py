@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
@@ -72,8 +73,14 @@ def _unquote(value: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), value)
 
 
+@lru_cache(maxsize=1024)
+def _stream_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """The labels of a ``_stream`` text; remembered, since a page's lines come from a few streams."""
+    return tuple((k, _unquote(v) if "\\" in v else v) for k, v in _STREAM_PAIR.findall(text))
+
+
 def _stream_labels(text: str) -> dict[str, str]:
-    return {k: _unquote(v) for k, v in _STREAM_PAIR.findall(text[:4096])}
+    return dict(_stream_pairs(text[:4096]))
 
 
 def line_of(row: dict) -> LogLine | None:
