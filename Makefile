@@ -7,7 +7,8 @@ MANAGE := $(PY) manage.py
 
 include deploy/sandbox/sandbox.mk
 
-.PHONY: help deps system-packages venv assets messages static services demo stop status test lint format decrypt-build
+.PHONY: help deps system-packages venv assets messages static services demo stop status test lint format decrypt-build \
+  agent-build agent-test
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -76,8 +77,14 @@ format: venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-test: deps services lint sandbox-build decrypt-build ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
+test: deps services lint sandbox-build decrypt-build agent-build agent-test ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
 	$(PY) -m pytest
+
+agent-build: ## Build the static host agent (agent/, cached by version under ~/.cache/kubemate/agent)
+	agent/build.sh
+
+agent-test: ## gofmt, go vet and the Go tests of the host agent
+	agent/test.sh
 
 decrypt-build: ## Build kubemate-decrypt, the in-pod decryption step (cached by version under ~/.cache/kubemate)
 	deploy/decrypt/build

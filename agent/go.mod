@@ -1,0 +1,3 @@
+module kubemate.local/agent
+
+go 1.26.0
