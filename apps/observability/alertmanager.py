@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import requests
-import urllib3
-
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
+from apps.observability import fetching
 from apps.observability.endpoints import Endpoint
 
 TIMEOUT = 5
 MAX_BYTES = 8 * 1024 * 1024  # thousands of alerts with their labels and annotations fit in a few MiB
-CHUNK = 64 * 1024
 REASON_MAX = 300  # characters of Alertmanager's own reason kept in a sentence
 SILENCE_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 STATES = ("active", "suppressed", "unprocessed")
@@ -196,25 +192,6 @@ def _reason(body: bytes) -> str:
     return line[:REASON_MAX] + ("…" if len(line) > REASON_MAX else "")
 
 
-class _Late(Exception):
-    """The answer did not arrive whole before the deadline."""
-
-
-def _read(response, deadline: float) -> bytes:
-    """The body, up to ``MAX_BYTES`` + 1 bytes (one more tells an answer that is too large), by what has arrived
-    (``read1`` returns as soon as some bytes are there, so the deadline is checked while they trickle in)."""
-    chunks, size = [], 0
-    while size <= MAX_BYTES:
-        if time.monotonic() > deadline:
-            raise _Late
-        chunk = response.raw.read1(min(CHUNK, MAX_BYTES + 1 - size), decode_content=True)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 def _call(
     endpoint: Endpoint,
     method: str,
@@ -232,31 +209,22 @@ def _call(
     slow = Unreachable(
         D(N_("Alertmanager at %(url)s did not answer within %(seconds)s seconds."), seconds=timeout, **values)
     )
-    # ``timeout`` bounds each wait on the socket; the deadline bounds the whole answer, so an Alertmanager (or
-    # something in between) trickling bytes cannot hold a page either.
-    deadline = time.monotonic() + timeout
     try:
-        with requests.Session() as session:
-            response = session.request(
-                method,
-                f"{endpoint.base}/api/v2/{path}",
-                params=params,
-                json=body,
-                headers={"Accept": "application/json", **endpoint.headers},
-                auth=endpoint.auth,
-                timeout=timeout,
-                stream=True,
-                allow_redirects=False,
-            )
-            with response:
-                raw = _read(response, deadline)
-    except _Late:
+        answer = fetching.fetch(
+            method,
+            f"{endpoint.base}/api/v2/{path}",
+            limit=MAX_BYTES,
+            timeout=timeout,
+            params=params,
+            json=body,
+            headers={"Accept": "application/json", **endpoint.headers},
+            auth=endpoint.auth,
+        )
+    except fetching.Late:
         raise slow from None
-    except requests.Timeout:
-        raise slow from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+    except fetching.Failed:
         raise Unreachable(D(N_("Alertmanager at %(url)s could not be reached."), **values)) from None
-    status = response.status_code
+    status, raw = answer.status, answer.body
     if status in (401, 403):
         if endpoint.auth or endpoint.token:
             sentence = N_(

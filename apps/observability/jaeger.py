@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -31,12 +30,11 @@ import urllib3
 
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
-from apps.observability import endpoints
+from apps.observability import endpoints, fetching
 from apps.observability.endpoints import Endpoint
 
 TIMEOUT = 8
 MAX_BYTES = 16 * 1024 * 1024  # a search of 100 traces of a few hundred spans each fits easily
-CHUNK = 64 * 1024
 MAX_SPANS = 10_000  # spans kept of one trace (the waterfall of more is of no use to a person)
 MAX_TAGS = 200  # tags (or log fields) kept of one span or process
 MAX_LOGS = 100  # logs (events) kept of one span
@@ -249,10 +247,6 @@ class _Shape(Exception):
     """The answer is not shaped as the query API's answers are; the argument says what was expected."""
 
 
-class _Late(Exception):
-    """The answer did not arrive whole before the deadline."""
-
-
 Source = Endpoint  # or a Cluster: its endpoints.jaeger(cluster)
 
 
@@ -265,20 +259,6 @@ def _headers(endpoint: Endpoint) -> dict[str, str]:
     if endpoint.tenant:
         headers[TENANT_HEADER] = endpoint.tenant
     return headers
-
-
-def _read(response, deadline: float) -> bytes:
-    """The body, up to ``MAX_BYTES`` + 1 bytes (one more tells an answer that is too large)."""
-    chunks, size = [], 0
-    while size <= MAX_BYTES:
-        if time.monotonic() > deadline:
-            raise _Late
-        chunk = response.raw.read1(min(CHUNK, MAX_BYTES + 1 - size), decode_content=True)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _reason(body: bytes) -> str:
@@ -304,25 +284,21 @@ def _get(endpoint: Endpoint, path: str, *, params: dict | None = None, timeout: 
         raise NotConfigured(D(N_("No Jaeger URL is set for this cluster.")))
     values = {"url": endpoint.shown}
     slow = Unreachable(D(N_("Jaeger at %(url)s did not answer within %(seconds)s seconds."), seconds=timeout, **values))
-    deadline = time.monotonic() + timeout
     try:
-        with requests.Session() as session:
-            response = session.get(
-                f"{endpoint.base}/api/{path}",
-                params=params,
-                headers=_headers(endpoint),
-                auth=endpoint.auth,
-                timeout=timeout,
-                stream=True,
-                allow_redirects=False,
-            )
-            with response:
-                raw = _read(response, deadline)
-    except (_Late, requests.Timeout):
+        answer = fetching.fetch(
+            "GET",
+            f"{endpoint.base}/api/{path}",
+            limit=MAX_BYTES,
+            timeout=timeout,
+            params=params,
+            headers=_headers(endpoint),
+            auth=endpoint.auth,
+        )
+    except fetching.Late:
         raise slow from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+    except fetching.Failed:
         raise Unreachable(D(N_("Jaeger at %(url)s could not be reached."), **values)) from None
-    status = response.status_code
+    status, raw = answer.status, answer.body
     if status in (401, 403):
         if endpoint.auth or endpoint.token:
             sentence = N_(
