@@ -29,7 +29,6 @@ import email
 import email.policy
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -43,26 +42,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins.served import Served, free_port, wait
+
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 AMTOOL = "/usr/bin/amtool"
 # Alerts of this name inhibit the warnings of their namespace (the test of "inhibited shown as such").
 INHIBITING_ALERT = "NamespaceOutage"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"waited {timeout} s for {what}")
 
 
 class Mailbox:
@@ -84,7 +69,7 @@ class Mailbox:
                     box.recipients.append(list(envelope.rcpt_tos))
                 return "250 Message accepted for delivery"
 
-        self.port = _free_port()
+        self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
@@ -100,7 +85,7 @@ class Mailbox:
             with self._lock:
                 return next((m for m in self.messages if predicate(m)), None)
 
-        return _wait(found, timeout, "an email")
+        return wait(found, timeout, "an email")
 
     @staticmethod
     def text(message: email.message.EmailMessage) -> str:
@@ -134,7 +119,7 @@ class Webhook:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, predicate, timeout: float = 30) -> dict:
-        return _wait(lambda: next((p for p in list(self.posts) if predicate(p)), None), timeout, "a webhook post")
+        return wait(lambda: next((p for p in list(self.posts) if predicate(p)), None), timeout, "a webhook post")
 
 
 def _config(mailbox: Mailbox, webhook: Webhook) -> str:
@@ -166,7 +151,10 @@ inhibit_rules:
 
 
 @dataclass
-class Alertmanager:
+class Alertmanager(Served):
+    name = "Alertmanager"
+    log_name = "alertmanager"
+
     url: str
     port: int
     folder: Path
@@ -181,50 +169,18 @@ class Alertmanager:
 
     # --- process ------------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            return
-        self._log = (self.folder / "alertmanager.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                ALERTMANAGER,
-                f"--config.file={self.folder / 'alertmanager.yml'}",
-                f"--storage.path={self.folder / 'data'}",
-                f"--web.listen-address={self.address}",
-                "--cluster.listen-address=",
-                "--log.level=info",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Alertmanager exited with {self.process.returncode}: {self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:  # noqa: S310 (local)
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.process.kill()
-        raise RuntimeError(f"Alertmanager did not become ready in 60 s: {self.log()}")
+    def command(self) -> list[str]:
+        return [
+            ALERTMANAGER,
+            f"--config.file={self.folder / 'alertmanager.yml'}",
+            f"--storage.path={self.folder / 'data'}",
+            f"--web.listen-address={self.address}",
+            "--cluster.listen-address=",
+            "--log.level=info",
+        ]
 
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-        self._log.close()
-
-    def log(self) -> str:
-        path = self.folder / "alertmanager.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+    def ready_url(self) -> str:
+        return f"{self.url}/-/ready"
 
     # --- its own API ----------------------------------------------------------------------------------------------
 
@@ -259,7 +215,7 @@ class Alertmanager:
         return self.api("silences")
 
     def wait_for_alert(self, predicate, timeout: float = 30) -> dict:
-        return _wait(lambda: next((a for a in self.alerts() if predicate(a)), None), timeout, "an alert")
+        return wait(lambda: next((a for a in self.alerts() if predicate(a)), None), timeout, "an alert")
 
     def amtool(self, *args: str) -> str:
         """Debian's amtool against this Alertmanager; its standard output."""
@@ -296,7 +252,7 @@ def _start_server(folder: Path) -> Alertmanager:
     )
     if checked.returncode != 0:
         raise RuntimeError(f"amtool check-config refused the test configuration: {checked.stdout}{checked.stderr}")
-    port = _free_port()
+    port = free_port()
     server = Alertmanager(url=f"http://127.0.0.1:{port}", port=port, folder=folder, mailbox=mailbox, webhook=webhook)
     server.start()
     return server
@@ -395,7 +351,7 @@ def alertmanager_with_password():
     folder = Path(tempfile.mkdtemp(prefix="kubemate-alertmanager-auth-"))
     (folder / "alertmanager.yml").write_text("route:\n  receiver: none\nreceivers:\n  - name: none\n")
     (folder / "web.yml").write_text(f"basic_auth_users:\n  ops: '{hashed}'\n")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             ALERTMANAGER,
@@ -420,7 +376,7 @@ def alertmanager_with_password():
         return False
 
     try:
-        _wait(asks_for_the_password, 30, "Alertmanager with a password to start")
+        wait(asks_for_the_password, 30, "Alertmanager with a password to start")
         yield url
     finally:
         process.terminate()

@@ -20,11 +20,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -32,25 +30,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins.served import Served, free_port, wait
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "deploy" / "sandbox" / "build"
 SEND_TRACES = ROOT / "deploy" / "local" / "send_traces.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"waited {timeout} s for {what}")
 
 
 def send_traces():
@@ -114,7 +98,10 @@ exporters:
 
 
 @dataclass
-class Jaeger:
+class Jaeger(Served):
+    name = "Jaeger"
+    log_name = "jaeger"
+
     url: str  # the query API (what a cluster's jaeger_url is set to)
     otlp: str  # the OTLP/HTTP receiver
     folder: Path
@@ -122,43 +109,11 @@ class Jaeger:
     process: subprocess.Popen | None = None
     _log: object = field(default=None, repr=False)
 
-    def start(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            return
-        self._log = (self.folder / "jaeger.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(self.binary), "--config", f"file:{self.folder / 'config.yaml'}"],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Jaeger exited with {self.process.returncode}: {self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/services", timeout=2) as response:  # noqa: S310 (local)
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.process.kill()
-        raise RuntimeError(f"Jaeger did not answer in 60 s: {self.log()}")
+    def command(self) -> list[str]:
+        return [str(self.binary), "--config", f"file:{self.folder / 'config.yaml'}"]
 
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-        self._log.close()
-
-    def log(self) -> str:
-        path = self.folder / "jaeger.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+    def ready_url(self) -> str:
+        return f"{self.url}/api/services"
 
     # --- sending and reading ----------------------------------------------------------------------------------
 
@@ -180,12 +135,12 @@ class Jaeger:
                 return None
             return data[0] if data and len(data[0]["spans"]) >= spans else None
 
-        return _wait(found, timeout, f"trace {trace_id} in Jaeger")
+        return wait(found, timeout, f"trace {trace_id} in Jaeger")
 
 
 def _start_server(folder: Path) -> Jaeger:
     path = binary()
-    query_port, grpc_port, otlp_port = _free_port(), _free_port(), _free_port()
+    query_port, grpc_port, otlp_port = free_port(), free_port(), free_port()
     (folder / "config.yaml").write_text(_config(query_port, grpc_port, otlp_port))
     server = Jaeger(
         url=f"http://127.0.0.1:{query_port}", otlp=f"http://127.0.0.1:{otlp_port}", folder=folder, binary=path

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -38,13 +37,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins.served import free_port
+
 PROMETHEUS = "/usr/bin/prometheus"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Exporter:
@@ -181,7 +176,7 @@ def _start(folder: Path, *, password_hash: str = "") -> Prometheus:
     if not Path(PROMETHEUS).exists():
         raise RuntimeError(f"{PROMETHEUS} is missing: install Debian's prometheus package (make system-packages)")
     exporter = Exporter()
-    port = _free_port()
+    port = free_port()
     config = folder / "prometheus.yml"
     (folder / "rules").mkdir(exist_ok=True)
     config.write_text(_config(exporter.address, folder))

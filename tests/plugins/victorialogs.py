@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.plugins.served import Served, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM_LABELS = ("namespace", "pod", "container", "level", "app")
@@ -47,12 +48,6 @@ def _binary() -> Path:
     raise RuntimeError(f"deploy/sandbox/build --print-paths names no VICTORIA_LOGS: {done.stdout}{done.stderr}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ns(moment) -> int:
     if moment is None:
         return time.time_ns()
@@ -62,7 +57,11 @@ def _ns(moment) -> int:
 
 
 @dataclass
-class VictoriaLogs:
+class VictoriaLogs(Served):
+    name = "VictoriaLogs"
+    log_name = "victoria-logs"
+    stop_timeout = 20
+
     binary: Path
     folder: Path
     port: int
@@ -75,49 +74,17 @@ class VictoriaLogs:
 
     # --- process ------------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            return
-        self._log = (self.folder / "victoria-logs.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                str(self.binary),
-                f"-storageDataPath={self.folder / 'data'}",
-                f"-httpListenAddr=127.0.0.1:{self.port}",
-                "-retentionPeriod=100y",
-                "-loggerLevel=WARN",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"VictoriaLogs exited with {self.process.returncode}: {self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310 (local)
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.process.kill()
-        raise RuntimeError(f"VictoriaLogs did not answer /health in 60 s: {self.log()}")
+    def command(self) -> list[str]:
+        return [
+            str(self.binary),
+            f"-storageDataPath={self.folder / 'data'}",
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            "-retentionPeriod=100y",
+            "-loggerLevel=WARN",
+        ]
 
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-        self._log.close()
-
-    def log(self) -> str:
-        path = self.folder / "victoria-logs.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+    def ready_url(self) -> str:
+        return f"{self.url}/health"
 
     # --- its own API ----------------------------------------------------------------------------------------------
 
@@ -173,7 +140,7 @@ def _start_server() -> VictoriaLogs:
             f"{binary} is missing: build it with deploy/sandbox/build --only victoria-logs (make deps builds it too)"
         )
     server = VictoriaLogs(
-        binary=binary, folder=Path(tempfile.mkdtemp(prefix="kubemate-victorialogs-")), port=_free_port()
+        binary=binary, folder=Path(tempfile.mkdtemp(prefix="kubemate-victorialogs-")), port=free_port()
     )
     server.start()
     return server
