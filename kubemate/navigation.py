@@ -62,7 +62,7 @@ SECTIONS = (
             NavItem(_("Metrics explorer"), "observability:explorer", "chart-line", capability=METRICS_QUERY),
             NavItem(_("Logs"), "observability:logs_search", "file-search", capability=LOGS_VIEW),
             NavItem(_("Traces"), "observability:trace_search", "route", capability=TRACES_VIEW),
-            NavItem(_("Stack status"), "observability:stack_status", "heartbeat", capability=METRICS_VIEW),
+            NavItem(_("Observability status"), "observability:stack_status", "heartbeat", capability=METRICS_VIEW),
         ),
     ),
     NavSection(

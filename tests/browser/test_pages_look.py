@@ -116,3 +116,28 @@ def test_the_observability_setting_pages_read_well(page, screenshot, live_server
         page.goto(url)
         expect(page.locator("h2.page-title")).to_be_visible()
         screenshot(f"look-{name}{suffix}")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_stack_status_the_links_and_a_silent_log_store_read_well(page, screenshot, live_server, language):
+    """The observability status page (a log store that does not answer, Jaeger not set), a pod's page with its
+    links to logs and traces, and the log search when the store does not answer: each says so in words."""
+    bank = build_bank()
+    cluster = bank["cluster"]
+    cluster.logs_url = "http://127.0.0.1:9"
+    cluster.save()
+    admin = AdminFactory()
+    sign_in_page(page, admin)
+    page.context.add_cookies([{"name": "kubemate_language", "value": language, "url": live_server.url}])
+    suffix = "" if language == "en" else "-zh"
+
+    page.goto("/observability/status/")
+    expect(page.locator("[data-testid=stack-row][data-system=logs]")).to_have_attribute("data-state", "down")
+    screenshot(f"look-stack-status{suffix}")
+    page.goto(f"/clusters/{cluster.pk}/pods/payments/pay-api-7c9f-a/")
+    expect(page.locator("[data-testid=telemetry-logs]")).to_be_visible()
+    screenshot(f"look-pod-links{suffix}")
+    page.locator("[data-testid=telemetry-logs]").click()
+    expect(page.locator("h2.page-title")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    screenshot(f"look-logs-store-down{suffix}")
