@@ -25,7 +25,8 @@ from apps.observability.models import Receiver
 from apps.observability.notify import relay, render, robots, services
 from tests.factories import UserFactory
 from tests.helpers import bind, create_namespace, delete_namespace, login, unique
-from tests.plugins.alertmanager import Alertmanager, Mailbox, Webhook, _free_port
+from tests.plugins.alertmanager import Alertmanager, Mailbox, Webhook
+from tests.plugins.served import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -221,7 +222,7 @@ def test_the_test_notification_reaches_the_mailbox_through_a_real_alertmanager_r
         (folder / "secrets" / relative).parent.mkdir(parents=True, exist_ok=True)
         (folder / "secrets" / relative).write_text(value)
     (folder / "alertmanager.yml").write_text(text)
-    port = _free_port()
+    port = free_port()
     server = Alertmanager(url=f"http://127.0.0.1:{port}", port=port, folder=folder, mailbox=mailbox, webhook=webhook)
     server.start()
     try:
