@@ -58,6 +58,7 @@ def _builtin_rows(request):
     import_module("apps.accounts.migrations.0009_observability").grant(apps, None)
     import_module("apps.accounts.migrations.0010_alerts_notify").grant(apps, None)
     import_module("apps.accounts.migrations.0011_logs_traces").grant(apps, None)
+    import_module("apps.accounts.migrations.0012_inspection").grant(apps, None)
     import_module("apps.core.migrations.0002_audit_log_from_accounts").create_head(apps, None)
     import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
     import_module("apps.releases.migrations.0004_canary_analysis_schedule").schedule(apps, None)

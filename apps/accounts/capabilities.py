@@ -68,6 +68,10 @@ ALERTS_NOTIFY = "alerts.notify"
 LOGS_VIEW = "logs.view"
 LOGS_QUERY = "logs.query"
 TRACES_VIEW = "traces.view"
+INSPECTION_VIEW = "inspection.view"
+INSPECTION_RUN = "inspection.run"
+INSPECTION_SCHEDULE = "inspection.schedule"
+INSPECTION_TARGETS = "inspection.targets"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
@@ -75,6 +79,7 @@ CLUSTERS_MANAGE = "clusters.manage"
 
 READ = ("get", "list", "watch")
 OBSERVABILITY_GROUP = "observability.kubemate.io"  # metrics, queries, alerts, silences: no objects, RBAC only
+INSPECTION_GROUP = "inspection.kubemate.io"  # inspection reports, runs, schedules: no objects, RBAC only
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "replicasets")
 DOMAINS = {
     "workloads": _("Workloads"),
@@ -82,6 +87,7 @@ DOMAINS = {
     "config": _("Configuration"),
     "releases": _("Releases"),
     "observability": _("Observability"),
+    "inspection": _("Inspection"),
     "platform": _("Platform"),
 }
 
@@ -283,6 +289,33 @@ CAPABILITIES: tuple[Capability, ...] = (
         _("Search traces and read their spans"),
         (Rule((OBSERVABILITY_GROUP,), ("traces",), ("get", "list")),),
     ),
+    # Inspections run in Kubemate: RBAC on Kubemate's own group says who reads reports, runs and schedules them; the
+    # namespaces of the binding say whose findings a person reads.
+    Capability(
+        INSPECTION_VIEW,
+        "inspection",
+        _("Read inspection reports"),
+        (Rule((INSPECTION_GROUP,), ("reports",), ("get", "list")),),
+    ),
+    Capability(
+        INSPECTION_RUN,
+        "inspection",
+        _("Run inspections"),
+        (Rule((INSPECTION_GROUP,), ("runs",), ("create",)),),
+    ),
+    Capability(
+        INSPECTION_SCHEDULE,
+        "inspection",
+        _("Edit inspection templates, schedules and recipients"),
+        (Rule((INSPECTION_GROUP,), ("schedules",), ("create", "update", "delete")),),
+    ),
+    Capability(
+        INSPECTION_TARGETS,
+        "platform",
+        _("Register host agents and databases to inspect"),
+        platform=True,
+        dangerous=True,
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -319,6 +352,9 @@ PROBES: dict[str, tuple[str, str, str]] = {
     LOGS_VIEW: ("list", OBSERVABILITY_GROUP, "logs"),
     LOGS_QUERY: ("create", OBSERVABILITY_GROUP, "logqueries"),
     TRACES_VIEW: ("list", OBSERVABILITY_GROUP, "traces"),
+    INSPECTION_VIEW: ("list", INSPECTION_GROUP, "reports"),
+    INSPECTION_RUN: ("create", INSPECTION_GROUP, "runs"),
+    INSPECTION_SCHEDULE: ("update", INSPECTION_GROUP, "schedules"),
 }
 
 

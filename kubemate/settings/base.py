@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "apps.fieldcrypt",
     "apps.terminal",
     "apps.observability",
+    "apps.inspection",
 ]
 
 MIDDLEWARE = [
