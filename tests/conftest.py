@@ -63,6 +63,7 @@ def _builtin_rows(request):
     import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
     import_module("apps.releases.migrations.0004_canary_analysis_schedule").schedule(apps, None)
     import_module("apps.core.migrations.0003_job_worker_heartbeat").schedule(apps, None)
+    import_module("apps.inspection.migrations.0002_builtin_templates").create(apps, None)
 
 
 @pytest.fixture(autouse=True)

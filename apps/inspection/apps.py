@@ -6,3 +6,7 @@ class InspectionConfig(AppConfig):
     name = "apps.inspection"
     verbose_name = _("Inspection")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Workers learn the schedule task (beat.py) and every check registers (catalogue.py).
+        from apps.inspection import catalogue  # noqa: F401

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.clusters.models import Cluster
+from apps.core import deferred
 from apps.core.models import Job
 from apps.inspection.checks.base import Domain, Severity
 
@@ -120,7 +121,7 @@ class Template(models.Model):
         ordering = ["-builtin", "name"]
 
     def __str__(self) -> str:
-        return self.name
+        return deferred.render(self.name)
 
 
 class Schedule(models.Model):

@@ -19,9 +19,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.capabilities import INSPECTION_RUN
 from apps.clusters.models import Cluster
 from apps.core.deferred import N_, fit, sentence_of
 from apps.core.deferred import text as D
+from apps.inspection import access
 from apps.inspection.catalogue import CATALOGUE
 from apps.inspection.checks.base import WEIGHT, CannotCheck, Check, Domain, Finding, ObjectCheck
 from apps.inspection.checks.context import Context
@@ -136,12 +138,17 @@ class Targets:
 
 
 def targets_of(run: Run) -> Targets:
+    """The run's clusters (chosen when it was started, within what its actor may inspect), and the agents and
+    databases of the template placed on those clusters, or placed nowhere when the actor inspects the platform."""
     template = run.template
-    clusters = list(run.clusters.all()) or list(template.clusters.all()) or list(Cluster.objects.all())
-    agents = HostAgent.objects.filter(enabled=True)
+    clusters = list(run.clusters.all())
+    placed = Q(cluster__in=[c.pk for c in clusters])
+    if run.actor is None or access.whole(run.actor, INSPECTION_RUN, []):
+        placed |= Q(cluster__isnull=True)
+    agents = HostAgent.objects.filter(enabled=True).filter(placed)
     if not template.all_agents:
         agents = agents.filter(pk__in=template.agents.values("pk"))
-    databases = DatabaseTarget.objects.filter(enabled=True)
+    databases = DatabaseTarget.objects.filter(enabled=True).filter(placed)
     if not template.all_databases:
         databases = databases.filter(pk__in=template.databases.values("pk"))
     return Targets(clusters, list(agents), list(databases))
