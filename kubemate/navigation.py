@@ -19,6 +19,8 @@ from apps.accounts.capabilities import (
     ALERTS_NOTIFY,
     ALERTS_VIEW,
     AUDIT_VIEW,
+    INSPECTION_TARGETS,
+    INSPECTION_VIEW,
     LOGS_VIEW,
     METRICS_QUERY,
     METRICS_VIEW,
@@ -63,6 +65,16 @@ SECTIONS = (
             NavItem(_("Logs"), "observability:logs_search", "file-search", capability=LOGS_VIEW),
             NavItem(_("Traces"), "observability:trace_search", "route", capability=TRACES_VIEW),
             NavItem(_("Observability status"), "observability:stack_status", "heartbeat", capability=METRICS_VIEW),
+        ),
+    ),
+    NavSection(
+        _("Inspection"),
+        (
+            NavItem(_("Inspections"), "inspection:home", "stethoscope", capability=INSPECTION_VIEW),
+            NavItem(_("Templates"), "inspection:template_list", "checklist", capability=INSPECTION_VIEW),
+            NavItem(_("Schedules"), "inspection:schedule_list", "calendar-time", capability=INSPECTION_VIEW),
+            NavItem(_("Weekly reports"), "inspection:weekly_list", "report-analytics", capability=INSPECTION_VIEW),
+            NavItem(_("Hosts and databases"), "inspection:target_list", "server-bolt", capability=INSPECTION_TARGETS),
         ),
     ),
     NavSection(

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.i18n import set_language
 
+from apps.accounts.preferences import set_language
 from apps.core import views as core_views
 from kubemate import dashboard
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("releases/", include("apps.releases.urls")),
     path("terminal/", include("apps.terminal.urls")),
     path("observability/", include("apps.observability.urls")),
+    path("inspection/", include("apps.inspection.urls")),
     path("", dashboard.dashboard, name="dashboard"),
     path("dashboard/facts/", dashboard.dashboard_facts, name="dashboard_facts"),
     path("", include("apps.core.urls")),

@@ -22,12 +22,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from kubernetes import client as k8s
 
 from apps.accounts.models import Binding, Project, Role
 from apps.clusters.models import Cluster, Resource
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
+from apps.inspection.models import DatabaseTarget, HostAgent, WeeklyReport
+from apps.inspection.models import Finding as InspectionFinding
+from apps.inspection.models import Run as InspectionRun
+from apps.inspection.models import Schedule as InspectionSchedule
+from apps.inspection.models import Template as InspectionTemplate
 from apps.observability.models import AlertRule, Receiver
 from apps.releases.models import Canary, Release, Revision
 from tests.clusters.inventory_rows import build_bank
@@ -106,6 +112,10 @@ def project(w):
 
 def receiver(w):
     return {"project_id": w.project.pk, "pk": w.receiver.pk}
+
+
+def inspection_run(w):
+    return {"pk": w.inspection_run.pk}
 
 
 def silence(w):
@@ -259,6 +269,31 @@ ROUTES: dict[str, Route] = {
     "observability:trace_detail": Route(lambda w: {**cluster(w), "trace_id": "0123456789abcdef0123456789abcdef"}),
     # The observability stack's status (the sweep's cluster has nothing set: each system says so).
     "observability:stack_status": Route(stranger=404),
+    # Inspection: runs, their reports and PDFs, templates, schedules, hosts and databases, the weekly reports.
+    "inspection:home": Route(),
+    "inspection:run_start": Route(**ACTION),
+    "inspection:run_detail": Route(inspection_run),
+    "inspection:run_status": Route(inspection_run, permitted=200),
+    "inspection:run_pdf": Route(inspection_run),
+    "inspection:template_list": Route(),
+    "inspection:template_create": Route(post=True),
+    "inspection:template_edit": Route(lambda w: {"pk": w.inspection_template.pk}, post=True),
+    "inspection:template_copy": Route(lambda w: {"pk": w.inspection_template.pk}, **ACTION),
+    "inspection:template_delete": Route(lambda w: {"pk": w.inspection_template.pk}, **ACTION),
+    "inspection:schedule_list": Route(),
+    "inspection:schedule_create": Route(post=True),
+    "inspection:schedule_edit": Route(lambda w: {"pk": w.inspection_schedule.pk}, post=True),
+    "inspection:schedule_delete": Route(lambda w: {"pk": w.inspection_schedule.pk}, **ACTION),
+    "inspection:schedule_run": Route(lambda w: {"pk": w.inspection_schedule.pk}, **ACTION),
+    "inspection:target_list": Route(),
+    "inspection:agent_create": Route(**ACTION),
+    "inspection:agent_delete": Route(lambda w: {"pk": w.agent.pk}, **ACTION),
+    "inspection:database_create": Route(**ACTION),
+    "inspection:database_delete": Route(lambda w: {"pk": w.database.pk}, **ACTION),
+    "inspection:weekly_list": Route(),
+    "inspection:weekly_create": Route(**ACTION),
+    "inspection:weekly_detail": Route(lambda w: {"pk": w.weekly.pk}),
+    "inspection:weekly_pdf": Route(lambda w: {"pk": w.weekly.pk}),
     "observability:notify_relay": Route(
         lambda w: {"receiver_id": w.receiver.pk},
         anonymous=405,
@@ -284,6 +319,12 @@ GUARDED = (
     Canary,
     Job,
     Receiver,
+    InspectionRun,
+    InspectionTemplate,
+    InspectionSchedule,
+    HostAgent,
+    DatabaseTarget,
+    WeeklyReport,
 )
 
 
@@ -349,6 +390,7 @@ def world(db):
             options={"to": ["ops@bank.example"], "from": "am@bank.example", "smarthost": "smtp.bank.example:25"},
         ),
     )
+    inspection_world(w, admin)
     w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]
     w.browsers = {
         "anonymous": Client(),
@@ -356,6 +398,37 @@ def world(db):
         "permitted": login(Client(), admin, recent_auth=True),
     }
     return w
+
+
+def inspection_world(w, admin) -> None:
+    """A finished inspection run with a finding, a template, a schedule, a host agent, a database, a weekly report."""
+    template = InspectionTemplate.objects.create(slug="sweep", name="Sweep", checks=["cluster."])
+    w.inspection_template = template
+    w.inspection_run = InspectionRun.objects.create(
+        template=template, actor=admin, status=InspectionRun.Status.FINISHED, finished_at=timezone.now()
+    )
+    w.inspection_run.clusters.set([w.cluster])
+    InspectionFinding.objects.create(
+        run=w.inspection_run,
+        check_id="cluster.pods.crashloop",
+        domain="cluster",
+        severity="critical",
+        target=f"cluster:{w.cluster.name}",
+        cluster=w.cluster,
+        namespace="lending",
+        subject="Pod lending/loan-api-55d-x",
+        message="crash looping",
+        fingerprint="f" * 64,
+        change="new",
+    )
+    w.inspection_schedule = InspectionSchedule.objects.create(
+        name="Morning", template=template, cron="0 7 * * *", owner=admin
+    )
+    w.agent = HostAgent.objects.create(name="node-1", url="https://127.0.0.1:9", token_encrypted="x")
+    w.database = DatabaseTarget.objects.create(
+        name="orders", engine="postgresql", host="127.0.0.1", port=9, database="orders", username="ro"
+    )
+    w.weekly = WeeklyReport.objects.create(period_start=timezone.now(), period_end=timezone.now(), actor=admin)
 
 
 def url_of(name: str, w) -> str:

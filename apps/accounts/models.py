@@ -162,12 +162,16 @@ class Binding(models.Model):
 
 class Preference(models.Model):
     """One person's display settings. ``time_zone`` (an IANA name such as Asia/Shanghai) is the zone every time
-    in the console is shown in; empty means the installation's (settings.TIME_ZONE)."""
+    in the console is shown in; empty means the installation's (settings.TIME_ZONE). ``language`` is the one
+    they last chose (``preferences.set_language``)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="preference"
     )
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+    # The language the person last chose in the console: what mail sent to them later (a scheduled report) is
+    # written in. Empty: not chosen yet.
+    language = models.CharField(_("language"), max_length=10, blank=True, default="")
 
     class Meta:
         verbose_name = _("preference")

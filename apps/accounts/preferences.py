@@ -12,6 +12,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
+from django.views.i18n import set_language as django_set_language
 
 from apps.core import audit
 
@@ -100,3 +101,16 @@ class TimeZoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+def set_language(request):
+    """Django's ``set_language`` (the cookie the console reads), and for a signed-in person the choice kept, so
+    what is sent to them later (a scheduled report's email) is written in it."""
+    response = django_set_language(request)
+    code = request.POST.get("language", "")
+    user = getattr(request, "user", None)
+    if request.method == "POST" and user is not None and user.is_authenticated and code in dict(settings.LANGUAGES):
+        from apps.accounts.models import Preference
+
+        Preference.objects.update_or_create(user=user, defaults={"language": code})
+    return response

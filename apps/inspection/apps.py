@@ -9,4 +9,4 @@ class InspectionConfig(AppConfig):
 
     def ready(self) -> None:
         # Workers learn the schedule task (beat.py) and every check registers (catalogue.py).
-        from apps.inspection import catalogue  # noqa: F401
+        from apps.inspection import beat, catalogue  # noqa: F401

@@ -154,7 +154,7 @@ class AgentForm(forms.Form):
     )
     fingerprint = forms.CharField(
         label=_("Certificate fingerprint (SHA-256)"),
-        max_length=95,
+        max_length=120,
         required=False,
         help_text=_("As the agent's log prints it. Empty: the certificate presented now is trusted and pinned."),
     )

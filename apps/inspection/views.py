@@ -50,9 +50,9 @@ def inspection_home(request):
 @login_required
 @require_POST
 def run_start(request):
-    form = RunForm(request.POST, user=request.user)
     if not access.may_run(request.user):
         raise Http404
+    form = RunForm(request.POST, user=request.user)
     if not form.is_valid():
         messages.error(request, _("Pick a template."))
         return redirect("inspection:home")
@@ -93,8 +93,12 @@ def run_pdf(request, pk: int):
     if run.status != Run.Status.FINISHED:
         raise Http404
     language = translation.get_language()
-    report = build.build_report(run, request.user)
-    data = pdf.render_pdf(report, language)
+    report = build.build_report(run, request.user, limit=pdf.PDF_FINDINGS)
+    try:
+        data = pdf.render_pdf(report, language)
+    except pdf.PdfUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("inspection:run_detail", run.pk)
     audit.record(
         actor=request.user,
         action="inspection.report.download",
@@ -424,7 +428,11 @@ def weekly_detail(request, pk: int):
 def weekly_pdf(request, pk: int):
     report = access.weekly_report(request.user, pk)
     language = translation.get_language()
-    data = weekly.render_pdf(report, language)
+    try:
+        data = weekly.render_pdf(report, language)
+    except pdf.PdfUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("inspection:weekly_detail", report.pk)
     audit.record(
         actor=request.user,
         action="inspection.report.download",

@@ -313,6 +313,9 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "kubernetes": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # WeasyPrint narrates every step of every PDF at INFO; fontTools subsets fonts at INFO too.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
