@@ -17,6 +17,7 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	test -x /usr/sbin/mariadbd || missing="$$missing mariadb-server"; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing="$$missing fonts-noto-cjk"; \
@@ -39,6 +40,10 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	  case "$$missing" in *prometheus-alertmanager*) \
 	    echo "Stopping the system's own Alertmanager: tests and the demo run their own, project-local"; \
 	    { $$SUDO systemctl disable --now prometheus-alertmanager 2>/dev/null || $$SUDO service prometheus-alertmanager stop 2>/dev/null; } >/dev/null || true;; \
+	  esac; \
+	  case "$$missing" in *mariadb-server*) \
+	    echo "Stopping the system's own MariaDB: tests run their own, project-local"; \
+	    { $$SUDO systemctl disable --now mariadb 2>/dev/null || $$SUDO service mariadb stop 2>/dev/null; } >/dev/null || true;; \
 	  esac; \
 	fi
 

@@ -11,6 +11,8 @@ pytest_plugins = [
     "tests.plugins.alertmanager",
     "tests.plugins.victorialogs",
     "tests.plugins.jaeger",
+    "tests.plugins.hostagent",
+    "tests.plugins.databases",
 ]
 
 

@@ -166,8 +166,11 @@ def _no_database(address: Address) -> LoginRefused:
 
 
 def _full(address: Address) -> Unreachable:
-    sentence = N_("Database %(name)s at %(address)s has no connection free: %(error)s")
-    return Unreachable(D(sentence, error="max_connections", **address.words()))
+    sentence = N_(
+        "Database %(name)s at %(address)s has no connection free (max_connections is reached): find who holds the "
+        "connections, or raise the limit."
+    )
+    return Unreachable(D(sentence, **address.words()))
 
 
 def _tls_failed(address: Address, error: str) -> Unreachable:

@@ -53,6 +53,9 @@ THRESHOLDS: dict[str, float] = {
     "db.replication_lag_seconds": 30,
     "db.table_growth_percent": 50,
     "db.table_size_mb": 10240,
+    "db.table_growth_min_mb": 64,
+    "db.long_transaction_seconds": 300,
+    "db.idle_in_transaction_seconds": 60,
 }
 
 
