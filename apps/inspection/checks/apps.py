@@ -169,16 +169,19 @@ def by_workload(ctx, cluster, samples: Iterable[prometheus.Sample]) -> dict[Work
     grouped: dict[Workload, list[prometheus.Sample]] = defaultdict(list)
     for sample in samples:
         namespace, pod = sample.labels.get("namespace", ""), sample.labels.get("pod", "")
-        if namespace and pod:
+        # Kubernetes names are at most 63 (namespace) and 253 (pod) characters: longer labels name no pod.
+        if 0 < len(namespace) <= 63 and 0 < len(pod) <= 253:
             grouped[owners(ctx, cluster, namespace).workload(namespace, pod)].append(sample)
     return dict(sorted(grouped.items()))
 
 
-def by_pod_values(samples: Iterable[prometheus.Sample], on: tuple[str, ...]) -> dict[tuple, dict[str, float]]:
-    """The answer of a ``pick`` query: for each (``on`` labels), its named values."""
+def by_pod_values(
+    samples: Iterable[prometheus.Sample], on: tuple[str, ...], name: str = VALUE
+) -> dict[tuple, dict[str, float]]:
+    """The answer of a ``pick`` query: for each (``on`` labels), its values named by label ``name``."""
     values: dict[tuple, dict[str, float]] = defaultdict(dict)
     for sample in samples:
-        values[tuple(sample.labels.get(label, "") for label in on)][sample.labels.get(VALUE, "")] = sample.value
+        values[tuple(sample.labels.get(label, "") for label in on)][sample.labels.get(name, "")] = sample.value
     return values
 
 
@@ -449,7 +452,7 @@ def log_growth(ctx, cluster):
     def grown(now: float, before: float) -> bool:
         return before > 0 and now >= floor and now / before > ratio
 
-    stores = by_pod_values((s for s in samples if "store" in s.labels), ("store",))
+    stores = by_pod_values((s for s in samples if "store" in s.labels), ("store",), "window")
     for (store,), got in sorted(stores.items()):
         now, before = got.get("now", 0.0), got.get("before", 0.0)
         if grown(now, before):
@@ -578,7 +581,7 @@ def _per_container(ctx, cluster, samples, sentence: str, limit: float, fact: str
         per_pod: dict[str, float] = {}
         for s in items:
             per_pod[s.labels["pod"]] = max(per_pod.get(s.labels["pod"], 0.0), round(s.value, 1))
-        container = worst.labels.get("container", "")
+        container = worst.labels.get("container", "")[:63]
         yield _finding(
             workload,
             sentence,
@@ -670,8 +673,8 @@ def memory_limit(ctx, cluster):
         if v.get("limit", 0) > 0 and "used" in v
     ]
     sentence = N_(
-        "%(workload)s: container %(container)s of pod %(pod)s uses %(used)s MiB of its %(bound)s MiB memory limit "
-        "(%(percent)s%%, limit %(limit)s%%). Pods: %(pods)s."
+        "%(workload)s: container %(container)s of pod %(pod)s uses %(used)s MiB of its %(bound)s MiB memory limit, "
+        "%(percent)s%% (threshold %(limit)s%%). Pods: %(pods)s."
     )
 
     def details(worst: prometheus.Sample) -> dict:
