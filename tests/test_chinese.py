@@ -21,6 +21,10 @@ from django.urls import reverse
 from apps.accounts.models import Project, Role
 from apps.clusters.models import Cluster, Resource
 from apps.core.models import AuditEvent, Job, JobLogLine
+from apps.inspection.models import DatabaseTarget, HostAgent
+from apps.inspection.models import Finding as InspectionFinding
+from apps.inspection.models import Schedule as InspectionSchedule
+from apps.inspection.models import Template as InspectionTemplate
 from apps.observability.models import AlertRule, Receiver
 from apps.releases.models import Release, Revision
 from tests.test_url_sweep import ERROR_MARKS, LIVE, ROUTES, body, live_world, url_of, world  # noqa: F401 (fixtures)
@@ -100,6 +104,18 @@ ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "dev",
     "team",
     "deploy",
+    # Inspection: the report's file format, cron's own name, the engines and protocols the checks read.
+    "PDF",
+    "cron",
+    "MySQL",
+    "MariaDB",
+    "SNTP",
+    "JVM",
+    "Java",
+    "InnoDB",
+    "etcd",
+    "inode",
+    "root",  # the Unix account, as Chinese documentation writes it (root 用户)
 }
 # A word, not a unit glued to its number (kubectl's ages "5m", "336d"; "32Gi"): units are allowed.
 WORD = re.compile(r"(?<![0-9A-Za-z])(?:[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z])")
@@ -185,6 +201,21 @@ def data_words() -> set[str]:
         texts += [rule.name, rule.alert, rule.summary, rule.expr, rule.namespace]
     for event in AuditEvent.objects.all():
         texts += [event.action, event.actor_name, event.object_kind, event.object_name, event.cluster]
+    for template in InspectionTemplate.objects.exclude(builtin=True):
+        texts += [template.name, template.slug, template.description]
+    for schedule in InspectionSchedule.objects.all():
+        texts += [schedule.name, schedule.cron, schedule.timezone, *schedule.recipients]
+    for finding in InspectionFinding.objects.all():
+        texts += [
+            finding.subject,
+            finding.check_id,
+            finding.target,
+            finding.message if "\u2063" not in finding.message else "",
+        ]
+    for agent in HostAgent.objects.all():
+        texts += [agent.name, agent.url, agent.node_name]
+    for target in DatabaseTarget.objects.all():
+        texts += [target.name, target.host, target.database, target.username]
     return {w for text in texts for w in WORD.findall(str(text))}
 
 

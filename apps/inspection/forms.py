@@ -23,7 +23,7 @@ def check_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """The catalogue for a checkbox list, grouped by domain."""
     groups = []
     for domain, label in Domain.choices:
-        items = sorted((c.id, f"{c.title} ({c.id})") for c in CATALOGUE.values() if c.domain == domain)
+        items = sorted(((c.id, c.title) for c in CATALOGUE.values() if c.domain == domain), key=lambda i: i[0])
         if items:
             groups.append((label, items))
     return groups
@@ -61,7 +61,7 @@ class TemplateForm(forms.Form):
         required=False,
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("One per line, name = number, e.g. pvc.full_percent = 90. Empty: the defaults."),
+        help_text=_("One per line: name = number. Empty: the defaults, listed below."),
     )
 
     def __init__(self, *args, user, **kwargs):

@@ -21,6 +21,7 @@ from apps.inspection import access, agents, databases, services
 from apps.inspection.forms import AgentForm, DatabaseForm, RunForm, ScheduleForm, TemplateForm
 from apps.inspection.models import DatabaseTarget, HostAgent, Run, Template
 from apps.inspection.reports import build, pdf, weekly
+from apps.inspection.checks.context import THRESHOLDS
 from apps.inspection.runner import expand
 
 RUNS_SHOWN = 50
@@ -163,7 +164,7 @@ def _template_form(request, template: Template | None):
     return render(
         request,
         "inspection/template_form.html",
-        {"form": form, "template": template, "error": error},
+        {"form": form, "template": template, "error": error, "defaults": sorted(THRESHOLDS.items())},
         status=400 if error else 200,
     )
 
