@@ -212,6 +212,15 @@ TABLE: tuple[Kind, ...] = (
         pgettext_lazy("Kubernetes kind", "Autoscaler"),
         pgettext_lazy("Kubernetes kind", "Autoscalers"),
     ),
+    # Read by the inspection (single-replica workloads no budget protects); kept after the kinds the pages list.
+    _inventory(
+        "PodDisruptionBudget",
+        "policy/v1",
+        "poddisruptionbudgets",
+        True,
+        pgettext_lazy("Kubernetes kind", "Disruption budget"),
+        pgettext_lazy("Kubernetes kind", "Disruption budgets"),
+    ),
     _inventory(
         "Event",
         "v1",
@@ -231,6 +240,8 @@ TABLE: tuple[Kind, ...] = (
     Kind("PlatformBinding", "kubemate.io", "v1alpha1", "platformbindings", False),
     Kind("SelfSubjectAccessReview", "authorization.k8s.io", "v1", "selfsubjectaccessreviews", False),
     Kind("SelfSubjectReview", "authentication.k8s.io", "v1", "selfsubjectreviews", False),
+    # The scheduler's and controller-manager's leader-election leases (kube-system), read by the inspection.
+    Kind("Lease", "coordination.k8s.io", "v1", "leases", True),
     Kind("NodeMetrics", "metrics.k8s.io", "v1beta1", "nodes", False, capability=NODES_VIEW),
     Kind("PodMetrics", "metrics.k8s.io", "v1beta1", "pods", True, capability=WORKLOADS_VIEW),
     # The Prometheus Operator's objects Kubemate writes: alert rules and notification routes.

@@ -44,7 +44,7 @@ def test_subresources_need_an_object_and_a_plain_word():
 
 def test_one_table_names_each_inventory_kind_once_with_the_capability_that_reads_it():
     plurals = [k.plural for k in kinds.KINDS]
-    assert len(plurals) == len(set(plurals)) == 21
+    assert len(plurals) == len(set(plurals)) == 22
     assert all(k.synced and k.capability and k.label and k.label_plural for k in kinds.KINDS)
     assert kinds.BY_KIND["Secret"].capability == "secrets.view_metadata"
     assert kinds.BY_KIND["Node"].capability == "nodes.view"

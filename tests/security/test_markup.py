@@ -75,6 +75,8 @@ def hostile_cluster(payload: str):
     add(cluster, "StorageClass", {"metadata": meta("fast"), "provisioner": "csi.bank.example"})
     listener = {"name": "https", "protocol": "HTTPS", "port": 443, "hostname": "pay.bank.example"}
     add(cluster, "Gateway", {"metadata": meta("public", "payments"), "spec": {"listeners": [listener]}})
+    budget = {"minAvailable": 1, "selector": {"matchLabels": {"app": "api"}}}
+    add(cluster, "PodDisruptionBudget", {"metadata": meta("api", "payments"), "spec": budget})
     for row in Resource.objects.filter(cluster=cluster):
         obj = poison(row.object, payload)
         obj["metadata"]["labels"] = {**obj["metadata"].get("labels", {}), "note": payload}

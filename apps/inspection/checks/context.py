@@ -28,6 +28,8 @@ THRESHOLDS: dict[str, float] = {
     "pod.restart_count": 5,
     "pod.pending_minutes": 10,
     "events.warning_count": 10,
+    "events.window_hours": 24,
+    "controlplane.lease_seconds": 120,
     "image.unused_days": 30,
     "etcd.backup_max_hours": 26,
     "host.cpu_percent": 85,

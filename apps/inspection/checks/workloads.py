@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext_lazy as _
 
 from apps.clusters.inventory.summaries import controller_of
-from apps.clusters.models import Cluster
+from apps.clusters.models import Cluster, SyncState
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
-from apps.inspection.checks.base import Domain, Finding, Severity, check
+from apps.inspection.checks.base import CannotCheck, Domain, Finding, Severity, check
 from apps.inspection.checks.cluster import condition
 from apps.inspection.checks.context import Row
 
@@ -561,6 +561,19 @@ def _budgets(ctx, cluster: Cluster) -> dict[str, list]:
     ),
 )
 def workloads_single_replica_no_pdb(ctx, cluster: Cluster) -> Iterator[Finding]:
+    listed = SyncState.objects.filter(cluster=cluster, kind="PodDisruptionBudget", listed_at__isnull=False)
+    if not listed.exclude(state=SyncState.State.FORBIDDEN).exists():
+        # No budget rows because none were read (a cluster registered before Kubemate read them, or an identity
+        # without the permission) must not read as "no budget protects anything".
+        raise CannotCheck(
+            D(
+                N_(
+                    "The disruption budgets of cluster %(cluster)s have not been read; if this lasts, register the "
+                    "cluster again with administrator credentials so that Kubemate's identity may list them."
+                ),
+                cluster=cluster.name,
+            )
+        )
     budgets = _budgets(ctx, cluster)
     for kind in ("Deployment", "StatefulSet"):
         for row in ctx.rows(cluster, kind):
