@@ -18,10 +18,10 @@ from apps.core import audit
 from apps.core.deferred import Failure
 from apps.core.htmx import render
 from apps.inspection import access, agents, databases, services
+from apps.inspection.checks.context import THRESHOLDS
 from apps.inspection.forms import AgentForm, DatabaseForm, RunForm, ScheduleForm, TemplateForm
 from apps.inspection.models import DatabaseTarget, HostAgent, Run, Template
 from apps.inspection.reports import build, pdf, weekly
-from apps.inspection.checks.context import THRESHOLDS
 from apps.inspection.runner import expand
 
 RUNS_SHOWN = 50

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0012_inspection'),
+        ("accounts", "0012_inspection"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='preference',
-            name='language',
-            field=models.CharField(blank=True, default='', max_length=10, verbose_name='language'),
+            model_name="preference",
+            name="language",
+            field=models.CharField(blank=True, default="", max_length=10, verbose_name="language"),
         ),
     ]
