@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.deferred import render
@@ -16,6 +17,8 @@ from apps.inspection.checks.base import Domain, Severity
 from apps.inspection.checks.context import Context
 from apps.inspection.checks.hosts import masked
 from apps.inspection.models import Finding, Outcome, Run, Template
+from tests.factories import AdminFactory
+from tests.helpers import login
 
 PASSED, FAILED, NOT_CHECKED = Outcome.Status.PASSED, Outcome.Status.FAILED, Outcome.Status.NOT_CHECKED
 HOST_CHECKS = sorted(k for k in CATALOGUE if k.startswith("hosts."))
@@ -407,3 +410,17 @@ def test_every_collector_of_the_real_host_is_read(db, real_host_agent):
     assert {k: r.status for k, r in results.items() if r.status == NOT_CHECKED} == {}
     assert results["hosts.agent.reachable"].status == PASSED
     assert results["hosts.agent.collectors"].status == PASSED
+
+
+def test_the_agents_host_checks_reach_the_report_page_and_its_pdf(agent, host_agent, client):
+    """The real agent on loopback, the built-in host baseline template, the report a person reads."""
+    host_agent.host.zombies(8)
+    done = inspect(Template.objects.get(slug="host-baseline"))
+    login(client, AdminFactory())
+
+    page = client.get(reverse("inspection:run_detail", args=[done.pk])).content.decode()
+    document = client.get(reverse("inspection:run_pdf", args=[done.pk]))
+
+    assert 'data-check="hosts.processes.zombies"' in page and 'data-subject="node-a"' in page
+    assert 'data-domain="hosts"' in page and "Zombie processes on node-a: 8" in page
+    assert document.status_code == 200 and document.content.startswith(b"%PDF")
