@@ -25,6 +25,7 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_PUBLIC_URL       | empty: the console's address as the saving request saw it (notification relay, links) |
 | KUBEMATE_TERMINAL_URL     | empty: /ws/terminal/ on the console's address (a proxy sends it to terminal_server) |
 | KUBEMATE_TERMINAL_IDLE_SECONDS / _MAX_SECONDS | 600 / 3600: a terminal closes idle, or in all |
+| KUBEMATE_INSECURE_REGISTRIES | empty: registries the inspection asks over plain HTTP (host:port, comma-separated) |
 | KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
 | KUBEMATE_LDAP_BIND_DN / KUBEMATE_LDAP_BIND_PASSWORD | empty (anonymous search)    |
 | KUBEMATE_LDAP_USER_BASE   | required with KUBEMATE_LDAP_URI, e.g. ou=people,dc=bank,dc=example |
@@ -248,6 +249,9 @@ STORAGES = {
 }
 # Fall back to unhashed names when a file was added after the last collectstatic.
 WHITENOISE_MANIFEST_STRICT = False
+
+# Registries asked over plain HTTP by the inspection's reachability check (host or host:port as images name them).
+KUBEMATE_INSECURE_REGISTRIES = env_list("KUBEMATE_INSECURE_REGISTRIES")
 
 EMAIL_HOST = env("EMAIL_HOST")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

@@ -141,3 +141,70 @@ def test_the_stack_status_the_links_and_a_silent_log_store_read_well(page, scree
     expect(page.locator("h2.page-title")).to_be_visible()
     page.wait_for_load_state("networkidle")
     screenshot(f"look-logs-store-down{suffix}")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_inspection_pages_read_well(page, screenshot, live_server, language):
+    """Inspections on the bank's inventory rows (the cluster's API server points nowhere: its control-plane checks
+    say they could not look): two runs of the daily template so the report shows new and fixed, the templates, a
+    schedule, the hosts and databases, a weekly report."""
+    from apps.inspection import runner, services
+    from apps.inspection.models import DatabaseTarget, HostAgent, Run, Schedule, Template
+
+    bank = build_bank()
+    cluster = bank["cluster"]
+    admin = AdminFactory()
+    daily = Template.objects.get(slug="daily-cluster-health")
+    for second in (False, True):
+        if second:
+            pod(cluster, "pay-api-7c9f-c", "payments", labels={"app": "pay-api"}, waiting="CrashLoopBackOff")
+        run = Run.objects.create(template=daily, actor=admin)
+        run.clusters.set([cluster])
+        run = runner.execute(run, lambda percent, message: None)
+    services.save_schedule(
+        actor=admin,
+        name="Morning health check",
+        kind=Schedule.Kind.INSPECTION,
+        template=daily,
+        clusters=[cluster],
+        cron="0 7 * * *",
+        tz="Asia/Shanghai",
+        enabled=True,
+        recipients=["ops@bank.example", "cio@bank.example"],
+        language="zh-hans",
+    )
+    HostAgent.objects.create(
+        name="node-1",
+        url="https://10.0.0.11:9443",
+        token_encrypted="x",
+        cluster=cluster,
+        fingerprint="AB:" * 31 + "AB",
+        agent_version="0.1.0",
+    )
+    DatabaseTarget.objects.create(
+        name="core-banking",
+        engine="postgresql",
+        host="10.0.0.21",
+        port=5432,
+        database="core",
+        username="inspect_ro",
+        cluster=cluster,
+        namespace="payments",
+    )
+    weekly = services.make_weekly(actor=admin, clusters=[cluster])
+    sign_in_page(page, admin)
+    page.context.add_cookies([{"name": "kubemate_language", "value": language, "url": live_server.url}])
+    suffix = "" if language == "en" else "-zh"
+
+    for name, url in (
+        ("inspections", "/inspection/"),
+        ("inspection-report", f"/inspection/runs/{run.pk}/"),
+        ("inspection-templates", "/inspection/templates/"),
+        ("inspection-template-form", "/inspection/templates/new/"),
+        ("inspection-schedules", "/inspection/schedules/"),
+        ("inspection-targets", "/inspection/targets/"),
+        ("inspection-weekly", f"/inspection/weekly/{weekly.pk}/"),
+    ):
+        page.goto(url)
+        expect(page.locator("h2.page-title")).to_be_visible()
+        screenshot(f"look-{name}{suffix}")

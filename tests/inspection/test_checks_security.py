@@ -1,5 +1,6 @@
-"""Security checks against real workloads in the sandbox: one Deployment, CronJob and bare pod that fail every
-security check, and one Deployment that passes them all, read from the inventory its full resync lists."""
+"""Security checks against real workloads in the sandbox: a Deployment, a CronJob, a Job of its own, a bare pod and
+a bare ReplicaSet (whose pods the real controller-manager makes) that fail security checks, and a Deployment that
+passes them all, read from the inventory its full resync lists."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from apps.clusters.inventory.sync import full_resync
 from apps.clusters.kinds import BY_KIND
 from apps.inspection import runner
 from apps.inspection.catalogue import CATALOGUE
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
@@ -82,7 +84,28 @@ def test_each_security_check_fails_the_risky_workloads_and_passes_the_hardened_o
     core.create_namespaced_pod(
         namespace, {"metadata": {"name": "loose"}, "spec": pod_spec("busybox:1.36", {"privileged": True})}
     )
-    full_resync(registered_cluster, [BY_KIND[k] for k in ("Deployment", "CronJob", "Pod", "StatefulSet", "DaemonSet")])
+    migrate = {**pod_spec("registry.bank.example/migrate:2.1", {"runAsUser": 0}), "restartPolicy": "Never"}
+    batch.create_namespaced_job(
+        namespace, {"metadata": {"name": "migrate"}, "spec": {"suspend": True, "template": {"spec": migrate}}}
+    )
+    labels = {"app": "legacy"}
+    legacy = {
+        "metadata": {"name": "legacy"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": pod_spec(PINNED, {**SAFE, "allowPrivilegeEscalation": True, "privileged": True}),
+            },
+        },
+    }
+    apps.create_namespaced_replica_set(namespace, legacy)
+    made = "app in (risky, legacy)"
+    assert wait_for(lambda: len(core.list_namespaced_pod(namespace, label_selector=made).items) == 3, 60)
+    full_resync(
+        registered_cluster, [BY_KIND[k] for k in ("Deployment", "CronJob", "Job", "Pod", "StatefulSet", "DaemonSet")]
+    )
     ctx = clustera_context(namespace=namespace)
 
     results = {c: runner.run_one(ctx, CATALOGUE[c], registered_cluster) for c in CHECKS}
@@ -93,7 +116,19 @@ def test_each_security_check_fails_the_risky_workloads_and_passes_the_hardened_o
         assert risky_subject in failing[check_id], check_id
         assert hardened not in failing[check_id], check_id
     assert failing["security.images.latest"] == {risky_subject, f"CronJob {namespace}/nightly"}
-    assert f"Pod {namespace}/loose" in failing["security.containers.privileged"]
+    # A bare pod and a bare ReplicaSet are named as they are, once (two pods); the Deployment's pods are not judged
+    # again, nor the Job its CronJob would make; a Job of its own is judged.
+    assert failing["security.containers.privileged"] == {
+        risky_subject,
+        f"Pod {namespace}/loose",
+        f"ReplicaSet {namespace}/legacy",
+    }
+    assert failing["security.containers.root"] == {
+        risky_subject,
+        f"CronJob {namespace}/nightly",
+        f"Pod {namespace}/loose",
+        f"Job {namespace}/migrate",
+    }
     capabilities = next(f for f in results["security.containers.capabilities"].findings if f.subject == risky_subject)
     assert capabilities.facts["items"] == ["app (SYS_ADMIN)"]  # NET_BIND_SERVICE is not a dangerous one
     host = next(f for f in results["security.pods.host_path"].findings if f.subject == risky_subject)
@@ -101,8 +136,11 @@ def test_each_security_check_fails_the_risky_workloads_and_passes_the_hardened_o
     # The risky workload hardened: every check passes for it.
     apps.replace_namespaced_deployment("risky", namespace, deployment("risky", pod_spec(PINNED, SAFE)))
     batch.delete_namespaced_cron_job("nightly", namespace)
+    batch.delete_namespaced_job("migrate", namespace, propagation_policy="Background")
+    apps.delete_namespaced_replica_set("legacy", namespace, propagation_policy="Background")
     core.delete_namespaced_pod("loose", namespace, grace_period_seconds=0)
-    full_resync(registered_cluster, [BY_KIND[k] for k in ("Deployment", "CronJob", "Pod")])
+    assert wait_for(lambda: not core.list_namespaced_pod(namespace, label_selector="app=legacy").items, 60)
+    full_resync(registered_cluster, [BY_KIND[k] for k in ("Deployment", "CronJob", "Job", "Pod")])
     ctx = clustera_context(namespace=namespace)
     after = {c: runner.run_one(ctx, CATALOGUE[c], registered_cluster) for c in CHECKS}
     assert {c: r.status for c, r in after.items()} == dict.fromkeys(CHECKS, "passed")

@@ -25,6 +25,7 @@ THRESHOLDS: dict[str, float] = {
     "certificate.warning_days": 30,
     "certificate.critical_days": 7,
     "pvc.full_percent": 85,
+    "pvc.pending_minutes": 10,
     "pod.restart_count": 5,
     "pod.pending_minutes": 10,
     "events.warning_count": 10,

@@ -1,6 +1,7 @@
 """Security checks of what runs: images, privileges, host access. Judged on the pod templates a person edits (a
-Deployment, StatefulSet, DaemonSet or CronJob; a pod that nothing controls on its own), so a finding names the
-object to change and keeps its subject from run to run.
+Deployment, StatefulSet, DaemonSet or CronJob; a Job that no CronJob made; a pod that nothing controls on its own),
+so a finding names the object to change and keeps its subject from run to run. Pods a controller made are that
+controller's template and are not judged again (a 15,000-pod cluster yields one finding per workload, not per pod).
 
 One streamed pass over each workload kind builds a digest kept for the run (``template_digest``): for each check,
 the workloads that fail it with what was found. Only failing workloads are kept.
@@ -20,21 +21,51 @@ from apps.core.deferred import text as D
 from apps.inspection.checks.base import Domain, Finding, Severity, check
 
 CLUSTER = Domain.CLUSTER
-TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Pod")
+TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "Pod")
 DANGEROUS_CAPABILITIES = frozenset(
     {"ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "NET_RAW", "SYS_RAWIO", "BPF"}
 )
 MAX_NAMES = 8
 
 
-def pod_spec_of(kind: str, obj: dict) -> dict | None:
-    """The pod template's spec of a workload; a bare pod's own spec; None for a pod a controller made."""
+# Pods and Jobs whose controller's template is judged on its own row: a CronJob's Jobs, a Job's pods, a StatefulSet's
+# and a DaemonSet's pods; a Deployment's ReplicaSet's pods carry pod-template-hash; a static pod's manifest lives on
+# its node.
+JUDGED_CONTROLLERS = {"Job": frozenset({"CronJob"}), "Pod": frozenset({"StatefulSet", "DaemonSet", "Job", "Node"})}
+
+
+def _own_spec(kind: str, obj: dict) -> dict:
     spec = obj.get("spec") or {}
     if kind == "Pod":
-        return None if controller_of(obj) else spec
+        return spec
     if kind == "CronJob":
         return ((((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")) or {}
     return ((spec.get("template") or {}).get("spec")) or {}
+
+
+def _judged_elsewhere(kind: str, obj: dict, controller: dict) -> bool:
+    if kind == "Pod" and controller.get("kind") == "ReplicaSet":
+        return "pod-template-hash" in ((obj.get("metadata") or {}).get("labels") or {})
+    return controller.get("kind") in JUDGED_CONTROLLERS.get(kind, ())
+
+
+def templates(ctx, cluster: Cluster) -> Iterator[tuple[str, str, dict]]:
+    """(subject, namespace, pod spec) of every pod template a person edits, each once: the workloads' templates,
+    bare pods and Jobs, and for pods and Jobs of any other controller (an operator's custom resource, a ReplicaSet
+    of its own) the first one seen, named after that controller."""
+    for kind in TEMPLATE_KINDS:
+        others: set[str] = set()
+        for row in ctx.rows(cluster, kind):
+            owner = controller_of(row.object) if kind in JUDGED_CONTROLLERS else None
+            if not owner:
+                yield f"{kind} {row.namespace}/{row.name}", row.namespace, _own_spec(kind, row.object)
+                continue
+            if _judged_elsewhere(kind, row.object, owner):
+                continue
+            subject = f"{str(owner.get('kind') or '?')[:63]} {row.namespace}/{str(owner.get('name') or '?')[:253]}"
+            if subject not in others:
+                others.add(subject)
+                yield subject, row.namespace, _own_spec(kind, row.object)
 
 
 def containers_of(pod_spec: dict) -> list[dict]:
@@ -58,7 +89,7 @@ def _as_root(pod_spec: dict, container: dict) -> bool:
     user = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
     non_root = ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot"))
     if user is not None:
-        return int(user) == 0
+        return str(user).strip() == "0"
     return non_root is not True
 
 
@@ -98,17 +129,14 @@ def _judge(pod_spec: dict) -> dict[str, list[str]]:
 
 
 def template_digest(ctx, cluster: Cluster) -> dict[str, list[tuple[str, str, list[str]]]]:
-    """check id -> [(subject, namespace, what failed)], one pass over each workload kind, kept for the run."""
+    """check id -> [(subject, namespace, what failed)], one pass over each template kind, kept for the run. Only
+    what fails is kept: a handful of words per failing workload and check."""
 
     def build():
         digest: dict[str, list[tuple[str, str, list[str]]]] = defaultdict(list)
-        for kind in TEMPLATE_KINDS:
-            for row in ctx.rows(cluster, kind):
-                spec = pod_spec_of(kind, row.object)
-                if spec is None:
-                    continue
-                for check_id, what in _judge(spec).items():
-                    digest[check_id].append((f"{kind} {row.namespace}/{row.name}", row.namespace, what))
+        for subject, namespace, spec in templates(ctx, cluster):
+            for check_id, what in _judge(spec).items():
+                digest[check_id].append((subject, namespace, what))
         return digest
 
     return ctx.once(("security", cluster.pk), build)

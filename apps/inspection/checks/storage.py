@@ -14,36 +14,71 @@ from apps.core.deferred import N_
 from apps.core.deferred import text as D
 from apps.inspection import registry
 from apps.inspection.checks.base import CannotCheck, Domain, Finding, Severity, check, object_check
-from apps.inspection.checks.security import TEMPLATE_KINDS, containers_of, pod_spec_of
+from apps.inspection.checks.security import containers_of, templates
 from apps.inspection.models import Measurement
 from apps.observability import prometheus
 
 CLUSTER = Domain.CLUSTER
 MAX_REGISTRIES = 20
+MAX_NODES_NAMED = 5
 BACKUP_LABEL = "kubemate.io/backup"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
 FULLNESS = (
     "max by (namespace, persistentvolumeclaim) "
     "(kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes) * 100"
 )
+IMAGES_ANCHOR = "images:checked"
+UNUSED = "unused:"
 
 
-@object_check(
+# Volumes --------------------------------------------------------------------------------------------------------
+
+
+def _binding_modes(ctx, cluster: Cluster) -> tuple[dict[str, str], str]:
+    """Each StorageClass's volumeBindingMode, and the name of the default class."""
+    modes, default = {}, ""
+    for row in ctx.rows(cluster, "StorageClass"):
+        modes[row.name] = str(row.object.get("volumeBindingMode") or "Immediate")
+        annotations = (row.object.get("metadata") or {}).get("annotations") or {}
+        if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+            default = row.name
+    return modes, default
+
+
+@check(
     "cluster.pvc.pending",
-    "PersistentVolumeClaim",
+    CLUSTER,
     Severity.WARNING,
     _("Volume claims are bound"),
     _("A claim that stays Pending holds its pods in Pending too: the application does not start."),
     _("Check the claim's events: a missing StorageClass, no volume of that size, or a provisioner that fails."),
 )
-def pvc_pending(ctx, row) -> Iterator[Finding]:
-    if ((row.object.get("status") or {}).get("phase") or "") == "Pending":
-        storage_class = (row.object.get("spec") or {}).get("storageClassName") or "—"
+def pvc_pending(ctx, cluster: Cluster) -> Iterator[Finding]:
+    """A claim Pending for longer than ``pvc.pending_minutes``. A claim of a WaitForFirstConsumer class that no pod
+    has been scheduled with yet (no selected-node annotation) is waiting as designed, not stuck."""
+    modes, default = _binding_modes(ctx, cluster)
+    after = ctx.threshold("pvc.pending_minutes", 10)
+    for row in ctx.rows(cluster, "PersistentVolumeClaim"):
+        if ((row.object.get("status") or {}).get("phase") or "") != "Pending" or row.created is None:
+            continue
+        minutes = (ctx.now - row.created).total_seconds() / 60
+        storage_class = (row.object.get("spec") or {}).get("storageClassName")
+        storage_class = default if storage_class is None else storage_class
+        annotations = (row.object.get("metadata") or {}).get("annotations") or {}
+        waits = modes.get(storage_class) == "WaitForFirstConsumer" and SELECTED_NODE not in annotations
+        if minutes < after or waits:
+            continue
+        if storage_class and storage_class not in modes:
+            sentence = N_(
+                "Claim %(name)s has been Pending for %(minutes)s minutes: its storage class %(class)s does not exist."
+            )
+        else:
+            sentence = N_("Claim %(name)s has been Pending for %(minutes)s minutes (storage class %(class)s).")
         yield Finding(
             subject=row.key,
             namespace=row.namespace,
-            message=D(
-                N_("Claim %(name)s is Pending (storage class %(class)s)."), name=row.name, **{"class": storage_class}
-            ),
+            message=D(sentence, name=row.name, minutes=int(minutes), **{"class": storage_class or "—"}),
+            facts={"minutes": int(minutes), "storage_class": storage_class or ""},
         )
 
 
@@ -58,7 +93,8 @@ def pvc_pending(ctx, row) -> Iterator[Finding]:
 def pv_released(ctx, row) -> Iterator[Finding]:
     phase = (row.object.get("status") or {}).get("phase") or ""
     if phase in ("Released", "Failed"):
-        claim = (row.object.get("spec") or {}).get("claimRef") or {}
+        spec = row.object.get("spec") or {}
+        claim = spec.get("claimRef") or {}
         yield Finding(
             subject=row.key,
             message=D(
@@ -67,6 +103,7 @@ def pv_released(ctx, row) -> Iterator[Finding]:
                 phase=phase,
                 claim=f"{claim.get('namespace', '')}/{claim.get('name', '')}".strip("/") or "—",
             ),
+            facts={"phase": phase, "capacity": str((spec.get("capacity") or {}).get("storage") or "")},
         )
 
 
@@ -79,10 +116,23 @@ def pv_released(ctx, row) -> Iterator[Finding]:
     _("Expand the claim (allowVolumeExpansion) or clean up old data before it fills; alert at 85 %."),
 )
 def pvc_nearly_full(ctx, cluster: Cluster) -> Iterator[Finding]:
+    """Used / capacity of each mounted claim from the kubelets' volume statistics in Prometheus. Without Prometheus,
+    or when it holds no such statistics (the kubelets are not scraped, or no claim is mounted), nothing was
+    measured: not checked."""
     try:
         samples = prometheus.query(ctx.prometheus(cluster), FULLNESS)
     except prometheus.PrometheusError as exc:
-        raise CannotCheck(exc.stored if hasattr(exc, "stored") else str(exc)) from exc
+        raise CannotCheck(exc.stored) from None
+    if not samples:
+        raise CannotCheck(
+            D(
+                N_(
+                    "The Prometheus of cluster %(cluster)s holds no kubelet volume statistics "
+                    "(kubelet_volume_stats_*): the kubelets are not scraped, or no claim is mounted."
+                ),
+                cluster=cluster.name,
+            )
+        )
     limit = ctx.threshold("pvc.full_percent")
     for sample in samples:
         namespace = str(sample.labels.get("namespace") or "")
@@ -91,16 +141,26 @@ def pvc_nearly_full(ctx, cluster: Cluster) -> Iterator[Finding]:
             yield Finding(
                 subject=f"PersistentVolumeClaim {namespace}/{claim}",
                 namespace=namespace,
-                message=D(N_("Claim %(name)s is %(percent)s%% full."), name=claim, percent=round(sample.value, 1)),
+                message=D(
+                    N_("Claim %(name)s is %(percent)s%% full (limit %(limit)s%%)."),
+                    name=claim,
+                    percent=round(sample.value, 1),
+                    limit=int(limit) if limit == int(limit) else limit,
+                ),
                 facts={"percent": round(sample.value, 1)},
             )
 
 
-def _finished_at(job: dict) -> datetime | None:
+# Backups --------------------------------------------------------------------------------------------------------
+
+
+def _when(value) -> datetime | None:
+    return parse_datetime(str(value or "")[:40])
+
+
+def _succeeded_at(job: dict) -> datetime | None:
     status = job.get("status") or {}
-    if not status.get("succeeded"):
-        return None
-    return parse_datetime(str(status.get("completionTime") or ""))
+    return _when(status.get("completionTime")) if status.get("succeeded") else None
 
 
 @check(
@@ -118,52 +178,61 @@ def _finished_at(job: dict) -> datetime | None:
     ),
 )
 def etcd_backup(ctx, cluster: Cluster) -> Iterator[Finding]:
-    """Until Kubemate's backups feature records snapshots itself, the backup is a CronJob labelled
-    ``kubemate.io/backup=etcd`` (or named etcd-backup); its newest successful Job says how old the last one is."""
-    cronjobs = {
-        (r.namespace, r.name)
-        for r in ctx.rows(cluster, "CronJob")
-        if (r.labels or {}).get(BACKUP_LABEL) == "etcd" or "etcd-backup" in r.name
-    }
+    """Until Kubemate's backups feature exists and records snapshots itself (it will feed this check then), the
+    backup is a CronJob labelled ``kubemate.io/backup=etcd`` or named like ``etcd-backup``. Its last success is the
+    newer of the CronJob's ``status.lastSuccessfulTime`` and the completion of its newest successful Job still in
+    the inventory. A backup that has never succeeded is a finding once its CronJob is older than
+    ``etcd.backup_max_hours`` (a CronJob made this morning has not had its first night yet)."""
+    cronjobs: dict[tuple[str, str], datetime | None] = {}
+    created: dict[tuple[str, str], datetime | None] = {}
+    for row in ctx.rows(cluster, "CronJob"):
+        if (row.labels or {}).get(BACKUP_LABEL) == "etcd" or "etcd-backup" in row.name:
+            cronjobs[(row.namespace, row.name)] = _when((row.object.get("status") or {}).get("lastSuccessfulTime"))
+            created[(row.namespace, row.name)] = row.created
     if not cronjobs:
         yield Finding(
             subject="etcd", message=D(N_("No etcd backup is scheduled in cluster %(cluster)s."), cluster=cluster.name)
         )
         return
-    newest: datetime | None = None
+    newest = max((t for t in cronjobs.values() if t), default=None)
     for row in ctx.rows(cluster, "Job"):
-        owner = next(
-            (o for o in row.object.get("metadata", {}).get("ownerReferences") or [] if o.get("kind") == "CronJob"), None
-        )
+        refs = (row.object.get("metadata") or {}).get("ownerReferences") or []
+        owner = next((o for o in refs if (o or {}).get("kind") == "CronJob"), None)
         if owner and (row.namespace, owner.get("name")) in cronjobs:
-            done = _finished_at(row.object)
+            done = _succeeded_at(row.object)
             if done and (newest is None or done > newest):
                 newest = done
     limit = ctx.threshold("etcd.backup_max_hours")
+    names = ", ".join(f"{ns}/{name}" for ns, name in sorted(cronjobs))[:300]
     if newest is None:
-        yield Finding(
-            subject="etcd",
-            message=D(N_("The etcd backup has never succeeded in cluster %(cluster)s."), cluster=cluster.name),
-        )
+        oldest = min((t for t in created.values() if t), default=ctx.now)
+        hours = (ctx.now - oldest).total_seconds() / 3600
+        if hours > limit:
+            yield Finding(
+                subject="etcd",
+                message=D(
+                    N_("The etcd backup (%(cronjobs)s) has never succeeded; it was scheduled %(hours)s hours ago."),
+                    cronjobs=names,
+                    hours=int(hours),
+                ),
+                facts={"cronjobs": names, "hours": round(hours, 1)},
+            )
         return
     hours = (ctx.now - newest).total_seconds() / 3600
     if hours > limit:
         yield Finding(
             subject="etcd",
             message=D(
-                N_("The last etcd backup succeeded %(hours)s hours ago (at most %(limit)s)."),
+                N_("The last etcd backup (%(cronjobs)s) succeeded %(hours)s hours ago (at most %(limit)s)."),
+                cronjobs=names,
                 hours=int(hours),
                 limit=int(limit),
             ),
-            facts={"hours": round(hours, 1)},
+            facts={"cronjobs": names, "hours": round(hours, 1), "last": newest.isoformat()},
         )
 
 
-def registry_of(image: str) -> str:
-    first = image.split("/", 1)[0]
-    if "/" in image and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
+# Registries -----------------------------------------------------------------------------------------------------
 
 
 @check(
@@ -181,30 +250,57 @@ def registry_of(image: str) -> str:
     ),
 )
 def registry_reachable(ctx, cluster: Cluster) -> Iterator[Finding]:
-    hosts: dict[str, int] = {}
-    for kind in TEMPLATE_KINDS:
-        for row in ctx.rows(cluster, kind):
-            spec = pod_spec_of(kind, row.object)
-            for container in containers_of(spec or {}):
-                host = registry_of(str(container.get("image") or ""))
-                hosts[host] = hosts.get(host, 0) + 1
-    for host in sorted(hosts, key=lambda h: -hosts[h])[:MAX_REGISTRIES]:
-        why = ctx.once(("registry", host), lambda host=host: registry.probe(host))
-        if why:
-            yield Finding(subject=f"registry {host}", message=why, facts={"containers": hosts[host]})
+    """Each registry host the workloads' images name (the most used first, at most twenty) is asked for its
+    registry API from Kubemate's server (``apps.inspection.registry``): the nodes pull from the same hosts, so one
+    that does not answer Kubemate is likely not to answer them either. A node's own loopback registry is not
+    asked."""
+    counts: dict[str, int] = {}
+    for _subject, _namespace, spec in templates(ctx, cluster):
+        for container in containers_of(spec):
+            host = registry.registry_of(str(container.get("image") or ""))
+            if registry.askable(host):
+                counts[host] = counts.get(host, 0) + 1
+    hosts = sorted(counts, key=lambda h: (-counts[h], h))[:MAX_REGISTRIES]
+    # Asked once per run: clusters pulling from the same registry share its answer.
+    known = ctx.once(("registries", cluster.allow_link_local), dict)
+    known.update(registry.probe_all([h for h in hosts if h not in known], allow_link_local=cluster.allow_link_local))
+    for host in hosts:
+        if known[host]:
+            yield Finding(subject=f"registry {host}", message=known[host], facts={"containers": counts[host]})
 
 
-def first_seen(ctx, target: str) -> dict[str, datetime]:
-    """When earlier runs first saw each image unused, in one query for the cluster."""
+# Images on nodes ------------------------------------------------------------------------------------------------
 
-    def build():
-        found: dict[str, datetime] = {}
-        rows = Measurement.objects.filter(target=target, key__startswith="unused:").order_by("measured_at")
-        for key, when in rows.values_list("key", "measured_at")[:100_000]:
-            found.setdefault(key, when)
-        return found
 
-    return ctx.once(("images-first-seen", target), build)
+def _unused_before(target: str) -> dict[str, float]:
+    """Since when each image was unused, as the last run of this check on ``target`` left it (two queries)."""
+    last = (
+        Measurement.objects.filter(target=target, key=IMAGES_ANCHOR)
+        .order_by("-measured_at")
+        .values_list("run_id", flat=True)
+        .first()
+    )
+    if last is None:
+        return {}
+    rows = Measurement.objects.filter(run_id=last, target=target, key__startswith=UNUSED)
+    return dict(rows.values_list("key", "value")[:100_000])
+
+
+def _used_images(ctx, cluster: Cluster) -> set[str]:
+    used: set[str] = set()
+    for row in ctx.rows(cluster, "Pod"):
+        for container in containers_of(row.object.get("spec") or {}):
+            used |= registry.full_names(str(container.get("image") or ""))
+        status = row.object.get("status") or {}
+        for kind in ("initContainerStatuses", "containerStatuses"):
+            for seen in status.get(kind) or []:
+                used |= registry.full_names(str((seen or {}).get("image") or ""))
+                used |= registry.full_names(str((seen or {}).get("imageID") or ""))
+    return used
+
+
+def _is_pause(name: str) -> bool:
+    return name.split("@", 1)[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] == "pause"
 
 
 @check(
@@ -219,30 +315,55 @@ def first_seen(ctx, target: str) -> dict[str, datetime]:
     _("Let the kubelet's image garbage collection remove them (imageGCHighThresholdPercent), or prune on the node."),
 )
 def images_unused(ctx, cluster: Cluster) -> Iterator[Finding]:
-    """An image on a node (Node status.images) that no pod of the cluster runs is remembered from the first run that
-    saw it unused (a measurement); once that is longer ago than ``image.unused_days``, it is a finding."""
-    used: set[str] = set()
-    for row in ctx.rows(cluster, "Pod"):
-        for container in containers_of(row.object.get("spec") or {}):
-            used.add(str(container.get("image") or ""))
-    target = f"cluster:{cluster.name}"
+    """The rule, from what the inventory gives: an image a node holds (Node ``status.images``: its names, its size)
+    is in use while any pod of the cluster, running or finished, names it: its spec's image or the image and image
+    ID the kubelet reports in its status, compared in full (``busybox:1.36`` is
+    ``docker.io/library/busybox:1.36``). The sandbox image (``…/pause``) runs beside every pod without a pod naming
+    it and is never counted.
+
+    The inventory does not say when an image was last used, so Kubemate remembers it: each run keeps, per unused
+    image, since when it has been unused (a measurement, carried from the previous run of this check; an image that
+    was in use then starts again from now). An image unused for ``image.unused_days`` is one finding naming the
+    nodes that keep it and the space it takes there. The first run therefore finds nothing: it starts the clock."""
+    used = _used_images(ctx, cluster)
+    unused: dict[str, list] = {}  # name -> [nodes, bytes, node names]
     for row in ctx.rows(cluster, "Node"):
         for image in (row.object.get("status") or {}).get("images") or []:
-            names = [n for n in image.get("names") or [] if "@sha256:" not in n] or list(image.get("names") or [])[:1]
-            if not names or any(n in used for n in image.get("names") or []):
+            listed = [str(n)[: registry.MAX_REFERENCE] for n in (image or {}).get("names") or []][:16]
+            full = set().union(*(registry.full_names(n) for n in listed)) if listed else set()
+            if not listed or full & used or any(_is_pause(n) for n in listed):
                 continue
-            key = f"unused:{row.name}:{names[0]}"[:300]
-            since = first_seen(ctx, target).get(key) or ctx.now
-            ctx.record(target, key, since.timestamp())
-            days = (ctx.now - since).total_seconds() / 86400
-            if days >= ctx.threshold("image.unused_days"):
-                yield Finding(
-                    subject=f"Node {row.name} image {names[0]}",
-                    message=D(
-                        N_("Image %(image)s on node %(node)s has not been used for %(days)s days."),
-                        image=names[0],
-                        node=row.name,
-                        days=int(days),
-                    ),
-                    facts={"bytes": image.get("sizeBytes")},
-                )
+            tagged = sorted(n for n in listed if "@" not in n)
+            name = (tagged or sorted(listed))[0]
+            entry = unused.setdefault(name, [0, 0, []])
+            entry[0] += 1
+            entry[1] += int((image or {}).get("sizeBytes") or 0)
+            if len(entry[2]) < MAX_NODES_NAMED:
+                entry[2].append(row.name)
+    target = f"cluster:{cluster.name}"
+    before = _unused_before(target)
+    ctx.record(target, IMAGES_ANCHOR, len(unused))
+    limit = ctx.threshold("image.unused_days")
+    for name, (nodes, size, named) in sorted(unused.items()):
+        key = f"{UNUSED}{name}"[:300]
+        since = before.get(key, ctx.now.timestamp())
+        ctx.record(target, key, since)
+        days = (ctx.now.timestamp() - since) / 86400
+        if days < limit:
+            continue
+        shown = ", ".join(named) + (" …" if nodes > len(named) else "")
+        yield Finding(
+            subject=f"image {name}",
+            message=D(
+                N_(
+                    "Image %(image)s has not been used for %(days)s days; it takes %(mib)s MiB on %(nodes)s (nodes "
+                    "holding it: %(count)s)."
+                ),
+                image=name,
+                days=int(days),
+                count=nodes,
+                nodes=shown,
+                mib=round(size / 2**20),
+            ),
+            facts={"nodes": nodes, "bytes": size, "days": int(days)},
+        )
