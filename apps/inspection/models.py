@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.clusters.models import Cluster
 from apps.core import deferred
@@ -174,7 +175,7 @@ class Run(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         RUNNING = "running", _("Running")
-        FINISHED = "finished", _("Finished")
+        FINISHED = "finished", pgettext_lazy("inspection run status", "Finished")
         FAILED = "failed", _("Failed")
 
     class Email(models.TextChoices):
