@@ -17,6 +17,8 @@ from apps.inspection.checks.context import THRESHOLDS
 from apps.inspection.models import DatabaseTarget, Schedule, Template
 
 MAX_THRESHOLD_LINES = 60
+SELECT = {"class": "form-select"}
+TICKS = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
 
 
 def check_choices() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -35,7 +37,7 @@ class RunForm(forms.Form):
         label=_("Clusters"),
         queryset=Cluster.objects.none(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=TICKS,
         help_text=_("None ticked: the template's clusters, or every cluster you may inspect."),
     )
 
@@ -53,7 +55,7 @@ class TemplateForm(forms.Form):
         label=_("Clusters"),
         queryset=Cluster.objects.none(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=TICKS,
         help_text=_("None ticked: every cluster the person running it may inspect."),
     )
     thresholds = forms.CharField(
@@ -106,12 +108,16 @@ def _recipients(text: str) -> list[str]:
 
 class ScheduleForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
-    kind = forms.ChoiceField(label=_("Kind"), choices=Schedule.Kind.choices)
+    kind = forms.ChoiceField(label=_("Kind"), choices=Schedule.Kind.choices, widget=forms.Select(attrs=SELECT))
     template = forms.ModelChoiceField(
-        label=_("Template"), queryset=Template.objects.all(), required=False, empty_label="—"
+        label=_("Template"),
+        queryset=Template.objects.all(),
+        required=False,
+        empty_label="—",
+        widget=forms.Select(attrs=SELECT),
     )
     clusters = forms.ModelMultipleChoiceField(
-        label=_("Clusters"), queryset=Cluster.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Clusters"), queryset=Cluster.objects.none(), required=False, widget=TICKS
     )
     cron = forms.CharField(
         label=_("Schedule (cron)"),
@@ -128,7 +134,9 @@ class ScheduleForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("One address per line. Kubemate users read it in their own language."),
     )
-    language = forms.ChoiceField(label=_("Language for other recipients"), choices=settings.LANGUAGES)
+    language = forms.ChoiceField(
+        label=_("Language for other recipients"), choices=settings.LANGUAGES, widget=forms.Select(attrs=SELECT)
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -158,18 +166,24 @@ class AgentForm(forms.Form):
         required=False,
         help_text=_("As the agent's log prints it. Empty: the certificate presented now is trusted and pinned."),
     )
-    cluster = forms.ModelChoiceField(label=_("Cluster"), queryset=Cluster.objects.all(), required=False)
+    cluster = forms.ModelChoiceField(
+        label=_("Cluster"), queryset=Cluster.objects.all(), required=False, widget=forms.Select(attrs=SELECT)
+    )
     node_name = forms.CharField(label=_("Node"), max_length=253, required=False)
 
 
 class DatabaseForm(forms.Form):
     name = forms.SlugField(label=_("Name"), max_length=63)
-    engine = forms.ChoiceField(label=_("Engine"), choices=DatabaseTarget.Engine.choices)
+    engine = forms.ChoiceField(
+        label=_("Engine"), choices=DatabaseTarget.Engine.choices, widget=forms.Select(attrs=SELECT)
+    )
     host = forms.CharField(label=_("Host"), max_length=253)
     port = forms.IntegerField(label=_("Port"), min_value=1, max_value=65535)
     database = forms.CharField(label=_("Database"), max_length=63)
     username = forms.CharField(label=_("User (read-only)"), max_length=63)
     password = forms.CharField(label=_("Password"), max_length=512, widget=forms.PasswordInput(render_value=False))
     use_tls = forms.BooleanField(label=_("Use TLS"), required=False)
-    cluster = forms.ModelChoiceField(label=_("Cluster"), queryset=Cluster.objects.all(), required=False)
+    cluster = forms.ModelChoiceField(
+        label=_("Cluster"), queryset=Cluster.objects.all(), required=False, widget=forms.Select(attrs=SELECT)
+    )
     namespace = forms.CharField(label=_("Namespace"), max_length=63, required=False)
