@@ -35,8 +35,8 @@ def _viewer(user) -> None:
 @login_required
 def inspection_home(request):
     _viewer(request.user)
-    runs = list(access.runs(request.user).order_by("-created_at")[:RUNS_SHOWN])
-    whole = {r.pk for r in runs if access.sees_whole_run(request.user, r)}
+    runs = list(access.runs(request.user).prefetch_related("clusters").order_by("-created_at")[:RUNS_SHOWN])
+    whole = access.whole_runs(request.user, runs)
     form = RunForm(user=request.user) if access.may_run(request.user) else None
     context = {
         "runs": runs,

@@ -5,6 +5,8 @@ answer in sentences; run now goes through the service as the person."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -160,3 +162,17 @@ def test_the_agent_form_never_renders_the_token_back(client):
     body = response.content.decode()
     assert response.status_code == 400 and "s3cr3t-t0ken-value" not in body
     assert 'data-testid="form-error"' in body
+
+
+def test_the_run_list_costs_the_same_queries_for_one_run_or_many(client, finished):
+    run, cluster, admin = finished
+    login(client, admin)
+    with CaptureQueriesContext(connection) as one:
+        client.get(reverse("inspection:home"))
+    for _ in range(5):
+        more = Run.objects.create(template=run.template, actor=admin, status=Run.Status.FINISHED)
+        more.clusters.set([cluster])
+    with CaptureQueriesContext(connection) as six:
+        page = client.get(reverse("inspection:home")).content.decode()
+    assert page.count('data-testid="run-row"') == 6
+    assert len(six) == len(one)
