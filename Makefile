@@ -24,6 +24,7 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v git >/dev/null || missing="$$missing git"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v go >/dev/null || missing="$$missing golang"; \
 	test -e /usr/include/ldap.h || missing="$$missing libldap2-dev"; \

@@ -19,6 +19,8 @@ from apps.accounts.capabilities import (
     ALERTS_NOTIFY,
     ALERTS_VIEW,
     AUDIT_VIEW,
+    CICD_ADMIN,
+    CICD_VIEW,
     INSPECTION_TARGETS,
     INSPECTION_VIEW,
     LOGS_VIEW,
@@ -75,6 +77,15 @@ SECTIONS = (
             NavItem(_("Schedules"), "inspection:schedule_list", "calendar-time", capability=INSPECTION_VIEW),
             NavItem(_("Weekly reports"), "inspection:weekly_list", "report-analytics", capability=INSPECTION_VIEW),
             NavItem(_("Hosts and databases"), "inspection:target_list", "server-bolt", capability=INSPECTION_TARGETS),
+        ),
+    ),
+    NavSection(
+        _("CI/CD"),
+        (
+            NavItem(_("Pipelines"), "cicd:home", "git-merge", capability=CICD_VIEW),
+            NavItem(_("Registries and images"), "cicd:registry_list", "packages", capability=CICD_VIEW),
+            NavItem(_("Policies and exceptions"), "cicd:policy_list", "shield-check", capability=CICD_VIEW),
+            NavItem(_("Vulnerability database"), "cicd:vulndb", "database-search", capability=CICD_ADMIN),
         ),
     ),
     NavSection(

@@ -72,6 +72,12 @@ INSPECTION_VIEW = "inspection.view"
 INSPECTION_RUN = "inspection.run"
 INSPECTION_SCHEDULE = "inspection.schedule"
 INSPECTION_TARGETS = "inspection.targets"
+CICD_VIEW = "cicd.view"
+CICD_RUN = "cicd.run"
+CICD_EDIT = "cicd.edit"
+CICD_DEPLOY = "cicd.deploy"
+CICD_EXCEPTIONS = "cicd.exceptions"
+CICD_ADMIN = "cicd.admin"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
@@ -80,6 +86,8 @@ CLUSTERS_MANAGE = "clusters.manage"
 READ = ("get", "list", "watch")
 OBSERVABILITY_GROUP = "observability.kubemate.io"  # metrics, queries, alerts, silences: no objects, RBAC only
 INSPECTION_GROUP = "inspection.kubemate.io"  # inspection reports, runs, schedules: no objects, RBAC only
+CICD_GROUP = "cicd.kubemate.io"  # pipelines, their deploys and scan exceptions: no objects, RBAC only
+TEKTON_GROUP = "tekton.dev"
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "replicasets")
 DOMAINS = {
     "workloads": _("Workloads"),
@@ -88,6 +96,7 @@ DOMAINS = {
     "releases": _("Releases"),
     "observability": _("Observability"),
     "inspection": _("Inspection"),
+    "cicd": _("CI/CD"),
     "platform": _("Platform"),
 }
 
@@ -316,6 +325,54 @@ CAPABILITIES: tuple[Capability, ...] = (
         platform=True,
         dangerous=True,
     ),
+    # CI/CD: pipelines live in a namespace; a run acts as the person who started it (or the trigger's owner), so
+    # its in-cluster build (a Tekton PipelineRun or a Job, with a Secret for the registry and repository
+    # credentials, owned by the build) is authorized by Kubernetes, and so is its deploy (releases.deploy's rules).
+    Capability(
+        CICD_VIEW,
+        "cicd",
+        _("View pipelines and their runs"),
+        (Rule((CICD_GROUP,), ("pipelines",), ("get", "list")),),
+    ),
+    Capability(
+        CICD_RUN,
+        "cicd",
+        _("Run, cancel and re-run pipelines"),
+        (
+            Rule((CICD_GROUP,), ("runs",), ("create",)),
+            Rule((TEKTON_GROUP,), ("pipelines", "pipelineruns"), ("get", "list", "watch", "create", "patch", "delete")),
+            Rule((TEKTON_GROUP,), ("taskruns",), READ),
+            Rule(("batch",), ("jobs",), ("get", "list", "watch", "create", "delete")),
+            Rule(("",), ("pods", "pods/log"), ("get", "list")),
+            Rule(("",), ("secrets",), ("create", "delete")),
+        ),
+    ),
+    Capability(
+        CICD_EDIT,
+        "cicd",
+        _("Create and edit pipelines and the base image catalogue"),
+        (Rule((CICD_GROUP,), ("pipelines",), ("create", "update", "delete")),),
+    ),
+    Capability(
+        CICD_DEPLOY,
+        "cicd",
+        _("Let pipeline runs deploy releases"),
+        (Rule((CICD_GROUP,), ("deployments",), ("create",)),),
+    ),
+    Capability(
+        CICD_EXCEPTIONS,
+        "cicd",
+        _("Grant and revoke vulnerability exceptions"),
+        (Rule((CICD_GROUP,), ("exceptions",), ("create", "delete")),),
+        dangerous=True,
+    ),
+    Capability(
+        CICD_ADMIN,
+        "platform",
+        _("Manage registries and the vulnerability database"),
+        platform=True,
+        dangerous=True,
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -355,6 +412,11 @@ PROBES: dict[str, tuple[str, str, str]] = {
     INSPECTION_VIEW: ("list", INSPECTION_GROUP, "reports"),
     INSPECTION_RUN: ("create", INSPECTION_GROUP, "runs"),
     INSPECTION_SCHEDULE: ("update", INSPECTION_GROUP, "schedules"),
+    CICD_VIEW: ("list", CICD_GROUP, "pipelines"),
+    CICD_RUN: ("create", CICD_GROUP, "runs"),
+    CICD_EDIT: ("update", CICD_GROUP, "pipelines"),
+    CICD_DEPLOY: ("create", CICD_GROUP, "deployments"),
+    CICD_EXCEPTIONS: ("create", CICD_GROUP, "exceptions"),
 }
 
 

@@ -247,6 +247,11 @@ TABLE: tuple[Kind, ...] = (
     # The Prometheus Operator's objects Kubemate writes: alert rules and notification routes.
     Kind("PrometheusRule", "monitoring.coreos.com", "v1", "prometheusrules", True),
     Kind("AlertmanagerConfig", "monitoring.coreos.com", "v1alpha1", "alertmanagerconfigs", True),
+    # Tekton's objects, where a cluster serves them: CI/CD renders repository builds as Pipelines and PipelineRuns
+    # and follows their TaskRuns.
+    Kind("Pipeline", "tekton.dev", "v1", "pipelines", True),
+    Kind("PipelineRun", "tekton.dev", "v1", "pipelineruns", True),
+    Kind("TaskRun", "tekton.dev", "v1", "taskruns", True),
 )
 
 KINDS: tuple[Kind, ...] = tuple(k for k in TABLE if k.synced)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import zoneinfo
 
-from celery.schedules import crontab
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
 from apps.accounts.capabilities import INSPECTION_RUN, INSPECTION_SCHEDULE
 from apps.core import audit
+from apps.core import cron as cron_fields
 from apps.core.deferred import N_, Failure, render
 from apps.core.deferred import text as D
 from apps.core.jobs import start_job
@@ -182,33 +182,26 @@ def delete_template(*, actor, template: Template, request=None) -> None:
 
 
 def parse_cron(text: str) -> dict[str, str]:
-    """Five cron fields (minute hour day-of-month month day-of-week) as CrontabSchedule's fields; Refused with a
-    sentence when they do not parse."""
-    fields = (text or "").split()
-    if len(text or "") > 100 or len(fields) != 5:
-        raise Refused(D(N_("A schedule is five fields: minute hour day-of-month month day-of-week, e.g. 0 7 * * *.")))
-    minute, hour, dom, month, dow = fields
+    """Five cron fields as CrontabSchedule's fields (``core.cron.parse``); Refused with its sentence otherwise."""
     try:
-        crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
-    except (ValueError, TypeError, KeyError):
-        raise Refused(D(N_("The schedule %(cron)s does not parse as cron."), cron=text)) from None
-    return {"minute": minute, "hour": hour, "day_of_month": dom, "month_of_year": month, "day_of_week": dow}
+        return cron_fields.parse(text)
+    except cron_fields.BadCron as exc:
+        raise Refused(exc.stored) from None
 
 
 def _sync_beat(schedule: Schedule) -> None:
     """The schedule's beat entry (django-celery-beat), created or changed to match the row."""
-    fields = parse_cron(schedule.cron)
-    cron, _created = CrontabSchedule.objects.get_or_create(**fields, timezone=schedule.timezone)
-    task = schedule.periodic_task
-    if task is None:
-        task = PeriodicTask(name=f"inspection schedule {schedule.pk}")
-    task.task = "inspection.run_scheduled"
-    task.crontab = cron
-    task.interval = None
-    task.args = f"[{schedule.pk}]"
-    task.enabled = schedule.enabled
-    task.description = schedule.name
-    task.save()
+    parse_cron(schedule.cron)
+    task = cron_fields.sync_entry(
+        entry=schedule.periodic_task,
+        name=f"inspection schedule {schedule.pk}",
+        task="inspection.run_scheduled",
+        args=[schedule.pk],
+        cron=schedule.cron,
+        tz=schedule.timezone,
+        enabled=schedule.enabled,
+        description=schedule.name,
+    )
     if schedule.periodic_task_id != task.pk:
         Schedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
         schedule.periodic_task = task

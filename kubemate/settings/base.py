@@ -26,6 +26,12 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_TERMINAL_URL     | empty: /ws/terminal/ on the console's address (a proxy sends it to terminal_server) |
 | KUBEMATE_TERMINAL_IDLE_SECONDS / _MAX_SECONDS | 600 / 3600: a terminal closes idle, or in all |
 | KUBEMATE_INSECURE_REGISTRIES | empty: registries the inspection asks over plain HTTP (host:port, comma-separated) |
+| KUBEMATE_CICD_STORAGE     | .run/cicd: uploads, image archives, scan reports, SBOMs and vulnerability databases |
+| KUBEMATE_CICD_MAX_UPLOAD_MB | 512: the largest jar or war, and vulnerability database bundle, accepted |
+| KUBEMATE_CICD_GIT_IMAGE / KUBEMATE_CICD_BUILDER_IMAGE | {registry}/kubemate/git:2.39 / {registry}/kubemate/kaniko-executor:v1.23.2: what in-cluster builds run |
+| KUBEMATE_CICD_BUILD_TIMEOUT_SECONDS | 1800: an in-cluster build not finished by then is stopped |
+| KUBEMATE_CICD_LOCAL_GIT   | false; true: pipelines may read git repositories on this server (file://, paths) |
+| KUBEMATE_CRANE / KUBEMATE_OSV_SCANNER | the built binaries (deploy/sandbox/build), else on PATH |
 | KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
 | KUBEMATE_LDAP_BIND_DN / KUBEMATE_LDAP_BIND_PASSWORD | empty (anonymous search)    |
 | KUBEMATE_LDAP_USER_BASE   | required with KUBEMATE_LDAP_URI, e.g. ou=people,dc=bank,dc=example |
@@ -112,6 +118,7 @@ INSTALLED_APPS = [
     "apps.terminal",
     "apps.observability",
     "apps.inspection",
+    "apps.cicd",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +259,21 @@ WHITENOISE_MANIFEST_STRICT = False
 
 # Registries asked over plain HTTP by the inspection's reachability check (host or host:port as images name them).
 KUBEMATE_INSECURE_REGISTRIES = env_list("KUBEMATE_INSECURE_REGISTRIES")
+
+# CI/CD: where runs keep their files, the largest upload, and the image tools (crane, osv-scanner). Empty tool
+# paths: the ones deploy/sandbox/build put in the cache, else the command on PATH (apps/cicd/tools.py).
+KUBEMATE_CICD_STORAGE = Path(env("KUBEMATE_CICD_STORAGE") or BASE_DIR / ".run" / "cicd")
+KUBEMATE_CICD_MAX_UPLOAD = env_int("KUBEMATE_CICD_MAX_UPLOAD_MB", 512) * 1024 * 1024
+KUBEMATE_CRANE = env("KUBEMATE_CRANE")
+# In-cluster builds of repository pipelines (a Tekton PipelineRun, else a Job): the images they run, taken from the
+# pipeline's own registry ({registry} is its host), and how long a build may take.
+KUBEMATE_CICD_GIT_IMAGE = env("KUBEMATE_CICD_GIT_IMAGE", "{registry}/kubemate/git:2.39")
+KUBEMATE_CICD_BUILDER_IMAGE = env("KUBEMATE_CICD_BUILDER_IMAGE", "{registry}/kubemate/kaniko-executor:v1.23.2")
+KUBEMATE_CICD_BUILD_TIMEOUT_SECONDS = env_int("KUBEMATE_CICD_BUILD_TIMEOUT_SECONDS", 1800)
+# Repositories on this server's own disk (file:// or a path): off, since they would let a person read its files;
+# the tests and the demo turn it on for their local bare repository.
+KUBEMATE_CICD_LOCAL_GIT = env_bool("KUBEMATE_CICD_LOCAL_GIT", False)
+KUBEMATE_OSV_SCANNER = env("KUBEMATE_OSV_SCANNER")
 
 EMAIL_HOST = env("EMAIL_HOST")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

@@ -32,3 +32,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 DATABASES["default"]["TEST"] = {"NAME": env("KUBEMATE_TEST_DB", "test_kubemate")}  # noqa: F405
 # TransactionTestCase and the live server flush tables with TRUNCATE; the audit guard allows it only here.
 DATABASES["default"]["OPTIONS"]["options"] = "-c kubemate.test_flush=on"  # noqa: F405
+
+# CI/CD: the tests' own storage folder (apart per test database) and their local bare git repositories.
+KUBEMATE_CICD_STORAGE = BASE_DIR / ".run" / f"cicd-{env('KUBEMATE_TEST_DB', 'test_kubemate')}"  # noqa: F405
+KUBEMATE_CICD_LOCAL_GIT = True

@@ -1,0 +1,86 @@
+"""What the CI/CD tests share: a project team on the sandbox, the real registry registered for the cluster with an
+approved base image pushed offline, an imported offline vulnerability database, and pipelines built on them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from apps.accounts.models import Project
+from apps.cicd import services, storage
+from apps.cicd.models import Pipeline, Registry, VulnDatabase
+from tests.factories import UserFactory
+from tests.helpers import bind, create_namespace, delete_namespace, unique
+from tests.plugins.registry import cicd_samples
+
+
+@pytest.fixture
+def samples():
+    return cicd_samples()
+
+
+@pytest.fixture
+def team(sandbox, registered_cluster, admin_user):
+    """A project namespace with a developer (cicd.run, cicd.edit, cicd.deploy, releases.deploy) and its RBAC."""
+    namespace = unique("ci")
+    create_namespace(sandbox, namespace)
+    developer = UserFactory()
+    bind(admin_user, registered_cluster, developer, "developer", [namespace])
+    project = Project.objects.get(namespaces__contains=[namespace])
+    developer = type(developer).objects.get(pk=developer.pk)  # grants are cached per user object: read them anew
+    yield {
+        "cluster": registered_cluster,
+        "namespace": namespace,
+        "user": developer,
+        "project": project,
+        "admin": admin_user,
+    }
+    delete_namespace(sandbox, namespace)
+
+
+@pytest.fixture
+def registry(team, oci_registry):
+    return Registry.objects.create(name=unique("reg"), host=oci_registry.host, insecure=True, cluster=team["cluster"])
+
+
+@pytest.fixture
+def base(team, registry, oci_registry, samples, tmp_path):
+    """The sample base image pushed to the registry and approved for the project (digest pinned)."""
+    ref = oci_registry.ref(f"base/{unique('jre')}", "1.0")
+    samples.push_base_image(str(oci_registry.crane_path), ref, folder=tmp_path / "base")
+    return services.approve_base(
+        actor=team["user"], project=team["project"], name="Debian JRE", reference=ref, registry=registry
+    )
+
+
+@pytest.fixture
+def vulndb(samples, db):
+    """The sample OSV database (a planted critical Maven advisory, a high Debian one) as the newest import."""
+    folder = uuid.uuid4().hex
+    samples.build_osv_db(storage.root() / "vulndb" / folder)
+    return VulnDatabase.objects.create(
+        data_date=timezone.now(),
+        filename="sample.zip",
+        sha256="0" * 64,
+        size=1,
+        folder=folder,
+        ecosystems={"Maven": 1, "Debian": 1},
+    )
+
+
+@pytest.fixture
+def jar_pipeline(team, registry, base):
+    pipeline = Pipeline(
+        project=team["project"],
+        namespace=team["namespace"],
+        name=unique("orders"),
+        kind=Pipeline.Kind.JAR,
+        base_image=base,
+        registry=registry,
+        repository=f"team/{unique('orders')}",
+        port=8080,
+        deploy_mode=Pipeline.DeployMode.DIRECT,
+    )
+    return services.save_pipeline(actor=team["user"], pipeline=pipeline)
