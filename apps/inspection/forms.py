@@ -155,7 +155,10 @@ class ScheduleForm(forms.Form):
 class AgentForm(forms.Form):
     name = forms.SlugField(label=_("Name"), max_length=63)
     url = forms.URLField(
-        label=_("Address"), max_length=255, help_text=_("The agent's HTTPS address, e.g. https://10.0.0.12:9479.")
+        label=_("Address"),
+        max_length=255,
+        assume_scheme="https",
+        help_text=_("The agent's HTTPS address, e.g. https://10.0.0.12:9479."),
     )
     token = forms.CharField(
         label=_("Token"), max_length=512, widget=forms.PasswordInput(render_value=False), strip=True

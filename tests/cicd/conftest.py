@@ -84,3 +84,50 @@ def jar_pipeline(team, registry, base):
         deploy_mode=Pipeline.DeployMode.DIRECT,
     )
     return services.save_pipeline(actor=team["user"], pipeline=pipeline)
+
+
+def git(*args, cwd=None) -> str:
+    import subprocess
+
+    env = {
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@bank.local",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@bank.local",
+        "HOME": "/tmp",
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def bare_repository(tmp_path):
+    """A local bare git repository whose main branch holds a Dockerfile; yields (url, head commit, work tree)."""
+    bare, work = tmp_path / "app.git", tmp_path / "work"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    git("clone", "--quiet", str(bare), str(work))
+    (work / "Dockerfile").write_text("FROM registry.bank.local/base/jre:17\nCOPY app.jar /app/app.jar\n")
+    (work / "app.jar").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "First version of the app", cwd=work)
+    git("push", "--quiet", "origin", "main", cwd=work)
+    head = git("rev-parse", "HEAD", cwd=work).strip()
+    return f"file://{bare}", head, work
+
+
+@pytest.fixture
+def repo_pipeline(team, registry, bare_repository):
+    url, _head, _work = bare_repository
+    pipeline = Pipeline(
+        project=team["project"],
+        namespace=team["namespace"],
+        name=unique("web"),
+        kind=Pipeline.Kind.REPOSITORY,
+        git_url=url,
+        git_branch="main",
+        registry=registry,
+        repository=f"team/{unique('web')}",
+        deploy_mode=Pipeline.DeployMode.NONE,
+        webhook_owner=team["user"],
+    )
+    return services.save_pipeline(actor=team["user"], pipeline=pipeline)
