@@ -108,6 +108,7 @@ demo: deps services ## Start the console on a local sandbox cluster with demo da
 	$(PY) deploy/local/demo_telemetry.py --run .run/sandbox/demo --logs-url http://127.0.0.1:$$(cat .run/demo/victoria-logs.port) \
 	  --otlp http://127.0.0.1:$$(cat .run/demo/jaeger-otlp.port)
 	$(MANAGE) demo_inspection --cluster sandbox --agent-port $$(cat .run/demo/agent.port) --agent-token-file .run/demo/agent-token
+	KUBEMATE_CICD_LOCAL_GIT=true $(MANAGE) demo_cicd --cluster sandbox --registry 127.0.0.1:$$(cat .run/demo/registry.port)
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
 	deploy/local/demo down

@@ -142,7 +142,8 @@ def tekton_manifests(pipeline, run, name: str, secret: str) -> tuple[dict, dict]
             "description": f"Kubemate pipeline {pipeline.project.slug}/{pipeline.name}: clone, build and push.",
             "params": [{"name": "revision", "type": "string"}, {"name": "image", "type": "string"}],
             "workspaces": [{"name": "source"}, {"name": "credentials"}],
-            "results": [{"name": "IMAGE_DIGEST", "value": "$(tasks.build.results.IMAGE_DIGEST)"}],
+            # No pipeline-level result: one the build did not report would fail the run; the digest is read from
+            # the TaskRun's results when Kaniko wrote it, and always from the registry by the push stage.
             "tasks": [
                 {
                     "name": "build",
@@ -170,6 +171,8 @@ def tekton_manifests(pipeline, run, name: str, secret: str) -> tuple[dict, dict]
                             {
                                 "name": "build-and-push",
                                 "image": builder_image,
+                                # Named, so the controller never asks the registry for the image's entrypoint.
+                                "command": ["/kaniko/executor"],
                                 "env": [{"name": "DOCKER_CONFIG", "value": "/kaniko/.docker"}],
                                 "args": _kaniko_args(
                                     pipeline,
@@ -243,6 +246,7 @@ def job_manifest(pipeline, run, name: str, secret: str) -> dict:
                         {
                             "name": "build-and-push",
                             "image": builder_image,
+                            "command": ["/kaniko/executor"],
                             "args": _kaniko_args(
                                 pipeline,
                                 f"{pipeline.image_repository}:{run_tag(run)}",

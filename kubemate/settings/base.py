@@ -28,7 +28,8 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_INSECURE_REGISTRIES | empty: registries the inspection asks over plain HTTP (host:port, comma-separated) |
 | KUBEMATE_CICD_STORAGE     | .run/cicd: uploads, image archives, scan reports, SBOMs and vulnerability databases |
 | KUBEMATE_CICD_MAX_UPLOAD_MB | 512: the largest jar or war, and vulnerability database bundle, accepted |
-| KUBEMATE_CICD_GIT_IMAGE / KUBEMATE_CICD_BUILDER_IMAGE | {registry}/kubemate/git:2.39 / {registry}/kubemate/kaniko-executor:v1.23.2: what in-cluster builds run |
+| KUBEMATE_CICD_GIT_IMAGE   | {registry}/kubemate/git:2.39: the clone step of in-cluster builds |
+| KUBEMATE_CICD_BUILDER_IMAGE | {registry}/kubemate/kaniko-executor:v1.23.2: their build-and-push step |
 | KUBEMATE_CICD_BUILD_TIMEOUT_SECONDS | 1800: an in-cluster build not finished by then is stopped |
 | KUBEMATE_CICD_LOCAL_GIT   | false; true: pipelines may read git repositories on this server (file://, paths) |
 | KUBEMATE_CRANE / KUBEMATE_OSV_SCANNER | the built binaries (deploy/sandbox/build), else on PATH |

@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 
 # The registry fixture (oci_registry). Once tests/conftest.py lists "tests.plugins.registry", this line goes.
-pytest_plugins = ["tests.plugins.registry"]
 
 ROOT = Path(__file__).resolve().parents[2]
 

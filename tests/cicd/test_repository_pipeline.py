@@ -17,6 +17,7 @@ from apps.cicd import incluster, services, tasks
 from apps.cicd.models import Run
 from apps.core.models import AuditEvent
 from tests.cicd.conftest import git
+from tests.plugins.tekton import done_condition
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -109,3 +110,42 @@ def test_without_tekton_a_repository_builds_as_a_kubernetes_job(
     secrets = k8s.CoreV1Api(sandbox.api_client).list_namespaced_secret(team["namespace"]).items
     assert build.detail["object"] not in {s.metadata.name for s in secrets}, "the build's credentials are deleted"
     assert head != newest
+
+
+def test_with_tekton_a_repository_builds_as_a_pipelinerun_the_console_shows(
+    team, repo_pipeline, bare_repository, vulndb, oci_registry, samples, sandbox, tekton, client, tmp_path
+):
+    _url, head, _work = bare_repository
+    services.save_policy(
+        actor=team["admin"], project=team["project"], block_on="none", max_concurrent_runs=2, keep_days=30, keep_runs=10
+    )
+    built = oci_registry.ref(repo_pipeline.repository, f"1-{head[:12]}")
+    samples.push_base_image(str(oci_registry.crane_path), built, folder=tmp_path / "img")
+
+    run = services.start_run(actor=team["user"], pipeline=repo_pipeline)
+    run.refresh_from_db()
+    tasks.execute_run(str(run.job_id), run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED, run.message
+    build = run.stages.get(key="build")
+    assert build.detail["engine"] == "tekton" and build.detail["kind"] == "PipelineRun"
+    # The real controller took the rendered PipelineRun to Succeeded, through a TaskRun whose steps kwok ran.
+    pipeline_run = tekton.get("PipelineRun", team["namespace"], build.detail["object"])
+    assert done_condition(pipeline_run)["status"] == "True"
+    assert pipeline_run["spec"]["pipelineRef"]["name"] == f"km-{repo_pipeline.name}"
+    assert {"name": "revision", "value": head} in pipeline_run["spec"]["params"]
+    (task,) = build.detail["tasks"]
+    assert task["name"] == "build" and task["status"] == "succeeded"
+    assert [(s["name"], s["status"]) for s in task["steps"]] == [
+        ("clone", "succeeded"),
+        ("build-and-push", "succeeded"),
+    ]
+    assert all(s["started"] and s["finished"] for s in task["steps"])
+    assert run.digest == oci_registry.digest(built)
+
+    client.force_login(team["user"])
+    page = client.get(reverse("cicd:run_detail", args=[run.pk])).content.decode()
+    assert f"Tekton PipelineRun {build.detail['object']}" in page
+    assert 'data-step="clone" data-status="succeeded"' in page
+    assert 'data-step="build-and-push" data-status="succeeded"' in page
+    assert 'data-stage="build" data-status="succeeded"' in page

@@ -14,9 +14,6 @@ from kubernetes import client as k8s
 from tests.helpers import create_namespace, delete_namespace, unique
 from tests.plugins.tekton import done_condition
 
-# the fixture, until the root conftest loads tests.plugins.tekton
-from tests.plugins.tekton import tekton as tekton
-
 pytestmark = pytest.mark.sandbox
 
 COMMIT = "4f2a9c1e0b7d"

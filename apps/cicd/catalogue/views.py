@@ -59,6 +59,11 @@ def _project(user, pk: int):
     return found
 
 
+def _ids(project) -> str:
+    """Field ids of one project's form on a page holding a form per project."""
+    return f"id_p{project.pk}_%s"
+
+
 def _registries(user):
     """Registries a person sees listed: all for platform administrators; else those of their projects and of
     their projects' clusters."""
@@ -95,7 +100,7 @@ def _registry_page(request, *, project_id=None, base_form=None, error="", status
             form = (
                 base_form
                 if project.pk == project_id and base_form is not None
-                else BaseImageForm(registries=registries, initial={"registry": registries[0].pk})
+                else BaseImageForm(registries=registries, initial={"registry": registries[0].pk}, auto_id=_ids(project))
             )
         sections.append(
             {
@@ -236,7 +241,7 @@ def _to_project(view_name: str, project_id: int):
 @require_POST
 def base_create(request, project: int):
     project = _project(request.user, project)
-    form = BaseImageForm(request.POST, registries=services.registries_of(project))
+    form = BaseImageForm(request.POST, registries=services.registries_of(project), auto_id=_ids(project))
     if not form.is_valid():
         return _registry_page(request, project_id=project.pk, base_form=form, status=400)
     data = form.cleaned_data
@@ -308,11 +313,13 @@ def _policy_page(request, *, project_id=None, policy_form=None, exception_form=N
                 "policy_form": (
                     policy_form
                     if mine and policy_form is not None
-                    else PolicyForm(initial=PolicyForm.initial_for(policy))
+                    else PolicyForm(initial=PolicyForm.initial_for(policy), auto_id=_ids(project))
                 )
                 if may
                 else None,
-                "exception_form": (exception_form if mine and exception_form is not None else ExceptionForm())
+                "exception_form": (
+                    exception_form if mine and exception_form is not None else ExceptionForm(auto_id=_ids(project))
+                )
                 if may
                 else None,
                 "active": active,
@@ -344,7 +351,7 @@ def policy_edit(request, project: int):
 
 @require_recent_auth
 def _save_policy(request, project):
-    form = PolicyForm(request.POST)
+    form = PolicyForm(request.POST, auto_id=_ids(project))
     if not form.is_valid():
         return _policy_page(request, project_id=project.pk, policy_form=form, status=400)
     try:
@@ -363,7 +370,7 @@ def exception_create(request, project: int):
 
 @require_recent_auth
 def _grant_exception(request, project):
-    form = ExceptionForm(request.POST)
+    form = ExceptionForm(request.POST, auto_id=_ids(project))
     if not form.is_valid():
         return _policy_page(request, project_id=project.pk, exception_form=form, status=400)
     data = form.cleaned_data
