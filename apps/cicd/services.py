@@ -361,6 +361,12 @@ def cancel_run(*, actor, run: Run, request=None) -> str:
             if run.job is None:
                 raise Refused(D(N_("Run #%(number)s has already finished."), number=run.number))
             sentence = cancel_job(actor=actor, job=run.job, request=request)
+            run.job.refresh_from_db()
+            if run.job.is_finished:  # its job had not started: it never will, so the run ends here
+                Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(
+                    status=Run.Status.CANCELLED, finished_at=timezone.now(), message=sentence
+                )
+                Stage.objects.filter(run=run, status=Stage.Status.PENDING).update(status=Stage.Status.CANCELLED)
             _audit(actor, "cicd.run.cancel", run.pipeline, request=request, detail={"run": run.number})
     return sentence
 

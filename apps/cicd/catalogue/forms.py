@@ -36,7 +36,8 @@ class RegistryForm(forms.Form):
         help_text=_("A cluster's registry serves every project of the cluster; a project's serves that project only."),
     )
     username = forms.CharField(label=_("User name"), max_length=200, required=False)
-    password = forms.CharField(
+    # Not "password": the confirmation dialog sends the person's own password under that name.
+    registry_password = forms.CharField(
         label=_("Password or token"),
         max_length=1000,
         required=False,
@@ -84,7 +85,8 @@ class RegistryForm(forms.Form):
         registry.project = Project.objects.select_related("cluster").get(pk=int(pk)) if kind == "project" else None
         if data["forget_password"]:
             return registry, ""
-        return registry, (data["password"] or None) if registry.pk else data["password"]
+        typed = data["registry_password"]
+        return registry, (typed or None) if registry.pk else typed
 
 
 def place_of(registry: Registry) -> str:

@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.capabilities import CICD_EDIT, CICD_EXCEPTIONS, CICD_VIEW
@@ -158,6 +159,7 @@ _save_registry = require_recent_auth(_registry_form)
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("registry_password")
 def registry_create(request):
     _admin(request.user)
     return (_save_registry if request.method == "POST" else _registry_form)(request, None)
@@ -165,6 +167,7 @@ def registry_create(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("registry_password")
 def registry_edit(request, pk: int):
     _admin(request.user)
     registry = Registry.objects.select_related("cluster", "project__cluster").filter(pk=pk).first()
