@@ -639,7 +639,13 @@ def registries_of(project) -> list[Registry]:
 def registry_repositories(registry: Registry) -> list[str]:
     """The repositories the registry lists with its credentials (``crane catalog``), sorted; RegistryError when
     it refuses or cannot be reached. Reading only: the view decides who may."""
-    found = sorted(set(oci.repositories(oci.access_for(registry))))
+    from apps.core.deferred import fit
+
+    try:
+        found = sorted(set(oci.repositories(oci.access_for(registry))))
+    except oci.RegistryError as exc:
+        Registry.objects.filter(pk=registry.pk).update(last_checked_at=timezone.now(), last_error=fit(exc.stored, 500))
+        raise
     Registry.objects.filter(pk=registry.pk).update(last_checked_at=timezone.now(), last_error="")
     return found
 

@@ -151,21 +151,20 @@ def test_outsiders_get_404_everywhere(client, place):
     exception = ScanException.objects.create(
         project=place["project"], vuln_id="CVE-2021-44228", reason="accepted for now", expires_at=timezone.now()
     )
-    login(client, place["nobody"])
-    for view in ("cicd:registry_list", "cicd:policy_list", "cicd:vulndb"):
-        assert client.get(reverse(view)).status_code == 404, view
-
-    # Someone who runs pipelines elsewhere reads the lists of their own projects: none of this one's.
-    login(client, place["outsider"], recent_auth=True)
-    for view in ("cicd:registry_list", "cicd:policy_list"):
-        page = client.get(reverse(view)).content.decode()
-        assert registry.name not in page and "Payments" not in page and 'data-testid="projects-empty"' in page
+    # The lists are every signed-in person's, showing their own projects: none of this one's.
+    for stranger in ("nobody", "outsider"):
+        login(client, place[stranger], recent_auth=True)
+        for view in ("cicd:registry_list", "cicd:policy_list"):
+            page = client.get(reverse(view)).content.decode()
+            assert registry.name not in page and "Payments" not in page and 'data-testid="projects-empty"' in page
     project = place["project"].pk
     for view, args in [
         ("cicd:vulndb", ()),
         ("cicd:registry_detail", (registry.pk,)),
         ("cicd:registry_edit", (registry.pk,)),
         ("cicd:registry_create", ()),
+        ("cicd:base_withdraw", (base.pk,)),  # looked up before the method: 404, not 405
+        ("cicd:exception_revoke", (exception.pk,)),
     ]:
         assert client.get(reverse(view, args=args)).status_code == 404, view
     for view, args in [
@@ -237,7 +236,8 @@ def test_a_registry_is_saved_once_it_answers_and_refused_with_a_sentence_when_it
     edit = {**_registry_post(place, oci_registry.host, name), "username": "robot", "registry_password": SECRET}
     assert client.post(reverse("cicd:registry_edit", args=[registry.pk]), edit).status_code == 302
     registry.refresh_from_db()
-    assert crypto.decrypt(registry.password_encrypted) == SECRET and SECRET not in str(_events("cicd.registry.update"))
+    assert crypto.decrypt(registry.password_encrypted) == SECRET
+    assert SECRET not in json.dumps([e.detail for e in _events("cicd.registry.update")])
     page = client.get(reverse("cicd:registry_edit", args=[registry.pk])).content.decode()
     assert SECRET not in page and "stored: leave empty to keep it" in page
     client.post(reverse("cicd:registry_edit", args=[registry.pk]), {**edit, "registry_password": ""})
@@ -285,6 +285,31 @@ def test_a_registry_that_does_not_answer_is_a_sentence_not_an_error(client, plac
     assert page.status_code == 200
     assert 'data-testid="registry-error"' in page.content.decode()
     assert f"Registry {registry.host}" in page.content.decode()
+    registry.refresh_from_db()
+    assert registry.last_error and registry.last_checked_at is not None
+    listed = client.get(reverse("cicd:registry_list")).content.decode()
+    assert f"Registry {registry.host}" in listed  # the last error, in the reader's language
+
+
+def test_the_services_refuse_a_registry_of_another_project_a_second_name_and_no_place(place):
+    theirs = Registry.objects.create(name=unique("lending"), host="10.0.0.9:5000", project=place["other"])
+    with pytest.raises(services.Refused, match="is not one of this project's"):
+        services.approve_base(
+            actor=place["developer"],
+            project=place["project"],
+            name="jre17",
+            reference="10.0.0.9:5000/base/jre:17",
+            registry=theirs,
+        )
+    with pytest.raises(services.Refused, match="already exists"):
+        services.save_registry(
+            actor=place["admin"], registry=Registry(name=theirs.name, host="h:1", cluster=place["cluster"])
+        )
+    with pytest.raises(services.Refused, match="one cluster or on one project"):
+        services.save_registry(actor=place["admin"], registry=Registry(name=unique("x"), host="h:1"))
+    with pytest.raises(services.Refused, match="You may not manage registries"):
+        services.save_registry(actor=place["project-owner"], registry=Registry(name=unique("x"), host="h:1"))
+    assert Registry.objects.count() == 1 and not BaseImage.objects.exists()
 
 
 def test_approving_a_base_pins_the_digest_the_registry_holds(client, place, oci_registry, tmp_path):
@@ -321,6 +346,16 @@ def test_approving_a_base_pins_the_digest_the_registry_holds(client, place, oci_
     client.post(reverse("cicd:base_withdraw", args=[base.pk]), {"reason": "replaced by jre21"})
     base.refresh_from_db()
     assert not base.active and _events("cicd.base.withdraw")[-1].reason == "replaced by jre21"
+
+    # The tag moves in the registry; the pinned digest does not, until the base is approved again (the row's
+    # button posts its own name, registry and reference).
+    moved = _push(oci_registry, tmp_path, repository, "17", "patched")
+    assert moved != digest and BaseImage.objects.get(pk=base.pk).digest == digest
+    page = client.get(reverse("cicd:registry_list")).content.decode()
+    assert 'data-testid="base-repin"' in page and "Approve again" in page
+    client.post(url, data)
+    base.refresh_from_db()
+    assert base.active and base.digest == moved
 
 
 # Policy and exceptions ---------------------------------------------------------------------------------------
@@ -506,6 +541,20 @@ def test_without_a_manifest_the_data_date_is_the_newest_record(place):
     assert database.data_date == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 
+def test_folder_entries_and_osv_ecosystem_names_are_accepted(place):
+    data = _bundle(
+        {
+            "Maven/": b"",
+            "Maven/all.zip": _all_zip(MAVEN),
+            "crates.io/all.zip": _all_zip([]),
+            "Rocky Linux/all.zip": _all_zip([]),
+        }
+    )
+    database = vulndb.import_bundle(actor=place["admin"], filename="b.zip", chunks=_chunks(data))
+    assert database.ecosystems == {"Maven": 3, "Rocky Linux": 0, "crates.io": 0}
+    assert (storage.root() / "vulndb" / database.folder / "osv-scalibr" / "Rocky Linux" / "all.zip").exists()
+
+
 def test_the_bundle_the_samples_write_is_accepted(place, tmp_path):
     samples = cicd_samples()
     path = samples.write_osv_bundle(tmp_path / "sample.zip", created="2026-11-30T06:00:00Z")
@@ -539,6 +588,12 @@ def _huge() -> bytes:
     return _patch_declared_size(_bundle({"Maven/all.zip": _all_zip(MAVEN)}), "Maven/all.zip", 0xFFFFFFF0)
 
 
+def _record_bomb() -> bytes:
+    # The scanner would unpack a record declaring 100 MB.
+    inner = _patch_declared_size(_all_zip(MAVEN[:1]), "GHSA-0001-0001-0001.json", 100 * 1024 * 1024)
+    return _bundle({"Maven/all.zip": inner})
+
+
 def _many() -> bytes:
     return _bundle({f"E{n}/all.zip": _all_zip([]) for n in range(vulndb.MAX_ENTRIES + 1)})
 
@@ -556,6 +611,7 @@ REFUSALS = {
     "bad manifest date": (lambda: _good({"date": "yesterday"}), "is not a past ISO date"),
     "manifest not an object": (lambda: _good(["date"]), "is not a JSON object"),
     "inner not a zip": (lambda: _bundle({"Maven/all.zip": b"not a zip"}), "is not a zip of OSV records"),
+    "record bomb": (_record_bomb, "no OSV record is that large"),
 }
 
 
@@ -605,3 +661,33 @@ def test_the_last_three_databases_are_kept(place, django_capture_on_commit_callb
     assert [d.pk for d in kept] == [d.pk for d in reversed(made[1:])]
     assert vulndb.in_use().pk == made[-1].pk
     assert _leftovers() == sorted(d.folder for d in made[1:])
+
+
+def test_osv_scanner_reads_an_imported_database_offline(place, oci_registry, tmp_path):
+    """The layout the import writes is the one osv-scanner reads: the sample image (Debian base, a jar with
+    log4j-core 2.14.1) scanned offline against the imported sample bundle finds both planted advisories."""
+    from apps.cicd import scanner
+
+    samples = cicd_samples()
+    bundle = samples.write_osv_bundle(tmp_path / "osv.zip", created="2026-12-01T00:00:00Z")
+    database = vulndb.import_bundle(actor=place["admin"], filename="osv.zip", chunks=_chunks(bundle.read_bytes()))
+
+    base = oci_registry.ref(f"catalogue/{unique('debian')}", "bookworm")
+    samples.push_base_image(oci_registry.crane_path, base, folder=tmp_path / "base")
+    layer = samples.build_app_layer(samples.build_sample_jar(tmp_path / "app.jar"), tmp_path / "layer.tar")
+    archive = tmp_path / "image.tar"
+    target = oci_registry.ref(f"catalogue/{unique('orders')}", "1.4.2")
+    oci_registry.crane(
+        "mutate", base, "--append", str(layer), "--set-platform", "linux/amd64", "-t", target, "-o", str(archive)
+    )
+
+    report = scanner.scan(
+        archive,
+        storage.resolve(f"vulndb/{database.folder}"),
+        tmp_path / "scan.json",
+        tmp_path / "sbom.json",
+        tmp_path,
+    )
+    found = {(v.id, v.package) for v in report.vulnerabilities}
+    assert (samples.SAMPLE_MAVEN_ID, "org.apache.logging.log4j:log4j-core") in found
+    assert (samples.SAMPLE_DEBIAN_ID, "openssl") in found

@@ -96,12 +96,18 @@ def place_of(registry: Registry) -> str:
 def place_choices() -> list:
     from apps.accounts.models import Project
 
-    clusters = [(f"cluster:{c.pk}", c.name) for c in Cluster.objects.order_by("name")]
+    clusters = [
+        (f"cluster:{c.pk}", gettext("Every project of cluster %(cluster)s") % {"cluster": c.name})
+        for c in Cluster.objects.order_by("name")
+    ]
     projects = [
-        (f"project:{p.pk}", f"{p.name} ({p.cluster.name})")
+        (
+            f"project:{p.pk}",
+            gettext("Project %(project)s (%(cluster)s)") % {"project": p.name, "cluster": p.cluster.name},
+        )
         for p in Project.objects.select_related("cluster").order_by("cluster__name", "name")
     ]
-    return [("", "—"), (_("Clusters"), clusters), (_("Projects"), projects)]
+    return [("", "—"), (gettext("Clusters"), clusters), (gettext("Projects"), projects)]
 
 
 class BaseImageForm(forms.Form):

@@ -11,13 +11,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from apps.accounts.capabilities import CICD_EDIT, CICD_EXCEPTIONS, CICD_VIEW
 from apps.cicd import access, services
@@ -30,9 +30,7 @@ from apps.core.reauth import require_recent_auth
 
 PAST_EXCEPTIONS_SHOWN = 20
 REPOSITORIES_SHOWN = 300
-
-
-SOON = timedelta(days=7)
+SOON = timedelta(days=7)  # an exception ending within this is shown in warning colours
 
 # Actions with a dangerous capability (cicd.admin, cicd.exceptions) need a recent password proof, which the
 # confirmation dialog sends with the form. Each view authorizes first (404 for others), then goes through
@@ -42,6 +40,12 @@ SOON = timedelta(days=7)
 def _viewer(user) -> None:
     if not (access.is_admin(user) or access.holds(user, CICD_VIEW)):
         raise Http404
+
+
+def _not_post(request):
+    """405 for anything but POST, answered after the lookups: a person who may not see the object gets 404 for
+    any method, as for a missing one."""
+    return None if request.method == "POST" else HttpResponseNotAllowed(["POST"])
 
 
 def _admin(user) -> None:
@@ -84,6 +88,13 @@ def _readable(user, registry: Registry) -> bool:
 # Registries and base images ----------------------------------------------------------------------------------
 
 
+def _registry_of(base: BaseImage, registries: list[Registry]) -> Registry | None:
+    """The project's registry a base image lives in (to approve it again), by its address: the one whose path
+    prefix it is under first."""
+    found = [r for r in registries if base.reference.startswith(r.host + "/")]
+    return max(found, key=lambda r: (base.reference.startswith(r.repository("") + "/"), len(r.prefix)), default=None)
+
+
 def _registry_page(request, *, project_id=None, base_form=None, error="", status=200):
     user = request.user
     projects = list(_projects(user))
@@ -103,10 +114,11 @@ def _registry_page(request, *, project_id=None, base_form=None, error="", status
                 if project.pk == project_id and base_form is not None
                 else BaseImageForm(registries=registries, initial={"registry": registries[0].pk}, auto_id=_ids(project))
             )
+        rows = [(base, _registry_of(base, registries)) for base in bases.get(project.pk, [])]
         sections.append(
             {
                 "project": project,
-                "bases": bases.get(project.pk, []),
+                "bases": rows,
                 "may_edit": may_edit,
                 "registries": registries,
                 "form": form,
@@ -130,7 +142,7 @@ def _registry_page(request, *, project_id=None, base_form=None, error="", status
 
 @login_required
 def registry_list(request):
-    _viewer(request.user)
+    """Open to every signed-in person: it shows only their projects and the registries serving them."""
     return _registry_page(request)
 
 
@@ -177,13 +189,12 @@ def registry_edit(request, pk: int):
 
 
 @login_required
-@require_POST
 def registry_delete(request, pk: int):
     _admin(request.user)
     registry = Registry.objects.filter(pk=pk).first()
     if registry is None:
         raise Http404
-    return _delete_registry(request, registry)
+    return _not_post(request) or _delete_registry(request, registry)
 
 
 @require_recent_auth
@@ -241,9 +252,10 @@ def _to_project(view_name: str, project_id: int):
 
 
 @login_required
-@require_POST
 def base_create(request, project: int):
     project = _project(request.user, project)
+    if refused := _not_post(request):
+        return refused
     form = BaseImageForm(request.POST, registries=services.registries_of(project), auto_id=_ids(project))
     if not form.is_valid():
         return _registry_page(request, project_id=project.pk, base_form=form, status=400)
@@ -269,13 +281,14 @@ def base_create(request, project: int):
 
 
 @login_required
-@require_POST
 def base_withdraw(request, pk: int):
     base = (
         BaseImage.objects.select_related("project__cluster").filter(pk=pk, project__in=_projects(request.user)).first()
     )
     if base is None:
         raise Http404
+    if refused := _not_post(request):
+        return refused
     try:
         services.withdraw_base(actor=request.user, base=base, request=request)
     except Failure as exc:
@@ -342,14 +355,14 @@ def _policy_page(request, *, project_id=None, policy_form=None, exception_form=N
 
 @login_required
 def policy_list(request):
-    _viewer(request.user)
+    """Open to every signed-in person: it shows only their projects."""
     return _policy_page(request)
 
 
 @login_required
-@require_POST
 def policy_edit(request, project: int):
-    return _save_policy(request, _project(request.user, project))
+    project = _project(request.user, project)
+    return _not_post(request) or _save_policy(request, project)
 
 
 @require_recent_auth
@@ -366,9 +379,9 @@ def _save_policy(request, project):
 
 
 @login_required
-@require_POST
 def exception_create(request, project: int):
-    return _grant_exception(request, _project(request.user, project))
+    project = _project(request.user, project)
+    return _not_post(request) or _grant_exception(request, project)
 
 
 @require_recent_auth
@@ -402,7 +415,6 @@ def _grant_exception(request, project):
 
 
 @login_required
-@require_POST
 def exception_revoke(request, pk: int):
     exception = (
         ScanException.objects.select_related("project__cluster", "created_by")
@@ -411,6 +423,8 @@ def exception_revoke(request, pk: int):
     )
     if exception is None:
         raise Http404
+    if refused := _not_post(request):
+        return refused
     try:
         services.revoke_exception(actor=request.user, exception=exception, request=request)
     except Failure as exc:

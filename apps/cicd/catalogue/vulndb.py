@@ -57,6 +57,7 @@ MAX_DIRECTORY = 1024 * 1024  # bytes of a bundle's zip directory
 MAX_MANIFEST = 64 * 1024
 MAX_RECORDS = 5_000_000  # .json entries in one ecosystem's all.zip
 MAX_RECORD_DIRECTORY = 1024 * 1024 * 1024  # bytes of an all.zip's zip directory
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # one OSV record unpacked (they are kilobytes)
 CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
 SCALIBR = "osv-scalibr"
@@ -68,7 +69,7 @@ ECOSYSTEM_MAX = 40
 METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 BUNDLE_FORMAT = "kubemate-osv-bundle"
 OLD_TEMP = timedelta(hours=6)
-FOLDER = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{12}-[0-9a-f]{6}")
+FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")  # a database's folder name: no dot, no slash
 TOO_MANY = N_(
     "The bundle holds more than %(count)s entries: a bundle holds manifest.json and one all.zip per ecosystem."
 )
@@ -131,8 +132,9 @@ def directory_of(path: Path) -> Directory:
 
 
 def entry_names(path: Path, directory: Directory):
-    """The names and DOS times of a zip's entries, read one directory record at a time (never the whole
-    directory at once): (name, (year, month, day, hour, minute, second))."""
+    """The names, DOS times and declared sizes of a zip's entries, read one directory record at a time (never the
+    whole directory at once): (name, (year, month, day, hour, minute, second), unpacked size; 0xFFFFFFFF for a
+    zip64 size)."""
     with path.open("rb") as f:
         f.seek(directory.offset)
         left = directory.size
@@ -156,7 +158,7 @@ def entry_names(path: Path, directory: Directory):
                 (dos_time >> 5) & 0x3F,
                 (dos_time & 0x1F) * 2,
             )
-            yield name.decode("utf-8", "replace"), stamp
+            yield name.decode("utf-8", "replace"), stamp, fields[11]
 
 
 def _dos_time(stamp) -> datetime | None:
@@ -264,9 +266,17 @@ def _records(path: Path, name: str) -> tuple[int, datetime | None]:
         if directory.entries > MAX_RECORDS * 2 or directory.size > MAX_RECORD_DIRECTORY:
             raise _refuse(N_("%(name)s holds more than %(count)s records."), name=name, count=MAX_RECORDS)
         count, newest = 0, None
-        for entry, stamp in entry_names(path, directory):
+        for entry, stamp, size in entry_names(path, directory):
             if entry.endswith("/"):
                 continue
+            if size > MAX_RECORD_BYTES:
+                # The scanner unpacks every record (Go's zip reader stops at the declared size): none is huge.
+                raise _refuse(
+                    N_("%(name)s holds %(entry)s, which unpacks to more than %(mb)s MB: no OSV record is that large."),
+                    name=name,
+                    entry=_shown(entry),
+                    mb=MAX_RECORD_BYTES >> 20,
+                )
             if entry.lower().endswith(".json"):
                 count += 1
                 if count > MAX_RECORDS:
@@ -457,7 +467,8 @@ def prune(keep: int = KEEP) -> int:
     for database in old:
         folder = database.folder
         database.delete()
-        if folder and FOLDER.fullmatch(folder):
+        # One folder right under vulndb/, never anything above it, whatever the row says.
+        if FOLDER.fullmatch(folder or ""):
             shutil.rmtree(storage.root() / ROOT / folder, ignore_errors=True)
         removed += 1
     return removed
