@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from apps.accounts.models import Project, Role
 from apps.clusters.models import Cluster, Resource
+from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException
 from apps.core.models import AuditEvent, Job, JobLogLine
 from apps.inspection.models import DatabaseTarget, HostAgent
 from apps.inspection.models import Finding as InspectionFinding
@@ -212,6 +213,24 @@ def data_words() -> set[str]:
             finding.target,
             finding.message if "\u2063" not in finding.message else "",
         ]
+    for registry in Registry.objects.all():
+        texts += [registry.name, registry.host, registry.prefix, registry.username]
+    for base in BaseImage.objects.all():
+        texts += [base.name, base.reference, base.digest, base.description]
+    for pipeline in Pipeline.objects.all():
+        texts += [
+            pipeline.name,
+            pipeline.namespace,
+            pipeline.description,
+            pipeline.repository,
+            pipeline.git_url,
+            pipeline.git_branch,
+            pipeline.jvm_options,
+            pipeline.schedule,
+            pipeline.image_repository,
+        ]
+    for exception in ScanException.objects.all():
+        texts += [exception.vuln_id, exception.package, exception.reason]
     for agent in HostAgent.objects.all():
         texts += [agent.name, agent.url, agent.node_name]
     for target in DatabaseTarget.objects.all():
