@@ -19,8 +19,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.accounts.models import Project, Role
-from apps.clusters.models import Cluster, Resource
 from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException
+from apps.clusters.models import Cluster, Resource
 from apps.core.models import AuditEvent, Job, JobLogLine
 from apps.inspection.models import DatabaseTarget, HostAgent
 from apps.inspection.models import Finding as InspectionFinding
@@ -41,6 +41,9 @@ ALLOWED_WORDS = """
     StorageClass HorizontalPodAutoscaler Event Node Nodes Namespace ServiceAccount ClusterRole
     ClusterRoleBinding Role RoleBinding GatewayClass NAME FILE NAME_FILE kubemate decrypt Ki Mi Gi Ti KiB MiB
     GiB TiB ms GET POST Accept django axes
+    CI CD Jar jar War war SBOM OSV zip Maven Debian Ubuntu Alpine PyPI npm Go CVE GHSA JNDI PEM OCI Harbor Nexus MB KB
+    manifest Webhook webhook Tekton PipelineRun TaskRun Dockerfile Git git JVM Tomcat Spring Boot CycloneDX CVSS
+    Kaniko HMAC Worker JAVA_TOOL_OPTIONS CATALINA_OPTS OPTIONS OPTS TOOL java catalina run harbor-prod
 """
 ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "English",  # the language switcher names each language in itself
@@ -166,13 +169,17 @@ class Text(HTMLParser):
             self.parts.append(data)
 
 
+IDENTIFIERS = re.compile(r"https?://\S+|\{[a-z_]+\}|\b[\w<>-]+(?:[.:][\w<>-]+)+")
 IPV6 = re.compile(r"\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,}(?:/\d+)?", re.IGNORECASE)
 
 
 def shown_text(html: str) -> str:
     parser = Text()
     parser.feed(html)
-    return IPV6.sub(" ", " ".join(parser.parts))
+    text = IPV6.sub(" ", " ".join(parser.parts))
+    # Addresses, dotted identifiers (org.apache.logging.log4j:log4j-core) and the {placeholders} the page script
+    # fills in are not words of the console.
+    return IDENTIFIERS.sub(" ", text)
 
 
 def data_words() -> set[str]:
@@ -216,7 +223,7 @@ def data_words() -> set[str]:
     for registry in Registry.objects.all():
         texts += [registry.name, registry.host, registry.prefix, registry.username]
     for base in BaseImage.objects.all():
-        texts += [base.name, base.reference, base.digest, base.description]
+        texts += [base.name, base.reference, base.digest, base.digest[7:19], base.description]
     for pipeline in Pipeline.objects.all():
         texts += [
             pipeline.name,

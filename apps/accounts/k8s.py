@@ -86,7 +86,7 @@ def ensure_crds(k: kube.Client, timeout: float = 30) -> None:
     for crd in crd_manifests():
         while True:
             live = k.get("CustomResourceDefinition", None, crd["metadata"]["name"])
-            conditions = live.get("status", {}).get("conditions", [])
+            conditions = (live.get("status") or {}).get("conditions") or []
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 break
             if time.monotonic() > deadline:

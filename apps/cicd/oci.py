@@ -37,6 +37,7 @@ SYSTEM_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_LIST = 5000
 MAX_JSON = 4 * 1024 * 1024
+UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "network is unreachable", "no route to host")
 
 
 class RegistryError(Failure):
@@ -113,6 +114,16 @@ def _crane(access: Access, args: list[str], timeout: int = TIMEOUT) -> str:
             ) from None
     if done.returncode != 0:
         error = _clean(done.stderr)
+        if any(word in error for word in UNREACHABLE):
+            raise RegistryError(
+                D(N_("Registry %(host)s cannot be reached from the console's server."), host=access.host)
+            )
+        if "server gave HTTP response to HTTPS client" in error:
+            sentence = N_("Registry %(host)s speaks plain HTTP: tick “plain HTTP (insecure)” if that is intended.")
+            raise RegistryError(D(sentence, host=access.host))
+        if "x509" in error or "certificate" in error:
+            sentence = N_("Registry %(host)s's certificate is not trusted: add its certificate authority.")
+            raise RegistryError(D(sentence, host=access.host))
         if "MANIFEST_UNKNOWN" in error or "NAME_UNKNOWN" in error or "404" in error:
             raise RegistryError(D(N_("Registry %(host)s does not hold %(what)s."), host=access.host, what=args[-1]))
         if "UNAUTHORIZED" in error or "401" in error or "DENIED" in error or "403" in error:
