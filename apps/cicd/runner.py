@@ -44,7 +44,7 @@ from apps.cicd.models import (
     VulnDatabase,
     at_or_above,
 )
-from apps.cicd.stagelog import StageLog, update
+from apps.cicd.stagelog import StageLog, update, word
 from apps.core import crypto
 from apps.core.deferred import N_, Failure, fit, sentence_of
 from apps.core.deferred import text as D
@@ -115,7 +115,7 @@ def _run_stage(context: Context, stage: Stage) -> None:
     start, _end = SPAN[stage.key]
     log = StageLog(stage)
     update(stage, status=Stage.Status.RUNNING, started_at=timezone.now())
-    context.job.progress(start, D(N_("Stage %(stage)s started."), stage=stage.key))
+    context.job.progress(start, D(N_("Stage %(stage)s started."), stage=word(stage.key)))
     try:
         status, message = STAGES[stage.key](context, stage, log)
     except JobCancelled:
@@ -126,7 +126,8 @@ def _run_stage(context: Context, stage: Stage) -> None:
         if not sentence:
             logger.exception("pipeline stage failed", extra={"run": context.run.pk, "stage": stage.key})
             sentence = D(
-                N_("The %(stage)s stage stopped because of an unexpected error; see the worker log."), stage=stage.key
+                N_("The %(stage)s stage stopped because of an unexpected error; see the worker log."),
+                stage=word(stage.key),
             )
         log(sentence, "error")
         update(stage, status=Stage.Status.FAILED, finished_at=timezone.now(), message=fit(sentence, 500))
@@ -379,7 +380,7 @@ def stage_scan(context: Context, stage: Stage, log: StageLog) -> tuple[str, str]
         log(
             D(
                 N_("%(severity)s %(id)s in %(package)s %(version)s (fixed in %(fixed)s)"),
-                severity=v.severity,
+                severity=word(v.severity),
                 id=v.id,
                 package=v.package,
                 version=v.version,
@@ -396,7 +397,7 @@ def stage_scan(context: Context, stage: Stage, log: StageLog) -> tuple[str, str]
                     "%(package)s %(version)s. Fix them, or have an exception granted, and run again."
                 ),
                 count=len(blocking),
-                level=block_on,
+                level=word(block_on),
                 id=first.id,
                 package=first.package,
                 version=first.version,

@@ -9,6 +9,24 @@ from apps.core.deferred import N_, fit
 from apps.core.deferred import text as D
 
 MAX_LOG_LINES = 2000
+# The words for stages and severities inside stored sentences (deferred too: read in the reader's language).
+WORDS = {
+    "source": N_("source"),
+    "build": N_("build"),
+    "scan": N_("scan"),
+    "push": N_("push"),
+    "deploy": N_("deploy"),
+    "critical": N_("critical"),
+    "high": N_("high"),
+    "medium": N_("medium"),
+    "low": N_("low"),
+    "unknown": N_("unknown"),
+}
+
+
+def word(key: str) -> str:
+    """The deferred word for a stage or a severity (the key itself when there is none)."""
+    return D(WORDS[key]) if key in WORDS else key
 
 
 class StageLog:

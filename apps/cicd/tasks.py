@@ -11,6 +11,7 @@ from kombu.exceptions import OperationalError
 
 from apps.cicd import runner
 from apps.cicd.models import Run, Stage
+from apps.cicd.stagelog import word
 from apps.core.deferred import N_, fit
 from apps.core.deferred import text as D
 from apps.core.jobs import JobRecorder, JobTask
@@ -60,7 +61,7 @@ def _orphaned(job: Job) -> str:
                     "The worker running this pipeline stopped during the %(stage)s stage (at %(progress)s%%); "
                     "nothing after it ran. Run it again."
                 ),
-                stage=stage,
+                stage=word(stage),
                 progress=job.progress,
             )
         return D(N_("The worker running this pipeline stopped; nothing after it ran. Run it again."))
@@ -73,7 +74,7 @@ def _cancelled(job: Job) -> str:
 
     def sentence(stage: str) -> str:
         if stage:
-            return D(N_("Cancelled by %(user)s during the %(stage)s stage."), user=who, stage=stage)
+            return D(N_("Cancelled by %(user)s during the %(stage)s stage."), user=who, stage=word(stage))
         return D(N_("Cancelled by %(user)s."), user=who)
 
     return _end_run(job, Run.Status.CANCELLED, sentence)
