@@ -42,7 +42,7 @@ from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
 from apps.core.jobs import cancel_job, start_job
 from apps.core.locks import LockBusy, redis_lock
-from apps.core.redis import ServiceUnavailable
+from apps.core.redis import REDIS_DOWN_ERRORS, ServiceUnavailable, get_redis
 
 MAX_EXCEPTION_DAYS = 180
 WEBHOOK_MAX_BODY = 1024 * 1024
@@ -476,6 +476,22 @@ def signature_ok(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(expected, given)
 
 
+WEBHOOK_REFUSALS_AUDITED = 20  # per pipeline and minute; more are refused without a row each
+
+
+def _refusals_flooding(pipeline_id: int) -> bool:
+    """Whether this minute's refused deliveries to the pipeline passed the number audited one by one (a flood of
+    forged pushes must not flood the audit log); the first one past it is audited as the flood's start."""
+    try:
+        key = f"kubemate:cicd:webhook-refusals:{pipeline_id}:{int(timezone.now().timestamp() // 60)}"
+        redis = get_redis()
+        count = redis.incr(key)
+        redis.expire(key, 120)
+    except REDIS_DOWN_ERRORS:
+        return False
+    return count > WEBHOOK_REFUSALS_AUDITED
+
+
 def receive_webhook(*, pipeline_id: int, body: bytes, signature: str, event: str = "push") -> Run | None:
     """A push webhook for a repository pipeline: checked against the pipeline's secret before anything is read;
     a push to the pipeline's branch starts a run of that commit as the webhook's owner. Every delivery is
@@ -492,14 +508,15 @@ def receive_webhook(*, pipeline_id: int, body: bytes, signature: str, event: str
     if len(body) > WEBHOOK_MAX_BODY:
         raise WebhookRefused(D(N_("The delivery is larger than %(kb)s KB."), kb=WEBHOOK_MAX_BODY >> 10), 413)
     if not signature_ok(webhook_secret(pipeline), body, signature):
-        audit.record(
-            actor=None,
-            actor_name="webhook",
-            action="cicd.webhook.refused",
-            result=audit.AuditEvent.Result.DENIED,
-            detail={"reason": "bad signature"},
-            **where,
-        )
+        if not _refusals_flooding(pipeline.pk):
+            audit.record(
+                actor=None,
+                actor_name="webhook",
+                action="cicd.webhook.refused",
+                result=audit.AuditEvent.Result.DENIED,
+                detail={"reason": "bad signature"},
+                **where,
+            )
         raise WebhookRefused(D(N_("The signature does not match this pipeline's webhook secret.")), 403)
     if event and event not in ("push", "Push Hook"):
         raise WebhookRefused(D(N_("Only push events start runs; %(event)s was ignored."), event=event[:50]), 202)

@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import audit, broker, heartbeat
-from apps.core.deferred import N_, fit, sentence_of
+from apps.core.deferred import N_, Failure, fit, sentence_of
 from apps.core.deferred import text as D
 from apps.core.models import Job, JobLogLine
 from apps.core.redis import ServiceUnavailable, require_redis
@@ -133,7 +133,12 @@ class JobTask(Task):
             recorder.log(sentence_of(exc), JobLogLine.Level.ERROR)
             return None
         except Exception as exc:
-            logger.exception("job failed", extra={"job_id": str(job.pk), "kind": job.kind})
+            if isinstance(exc, Failure):  # a refusal worded for people (a policy, a stage that says why): no traceback
+                logger.warning(
+                    "job failed: %s", sentence_of(exc)[:300], extra={"job_id": str(job.pk), "kind": job.kind}
+                )
+            else:
+                logger.exception("job failed", extra={"job_id": str(job.pk), "kind": job.kind})
             sentence = sentence_of(exc) or D(N_("The job stopped because of an unexpected error; see the worker log."))
             recorder.log(sentence, JobLogLine.Level.ERROR)
             self._finish(job, Job.Status.FAILED, sentence)

@@ -48,4 +48,12 @@ class UrlencodedBodyLimitMiddleware:
                 length = 0
             if length > settings.KUBEMATE_MAX_URLENCODED_BODY:
                 raise RequestDataTooBig("URL-encoded body over KUBEMATE_MAX_URLENCODED_BODY")
+        # Any body (a multipart upload too) over the largest upload the console takes is refused before Django
+        # spools it to disk: the CSRF check would read the form, and with it the whole file, before a view could.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.KUBEMATE_MAX_REQUEST_BODY:
+            raise RequestDataTooBig("body over KUBEMATE_MAX_REQUEST_BODY")
         return self.get_response(request)

@@ -265,6 +265,8 @@ KUBEMATE_INSECURE_REGISTRIES = env_list("KUBEMATE_INSECURE_REGISTRIES")
 # paths: the ones deploy/sandbox/build put in the cache, else the command on PATH (apps/cicd/tools.py).
 KUBEMATE_CICD_STORAGE = Path(env("KUBEMATE_CICD_STORAGE") or BASE_DIR / ".run" / "cicd")
 KUBEMATE_CICD_MAX_UPLOAD = env_int("KUBEMATE_CICD_MAX_UPLOAD_MB", 512) * 1024 * 1024
+# No request body may be larger than the largest upload (and its form's few fields): refused before it is read.
+KUBEMATE_MAX_REQUEST_BODY = KUBEMATE_CICD_MAX_UPLOAD + 1024 * 1024
 KUBEMATE_CRANE = env("KUBEMATE_CRANE")
 # In-cluster builds of repository pipelines (a Tekton PipelineRun, else a Job): the images they run, taken from the
 # pipeline's own registry ({registry} is its host), and how long a build may take.

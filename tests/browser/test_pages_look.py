@@ -208,3 +208,103 @@ def test_the_inspection_pages_read_well(page, screenshot, live_server, language)
         page.goto(url)
         expect(page.locator("h2.page-title")).to_be_visible()
         screenshot(f"look-{name}{suffix}")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_cicd_pages_read_well(page, screenshot, live_server, language, oci_registry, tmp_path, settings):
+    """CI/CD on real builds and scans (crane, osv-scanner, the registry; no cluster: the pipelines do not deploy):
+    a jar pipeline with a blocked run, an exception and passing runs (history and trends), a repository pipeline,
+    the registries with their tags, the policies and exceptions, the vulnerability database."""
+    from apps.cicd import services, tasks
+    from apps.cicd.catalogue import vulndb
+    from apps.cicd.models import Pipeline, Registry
+    from tests.plugins.registry import cicd_samples
+
+    settings.KUBEMATE_CICD_STORAGE = tmp_path / "cicd"
+    samples = cicd_samples()
+    bank = build_bank()
+    cluster, project = bank["cluster"], bank["payments"]
+    admin = AdminFactory()
+    registry = services.save_registry(
+        actor=admin, registry=Registry(name="harbor-prod", host=oci_registry.host, insecure=True, cluster=cluster)
+    )
+    ref = oci_registry.ref("base/debian-jre", "17")
+    samples.push_base_image(str(oci_registry.crane_path), ref, folder=tmp_path / "base")
+    base = services.approve_base(
+        actor=admin,
+        project=project,
+        name="Debian 12 JRE 17",
+        reference=ref,
+        registry=registry,
+        description="The bank's approved Java base.",
+    )
+    bundle = samples.write_osv_bundle(tmp_path / "osv-2026-12-01.zip", created="2026-12-01T00:00:00Z")
+    vulndb.import_bundle(actor=admin, filename=bundle.name, chunks=[bundle.read_bytes()])
+    orders = services.save_pipeline(
+        actor=admin,
+        pipeline=Pipeline(
+            project=project,
+            namespace="payments",
+            name="orders",
+            base_image=base,
+            registry=registry,
+            repository="payments/orders",
+            deploy_mode=Pipeline.DeployMode.NONE,
+            description="Orders service, from the jar the team hands over.",
+        ),
+    )
+    jar = samples.build_sample_jar(tmp_path / "orders-1.4.2.jar")
+    upload = services.add_upload(actor=admin, pipeline=orders, filename=jar.name, chunks=[jar.read_bytes()])
+    runs = []
+    for n in range(4):
+        if n == 1:
+            services.grant_exception(
+                actor=admin,
+                project=project,
+                vuln_id="CVE-2021-44228",
+                package="org.apache.logging.log4j:log4j-core",
+                reason="CHG-2026-1204: vendor hotfix applied",
+                days=30,
+            )
+            services.save_policy(
+                actor=admin, project=project, block_on="critical", max_concurrent_runs=2, keep_days=30, keep_runs=20
+            )
+        run = services.start_run(actor=admin, pipeline=orders, upload=upload)
+        services.dispatch(project.pk)
+        run.refresh_from_db()
+        tasks.execute_run(str(run.job_id), run.pk)
+        runs.append(run)
+    blocked, passed = runs[0], runs[-1]
+    services.save_pipeline(
+        actor=admin,
+        pipeline=Pipeline(
+            project=project,
+            namespace="payments",
+            name="portal",
+            kind=Pipeline.Kind.REPOSITORY,
+            git_url="https://git.bank.example/web/portal.git",
+            git_branch="main",
+            registry=registry,
+            repository="payments/portal",
+            deploy_mode=Pipeline.DeployMode.NONE,
+            webhook_owner=admin,
+        ),
+    )
+    sign_in_page(page, admin)
+    page.context.add_cookies([{"name": "kubemate_language", "value": language, "url": live_server.url}])
+    suffix = "" if language == "en" else "-zh"
+    for name, url in (
+        ("cicd-pipelines", "/cicd/"),
+        ("cicd-pipeline", f"/cicd/pipelines/{orders.pk}/"),
+        ("cicd-pipeline-form", f"/cicd/pipelines/{orders.pk}/edit/"),
+        ("cicd-run-blocked", f"/cicd/runs/{blocked.pk}/"),
+        ("cicd-run-passed", f"/cicd/runs/{passed.pk}/"),
+        ("cicd-scan-report", f"/cicd/runs/{passed.pk}/scan/"),
+        ("cicd-registries", "/cicd/registries/"),
+        ("cicd-registry", f"/cicd/registries/{registry.pk}/?repository=payments/orders"),
+        ("cicd-policies", "/cicd/policies/"),
+        ("cicd-vulndb", "/cicd/vulnerability-database/"),
+    ):
+        page.goto(url)
+        expect(page.locator("h2.page-title")).to_be_visible()
+        screenshot(f"look-{name}{suffix}")

@@ -296,3 +296,29 @@ def test_retention_removes_old_run_files_and_keeps_the_rows(office, django_captu
     assert Run.objects.filter(pk=old.pk).exists(), "the history stays"
     assert all(a.removed_at for a in Artifact.objects.filter(run=old).exclude(kind="image"))
     assert all(a.removed_at is None for a in Artifact.objects.filter(run=new))
+
+
+def test_a_body_larger_than_any_upload_is_refused_before_it_is_read(office, client, settings, tmp_path):
+    settings.KUBEMATE_MAX_REQUEST_BODY = 4096
+    client.force_login(office["developer"])
+    big = tmp_path / "big.jar"
+    big.write_bytes(b"x" * 8192)
+    with big.open("rb") as f:
+        response = client.post(reverse("cicd:pipeline_upload", args=[office["pipeline"].pk]), {"archive": f})
+    assert response.status_code == 413
+    assert office["pipeline"].uploads.count() == 1 and office["pipeline"].runs.count() == 0
+
+
+def test_a_flood_of_forged_webhooks_is_refused_without_flooding_the_audit_log(office, client):
+    pipeline = office["pipeline"]
+    url = reverse("cicd:webhook", args=[pipeline.pk])
+    answers = {
+        client.post(
+            url, b"{}", content_type="application/json", HTTP_X_HUB_SIGNATURE_256="sha256=" + "0" * 64
+        ).status_code
+        for _ in range(30)
+    }
+    assert answers == {403}
+    assert AuditEvent.objects.filter(action="cicd.webhook.refused", object_name=pipeline.name).count() == (
+        services.WEBHOOK_REFUSALS_AUDITED
+    )

@@ -35,6 +35,10 @@ CSRF_EXEMPT_ALLOWED: set[str] = {
     # Alertmanager posts robot receivers' alerts here: no session, no cookie; a per-receiver bearer token
     # (compared with hmac.compare_digest) is what authorizes it, and it changes nothing in Kubemate.
     "observability:notify_relay",
+    # A git server posts push events here: no session, no cookie; the HMAC-SHA256 of the body with the pipeline's
+    # own secret (compared with hmac.compare_digest) is checked before anything is read, and a push only starts a
+    # run as the pipeline's configured webhook owner.
+    "cicd:webhook",
 }
 GUARDED = (get_user_model(), Group, Role, Project, Binding, Cluster, Resource, Release, Revision, Canary, Job)
 
@@ -111,6 +115,7 @@ def parameters(url_name: str, names: list[str], w) -> dict:
         "group_id": w.group.pk,
         "role_id": w.role.pk,
         "project_id": w.project.pk,
+        "project": w.project.pk,
         "binding_id": w.binding.pk,
         "silence_id": "5b0d1c3e-8f1a-4c55-9a55-2f7d6c1e0b01",
         "trace_id": "0123456789abcdef0123456789abcdef",
