@@ -146,7 +146,7 @@ def _trend(runs: list[Run]) -> dict:
     return {
         "bars": bars,
         "success": round(100 * len(passed) / len(finished)) if finished else None,
-        "median": round(statistics.median([r.duration.total_seconds() for r in passed])) if passed else None,
+        "median": round(statistics.median([r.duration.total_seconds() for r in passed]), 1) if passed else None,
         "stages": medians,
     }
 

@@ -438,9 +438,11 @@ def tekton_crds(sandbox) -> Path:
     return install_crds(sandbox)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tekton(sandbox) -> Tekton:
-    """The real Tekton controller running against the sandbox (see the module's docstring)."""
+    """The real Tekton controller running against the sandbox (see the module's docstring), for the test module that
+    asks for it: stopped after it, so its watches do not stay open through the rest of the session (an apiserver
+    restart in another module waits for them)."""
     handle = _acquire(sandbox)
     yield handle
     _release(handle)
