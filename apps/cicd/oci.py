@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from apps.cicd import tools
+from apps.core import crypto
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
 
@@ -58,8 +59,6 @@ class Access:
 
 def access_for(registry) -> Access:
     """The Access of a Registry row (the password decrypted for the call)."""
-    from apps.core import crypto
-
     password = crypto.decrypt(registry.password_encrypted) if registry.password_encrypted else ""
     return Access(
         host=registry.host,

@@ -50,6 +50,10 @@ from apps.core.deferred import N_, Failure, fit, sentence_of
 from apps.core.deferred import text as D
 from apps.core.jobs import JobCancelled, JobRecorder
 from apps.core.models import Job
+from apps.releases import canaries, render
+from apps.releases import services as releases
+from apps.releases.models import Release
+from apps.releases.tasks import wait_rollout
 
 logger = logging.getLogger(__name__)
 
@@ -450,8 +454,6 @@ def stage_push(context: Context, stage: Stage, log: StageLog) -> tuple[str, str]
 
 
 def _release_spec(pipeline: Pipeline, image: str) -> dict:
-    from apps.releases import render
-
     spec = render.default_spec()
     spec["image"] = image
     spec["ports"] = [pipeline.port]
@@ -464,8 +466,6 @@ def _release_spec(pipeline: Pipeline, image: str) -> dict:
 def _follow_rollout(context: Context, job: Job, log: StageLog) -> Job:
     """Run the rollout wait here when no worker has taken it yet (a worker busy with this run could not), else wait
     for the worker that has; the Job at its end."""
-    from apps.releases.tasks import wait_rollout
-
     revision_id = (job.args or [None])[0]
     if revision_id is not None:
         wait_rollout(str(job.pk), revision_id)  # claims it only while Pending: never runs twice
@@ -481,10 +481,6 @@ def _follow_rollout(context: Context, job: Job, log: StageLog) -> Job:
 
 
 def stage_deploy(context: Context, stage: Stage, log: StageLog) -> tuple[str, str]:
-    from apps.releases import canaries
-    from apps.releases import services as releases
-    from apps.releases.models import Release
-
     run, pipeline = context.run, context.pipeline
     actor = run.actor
     if actor is None or not access.may(actor, CICD_DEPLOY, pipeline):

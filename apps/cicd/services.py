@@ -24,7 +24,7 @@ from apps.accounts.capabilities import (
     CICD_EXCEPTIONS,
     CICD_RUN,
 )
-from apps.cicd import access, git, oci, storage, uploads
+from apps.cicd import access, git, oci, storage, tasks, uploads
 from apps.cicd.models import (
     BaseImage,
     Pipeline,
@@ -38,7 +38,7 @@ from apps.cicd.models import (
 from apps.clusters.values import is_dns_label
 from apps.core import audit, crypto
 from apps.core import cron as cron_fields
-from apps.core.deferred import N_, Failure
+from apps.core.deferred import N_, Failure, fit
 from apps.core.deferred import text as D
 from apps.core.jobs import cancel_job, start_job
 from apps.core.locks import LockBusy, redis_lock
@@ -374,8 +374,6 @@ def cancel_run(*, actor, run: Run, request=None) -> str:
 def dispatch(project_id: int) -> list[Run]:
     """Start queued runs of the project, oldest first, while it has fewer running than its policy allows. Under a
     lock per project so two finishing runs never start the same queued one."""
-    from apps.cicd import tasks
-
     started: list[Run] = []
     try:
         with redis_lock(f"cicd:dispatch:{project_id}", timeout=120, wait=5):
@@ -656,7 +654,6 @@ def registries_of(project) -> list[Registry]:
 def registry_repositories(registry: Registry) -> list[str]:
     """The repositories the registry lists with its credentials (``crane catalog``), sorted; RegistryError when
     it refuses or cannot be reached. Reading only: the view decides who may."""
-    from apps.core.deferred import fit
 
     try:
         found = sorted(set(oci.repositories(oci.access_for(registry))))

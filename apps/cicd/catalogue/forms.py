@@ -8,6 +8,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.models import Project
 from apps.cicd.models import Policy, Registry
 from apps.cicd.services import MAX_EXCEPTION_DAYS
 from apps.clusters.models import Cluster
@@ -75,8 +76,6 @@ class RegistryForm(forms.Form):
 
     def apply(self, registry: Registry) -> tuple[Registry, str | None]:
         """``registry`` with the typed values, and the password to store (None: keep the stored one)."""
-        from apps.accounts.models import Project
-
         data = self.cleaned_data
         registry.name, registry.host, registry.prefix = data["name"], data["host"], data["prefix"]
         registry.username, registry.insecure, registry.ca_pem = data["username"], data["insecure"], data["ca_pem"]
@@ -94,8 +93,6 @@ def place_of(registry: Registry) -> str:
 
 
 def place_choices() -> list:
-    from apps.accounts.models import Project
-
     clusters = [
         (f"cluster:{c.pk}", gettext("Every project of cluster %(cluster)s") % {"cluster": c.name})
         for c in Cluster.objects.order_by("name")
