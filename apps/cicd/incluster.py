@@ -24,7 +24,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.cicd.models import Stage
-from apps.cicd.stagelog import StageLog
 from apps.clusters import kube
 from apps.core import crypto
 from apps.core.deferred import N_, Failure, fit
@@ -422,7 +421,7 @@ def build(context, stage, log) -> str:
             detail = {"engine": engine, "kind": kind, "object": name, "namespace": namespace, "tasks": []}
             Stage.objects.filter(pk=stage.pk).update(detail=detail)
             try:
-                obj = _follow(context, k, kind, namespace, name, detail, stage, deadline)
+                obj = _follow(context, k, kind, namespace, name, detail, stage, deadline, log)
             except JobCancelled:
                 k.delete(kind, namespace, name)
                 k.delete("Secret", namespace, name)
@@ -457,7 +456,7 @@ def build(context, stage, log) -> str:
     return digest.strip() if digest.strip().startswith("sha256:") else ""
 
 
-def _follow(context, k, kind: str, namespace: str, name: str, detail: dict, stage, deadline: float) -> dict:
+def _follow(context, k, kind: str, namespace: str, name: str, detail: dict, stage, deadline: float, log) -> dict:
     seen: set[tuple[str, str, str]] = set()
     while True:
         obj = k.read(kind, namespace, name)
@@ -477,7 +476,7 @@ def _follow(context, k, kind: str, namespace: str, name: str, detail: dict, stag
                         status=step["status"],
                         took=f" ({took:.0f} s)" if took is not None else "",
                     )
-                    StageLog(Stage.objects.get(pk=stage.pk))(context_log)
+                    log(context_log)
         detail["checked_at"] = timezone.now().isoformat(timespec="seconds")
         Stage.objects.filter(pk=stage.pk).update(detail=detail)
         if kind == "PipelineRun":
