@@ -109,6 +109,8 @@ demo: deps services ## Start the console on a local sandbox cluster with demo da
 	  --otlp http://127.0.0.1:$$(cat .run/demo/jaeger-otlp.port)
 	$(MANAGE) demo_inspection --cluster sandbox --agent-port $$(cat .run/demo/agent.port) --agent-token-file .run/demo/agent-token
 	KUBEMATE_CICD_LOCAL_GIT=true $(MANAGE) demo_cicd --cluster sandbox --registry 127.0.0.1:$$(cat .run/demo/registry.port)
+	$(MANAGE) demo_backups --cluster sandbox --env-file .run/backups/env \
+	  --etcd $$(sed -n 's/^KUBEMATE_SANDBOX_ETCD=//p' .run/sandbox/demo/env)
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
 	deploy/local/demo down

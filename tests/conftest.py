@@ -15,6 +15,8 @@ pytest_plugins = [
     "tests.plugins.databases",
     "tests.plugins.registry",
     "tests.plugins.tekton",
+    "tests.plugins.s3",
+    "tests.plugins.velero",
 ]
 
 
@@ -64,12 +66,14 @@ def _builtin_rows(request):
     import_module("apps.accounts.migrations.0011_logs_traces").grant(apps, None)
     import_module("apps.accounts.migrations.0012_inspection").grant(apps, None)
     import_module("apps.accounts.migrations.0014_cicd").grant(apps, None)
+    import_module("apps.accounts.migrations.0015_backups").grant(apps, None)
     import_module("apps.core.migrations.0002_audit_log_from_accounts").create_head(apps, None)
     import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
     import_module("apps.releases.migrations.0004_canary_analysis_schedule").schedule(apps, None)
     import_module("apps.core.migrations.0003_job_worker_heartbeat").schedule(apps, None)
     import_module("apps.inspection.migrations.0002_builtin_templates").create(apps, None)
     import_module("apps.cicd.migrations.0002_beat_entries").schedule(apps, None)
+    import_module("apps.backups.migrations.0002_beat_entries").schedule(apps, None)
 
 
 @pytest.fixture(autouse=True)

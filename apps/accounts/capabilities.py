@@ -78,6 +78,11 @@ CICD_EDIT = "cicd.edit"
 CICD_DEPLOY = "cicd.deploy"
 CICD_EXCEPTIONS = "cicd.exceptions"
 CICD_ADMIN = "cicd.admin"
+BACKUPS_VIEW = "backups.view"
+BACKUPS_SCHEDULE = "backups.schedule"
+BACKUPS_RUN = "backups.run"
+BACKUPS_RESTORE = "backups.restore"
+BACKUPS_ADMIN = "backups.admin"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
@@ -88,6 +93,8 @@ OBSERVABILITY_GROUP = "observability.kubemate.io"  # metrics, queries, alerts, s
 INSPECTION_GROUP = "inspection.kubemate.io"  # inspection reports, runs, schedules: no objects, RBAC only
 CICD_GROUP = "cicd.kubemate.io"  # pipelines, their deploys and scan exceptions: no objects, RBAC only
 TEKTON_GROUP = "tekton.dev"
+BACKUPS_GROUP = "backups.kubemate.io"  # etcd snapshot plans and snapshots: no objects, RBAC only
+VELERO_GROUP = "velero.io"
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "replicasets")
 DOMAINS = {
     "workloads": _("Workloads"),
@@ -97,6 +104,7 @@ DOMAINS = {
     "observability": _("Observability"),
     "inspection": _("Inspection"),
     "cicd": _("CI/CD"),
+    "backups": _("Backups"),
     "platform": _("Platform"),
 }
 
@@ -373,6 +381,51 @@ CAPABILITIES: tuple[Capability, ...] = (
         platform=True,
         dangerous=True,
     ),
+    # Backups: Velero's objects live in Velero's namespace, where Kubernetes cannot limit a Backup to namespaces;
+    # these rules are also bound there (projection.py, the cluster's Velero namespace) for people who hold them in
+    # a project, and the console allows only their namespaces. etcd plans need the capability on the whole cluster.
+    Capability(
+        BACKUPS_VIEW,
+        "backups",
+        _("View backups, schedules and restores"),
+        (
+            Rule((BACKUPS_GROUP,), ("backups",), ("get", "list")),
+            Rule((VELERO_GROUP,), ("backups", "schedules", "restores", "backupstoragelocations"), READ),
+            Rule((VELERO_GROUP,), ("downloadrequests",), ("get", "create", "delete")),
+        ),
+    ),
+    Capability(
+        BACKUPS_SCHEDULE,
+        "backups",
+        _("Create and edit backup schedules"),
+        (
+            Rule((BACKUPS_GROUP,), ("plans",), ("create", "update", "delete")),
+            Rule((VELERO_GROUP,), ("schedules",), ("create", "update", "patch", "delete")),
+        ),
+    ),
+    Capability(
+        BACKUPS_RUN,
+        "backups",
+        _("Run backups"),
+        (
+            Rule((BACKUPS_GROUP,), ("snapshots",), ("create",)),
+            Rule((VELERO_GROUP,), ("backups",), ("create",)),
+        ),
+    ),
+    Capability(
+        BACKUPS_RESTORE,
+        "backups",
+        _("Restore from backups"),
+        (Rule((VELERO_GROUP,), ("restores",), ("create",)),),
+        dangerous=True,
+    ),
+    Capability(
+        BACKUPS_ADMIN,
+        "platform",
+        _("Manage storage targets, etcd access and Kubemate's own backups"),
+        platform=True,
+        dangerous=True,
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -417,6 +470,10 @@ PROBES: dict[str, tuple[str, str, str]] = {
     CICD_EDIT: ("update", CICD_GROUP, "pipelines"),
     CICD_DEPLOY: ("create", CICD_GROUP, "deployments"),
     CICD_EXCEPTIONS: ("create", CICD_GROUP, "exceptions"),
+    BACKUPS_VIEW: ("list", VELERO_GROUP, "backups"),
+    BACKUPS_SCHEDULE: ("create", VELERO_GROUP, "schedules"),
+    BACKUPS_RUN: ("create", VELERO_GROUP, "backups"),
+    BACKUPS_RESTORE: ("create", VELERO_GROUP, "restores"),
 }
 
 

@@ -8,6 +8,11 @@ them). Each generated object belongs to exactly one custom resource:
     PlatformBinding kubemate-b<id> -> RoleBinding kubemate-b<id> in each project namespace,
                                       or ClusterRoleBinding kubemate-b<id>
 
+A role that holds backup capabilities also owns ClusterRole ``kubemate:<slug>:velero`` with only their Velero
+rules, and a project binding of it a RoleBinding ``kubemate-b<id>-velero`` in the cluster's Velero namespace (when
+the cluster names one): Velero's Backups, Schedules and Restores live there, not in the project's namespaces. The
+console lets such a person name only their own namespaces in them (apps/backups/access.py).
+
 Superusers are bound to the platform-admin role through PlatformBinding
 ``kubemate-superusers``.
 """
@@ -63,6 +68,15 @@ def user_objects(user) -> Owned:
     return Owned(owner, [account])
 
 
+def velero_rules(codes) -> list[dict]:
+    """The Velero rules of ``codes`` (for the Velero namespace), [] when they hold none."""
+    return [r for r in capabilities.rules_for(codes) if capabilities.VELERO_GROUP in r["apiGroups"]]
+
+
+def velero_role_name(role: Role) -> str:
+    return f"{role.cluster_role_name}:velero"
+
+
 def role_objects(role: Role) -> Owned:
     owner = {
         "apiVersion": API_VERSION,
@@ -76,11 +90,24 @@ def role_objects(role: Role) -> Owned:
         "metadata": _meta(role.cluster_role_name),
         "rules": capabilities.rules_for(role.capabilities),
     }
-    return Owned(owner, [cluster_role])
+    dependents = [cluster_role]
+    if velero_rules(role.capabilities):
+        dependents.append(
+            {
+                "apiVersion": f"{RBAC_GROUP}/v1",
+                "kind": "ClusterRole",
+                "metadata": _meta(velero_role_name(role)),
+                "rules": velero_rules(role.capabilities),
+            }
+        )
+    return Owned(owner, dependents)
 
 
-def binding_objects(name: str, role: Role, subjects: list[dict], namespaces: list[str] | None) -> Owned:
-    """A ClusterRoleBinding when ``namespaces`` is None, else one RoleBinding per namespace."""
+def binding_objects(
+    name: str, role: Role, subjects: list[dict], namespaces: list[str] | None, velero_namespace: str = ""
+) -> Owned:
+    """A ClusterRoleBinding when ``namespaces`` is None, else one RoleBinding per namespace (and one in
+    ``velero_namespace`` to the role's Velero rules, when it has any)."""
     owner = {
         "apiVersion": API_VERSION,
         "kind": "PlatformBinding",
@@ -113,6 +140,16 @@ def binding_objects(name: str, role: Role, subjects: list[dict], namespaces: lis
             }
             for namespace in sorted(set(namespaces))
         ]
+        if velero_namespace and velero_rules(role.capabilities):
+            dependents.append(
+                {
+                    "apiVersion": f"{RBAC_GROUP}/v1",
+                    "kind": "RoleBinding",
+                    "metadata": _meta(f"{name}-velero", velero_namespace),
+                    "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": velero_role_name(role)},
+                    "subjects": subjects,
+                }
+            )
     return Owned(owner, dependents)
 
 
@@ -153,7 +190,13 @@ def desired_state(cluster: Cluster) -> list[Owned]:
             members = sorted((u for u in binding.group.user_set.all() if u.pk in active_ids), key=lambda u: u.pk)
         namespaces = binding.project.namespaces if binding.scope == Binding.Scope.PROJECT else None
         state.append(
-            binding_objects(binding.k8s_name, roles[binding.role_id], [_subject(u) for u in members], namespaces)
+            binding_objects(
+                binding.k8s_name,
+                roles[binding.role_id],
+                [_subject(u) for u in members],
+                namespaces,
+                cluster.velero_namespace,
+            )
         )
     return state
 

@@ -1,59 +1,14 @@
-"""Where the image tools are: crane (go-containerregistry) and osv-scanner, built from their Go modules at the
-versions deploy/sandbox/versions.env pins and cached by deploy/sandbox/build under ~/.cache/kubemate. A setting
-(KUBEMATE_CRANE, KUBEMATE_OSV_SCANNER) names another path, e.g. in the offline bundle; else the command on PATH."""
+"""Where the image tools are: crane (go-containerregistry) and osv-scanner (``core.tools`` finds them: a setting,
+KUBEMATE_CRANE or KUBEMATE_OSV_SCANNER, else the build cache's copy at the pinned version, else PATH)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from functools import cache
-from pathlib import Path
-
-from django.conf import settings
-
-from apps.core.deferred import N_, Failure
-from apps.core.deferred import text as D
-
-VERSIONS = Path(settings.BASE_DIR) / "deploy" / "sandbox" / "versions.env"
-
-
-class ToolMissing(Failure):
-    """A tool the pipelines need is not installed."""
-
-
-@cache
-def _pins() -> dict[str, str]:
-    pins: dict[str, str] = {}
-    if VERSIONS.exists():
-        for line in VERSIONS.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not key.startswith("#"):
-                pins[key.strip()] = value.strip()
-    return pins
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("KUBEMATE_CACHE") or Path.home() / ".cache" / "kubemate") / "sandbox"
-
-
-def _find(name: str, setting: str, pin: str) -> str:
-    configured = getattr(settings, setting, "")
-    if configured:
-        return configured
-    version = _pins().get(pin)
-    if version:
-        cached = _cache_root() / f"{name}-v{version}" / name
-        if cached.exists():
-            return str(cached)
-    found = shutil.which(name)
-    if found:
-        return found
-    raise ToolMissing(D(N_("%(tool)s is not installed on this server; ask the platform team."), tool=name))
+from apps.core.tools import find
 
 
 def crane() -> str:
-    return _find("crane", "KUBEMATE_CRANE", "CRANE_VERSION")
+    return find("crane", "KUBEMATE_CRANE", "CRANE_VERSION")
 
 
 def osv_scanner() -> str:
-    return _find("osv-scanner", "KUBEMATE_OSV_SCANNER", "OSV_SCANNER_VERSION")
+    return find("osv-scanner", "KUBEMATE_OSV_SCANNER", "OSV_SCANNER_VERSION")

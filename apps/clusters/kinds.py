@@ -252,6 +252,13 @@ TABLE: tuple[Kind, ...] = (
     Kind("Pipeline", "tekton.dev", "v1", "pipelines", True),
     Kind("PipelineRun", "tekton.dev", "v1", "pipelineruns", True),
     Kind("TaskRun", "tekton.dev", "v1", "taskruns", True),
+    # Velero's objects, where a cluster runs Velero: backups, their schedules and restores are created in Velero's
+    # namespace; download requests give signed links to a backup's contents and logs in its storage location.
+    Kind("Backup", "velero.io", "v1", "backups", True),
+    Kind("Restore", "velero.io", "v1", "restores", True),
+    Kind("Schedule", "velero.io", "v1", "schedules", True),
+    Kind("BackupStorageLocation", "velero.io", "v1", "backupstoragelocations", True),
+    Kind("DownloadRequest", "velero.io", "v1", "downloadrequests", True),
 )
 
 KINDS: tuple[Kind, ...] = tuple(k for k in TABLE if k.synced)

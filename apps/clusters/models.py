@@ -46,6 +46,12 @@ class Cluster(models.Model):
     logs_auth_encrypted = models.TextField(_("log store credentials (encrypted)"), blank=True, editable=False)
     jaeger_auth_encrypted = models.TextField(_("Jaeger credentials (encrypted)"), blank=True, editable=False)
     # Link-local and cloud metadata addresses are refused unless an administrator allows them here.
+    velero_namespace = models.CharField(
+        _("Velero namespace"),
+        max_length=63,
+        blank=True,
+        help_text=_("Where Velero runs in this cluster, e.g. velero; empty when it does not."),
+    )
     allow_link_local = models.BooleanField(_("allow link-local addresses"), default=False)
     kubernetes_version = models.CharField(_("Kubernetes version"), max_length=32, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -32,6 +32,11 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_CICD_BUILDER_IMAGE | {registry}/kubemate/kaniko-executor:v1.23.2: their build-and-push step |
 | KUBEMATE_CICD_BUILD_TIMEOUT_SECONDS | 1800: an in-cluster build not finished by then is stopped |
 | KUBEMATE_CICD_LOCAL_GIT   | false; true: pipelines may read git repositories on this server (file://, paths) |
+| KUBEMATE_BACKUP_WORKDIR   | .run/backups-work: dumps and snapshots on their way to or from a storage target |
+| KUBEMATE_BACKUP_PART_MB   | 16: the part size of multipart uploads (at least 5) |
+| KUBEMATE_BACKUP_MAX_MB    | 20480: the largest backup downloaded and opened again |
+| KUBEMATE_ETCDCTL / KUBEMATE_ETCDUTL | etcd's tools; default: the build cache's, else on PATH |
+| KUBEMATE_PG_BIN           | the folder of pg_dump and pg_restore; default: the newest /usr/lib/postgresql/*/bin |
 | KUBEMATE_CRANE / KUBEMATE_OSV_SCANNER | the built binaries (deploy/sandbox/build), else on PATH |
 | KUBEMATE_LDAP_URI         | unset: no directory sign-in; ldap://host or ldaps://host turns it on |
 | KUBEMATE_LDAP_BIND_DN / KUBEMATE_LDAP_BIND_PASSWORD | empty (anonymous search)    |
@@ -120,6 +125,7 @@ INSTALLED_APPS = [
     "apps.observability",
     "apps.inspection",
     "apps.cicd",
+    "apps.backups",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +282,16 @@ KUBEMATE_CICD_BUILD_TIMEOUT_SECONDS = env_int("KUBEMATE_CICD_BUILD_TIMEOUT_SECON
 # Repositories on this server's own disk (file:// or a path): off, since they would let a person read its files;
 # the tests and the demo turn it on for their local bare repository.
 KUBEMATE_CICD_LOCAL_GIT = env_bool("KUBEMATE_CICD_LOCAL_GIT", False)
+
+# Backups: a private working folder for dumps and snapshots on their way to or from a storage target, the part size
+# of multipart uploads, the largest backup Kubemate downloads and opens again, and the tools' paths (the ones
+# deploy/sandbox/build put in the cache, else the command on PATH: apps/backups/tools.py).
+KUBEMATE_BACKUP_WORKDIR = Path(env("KUBEMATE_BACKUP_WORKDIR") or BASE_DIR / ".run" / "backups-work")
+KUBEMATE_BACKUP_PART_MB = env_int("KUBEMATE_BACKUP_PART_MB", 16)
+KUBEMATE_BACKUP_MAX_MB = env_int("KUBEMATE_BACKUP_MAX_MB", 20480)
+KUBEMATE_ETCDCTL = env("KUBEMATE_ETCDCTL", "")
+KUBEMATE_ETCDUTL = env("KUBEMATE_ETCDUTL", "")
+KUBEMATE_PG_BIN = env("KUBEMATE_PG_BIN", "")
 KUBEMATE_OSV_SCANNER = env("KUBEMATE_OSV_SCANNER")
 
 EMAIL_HOST = env("EMAIL_HOST")

@@ -36,3 +36,5 @@ DATABASES["default"]["OPTIONS"]["options"] = "-c kubemate.test_flush=on"  # noqa
 # CI/CD: the tests' own storage folder (apart per test database) and their local bare git repositories.
 KUBEMATE_CICD_STORAGE = BASE_DIR / ".run" / f"cicd-{env('KUBEMATE_TEST_DB', 'test_kubemate')}"  # noqa: F405
 KUBEMATE_CICD_LOCAL_GIT = True
+KUBEMATE_BACKUP_WORKDIR = BASE_DIR / ".run" / f"backups-{env('KUBEMATE_TEST_DB', 'test_kubemate')}"  # noqa: F405
+KUBEMATE_BACKUP_PART_MB = 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,21 +18,38 @@ def compact_etcd(sandbox) -> int:
     return revision
 
 
-def restart_apiserver(sandbox, down_seconds: float = 2.0, timeout: float = 180) -> None:
-    """Stop the kube-apiserver, keep it down a moment, start it again with the same command line."""
+def restart_apiserver(sandbox, down_seconds: float = 2.0, timeout: float = 180, while_down=None) -> None:
+    """Stop the kube-apiserver, keep it down a moment (``while_down()`` runs then, after ``down_seconds``), start it
+    again with the same command line."""
     pid_file = Path(sandbox.run_dir) / "pids" / "kube-apiserver"
     pid = int(pid_file.read_text().split()[0])
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     cwd = os.readlink(f"/proc/{pid}/cwd")
-    os.kill(pid, signal.SIGTERM)
+    # SIGKILL, a crash: a SIGTERM'd apiserver stops listening at once but exits only after its HTTP server's 60 s
+    # shutdown timeout (open watches never drain), a minute per restart for the same "down" the tests need.
+    os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(down_seconds)
+    if while_down is not None:
+        while_down()
     log = open(Path(sandbox.run_dir) / "logs" / "kube-apiserver.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen([a.decode() for a in argv], cwd=cwd, stdout=log, stderr=log, start_new_session=True)
     pid_file.write_text(f"{process.pid}\n")
     wait_ready(sandbox, timeout)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs. An apiserver an earlier restart started is this process's child: reap it, or it
+    stays a zombie (its /proc entry there) until the timeout."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def wait_ready(sandbox, timeout: float = 180) -> None:

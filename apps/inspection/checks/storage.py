@@ -9,6 +9,9 @@ from datetime import datetime
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from apps.backups import freshness
+from apps.backups.models import Kind as BackupKind
+from apps.backups.models import Plan as BackupPlan
 from apps.clusters.models import Cluster
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
@@ -178,11 +181,16 @@ def _succeeded_at(job: dict) -> datetime | None:
     ),
 )
 def etcd_backup(ctx, cluster: Cluster) -> Iterator[Finding]:
-    """Until Kubemate's backups feature exists and records snapshots itself (it will feed this check then), the
-    backup is a CronJob labelled ``kubemate.io/backup=etcd`` or named like ``etcd-backup``. Its last success is the
+    """Kubemate's own etcd plans, when the cluster has any: the newest good snapshot of any of them, within
+    ``etcd.backup_max_hours``. Else the backup is a CronJob labelled ``kubemate.io/backup=etcd`` or named like
+    ``etcd-backup``. Its last success is the
     newer of the CronJob's ``status.lastSuccessfulTime`` and the completion of its newest successful Job still in
     the inventory. A backup that has never succeeded is a finding once its CronJob is older than
     ``etcd.backup_max_hours`` (a CronJob made this morning has not had its first night yet)."""
+    plans = list(BackupPlan.objects.filter(cluster=cluster, kind=BackupKind.ETCD, enabled=True))
+    if plans:
+        yield from _kubemate_etcd_backups(ctx, cluster, plans)
+        return
     cronjobs: dict[tuple[str, str], datetime | None] = {}
     created: dict[tuple[str, str], datetime | None] = {}
     for row in ctx.rows(cluster, "CronJob"):
@@ -229,6 +237,88 @@ def etcd_backup(ctx, cluster: Cluster) -> Iterator[Finding]:
                 limit=int(limit),
             ),
             facts={"cronjobs": names, "hours": round(hours, 1), "last": newest.isoformat()},
+        )
+
+
+def _kubemate_etcd_backups(ctx, cluster: Cluster, plans: list[BackupPlan]) -> Iterator[Finding]:
+    limit = ctx.threshold("etcd.backup_max_hours")
+    found = freshness.of_plans(plans)
+    newest = max((f.last_good for f in found if f.last_good), default=None)
+    names = ", ".join(sorted(p.name for p in plans))[:300]
+    if newest is None:
+        yield Finding(
+            subject="etcd",
+            message=D(N_("No etcd snapshot of plan %(plans)s has succeeded yet."), plans=names),
+            facts={"plans": names},
+        )
+        return
+    hours = (ctx.now - newest).total_seconds() / 3600
+    if hours > limit:
+        yield Finding(
+            subject="etcd",
+            message=D(
+                N_("The last etcd snapshot (plan %(plans)s) succeeded %(hours)s hours ago (at most %(limit)s)."),
+                plans=names,
+                hours=int(hours),
+                limit=int(limit),
+            ),
+            facts={"plans": names, "hours": round(hours, 1), "last": newest.isoformat()},
+        )
+
+
+@check(
+    "cluster.backups.fresh",
+    CLUSTER,
+    Severity.CRITICAL,
+    _("Backups are within their recovery point"),
+    _(
+        "A backup older than its plan's recovery point objective means more data is lost than the bank agreed to, "
+        "should the cluster or an application have to be restored now."
+    ),
+    _(
+        "Open the cluster's backups page: run the plan now, and read why its last runs failed (the storage target, "
+        "etcd access or Velero's storage location)."
+    ),
+)
+def backups_fresh(ctx, cluster: Cluster) -> Iterator[Finding]:
+    """Each enabled backup plan of the cluster (etcd snapshots, Velero schedules) has a good backup no older than
+    its recovery point objective. A cluster without plans is not checked (nothing was promised); Velero's backups
+    that cannot be read make that plan "not checked" rather than stale."""
+    plans = list(BackupPlan.objects.filter(cluster=cluster, enabled=True).select_related("cluster"))
+    if not plans:
+        raise CannotCheck(D(N_("Cluster %(cluster)s has no backup plan in Kubemate."), cluster=cluster.name))
+    results = freshness.of_plans(plans)
+    unknown = [f for f in results if f.unknown]
+    if len(unknown) == len(results):
+        raise CannotCheck(D(N_("Velero's backups cannot be read: %(reason)s"), reason=unknown[0].unknown))
+    for fresh in results:
+        if fresh.unknown or not fresh.stale:
+            continue
+        plan = fresh.plan
+        if fresh.last_good is None:
+            message = D(
+                N_("Backup plan %(plan)s has no good backup yet (recovery point %(rpo)s hours)."),
+                plan=plan.name,
+                rpo=plan.rpo_hours,
+            )
+        else:
+            message = D(
+                N_("The newest good backup of plan %(plan)s is %(hours)s hours old (recovery point %(rpo)s hours)."),
+                plan=plan.name,
+                hours=int(fresh.age_hours or 0),
+                rpo=plan.rpo_hours,
+            )
+        yield Finding(
+            subject=f"plan {plan.name}",
+            message=message,
+            namespace=plan.namespaces[0] if plan.kind == BackupKind.VELERO and len(plan.namespaces) == 1 else "",
+            facts={
+                "plan": plan.name,
+                "kind": plan.kind,
+                "rpo_hours": plan.rpo_hours,
+                "age_hours": round(fresh.age_hours, 1) if fresh.age_hours is not None else None,
+                "failed_since": fresh.failed_since,
+            },
         )
 
 

@@ -1,0 +1,342 @@
+"""Velero from the console, as the acting person: plans (Velero ``Schedule`` objects), backups run now, and
+restores into the same or new namespaces after a preview of what will be created. Each change is one audit event;
+a Job follows each backup and restore to its end (``follow.py``), and a restore's end is audited with what Velero
+reported it did.
+
+Velero's objects live in the cluster's Velero namespace (``Cluster.velero_namespace``), created as the person (the
+RBAC projection binds their backup capabilities there); a person may name only namespaces where they hold the
+capability (``access.on_namespaces``), so a project's people back up and restore their own namespaces only.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.capabilities import BACKUPS_RESTORE, BACKUPS_RUN, BACKUPS_SCHEDULE, BACKUPS_VIEW
+from apps.backups import access, tasks
+from apps.backups.models import Backup, Kind, Plan, Restore
+from apps.backups.services import Refused, _who, plan_detail
+from apps.backups.velero import k8s
+from apps.clusters import kube
+from apps.clusters.kinds import BY_KIND
+from apps.clusters.models import Cluster
+from apps.clusters.values import is_dns_label
+from apps.core import audit
+from apps.core import cron as cron_fields
+from apps.core.deferred import N_
+from apps.core.deferred import text as D
+from apps.core.jobs import start_job
+
+MAX_PREVIEW = 2000
+
+
+def namespace_of(cluster: Cluster) -> str:
+    if not cluster.velero_namespace:
+        raise Refused(D(N_("Velero is not set up for cluster %(cluster)s."), cluster=cluster.name))
+    return cluster.velero_namespace
+
+
+def _check_namespaces(namespaces: list[str]) -> list[str]:
+    cleaned = sorted({n.strip() for n in namespaces if n and n.strip()})
+    for name in cleaned:
+        if name != "*" and not is_dns_label(name):
+            raise Refused(D(N_("%(name)s is not a namespace name."), name=name[:70]))
+    return cleaned
+
+
+def _stamp() -> str:
+    return timezone.now().strftime("%Y%m%d%H%M%S")
+
+
+def object_name(base: str) -> str:
+    suffix = "-" + _stamp()
+    return base[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+def _labels(actor, plan: Plan | None = None) -> dict:
+    labels = {k8s.ACTOR_LABEL: kube.user_service_account(actor)} if actor is not None else {}
+    if plan is not None:
+        labels[k8s.PLAN_LABEL] = str(plan.pk)
+    return labels
+
+
+def visible(user, cluster: Cluster, namespaces: list[str]) -> bool:
+    """Whether ``user`` sees a Velero object that names ``namespaces`` (all of them held, or the whole cluster)."""
+    return access.on_namespaces(user, BACKUPS_VIEW, cluster, namespaces)
+
+
+# Plans ------------------------------------------------------------------------------------------------------------
+
+
+def save_plan(*, actor, plan: Plan, ttl_hours: int | None = None, request=None) -> Plan:
+    """Create or change a Velero plan: its ``Schedule`` object (created as ``actor``), then its row."""
+    plan.kind = Kind.VELERO
+    plan.namespaces = _check_namespaces(plan.namespaces)
+    if not access.on_namespaces(actor, BACKUPS_SCHEDULE, plan.cluster, plan.namespaces):
+        raise Refused(D(N_("%(user)s may not schedule backups of these namespaces."), user=_who(actor)))
+    if not plan.cron:
+        raise Refused(D(N_("A Velero plan needs a schedule; run a one-off backup from the backups page instead.")))
+    cron_fields.parse(plan.cron)
+    if not plan.name or not is_dns_label(plan.name):
+        raise Refused(D(N_("A plan's name is lower-case letters, digits and dashes.")))
+    namespace = namespace_of(plan.cluster)
+    creating = plan.pk is None
+    plan.velero_name = plan.velero_name or f"km-{plan.name}"[:63]
+    ttl = ttl_hours or plan.keep_days * 24
+    with transaction.atomic():
+        plan.created_by = actor
+        plan.save()
+        template = k8s.backup_spec(
+            namespaces=plan.namespaces,
+            label_selector=plan.label_selector,
+            ttl_hours=ttl,
+            snapshot_volumes=plan.snapshot_volumes,
+        )
+        template["metadata"] = {"labels": {k8s.PLAN_LABEL: str(plan.pk), **k8s.MANAGED}}
+        with kube.client(plan.cluster, as_user=actor) as k:
+            k8s.save_schedule(
+                k, namespace, plan.velero_name, plan.cron, template, _labels(actor, plan), paused=not plan.enabled
+            )
+        audit.record(
+            actor=actor,
+            action="backups.plan.create" if creating else "backups.plan.update",
+            cluster=plan.cluster.name,
+            namespace=namespace,
+            kind="Schedule",
+            name=plan.velero_name,
+            detail=plan_detail(plan),
+            request=request,
+        )
+    return plan
+
+
+def delete_plan(*, actor, plan: Plan, request=None) -> None:
+    if not access.on_namespaces(actor, BACKUPS_SCHEDULE, plan.cluster, plan.namespaces):
+        raise Refused(D(N_("%(user)s may not schedule backups of these namespaces."), user=_who(actor)))
+    namespace = namespace_of(plan.cluster)
+    with transaction.atomic():
+        with kube.client(plan.cluster, as_user=actor) as k:
+            k8s.delete_schedule(k, namespace, plan.velero_name)
+        audit.record(
+            actor=actor,
+            action="backups.plan.delete",
+            cluster=plan.cluster.name,
+            namespace=namespace,
+            kind="Schedule",
+            name=plan.velero_name,
+            detail=plan_detail(plan),
+            request=request,
+        )
+        plan.delete()
+
+
+# Backups ----------------------------------------------------------------------------------------------------------
+
+
+def run_backup(
+    *,
+    actor,
+    cluster: Cluster,
+    plan: Plan | None = None,
+    namespaces: list[str] | None = None,
+    label_selector: str = "",
+    ttl_hours: int = 720,
+    snapshot_volumes: bool = False,
+    request=None,
+) -> Backup:
+    """A Velero Backup now, of ``plan``'s selection (as Velero's ``backup create --from-schedule``) or of the
+    namespaces given; a Job follows it to its end."""
+    if plan is not None:
+        namespaces, label_selector = list(plan.namespaces), plan.label_selector
+        ttl_hours, snapshot_volumes = plan.keep_days * 24, plan.snapshot_volumes
+    namespaces = _check_namespaces(namespaces or [])
+    if not access.on_namespaces(actor, BACKUPS_RUN, cluster, namespaces):
+        raise Refused(D(N_("%(user)s may not back up these namespaces."), user=_who(actor)))
+    namespace = namespace_of(cluster)
+    name = object_name(plan.velero_name if plan is not None else "km-backup")
+    spec = k8s.backup_spec(
+        namespaces=namespaces, label_selector=label_selector, ttl_hours=ttl_hours, snapshot_volumes=snapshot_volumes
+    )
+    with transaction.atomic():
+        with kube.client(cluster, as_user=actor) as k:
+            k8s.create_backup(k, namespace, name, spec, _labels(actor, plan))
+        backup = Backup.objects.create(
+            kind=Kind.VELERO,
+            plan=plan,
+            cluster=cluster,
+            name=name,
+            actor=actor,
+            detail={"namespaces": namespaces, "label_selector": label_selector, "ttl_hours": ttl_hours},
+        )
+        backup.job = start_job(
+            task=tasks.follow_velero,
+            title=D(N_("Velero backup %(name)s"), name=name),
+            actor=actor,
+            target=name,
+            args=("backup", backup.pk),
+        )
+        backup.save(update_fields=["job"])
+        audit.record(
+            actor=actor,
+            action="backups.backup.start",
+            cluster=cluster.name,
+            namespace=namespace,
+            kind="Backup",
+            name=name,
+            detail={"kind": "velero", "plan": plan.name if plan else "", **backup.detail},
+            request=request,
+        )
+    return backup
+
+
+# Restores ---------------------------------------------------------------------------------------------------------
+
+
+def _backup_for_restore(actor, cluster: Cluster, backup_name: str) -> k8s.BackupView:
+    namespace = namespace_of(cluster)
+    with kube.client(cluster, as_user=actor) as k:
+        found = k.read("Backup", namespace, backup_name)
+    if found is None:
+        raise Refused(D(N_("Velero has no backup called %(name)s."), name=backup_name))
+    view = k8s.backup_view(found)
+    if not visible(actor, cluster, view.namespaces):
+        raise Refused(D(N_("Velero has no backup called %(name)s."), name=backup_name))
+    if view.phase not in {"Completed", "PartiallyFailed"}:
+        raise Refused(
+            D(
+                N_("Backup %(name)s has not completed (%(phase)s); it cannot be restored."),
+                name=backup_name,
+                phase=view.phase,
+            )
+        )
+    return view
+
+
+def _plan_restore(actor, cluster: Cluster, view: k8s.BackupView, namespaces: list[str], mapping: dict[str, str]):
+    namespaces = _check_namespaces(namespaces)
+    held = [n for n in view.namespaces if n != "*"]
+    if not namespaces:
+        namespaces = held
+    if held and not set(namespaces) <= set(held):
+        raise Refused(
+            D(N_("The backup does not hold namespace %(name)s."), name=", ".join(sorted(set(namespaces) - set(held))))
+        )
+    mapping = {k: v for k, v in (mapping or {}).items() if k and v and k != v}
+    for source, dest in mapping.items():
+        if source not in namespaces or not is_dns_label(dest):
+            raise Refused(D(N_("%(source)s cannot be restored into %(dest)s."), source=source, dest=dest[:70]))
+    touched = sorted(set(namespaces) | set(mapping.values()))
+    if not access.on_namespaces(actor, BACKUPS_RESTORE, cluster, touched):
+        raise Refused(D(N_("%(user)s may not restore into these namespaces."), user=_who(actor)))
+    return namespaces, mapping
+
+
+def preview(*, actor, cluster: Cluster, backup_name: str, namespaces: list[str], mapping: dict[str, str]) -> dict:
+    """What a restore would create: {"objects": [{"kind", "from", "to", "exists"}], "namespaces": [...], ...}.
+
+    Velero leaves an object that already exists as it is (existing resource policy "none"): those are marked."""
+    view = _backup_for_restore(actor, cluster, backup_name)
+    namespaces, mapping = _plan_restore(actor, cluster, view, namespaces, mapping)
+    namespace = namespace_of(cluster)
+    with kube.client(cluster, as_user=actor) as k:
+        listed = k8s.resource_list(k, namespace, backup_name)
+    objects = []
+    for kind, items in sorted(listed.items()):
+        for item in items:
+            ns, _slash, name = item.rpartition("/")
+            if ns and namespaces != ["*"] and ns not in namespaces:
+                continue
+            if not ns and namespaces != ["*"]:
+                continue  # cluster-scoped objects are not restored with a namespace selection
+            objects.append({"kind": kind, "from": item, "to": f"{mapping.get(ns, ns)}/{name}" if ns else name})
+            if len(objects) >= MAX_PREVIEW:
+                break
+    existing = _existing(actor, cluster, objects)
+    for obj in objects:
+        obj["exists"] = obj["to"] in existing.get(obj["kind"], set())
+    return {
+        "backup": backup_name,
+        "namespaces": namespaces,
+        "mapping": mapping,
+        "objects": objects,
+        "new": sum(1 for o in objects if not o["exists"]),
+        "kept": sum(1 for o in objects if o["exists"]),
+        "truncated": len(objects) >= MAX_PREVIEW,
+    }
+
+
+def _existing(actor, cluster: Cluster, objects: list[dict]) -> dict[str, set[str]]:
+    """Which of the objects a restore would create exist now: one list per kind and namespace, as the person.
+    Kinds Kubemate does not know, and lists the person may not read, count as absent."""
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for obj in objects:
+        if "/" in obj["to"]:
+            wanted.setdefault((obj["kind"], obj["to"].split("/", 1)[0]), set()).add(obj["to"])
+    found: dict[str, set[str]] = {}
+    with kube.client(cluster, as_user=actor) as k:
+        for (kind, namespace), names in sorted(wanted.items()):
+            known = BY_KIND.get(kind.rsplit("/", 1)[-1])
+            if known is None or not known.namespaced or f"{known.api_version}/{known.kind}" != kind:
+                continue
+            try:
+                live = {f"{namespace}/{(o.get('metadata') or {}).get('name')}" for o in k.list(known.kind, namespace)}
+            except kube.KubeError:
+                continue
+            found.setdefault(kind, set()).update(names & live)
+    return found
+
+
+def restore(
+    *, actor, cluster: Cluster, backup_name: str, namespaces: list[str], mapping: dict[str, str], request=None
+) -> Restore:
+    """Start a Velero restore as ``actor`` after the same checks as the preview; the preview is stored with it and
+    in the audit event. The caller has asked for the password again (a dangerous capability)."""
+    shown = preview(actor=actor, cluster=cluster, backup_name=backup_name, namespaces=namespaces, mapping=mapping)
+    namespace = namespace_of(cluster)
+    name = object_name(f"km-restore-{backup_name}"[:40])
+    with transaction.atomic():
+        with kube.client(cluster, as_user=actor) as k:
+            k8s.create_restore(
+                k,
+                namespace,
+                name,
+                backup=backup_name,
+                namespaces=shown["namespaces"],
+                mapping=shown["mapping"],
+                labels=_labels(actor),
+            )
+        row = Restore.objects.create(
+            kind=Kind.VELERO,
+            cluster=cluster,
+            backup_name=backup_name,
+            name=name,
+            namespace_mapping=shown["mapping"],
+            preview=shown,
+            actor=actor,
+        )
+        row.job = start_job(
+            task=tasks.follow_velero,
+            title=D(N_("Velero restore %(name)s"), name=name),
+            actor=actor,
+            target=name,
+            args=("restore", row.pk),
+        )
+        row.save(update_fields=["job"])
+        audit.record(
+            actor=actor,
+            action="backups.restore.start",
+            cluster=cluster.name,
+            namespace=namespace,
+            kind="Restore",
+            name=name,
+            detail={
+                "backup": backup_name,
+                "namespaces": shown["namespaces"],
+                "mapping": shown["mapping"],
+                "to_create": [f"{o['kind']} {o['to']}" for o in shown["objects"] if not o["exists"]][:200],
+                "left_as_they_are": [f"{o['kind']} {o['to']}" for o in shown["objects"] if o["exists"]][:200],
+            },
+            request=request,
+        )
+    return row
