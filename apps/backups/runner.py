@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from apps.backups import database, etcd, s3, seal
+from apps.backups import database, etcd, progress, s3, seal
 from apps.backups.models import Backup, EtcdAccess, Kind, Plan
 from apps.core import audit
 from apps.core.deferred import N_, Failure, fit, in_installation_language, sentence_of
@@ -42,19 +42,6 @@ def workdir() -> Path:
 
 def stamp(when=None) -> str:
     return (when or timezone.now()).strftime("%Y%m%dT%H%M%SZ")
-
-
-def upload_progress(job: JobRecorder, start: int, end: int, total: int):
-    """A callback for ``s3.upload`` that moves the job's progress from ``start`` to ``end`` as bytes go out."""
-    state = {"last": -1}
-
-    def report(sent: int) -> None:
-        percent = start + int((end - start) * min(sent, total) / max(total, 1))
-        if percent != state["last"]:
-            state["last"] = percent
-            job.progress(percent)
-
-    return report
 
 
 def take_etcd(job: JobRecorder, backup: Backup, folder: Path) -> None:
@@ -85,7 +72,10 @@ def take_etcd(job: JobRecorder, backup: Backup, folder: Path) -> None:
     backup.key = key
     job.progress(45, D(N_("Uploading %(size)s bytes to %(target)s."), size=sealed.stat().st_size, target=backup.target))
     size, sha = s3.upload(
-        s3.access_for(backup.target), key, sealed, on_progress=upload_progress(job, 45, 90, sealed.stat().st_size)
+        s3.access_for(backup.target),
+        key,
+        sealed,
+        on_progress=progress.upload_progress(job, 45, 90, sealed.stat().st_size),
     )
     Backup.objects.filter(pk=backup.pk).update(
         size_bytes=size,

@@ -219,7 +219,18 @@ def download(access: Access, key: str, dest: Path, *, max_bytes: int) -> str:
     """Download ``key`` to ``dest`` (at most ``max_bytes``); its SHA-256 checked against the metadata it was
     written with. Returns the SHA-256."""
     with _errors(access), _client(access) as client:
-        head = client.head_object(Bucket=access.bucket, Key=key)
+        try:
+            head = client.head_object(Bucket=access.bucket, Key=key)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey", "NotFound"}:
+                raise StorageError(
+                    D(
+                        N_("The object %(key)s is not on the storage (bucket %(bucket)s)."),
+                        key=key,
+                        bucket=access.bucket,
+                    )
+                ) from None
+            raise
         size = int(head.get("ContentLength", 0))
         if size > max_bytes:
             raise StorageError(

@@ -67,11 +67,12 @@ def seal(source: Path, dest: Path, *, compress: bool) -> int:
     index = 0
     pending = b""
     with open(source, "rb") as src, open(dest, "wb") as out:
-        out.write(MAGIC + _key_id(master) + salt + bytes([GZIP if compress else 0]))
+        header = MAGIC + _key_id(master) + salt + bytes([GZIP if compress else 0])
+        out.write(header)
 
         def emit(plain: bytes, last: bool) -> None:
             nonlocal index
-            sealed = aead.encrypt(_nonce(index), plain, LAST if last else MORE)
+            sealed = aead.encrypt(_nonce(index), plain, header + (LAST if last else MORE))
             out.write(struct.pack(">I", len(sealed)) + sealed)
             index += 1
 
@@ -94,7 +95,16 @@ def seal(source: Path, dest: Path, *, compress: bool) -> int:
 
 def open_sealed(source: Path, dest: Path, *, max_bytes: int) -> int:
     """Open ``source`` into ``dest`` (at most ``max_bytes`` written: a decompression bomb stops there); returns the
-    size written. SealError for anything that is not a whole file sealed with a configured key."""
+    size written. SealError for anything that is not a whole file sealed with a configured key; ``dest`` is then
+    removed (nothing half-opened is left)."""
+    try:
+        return _open_sealed(source, dest, max_bytes=max_bytes)
+    except SealError:
+        dest.unlink(missing_ok=True)
+        raise
+
+
+def _open_sealed(source: Path, dest: Path, *, max_bytes: int) -> int:
     with open(source, "rb") as src:
         header = src.read(len(MAGIC) + 8 + 16 + 1)
         if len(header) != len(MAGIC) + 25 or not header.startswith(MAGIC):
@@ -123,7 +133,7 @@ def open_sealed(source: Path, dest: Path, *, max_bytes: int) -> int:
                 plain = None
                 for ad in (MORE, LAST):
                     try:
-                        plain = aead.decrypt(_nonce(index), sealed, ad)
+                        plain = aead.decrypt(_nonce(index), sealed, header + ad)
                     except InvalidTag:  # not in this position: try the other, then give up
                         continue
                     finished = ad == LAST
@@ -132,7 +142,12 @@ def open_sealed(source: Path, dest: Path, *, max_bytes: int) -> int:
                     raise SealError(D(N_("This backup file was altered or damaged; it cannot be opened.")))
                 index += 1
                 if unpacker is not None:
-                    plain = unpacker.decompress(plain, max(0, max_bytes - written) + 1)
+                    try:
+                        plain = unpacker.decompress(plain, max(0, max_bytes - written) + 1)
+                    except zlib.error:
+                        raise SealError(
+                            D(N_("This backup file was altered or damaged; it cannot be opened."))
+                        ) from None
                     if unpacker.unconsumed_tail:
                         raise SealError(
                             D(

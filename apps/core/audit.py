@@ -118,10 +118,11 @@ class Problem:
     sentence: str
 
 
-def verify() -> Iterator[Problem]:
-    """Walk the chain from seq 1 and yield every break: altered, removed or re-ordered events."""
+def verify(using: str | None = None) -> Iterator[Problem]:
+    """Walk the chain from seq 1 and yield every break: altered, removed or re-ordered events. ``using`` names
+    another database connection (a restored copy checked before it replaces the live database)."""
     expected_seq, prev = 1, "0" * 64
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+    for event in AuditEvent.objects.using(using).order_by("seq").iterator(chunk_size=2000):
         if event.seq != expected_seq:
             yield Problem(expected_seq, f"events {expected_seq} to {event.seq - 1} are missing")
         if event.prev_hash != prev:
@@ -129,7 +130,7 @@ def verify() -> Iterator[Problem]:
         if event_hash(event) != event.hash:
             yield Problem(event.seq, f"event {event.seq} was altered after it was written")
         expected_seq, prev = event.seq + 1, event.hash
-    head = AuditHead.objects.filter(pk=1).first()
+    head = AuditHead.objects.using(using).filter(pk=1).first()
     last_seq = expected_seq - 1
     if head is not None and (head.seq != last_seq or head.hash != prev):
         yield Problem(head.seq, f"the newest events after {last_seq} (up to {head.seq}) are missing")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.backups import etcd, runner, s3, seal, services
+from apps.backups import etcd, progress, s3, seal, services
 from apps.backups.models import Backup, Kind, Plan, Target
 from apps.core.audit import AuditEvent, verify
 from apps.core.deferred import Failure
@@ -88,7 +88,7 @@ def test_the_storage_stopped_mid_upload_gives_a_failed_run_and_no_good_backup(
     s3_server, etcd_plan, target, admin_user, monkeypatch
 ):
     good = services.take_backup_now(actor=admin_user, plan=etcd_plan)
-    real_progress = runner.upload_progress
+    real_progress = progress.upload_progress
     stopped = []
 
     def stop_after_the_first_bytes(job, start, end, total):
@@ -102,7 +102,7 @@ def test_the_storage_stopped_mid_upload_gives_a_failed_run_and_no_good_backup(
 
         return progress
 
-    monkeypatch.setattr(runner, "upload_progress", stop_after_the_first_bytes)
+    monkeypatch.setattr(progress, "upload_progress", stop_after_the_first_bytes)
     monkeypatch.setattr(s3, "part_size", lambda: 5 * 1024 * 1024)
     try:
         with pytest.raises(Failure) as failed:

@@ -393,6 +393,26 @@ def resource_list(k: kube.Client, namespace: str, backup: str) -> dict[str, list
     return {str(kind): [str(x) for x in items] for kind, items in found.items() if isinstance(items, list)}
 
 
+def restored_items(k: kube.Client, namespace: str, restore: str) -> dict[str, list[str]]:
+    """What Velero did with each item of ``restore``: {"created": ["apps/v1/Deployment ns/name", ...],
+    "skipped": [...], "updated": [...], "failed": [...]} from its RestoreResourceList ("ns/name(action)")."""
+    try:
+        found = untrusted.load_json(download(k, namespace, "RestoreResourceList", restore), LIST_LIMITS)
+    except untrusted.UntrustedInput:
+        raise VeleroError(D(N_("Velero's list of the backup's objects cannot be read."))) from None
+    actions: dict[str, list[str]] = {}
+    if not isinstance(found, dict):
+        return actions
+    for kind, entries in sorted(found.items()):
+        for entry in entries if isinstance(entries, list) else []:
+            text = str(entry)
+            name, _paren, action = text.rpartition("(")
+            if not _paren:
+                name, action = text, "unknown)"
+            actions.setdefault(action.rstrip(")") or "unknown", []).append(f"{kind} {name}")
+    return actions
+
+
 def restore_results(k: kube.Client, namespace: str, restore: str) -> dict:
     """Velero's warnings and errors of ``restore`` ({"warnings": {...}, "errors": {...}})."""
     try:

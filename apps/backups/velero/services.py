@@ -19,7 +19,6 @@ from apps.backups.models import Backup, Kind, Plan, Restore
 from apps.backups.services import Refused, _who, plan_detail
 from apps.backups.velero import k8s
 from apps.clusters import kube
-from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Cluster
 from apps.clusters.values import is_dns_label
 from apps.core import audit
@@ -254,35 +253,54 @@ def preview(*, actor, cluster: Cluster, backup_name: str, namespaces: list[str],
                 break
     existing = _existing(actor, cluster, objects)
     for obj in objects:
-        obj["exists"] = obj["to"] in existing.get(obj["kind"], set())
+        known = existing.get(obj["kind"], set())
+        obj["exists"] = None if known is None else obj["to"] in known
     return {
         "backup": backup_name,
         "namespaces": namespaces,
         "mapping": mapping,
         "objects": objects,
-        "new": sum(1 for o in objects if not o["exists"]),
-        "kept": sum(1 for o in objects if o["exists"]),
+        "new": sum(1 for o in objects if o["exists"] is False),
+        "kept": sum(1 for o in objects if o["exists"] is True),
+        "unknown": sum(1 for o in objects if o["exists"] is None),
         "truncated": len(objects) >= MAX_PREVIEW,
     }
 
 
-def _existing(actor, cluster: Cluster, objects: list[dict]) -> dict[str, set[str]]:
-    """Which of the objects a restore would create exist now: one list per kind and namespace, as the person.
-    Kinds Kubemate does not know, and lists the person may not read, count as absent."""
+def _existing(actor, cluster: Cluster, objects: list[dict]) -> dict[str, set[str] | None]:
+    """Which of the objects a restore would create exist now: per kind (Velero's "group/version/Kind"), the names
+    found, from one list per kind and namespace as the person; None for a kind whose objects cannot be told (the
+    cluster does not serve it, or the person may not list it). Plurals come from the API's discovery documents."""
     wanted: dict[tuple[str, str], set[str]] = {}
     for obj in objects:
         if "/" in obj["to"]:
             wanted.setdefault((obj["kind"], obj["to"].split("/", 1)[0]), set()).add(obj["to"])
-    found: dict[str, set[str]] = {}
+    found: dict[str, set[str] | None] = {}
+    plurals: dict[str, dict[str, str]] = {}
     with kube.client(cluster, as_user=actor) as k:
         for (kind, namespace), names in sorted(wanted.items()):
-            known = BY_KIND.get(kind.rsplit("/", 1)[-1])
-            if known is None or not known.namespaced or f"{known.api_version}/{known.kind}" != kind:
+            group_version, _slash, name_of_kind = kind.rpartition("/")
+            base = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
+            if group_version not in plurals:
+                try:
+                    resources = k.json("GET", base).get("resources") or []
+                except kube.KubeError:
+                    resources = []
+                plurals[group_version] = {
+                    r.get("kind", ""): r.get("name", "")
+                    for r in resources
+                    if r.get("namespaced") and "/" not in r.get("name", "")
+                }
+            plural = plurals[group_version].get(name_of_kind)
+            if not plural or found.get(kind, set()) is None:
+                found[kind] = None
                 continue
             try:
-                live = {f"{namespace}/{(o.get('metadata') or {}).get('name')}" for o in k.list(known.kind, namespace)}
+                items = k.json("GET", f"{base}/namespaces/{namespace}/{plural}").get("items") or []
             except kube.KubeError:
+                found[kind] = None
                 continue
+            live = {f"{namespace}/{(o.get('metadata') or {}).get('name')}" for o in items}
             found.setdefault(kind, set()).update(names & live)
     return found
 
