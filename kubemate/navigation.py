@@ -19,6 +19,8 @@ from apps.accounts.capabilities import (
     ALERTS_NOTIFY,
     ALERTS_VIEW,
     AUDIT_VIEW,
+    BACKUPS_ADMIN,
+    BACKUPS_VIEW,
     CICD_ADMIN,
     CICD_VIEW,
     INSPECTION_TARGETS,
@@ -86,6 +88,13 @@ SECTIONS = (
             NavItem(_("Registries and images"), "cicd:registry_list", "packages", capability=CICD_VIEW),
             NavItem(_("Policies and exceptions"), "cicd:policy_list", "shield-check", capability=CICD_VIEW),
             NavItem(_("Vulnerability database"), "cicd:vulndb", "database-search", capability=CICD_ADMIN),
+        ),
+    ),
+    NavSection(
+        _("Backups"),
+        (
+            NavItem(_("Backups"), "backups:home", "database-export", capability=BACKUPS_VIEW),
+            NavItem(_("Backup storage"), "backups:platform", "bucket", capability=BACKUPS_ADMIN),
         ),
     ),
     NavSection(

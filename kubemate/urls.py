@@ -28,6 +28,7 @@ urlpatterns = [
     path("observability/", include("apps.observability.urls")),
     path("inspection/", include("apps.inspection.urls")),
     path("cicd/", include("apps.cicd.urls")),
+    path("backups/", include("apps.backups.urls")),
     path("", dashboard.dashboard, name="dashboard"),
     path("dashboard/facts/", dashboard.dashboard_facts, name="dashboard_facts"),
     path("", include("apps.core.urls")),

@@ -44,6 +44,8 @@ ALLOWED_WORDS = """
     CI CD Jar jar War war SBOM OSV zip Maven Debian Ubuntu Alpine PyPI npm Go CVE GHSA JNDI PEM OCI Harbor Nexus MB KB
     manifest Webhook webhook Tekton PipelineRun TaskRun Dockerfile Git git JVM Tomcat Spring Boot CycloneDX CVSS
     Kaniko HMAC Worker JAVA_TOOL_OPTIONS CATALINA_OPTS OPTIONS OPTS TOOL java catalina run harbor-prod
+    Velero velero S s AWS Ceph versitygw rclone etcdctl etcdutl kubeadm systemd pki etc ENCRYPTION KEYS
+    initial-advertise-peer-urls etcd-nightly backup-store prod
 """
 ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "English",  # the language switcher names each language in itself

@@ -26,9 +26,14 @@ from django.utils import timezone
 from kubernetes import client as k8s
 
 from apps.accounts.models import Binding, Project, Role
+from apps.backups.models import Backup, EtcdAccess, Kind
+from apps.backups.models import Plan as BackupPlan
+from apps.backups.models import Restore as BackupRestore
+from apps.backups.models import Target as BackupTarget
 from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException, Stage
 from apps.cicd.models import Run as PipelineRun
 from apps.clusters.models import Cluster, Resource
+from apps.core import crypto
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
 from apps.inspection.models import DatabaseTarget, HostAgent, WeeklyReport
@@ -335,6 +340,29 @@ ROUTES: dict[str, Route] = {
     "cicd:exception_create": Route(lambda w: {"project": w.project.pk}, **MANAGED_ACTION),
     "cicd:exception_revoke": Route(lambda w: {"pk": w.scan_exception.pk}, **MANAGED_ACTION),
     "cicd:vulndb": Route(post=True),
+    # Backups: each plan's freshness, etcd snapshots and the runbook, the plan forms, the storage targets, etcd access,
+    # Velero's namespace and Kubemate's database. The sweep's cluster names no Velero namespace: its Velero pages are
+    # missing (404), as for a cluster without Velero.
+    "backups:home": Route(),
+    "backups:cluster": Route(cluster),
+    "backups:runbook": Route(cluster),
+    "backups:plan_create": Route(cluster, post=True),
+    "backups:cluster_velero": Route(cluster, permitted=404),
+    "backups:velero_backup": Route(cluster, permitted=404, post=True),
+    "backups:velero_restore": Route(lambda w: {**cluster(w), "name": "nightly"}, permitted=404, post=True),
+    "backups:velero_backup_log": Route(lambda w: {**cluster(w), "name": "nightly"}, permitted=404),
+    "backups:velero_restore_log": Route(lambda w: {**cluster(w), "name": "nightly"}, permitted=404),
+    "backups:plan_edit": Route(lambda w: {"pk": w.backup_plan.pk}, post=True),
+    "backups:plan_delete": Route(lambda w: {"pk": w.backup_plan.pk}, **MANAGED_ACTION),
+    "backups:plan_run": Route(lambda w: {"pk": w.backup_plan.pk}, **MANAGED_ACTION),
+    "backups:platform": Route(),
+    "backups:target_create": Route(post=True),
+    "backups:target_edit": Route(lambda w: {"pk": w.backup_target.pk}, post=True),
+    "backups:target_delete": Route(lambda w: {"pk": w.backup_target.pk}, **MANAGED_ACTION),
+    "backups:target_check": Route(lambda w: {"pk": w.backup_target.pk}, **MANAGED_ACTION),
+    "backups:etcd_access": Route(cluster, post=True),
+    "backups:velero_namespace": Route(cluster, **MANAGED_ACTION),
+    "backups:database_plan_create": Route(post=True),
     "observability:notify_relay": Route(
         lambda w: {"receiver_id": w.receiver.pk},
         anonymous=405,
@@ -371,6 +399,11 @@ GUARDED = (
     Pipeline,
     PipelineRun,
     ScanException,
+    BackupTarget,
+    BackupPlan,
+    Backup,
+    BackupRestore,
+    EtcdAccess,
 )
 
 
@@ -438,6 +471,7 @@ def world(db):
     )
     inspection_world(w, admin)
     cicd_world(w, admin)
+    backups_world(w, admin)
     w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]
     w.browsers = {
         "anonymous": Client(),
@@ -504,6 +538,36 @@ def cicd_world(w, admin) -> None:
         expires_at=timezone.now(),
         created_by=admin,
     )
+
+
+def backups_world(w, admin) -> None:
+    """A storage target, the cluster's etcd plan with a good snapshot, Kubemate's database plan."""
+    w.backup_target = BackupTarget.objects.create(
+        name=w.cluster.name,
+        endpoint="http://127.0.0.1:9",
+        bucket="backups",
+        access_key_encrypted=crypto.encrypt("key"),
+        secret_key_encrypted=crypto.encrypt("secret"),
+    )
+    w.backup_plan = BackupPlan.objects.create(
+        kind=Kind.ETCD, name="etcd", cluster=w.cluster, target=w.backup_target, cron="0 2 * * *", created_by=admin
+    )
+    Backup.objects.create(
+        kind=Kind.ETCD,
+        plan=w.backup_plan,
+        cluster=w.cluster,
+        target=w.backup_target,
+        name=f"{w.cluster.name}-etcd",
+        status=Backup.Status.SUCCEEDED,
+        key=f"etcd/{w.cluster.name}/{w.cluster.name}-etcd.db.gz.sealed",
+        size_bytes=4096,
+        sha256="c" * 64,
+        revision=1234,
+        total_keys=321,
+        actor=admin,
+        finished_at=timezone.now(),
+    )
+    BackupPlan.objects.create(kind=Kind.DATABASE, name="db", target=w.backup_target, created_by=admin)
 
 
 def url_of(name: str, w) -> str:

@@ -22,6 +22,7 @@ from django.db import connection
 
 from apps.accounts.models import Project
 from apps.backups import database, pgdump, s3, services
+from apps.backups import restore as restores
 from apps.backups.models import Backup, Kind, Plan, Restore, Target
 from apps.core import audit
 from apps.core.deferred import render
@@ -176,7 +177,7 @@ def test_a_dry_run_reports_what_would_come_back_and_changes_nothing(plan, target
         Restore.objects.count(),
     )
 
-    report = database.restore(actor=admin, target=target, key=backup.key, dry_run=True)
+    report = restores.restore(actor=admin, target=target, key=backup.key, dry_run=True)
     password(PASSWORD)
     out = restore("--target", target.name, "--key", backup.key, "--as", admin.username, "--dry-run")
 

@@ -22,6 +22,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Binding, Project, Role
+from apps.backups.models import Backup, EtcdAccess
+from apps.backups.models import Plan as BackupPlan
+from apps.backups.models import Restore as BackupRestore
+from apps.backups.models import Target as BackupTarget
 from apps.clusters.models import Cluster, Resource
 from apps.core.models import AuditEvent, Job
 from apps.releases.models import Canary, Release, Revision
@@ -40,7 +44,25 @@ CSRF_EXEMPT_ALLOWED: set[str] = {
     # run as the pipeline's configured webhook owner.
     "cicd:webhook",
 }
-GUARDED = (get_user_model(), Group, Role, Project, Binding, Cluster, Resource, Release, Revision, Canary, Job)
+GUARDED = (
+    get_user_model(),
+    Group,
+    Role,
+    Project,
+    Binding,
+    Cluster,
+    Resource,
+    Release,
+    Revision,
+    Canary,
+    Job,
+    # Backups' URLs take the parameters above (cluster_id, pk, name): nothing may be created or changed there either.
+    BackupTarget,
+    BackupPlan,
+    Backup,
+    BackupRestore,
+    EtcdAccess,
+)
 
 
 def routed() -> dict[str, tuple[list[str], object]]:

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0006_logs_and_traces_endpoints'),
+        ("clusters", "0006_logs_and_traces_endpoints"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cluster',
-            name='velero_namespace',
-            field=models.CharField(blank=True, help_text='Where Velero runs in this cluster, e.g. velero; empty when it does not.', max_length=63, verbose_name='Velero namespace'),
+            model_name="cluster",
+            name="velero_namespace",
+            field=models.CharField(
+                blank=True,
+                help_text="Where Velero runs in this cluster, e.g. velero; empty when it does not.",
+                max_length=63,
+                verbose_name="Velero namespace",
+            ),
         ),
     ]

@@ -1,4 +1,4 @@
-"""Restore Kubemate's own database from one of its backups (apps/backups/database.py says how it is checked first)::
+"""Restore Kubemate's own database from one of its backups (apps/backups/restore.py says how it is checked first)::
 
     manage.py restore_database --list --target NAME --as USER
     manage.py restore_database --target NAME --key KEY --as USER [--dry-run] [--lock-timeout 60]
@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
-from apps.backups import database, s3
+from apps.backups import database, restore, s3
 from apps.backups.models import Backup, Kind, Target
 from apps.core.deferred import N_, Failure, render
 from apps.core.deferred import text as D
@@ -120,7 +120,7 @@ class Command(BaseCommand):
             if listing:
                 self._list(target)
                 return
-            report = database.restore(
+            report = restore.restore(
                 actor=user,
                 target=target,
                 key=key or "",
@@ -131,7 +131,7 @@ class Command(BaseCommand):
             )
         except Failure as exc:
             raise CommandError(str(exc)) from None
-        for line in database.describe(report):
+        for line in restore.describe(report):
             self._say(line)
         if dry_run and report["refusal"]:
             raise CommandError(render(report["refusal"]))
