@@ -4,9 +4,13 @@ and no object listed as a good backup."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
-from apps.backups import etcd, progress, s3, seal, services
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from apps.backups import etcd, progress, runner, s3, seal, services
 from apps.backups.models import Backup, Kind, Plan, Target
 from apps.core.audit import AuditEvent, verify
 from apps.core.deferred import Failure
@@ -142,3 +146,33 @@ def test_a_target_with_wrong_keys_is_refused_on_save(s3_server, s3_bucket):
         services.save_target(actor=admin, target=found, access_key=s3_server.access_key, secret_key="not-it")
     assert "key" in str(refused.value)
     assert not Target.objects.filter(name="wrong").exists()
+
+
+def test_retention_by_age_keeps_the_newest_good_backup_whatever_its_age(etcd_plan, target, admin_user):
+    first, second = (services.take_backup_now(actor=admin_user, plan=etcd_plan) for _ in range(2))
+    long_ago = timezone.now() - timedelta(days=etcd_plan.keep_days + 1)
+    Backup.objects.filter(pk__in=[first.pk, second.pk]).update(started_at=long_ago)
+    Backup.objects.filter(pk=second.pk).update(started_at=long_ago + timedelta(minutes=1))
+
+    removed = runner.apply_retention(etcd_plan)
+
+    assert [b.pk for b in removed] == [first.pk]  # older than the plan's days; the newest good one stays
+    assert Backup.objects.get(pk=second.pk).removed_at is None
+    assert not s3.exists(s3.access_for(target), first.key)
+    assert s3.exists(s3.access_for(target), second.key)
+
+
+def test_a_schedule_starts_a_backup_as_the_person_who_set_it(etcd_plan, admin_user):
+    assert PeriodicTask.objects.filter(name=etcd_plan.beat_name).count() == 0  # no cron: on demand only
+    etcd_plan.cron = "15 2 * * *"
+    services.save_plan(actor=admin_user, plan=etcd_plan)
+    entry = PeriodicTask.objects.get(name=etcd_plan.beat_name)
+    assert (entry.task, entry.crontab.minute, entry.crontab.hour) == ("backups.run_scheduled", "15", "2")
+
+    backup = services.run_scheduled(etcd_plan.pk)
+
+    assert backup.actor == admin_user
+    assert Job.objects.get(pk=backup.job_id).actor == admin_user
+    assert services.run_scheduled(etcd_plan.pk) is None  # one still running: the next tick starts none
+    refused = AuditEvent.objects.filter(action="backups.backup.refused", object_name=etcd_plan.name)
+    assert refused.count() == 1
