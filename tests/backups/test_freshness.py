@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.backups import freshness
@@ -67,6 +69,20 @@ def test_a_plan_is_fresh_within_its_recovery_point_and_stale_after(plan):
     assert not fresh.stale
     assert fresh.trend == [900, 1100]
     assert fresh.failed_since == 0
+
+
+def test_the_last_backups_of_every_plan_are_read_in_one_query(plan, cluster):
+    database = Plan.objects.create(kind=Kind.DATABASE, name="db", target=plan.target, rpo_hours=24)
+    backup(plan, 30, size=900)
+    backup(plan, 2, status=Backup.Status.FAILED)
+    backup(database, 1, size=500)
+
+    with CaptureQueriesContext(connection) as queries:
+        etcd, db = freshness.of_plans([plan, database])
+
+    assert len(queries) == 1
+    assert (etcd.plan, etcd.trend, etcd.failed_since, etcd.stale) == (plan, [900], 1, True)
+    assert (db.plan, db.trend, db.failed_since, db.stale) == (database, [500], 0, False)
 
 
 def test_the_inspection_finds_a_plan_past_its_recovery_point(plan, cluster):

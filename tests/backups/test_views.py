@@ -1,9 +1,9 @@
-"""The backups pages (apps/backups/views.py): who sees which cluster's plans, snapshots and Velero backups (a project's
-people their own namespaces only; missing and forbidden answer 404), each plan's freshness against its recovery
-point objective with its size trend, the plan forms, the etcd restore runbook, the platform's storage targets, etcd
-access, Velero namespaces and Kubemate's database plans; a cluster that cannot be read shows a sentence, never a
-server error. The last tests run against the real Velero server (tests/plugins/velero.py) and storage
-(tests/plugins/s3.py)."""
+"""The backups pages (apps/backups/views.py, velero/views.py, runbook.py, platform/views.py): who sees which
+cluster's plans, snapshots and Velero backups (a project's people their own namespaces only; missing and forbidden
+answer 404), each plan's freshness against its recovery point objective with its size trend, the plan forms, the
+etcd restore runbook, the platform's storage targets, etcd access, Velero namespaces and Kubemate's database plans;
+a cluster that cannot be read shows a sentence, never a server error. The last tests run against the real Velero
+server (tests/plugins/velero.py) and storage (tests/plugins/s3.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from apps.accounts.models import Project
-from apps.backups import views
+from apps.backups import runbook
 from apps.backups.models import Backup, EtcdAccess, Kind, Plan, Restore, Target
 from apps.core import crypto
 from apps.core.models import AuditEvent, Job
@@ -322,7 +322,7 @@ def test_the_runbook_is_filled_in_with_the_cluster_endpoints_and_newest_good_sna
 
 
 def test_members_are_named_after_their_hosts():
-    found = views.members_of(["https://etcd-a.bank.local:2379", "http://10.1.2.3:2379", "https://[fd00::1]:2379"])
+    found = runbook.members_of(["https://etcd-a.bank.local:2379", "http://10.1.2.3:2379", "https://[fd00::1]:2379"])
     assert [(m.name, m.peer_url) for m in found] == [
         ("etcd-a", "https://etcd-a.bank.local:2380"),
         ("etcd-2", "http://10.1.2.3:2380"),
