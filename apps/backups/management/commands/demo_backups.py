@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import Project
+from apps.accounts.reconcile import reconcile_rbac
 from apps.backups import services, tasks
 from apps.backups.models import Backup, Kind, Plan, Target
 from apps.backups.velero import services as velero
@@ -84,6 +85,9 @@ class Command(BaseCommand):
     def _velero(self, user, cluster, namespace) -> None:
         services.set_velero_namespace(actor=user, cluster=cluster, namespace=namespace)
         cluster.refresh_from_db()
+        # What the reconcile queued by that change does in a worker; here at once, so the Velero namespace's
+        # bindings exist before the demo's plan is saved as the administrator.
+        reconcile_rbac(cluster)
         payments = Project.objects.filter(cluster=cluster, slug="payments").first()
         namespaces = list(payments.namespaces) if payments else []
         found = Plan.objects.filter(kind=Kind.VELERO, name="payments-daily", cluster=cluster).first() or Plan(
