@@ -23,6 +23,7 @@ from apps.core.deferred import text as D
 
 SNAPSHOT_TIMEOUT = 600
 STATUS_TIMEOUT = 120
+CHECK_SECONDS = 10  # a person waits for this check when saving etcd access
 MAX_STATUS_OUTPUT = 64 * 1024
 
 
@@ -60,10 +61,13 @@ def access_for(etcd_access) -> Access:
 
 
 @contextmanager
-def _flags(access: Access) -> Iterator[list[str]]:
+def _flags(access: Access, command_seconds: int) -> Iterator[list[str]]:
+    """etcdctl's connection flags; ``command_seconds`` bounds the whole command (etcdctl retries a refused TLS
+    handshake until then)."""
     with tempfile.TemporaryDirectory(prefix="kubemate-etcd-") as tmp:
         os.chmod(tmp, 0o700)
-        flags = ["--endpoints", ",".join(access.endpoints), "--dial-timeout", "5s", "--command-timeout", "60s"]
+        flags = ["--endpoints", ",".join(access.endpoints), "--dial-timeout", "5s"]
+        flags += ["--command-timeout", f"{command_seconds}s"]
         for name, flag, value in (
             ("ca.pem", "--cacert", access.ca_pem),
             ("client.pem", "--cert", access.cert_pem),
@@ -97,8 +101,8 @@ def save(access: Access, dest: Path) -> None:
     errors = []
     for endpoint in access.endpoints:
         single = Access((endpoint,), access.ca_pem, access.cert_pem, access.key_pem)
-        with _flags(single) as flags:
-            done = _run([tools.etcdctl(), *flags, "snapshot", "save", str(dest)], SNAPSHOT_TIMEOUT)
+        with _flags(single, SNAPSHOT_TIMEOUT) as flags:
+            done = _run([tools.etcdctl(), *flags, "snapshot", "save", str(dest)], SNAPSHOT_TIMEOUT + 30)
         if done.returncode == 0 and dest.exists() and dest.stat().st_size > 0:
             return
         errors.append(f"{endpoint}: {_reason(done.stderr)}")
@@ -108,7 +112,7 @@ def save(access: Access, dest: Path) -> None:
 
 def member_status(access: Access) -> list[dict]:
     """``etcdctl endpoint status`` of each endpoint: the check run when access is saved."""
-    with _flags(access) as flags:
+    with _flags(access, CHECK_SECONDS) as flags:
         done = _run([tools.etcdctl(), *flags, "endpoint", "status", "-w", "json"], STATUS_TIMEOUT)
     if done.returncode != 0:
         raise EtcdError(D(N_("etcd cannot be reached: %(reason)s"), reason=_reason(done.stderr)))
