@@ -1,5 +1,5 @@
-"""How fresh each plan's newest good backup is against its recovery point objective, and the inspection's
-``cluster.backups.fresh`` and ``cluster.etcd.backup`` checks reading Kubemate's own backups."""
+"""How fresh each plan's newest good backup is against its recovery point objective (apps/backups/freshness.py); the
+inspection's checks that read it are tested in tests/inspection/test_checks_backups.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from django.utils import timezone
 from apps.backups import freshness
 from apps.backups.models import Backup, Kind, Plan, Target
 from apps.core import crypto
-from apps.core.deferred import render
 from apps.inspection import runner
 from apps.inspection.catalogue import CATALOGUE
 from apps.inspection.checks.context import Context
@@ -83,28 +82,3 @@ def test_the_last_backups_of_every_plan_are_read_in_one_query(plan, cluster):
     assert len(queries) == 1
     assert (etcd.plan, etcd.trend, etcd.failed_since, etcd.stale) == (plan, [900], 1, True)
     assert (db.plan, db.trend, db.failed_since, db.stale) == (database, [500], 0, False)
-
-
-def test_the_inspection_finds_a_plan_past_its_recovery_point(plan, cluster):
-    backup(plan, 30)
-    backup(plan, 3, status=Backup.Status.FAILED)
-
-    result = check("cluster.backups.fresh", cluster)
-
-    (finding,) = result.findings
-    assert finding.subject == "plan etcd"
-    assert "30 hours old" in render(finding.message)
-    assert finding.facts["failed_since"] == 1
-    backup(plan, 1)
-    assert check("cluster.backups.fresh", cluster).status == "passed"
-
-
-def test_a_cluster_without_plans_is_not_checked(cluster):
-    assert check("cluster.backups.fresh", cluster).status == "not_checked"
-
-
-def test_the_etcd_check_reads_kubemates_snapshots_when_a_plan_exists(plan, cluster):
-    (never,) = check("cluster.etcd.backup", cluster).findings
-    assert "has succeeded yet" in render(never.message)
-    backup(plan, 2)
-    assert check("cluster.etcd.backup", cluster).status == "passed"

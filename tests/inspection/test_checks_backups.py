@@ -1,0 +1,80 @@
+"""The inspection's ``cluster.backups.fresh`` and ``cluster.etcd.backup`` checks reading Kubemate's own backups: each
+plan's newest good backup against its recovery point objective (apps/backups/freshness.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.backups.models import Backup, Kind, Plan, Target
+from apps.core import crypto
+from apps.core.deferred import render
+from apps.inspection import runner
+from apps.inspection.catalogue import CATALOGUE
+from apps.inspection.checks.context import Context
+from tests.factories import ClusterFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster():
+    return ClusterFactory()
+
+
+@pytest.fixture
+def plan(cluster):
+    target = Target.objects.create(
+        name="t",
+        endpoint="http://127.0.0.1:9",
+        bucket="b",
+        access_key_encrypted=crypto.encrypt("a"),
+        secret_key_encrypted=crypto.encrypt("s"),
+    )
+    return Plan.objects.create(kind=Kind.ETCD, name="etcd", cluster=cluster, target=target, rpo_hours=24)
+
+
+def backup(plan, hours_ago: float, status=Backup.Status.SUCCEEDED, size=1000) -> Backup:
+    when = timezone.now() - timedelta(hours=hours_ago)
+    return Backup.objects.create(
+        kind=plan.kind,
+        plan=plan,
+        cluster=plan.cluster,
+        target=plan.target,
+        name=f"b{hours_ago}",
+        status=status,
+        size_bytes=size,
+        started_at=when,
+        finished_at=when,
+    )
+
+
+def check(check_id, cluster):
+    return runner.run_one(Context(), CATALOGUE[check_id], cluster)
+
+
+def test_the_inspection_finds_a_plan_past_its_recovery_point(plan, cluster):
+    backup(plan, 30)
+    backup(plan, 3, status=Backup.Status.FAILED)
+
+    result = check("cluster.backups.fresh", cluster)
+
+    (finding,) = result.findings
+    assert finding.subject == "plan etcd"
+    assert "30 hours old" in render(finding.message)
+    assert finding.facts["failed_since"] == 1
+    backup(plan, 1)
+    assert check("cluster.backups.fresh", cluster).status == "passed"
+
+
+def test_a_cluster_without_plans_is_not_checked(cluster):
+    assert check("cluster.backups.fresh", cluster).status == "not_checked"
+
+
+def test_the_etcd_check_reads_kubemates_snapshots_when_a_plan_exists(plan, cluster):
+    (never,) = check("cluster.etcd.backup", cluster).findings
+    assert "has succeeded yet" in render(never.message)
+    backup(plan, 2)
+    assert check("cluster.etcd.backup", cluster).status == "passed"
