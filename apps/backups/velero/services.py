@@ -10,6 +10,8 @@ capability (``access.on_namespaces``), so a project's people back up and restore
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -63,6 +65,62 @@ def _labels(actor, plan: Plan | None = None) -> dict:
 def visible(user, cluster: Cluster, namespaces: list[str]) -> bool:
     """Whether ``user`` sees a Velero object that names ``namespaces`` (all of them held, or the whole cluster)."""
     return access.on_namespaces(user, BACKUPS_VIEW, cluster, namespaces)
+
+
+# What a person sees -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class State:
+    """Velero's objects in a cluster as one person may see them; ``missing`` when the cluster does not serve
+    velero.io/v1."""
+
+    missing: bool = False
+    locations: list[dict] = field(default_factory=list)
+    backups: list[k8s.BackupView] = field(default_factory=list)
+    restores: list[k8s.RestoreView] = field(default_factory=list)
+
+
+def state(*, actor, cluster: Cluster) -> State:
+    """Storage locations, backups and restores, read as ``actor`` and filtered to the namespaces they may see.
+    KubeError or VeleroError when the cluster cannot be read."""
+    namespace = namespace_of(cluster)
+    with kube.client(cluster, as_user=actor) as k:
+        if not k8s.serves_velero(k):
+            return State(missing=True)
+        locations = k8s.locations(k, namespace)
+        backups = k8s.backups(k, namespace)
+        restores = k8s.restores(k, namespace)
+    return State(
+        locations=locations,
+        backups=[b for b in backups if visible(actor, cluster, b.namespaces)],
+        restores=[r for r in restores if visible(actor, cluster, [*r.namespaces, *r.mapping.values()])],
+    )
+
+
+def backup_of(*, actor, cluster: Cluster, name: str) -> k8s.BackupView | None:
+    """Velero's backup ``name`` as ``actor`` sees it; None when it is missing or names namespaces not theirs."""
+    with kube.client(cluster, as_user=actor) as k:
+        found = k.read("Backup", namespace_of(cluster), name)
+    view = k8s.backup_view(found) if found is not None else None
+    return view if view is not None and visible(actor, cluster, view.namespaces) else None
+
+
+def restore_of(*, actor, cluster: Cluster, name: str) -> k8s.RestoreView | None:
+    """Velero's restore ``name`` as ``actor`` sees it; None when it is missing or touches namespaces not theirs."""
+    with kube.client(cluster, as_user=actor) as k:
+        found = k.read("Restore", namespace_of(cluster), name)
+    view = k8s.restore_view(found) if found is not None else None
+    if view is None or not visible(actor, cluster, [*view.namespaces, *view.mapping.values()]):
+        return None
+    return view
+
+
+def log_lines(*, actor, cluster: Cluster, kind: str, name: str, max_lines: int) -> list[str]:
+    """The last lines of a backup's or restore's log (``kind`` BackupLog or RestoreLog) from the storage location;
+    the caller has found the object visible (``backup_of``, ``restore_of``)."""
+    with kube.client(cluster, as_user=actor) as k:
+        return k8s.log_text(k, namespace_of(cluster), kind, name, max_lines=max_lines)
 
 
 # Plans ------------------------------------------------------------------------------------------------------------
@@ -193,13 +251,8 @@ def run_backup(
 
 
 def _backup_for_restore(actor, cluster: Cluster, backup_name: str) -> k8s.BackupView:
-    namespace = namespace_of(cluster)
-    with kube.client(cluster, as_user=actor) as k:
-        found = k.read("Backup", namespace, backup_name)
-    if found is None:
-        raise Refused(D(N_("Velero has no backup called %(name)s."), name=backup_name))
-    view = k8s.backup_view(found)
-    if not visible(actor, cluster, view.namespaces):
+    view = backup_of(actor=actor, cluster=cluster, name=backup_name)
+    if view is None:
         raise Refused(D(N_("Velero has no backup called %(name)s."), name=backup_name))
     if view.phase not in {"Completed", "PartiallyFailed"}:
         raise Refused(

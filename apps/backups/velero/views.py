@@ -67,21 +67,16 @@ def _requesters(labels: list[str]) -> dict[str, str]:
 def _velero_context(request, found: Cluster) -> dict:
     """Velero's objects in ``found``, read as the person and filtered to what they may see."""
     user = request.user
-    namespace = found.velero_namespace
     context: dict = {"cluster": found, "error": "", "missing": False, "polling": False}
     try:
-        with kube.client(found, as_user=user) as k:
-            if not k8s.serves_velero(k):
-                context["missing"] = True
-                return context
-            locations = k8s.locations(k, namespace)
-            backups = k8s.backups(k, namespace)
-            restores = k8s.restores(k, namespace)
+        seen = velero.state(actor=user, cluster=found)
     except (kube.KubeError, Failure) as exc:
         context["error"] = str(exc) or _("The cluster could not be read.")
         return context
-    backups = [b for b in backups if velero.visible(user, found, b.namespaces)][:VELERO_SHOWN]
-    restores = [r for r in restores if velero.visible(user, found, [*r.namespaces, *r.mapping.values()])]
+    if seen.missing:
+        context["missing"] = True
+        return context
+    locations, backups, restores = seen.locations, seen.backups[:VELERO_SHOWN], seen.restores
     started = {
         b.name: b
         for b in Backup.objects.filter(
@@ -211,12 +206,8 @@ def velero_backup(request, cluster_id: int):
 
 def _read_backup(user, found: Cluster, name: str) -> k8s.BackupView:
     """Velero's backup ``name`` as the person; 404 when missing or not theirs to see. KubeError: the cluster."""
-    with kube.client(found, as_user=user) as k:
-        obj = k.read("Backup", found.velero_namespace, name)
-    if obj is None:
-        raise Http404
-    view = k8s.backup_view(obj)
-    if not velero.visible(user, found, view.namespaces):
+    view = velero.backup_of(actor=user, cluster=found, name=name)
+    if view is None:
         raise Http404
     return view
 
@@ -326,8 +317,7 @@ def _restore(request, found: Cluster, name: str):
 def _log_page(request, found: Cluster, kind: str, name: str, title: str):
     lines, error = [], ""
     try:
-        with kube.client(found, as_user=request.user) as k:
-            lines = k8s.log_text(k, found.velero_namespace, kind, name, max_lines=LOG_LINES)
+        lines = velero.log_lines(actor=request.user, cluster=found, kind=kind, name=name, max_lines=LOG_LINES)
     except (kube.KubeError, Failure) as exc:
         error = str(exc)
     context = {"cluster": found, "name": name, "kind": kind, "title": title, "lines": lines, "error": error}
@@ -349,14 +339,10 @@ def velero_backup_log(request, cluster_id: int, name: str):
 def velero_restore_log(request, cluster_id: int, name: str):
     found = access.velero_cluster(request.user, cluster_id)
     try:
-        with kube.client(found, as_user=request.user) as k:
-            obj = k.read("Restore", found.velero_namespace, name)
+        view = velero.restore_of(actor=request.user, cluster=found, name=name)
     except (kube.KubeError, Failure) as exc:
         context = {"cluster": found, "name": name, "kind": "RestoreLog", "lines": [], "error": str(exc)}
         return render(request, "backups/velero_log.html", context)
-    if obj is None:
-        raise Http404
-    view = k8s.restore_view(obj)
-    if not velero.visible(request.user, found, [*view.namespaces, *view.mapping.values()]):
+    if view is None:
         raise Http404
     return _log_page(request, found, "RestoreLog", name, _("Log of restore %(name)s") % {"name": name})
