@@ -38,9 +38,29 @@ def _cron(value: str) -> str:
     return value
 
 
-class NamespacesMixin:
-    """Namespaces picked from those the person holds (a checkbox each) and, for people who hold the capability on
-    the whole cluster, typed ones too (or "*": every namespace)."""
+class VeleroSelectionForm(forms.Form):
+    """What a Velero backup takes, for a plan and for a backup now: namespaces picked from those the person holds (a
+    checkbox each) and, for people who hold the capability on the whole cluster, typed ones too (or "*": every
+    namespace); a label selector; volume snapshots or not."""
+
+    namespaces = forms.MultipleChoiceField(label=_("Namespaces"), required=False, widget=forms.CheckboxSelectMultiple)
+    other_namespaces = forms.CharField(
+        label=_("Other namespaces"),
+        max_length=1000,
+        required=False,
+        help_text=_('Separated by spaces or commas; "*" backs up every namespace.'),
+    )
+    label_selector = forms.CharField(
+        label=_("Label selector"),
+        max_length=300,
+        required=False,
+        help_text=_("Only objects with these labels, e.g. app=payments,tier!=cache. Empty: every object."),
+    )
+    snapshot_volumes = forms.BooleanField(
+        label=_("Snapshot volumes"),
+        required=False,
+        help_text=_("Needs a volume snapshot provider in the cluster; without one, only the objects are kept."),
+    )
 
     def _set_namespaces(self, choices: list[str], allow_other: bool) -> None:
         self.fields["namespaces"].choices = [(n, n) for n in choices]
@@ -69,7 +89,7 @@ class NamespacesMixin:
             self.add_error("namespaces", message)
 
 
-class PlanForm(NamespacesMixin, forms.Form):
+class PlanForm(VeleroSelectionForm):
     """An etcd, Velero or database plan. Velero plans have no storage target (Velero writes to its own storage
     location) and no count: Velero keeps each backup ``keep_days`` x 24 hours (its TTL)."""
 
@@ -78,24 +98,6 @@ class PlanForm(NamespacesMixin, forms.Form):
     )
     target = forms.ModelChoiceField(
         label=_("Storage target"), queryset=Target.objects.all(), empty_label=None, widget=forms.Select(attrs=SELECT)
-    )
-    namespaces = forms.MultipleChoiceField(label=_("Namespaces"), required=False, widget=forms.CheckboxSelectMultiple)
-    other_namespaces = forms.CharField(
-        label=_("Other namespaces"),
-        max_length=1000,
-        required=False,
-        help_text=_('Separated by spaces or commas; "*" backs up every namespace.'),
-    )
-    label_selector = forms.CharField(
-        label=_("Label selector"),
-        max_length=300,
-        required=False,
-        help_text=_("Only objects with these labels, e.g. app=payments,tier!=cache. Empty: every object."),
-    )
-    snapshot_volumes = forms.BooleanField(
-        label=_("Snapshot volumes"),
-        required=False,
-        help_text=_("Needs a volume snapshot provider in the cluster; without one, only the objects are kept."),
     )
     cron = forms.CharField(
         label=_("Schedule (cron)"),
@@ -184,22 +186,9 @@ class PlanForm(NamespacesMixin, forms.Form):
         return plan
 
 
-class BackupNowForm(NamespacesMixin, forms.Form):
+class BackupNowForm(VeleroSelectionForm):
     """A Velero backup now (``velero backup create``): namespaces, labels, how long Velero keeps it."""
 
-    namespaces = forms.MultipleChoiceField(label=_("Namespaces"), required=False, widget=forms.CheckboxSelectMultiple)
-    other_namespaces = forms.CharField(
-        label=_("Other namespaces"),
-        max_length=1000,
-        required=False,
-        help_text=_('Separated by spaces or commas; "*" backs up every namespace.'),
-    )
-    label_selector = forms.CharField(
-        label=_("Label selector"),
-        max_length=300,
-        required=False,
-        help_text=_("e.g. app=payments. Empty: every object."),
-    )
     ttl_hours = forms.IntegerField(
         label=_("Keep for (hours)"),
         min_value=1,
@@ -207,7 +196,6 @@ class BackupNowForm(NamespacesMixin, forms.Form):
         initial=720,
         help_text=_("Velero deletes the backup after this (720 hours: 30 days)."),
     )
-    snapshot_volumes = forms.BooleanField(label=_("Snapshot volumes"), required=False)
 
     def __init__(self, *args, namespaces=(), allow_other=False, **kwargs):
         super().__init__(*args, **kwargs)

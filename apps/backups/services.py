@@ -4,7 +4,6 @@ call these; tasks only schedule them."""
 
 from __future__ import annotations
 
-import re
 import secrets
 
 from cryptography import x509
@@ -17,14 +16,13 @@ from apps.accounts.capabilities import BACKUPS_RUN, BACKUPS_SCHEDULE
 from apps.accounts.tasks import reconcile_cluster
 from apps.backups import access, etcd, runner, s3, tasks
 from apps.backups.models import Backup, EtcdAccess, Kind, Plan, Target
+from apps.clusters.values import is_dns_label
 from apps.core import audit, crypto
 from apps.core import cron as cron_fields
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
 from apps.core.jobs import JobRecorder, start_job
 from apps.core.models import Job
-
-NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class Refused(Failure):
@@ -169,7 +167,7 @@ def save_plan(*, actor, plan: Plan, request=None) -> Plan:
         raise Refused(D(N_("Velero schedules are saved with Velero.")))
     if not access.may_plan(actor, BACKUPS_SCHEDULE, plan):
         raise Refused(D(N_("%(user)s may not schedule these backups."), user=_who(actor)))
-    if not NAME.match(plan.name or ""):
+    if not is_dns_label(plan.name or ""):
         raise Refused(D(N_("A plan's name is lower-case letters, digits and dashes.")))
     if plan.cron:
         cron_fields.parse(plan.cron)  # BadCron: a sentence
@@ -350,7 +348,7 @@ def set_velero_namespace(*, actor, cluster, namespace: str, request=None) -> Non
     the backup capabilities of project people there (the next reconcile)."""
     _require_admin(actor)
     namespace = namespace.strip()
-    if namespace and not NAME.match(namespace):
+    if namespace and not is_dns_label(namespace):
         raise Refused(D(N_("%(name)s is not a namespace name."), name=namespace[:70]))
     before = cluster.velero_namespace
     with transaction.atomic():

@@ -23,11 +23,12 @@ from django.db import connection
 from apps.accounts.models import Project
 from apps.backups import database, pgdump, s3, services
 from apps.backups import restore as restores
-from apps.backups.models import Backup, Kind, Plan, Restore, Target
+from apps.backups.models import Backup, Kind, Plan, Restore
 from apps.core import audit
 from apps.core.deferred import render
 from apps.core.models import AuditEvent, AuditHead
 from apps.releases.models import Release
+from tests.backups.rows import versitygw_target
 from tests.factories import PASSWORD, AdminFactory, ClusterFactory, UserFactory
 from tests.helpers import grant, unique
 
@@ -44,17 +45,7 @@ def admin(transactional_db):
 
 @pytest.fixture
 def target(s3_server, s3_bucket, admin):
-    found = Target(
-        name="versitygw",
-        endpoint=s3_server.endpoint,
-        bucket=s3_bucket,
-        region=s3_server.region,
-        path_style=True,
-        prefix="kubemate/test",
-    )
-    return services.save_target(
-        actor=admin, target=found, access_key=s3_server.access_key, secret_key=s3_server.secret_key
-    )
+    return versitygw_target(admin, s3_server, s3_bucket)
 
 
 @pytest.fixture

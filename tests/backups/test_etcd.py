@@ -15,6 +15,7 @@ from apps.backups.models import Backup, Kind, Plan, Target
 from apps.core.audit import AuditEvent, verify
 from apps.core.deferred import Failure
 from apps.core.models import Job
+from tests.backups.rows import versitygw_target
 from tests.factories import AdminFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,17 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def target(s3_server, s3_bucket, admin_user):
-    found = Target(
-        name="versitygw",
-        endpoint=s3_server.endpoint,
-        bucket=s3_bucket,
-        region=s3_server.region,
-        path_style=True,
-        prefix="kubemate/test",
-    )
-    return services.save_target(
-        actor=admin_user, target=found, access_key=s3_server.access_key, secret_key=s3_server.secret_key
-    )
+    return versitygw_target(admin_user, s3_server, s3_bucket)
 
 
 @pytest.fixture

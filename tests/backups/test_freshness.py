@@ -3,19 +3,16 @@ inspection's checks that read it are tested in tests/inspection/test_checks_back
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from apps.backups import freshness
-from apps.backups.models import Backup, Kind, Plan, Target
-from apps.core import crypto
+from apps.backups.models import Backup, Kind, Plan
 from apps.inspection import runner
 from apps.inspection.catalogue import CATALOGUE
 from apps.inspection.checks.context import Context
+from tests.backups.rows import backup_row, stored_target
 from tests.factories import ClusterFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,29 +25,10 @@ def cluster():
 
 @pytest.fixture
 def plan(cluster):
-    target = Target.objects.create(
-        name="t",
-        endpoint="http://127.0.0.1:9",
-        bucket="b",
-        access_key_encrypted=crypto.encrypt("a"),
-        secret_key_encrypted=crypto.encrypt("s"),
-    )
-    return Plan.objects.create(kind=Kind.ETCD, name="etcd", cluster=cluster, target=target, rpo_hours=24)
+    return Plan.objects.create(kind=Kind.ETCD, name="etcd", cluster=cluster, target=stored_target(), rpo_hours=24)
 
 
-def backup(plan, hours_ago: float, status=Backup.Status.SUCCEEDED, size=1000) -> Backup:
-    when = timezone.now() - timedelta(hours=hours_ago)
-    return Backup.objects.create(
-        kind=plan.kind,
-        plan=plan,
-        cluster=plan.cluster,
-        target=plan.target,
-        name=f"b{hours_ago}",
-        status=status,
-        size_bytes=size,
-        started_at=when,
-        finished_at=when,
-    )
+backup = backup_row
 
 
 def check(check_id, cluster):

@@ -23,6 +23,7 @@ from apps.backups import runbook
 from apps.backups.models import Backup, EtcdAccess, Kind, Plan, Restore, Target
 from apps.core import crypto
 from apps.core.models import AuditEvent, Job
+from tests.backups.rows import backup_row
 from tests.factories import PASSWORD, AdminFactory, ClusterFactory, UserFactory
 from tests.helpers import grant, login, unique
 
@@ -76,20 +77,7 @@ def _plan(place, target, name="etcd-nightly", kind=Kind.ETCD, **fields) -> Plan:
     return Plan.objects.create(kind=kind, name=name, **{**values, **fields})
 
 
-def _backup(plan, hours_ago: float, status=Backup.Status.SUCCEEDED, size=1000, **fields) -> Backup:
-    when = timezone.now() - timedelta(hours=hours_ago)
-    return Backup.objects.create(
-        kind=plan.kind,
-        plan=plan,
-        cluster=plan.cluster,
-        target=plan.target,
-        name=f"{plan.name}-{unique('b')}",
-        status=status,
-        size_bytes=size,
-        started_at=when,
-        finished_at=when,
-        **fields,
-    )
+_backup = backup_row
 
 
 def _get(client, user, view, *args, recent=False, **params):

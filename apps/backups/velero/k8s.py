@@ -382,44 +382,43 @@ def _fetch(url: str) -> bytes:
     return out
 
 
-def resource_list(k: kube.Client, namespace: str, backup: str) -> dict[str, list[str]]:
-    """What ``backup`` holds: {"apps/v1/Deployment": ["ns/name", ...], ...}."""
+def _json_object(k: kube.Client, namespace: str, kind: str, name: str) -> dict:
+    """A JSON object Velero stored for ``name`` (``kind`` a DownloadRequest target), read with bounds; VeleroError
+    when it cannot be read."""
     try:
-        found = untrusted.load_json(download(k, namespace, "BackupResourceList", backup), LIST_LIMITS)
+        found = untrusted.load_json(download(k, namespace, kind, name), LIST_LIMITS)
     except untrusted.UntrustedInput:
         raise VeleroError(D(N_("Velero's list of the backup's objects cannot be read."))) from None
-    if not isinstance(found, dict):
-        return {}
-    return {str(kind): [str(x) for x in items] for kind, items in found.items() if isinstance(items, list)}
+    return found if isinstance(found, dict) else {}
+
+
+def _kind_lists(k: kube.Client, namespace: str, kind: str, name: str) -> dict[str, list[str]]:
+    """Velero's lists of objects by kind ({"apps/v1/Deployment": ["ns/name", ...], ...})."""
+    found = _json_object(k, namespace, kind, name)
+    return {str(key): [str(x) for x in items] for key, items in found.items() if isinstance(items, list)}
+
+
+def resource_list(k: kube.Client, namespace: str, backup: str) -> dict[str, list[str]]:
+    """What ``backup`` holds: {"apps/v1/Deployment": ["ns/name", ...], ...}."""
+    return _kind_lists(k, namespace, "BackupResourceList", backup)
 
 
 def restored_items(k: kube.Client, namespace: str, restore: str) -> dict[str, list[str]]:
     """What Velero did with each item of ``restore``: {"created": ["apps/v1/Deployment ns/name", ...],
     "skipped": [...], "updated": [...], "failed": [...]} from its RestoreResourceList ("ns/name(action)")."""
-    try:
-        found = untrusted.load_json(download(k, namespace, "RestoreResourceList", restore), LIST_LIMITS)
-    except untrusted.UntrustedInput:
-        raise VeleroError(D(N_("Velero's list of the backup's objects cannot be read."))) from None
     actions: dict[str, list[str]] = {}
-    if not isinstance(found, dict):
-        return actions
-    for kind, entries in sorted(found.items()):
-        for entry in entries if isinstance(entries, list) else []:
-            text = str(entry)
-            name, _paren, action = text.rpartition("(")
-            if not _paren:
-                name, action = text, "unknown)"
+    for kind, entries in sorted(_kind_lists(k, namespace, "RestoreResourceList", restore).items()):
+        for entry in entries:
+            name, paren, action = entry.rpartition("(")
+            if not paren:
+                name, action = entry, "unknown)"
             actions.setdefault(action.rstrip(")") or "unknown", []).append(f"{kind} {name}")
     return actions
 
 
 def restore_results(k: kube.Client, namespace: str, restore: str) -> dict:
     """Velero's warnings and errors of ``restore`` ({"warnings": {...}, "errors": {...}})."""
-    try:
-        found = untrusted.load_json(download(k, namespace, "RestoreResults", restore), LIST_LIMITS)
-    except untrusted.UntrustedInput:
-        return {}
-    return found if isinstance(found, dict) else {}
+    return _json_object(k, namespace, "RestoreResults", restore)
 
 
 def log_text(k: kube.Client, namespace: str, kind: str, name: str, *, max_lines: int = 2000) -> list[str]:
