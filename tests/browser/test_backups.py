@@ -144,3 +144,9 @@ def test_schedule_a_velero_plan_run_it_and_restore_a_deleted_config_map(
     assert wait_for(lambda: _config_map(sandbox, namespace) is not None, timeout=60)
     assert _config_map(sandbox, namespace).data == {"mode": "live", "limit": "500"}
     assert wait_for(lambda: Restore.objects.get(pk=restore.pk).status == Restore.Status.SUCCEEDED, timeout=60)
+
+    # The overview the owner starts from: their cluster's plan, green since its backup.
+    page.goto(f"{live_server.url}/backups/")
+    section = page.locator(f"[data-testid=cluster-section][data-cluster={cluster.name}]")
+    expect(section.get_by_test_id("cluster-fresh")).to_be_visible()
+    screenshot(f"backups-home-{language}")
