@@ -29,6 +29,7 @@ urlpatterns = [
     path("inspection/", include("apps.inspection.urls")),
     path("cicd/", include("apps.cicd.urls")),
     path("backups/", include("apps.backups.urls")),
+    path("ai/", include("apps.ai.urls")),
     path("", dashboard.dashboard, name="dashboard"),
     path("dashboard/facts/", dashboard.dashboard_facts, name="dashboard_facts"),
     path("", include("apps.core.urls")),

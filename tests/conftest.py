@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.plugins.tekton",
     "tests.plugins.s3",
     "tests.plugins.velero",
+    "tests.plugins.ai",
 ]
 
 

@@ -83,6 +83,11 @@ BACKUPS_SCHEDULE = "backups.schedule"
 BACKUPS_RUN = "backups.run"
 BACKUPS_RESTORE = "backups.restore"
 BACKUPS_ADMIN = "backups.admin"
+AI_VIEW = "ai.view"
+AI_SERVE = "ai.serve"
+AI_KNOWLEDGE = "ai.knowledge"
+AI_ASK = "ai.ask"
+AI_ADMIN = "ai.admin"
 AUDIT_VIEW = "audit.view"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
@@ -95,6 +100,7 @@ CICD_GROUP = "cicd.kubemate.io"  # pipelines, their deploys and scan exceptions:
 TEKTON_GROUP = "tekton.dev"
 BACKUPS_GROUP = "backups.kubemate.io"  # etcd snapshot plans and snapshots: no objects, RBAC only
 VELERO_GROUP = "velero.io"
+AI_GROUP = "ai.kubemate.io"  # model servers, knowledge bases, questions: no objects, RBAC only
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "replicasets")
 DOMAINS = {
     "workloads": _("Workloads"),
@@ -105,6 +111,7 @@ DOMAINS = {
     "inspection": _("Inspection"),
     "cicd": _("CI/CD"),
     "backups": _("Backups"),
+    "ai": _("AI"),
     "platform": _("Platform"),
 }
 
@@ -426,6 +433,37 @@ CAPABILITIES: tuple[Capability, ...] = (
         platform=True,
         dangerous=True,
     ),
+    # AI: GPU views, model servers (deployed as releases), knowledge bases and the assistant of a project.
+    Capability(
+        AI_VIEW,
+        "ai",
+        _("View GPUs, model servers and knowledge bases"),
+        (Rule((AI_GROUP,), ("gpus", "modelservers", "knowledgebases"), ("get", "list")),),
+    ),
+    Capability(
+        AI_SERVE,
+        "ai",
+        _("Deploy and remove model servers"),
+        (Rule((AI_GROUP,), ("modelservers",), ("create", "update", "delete")),),
+    ),
+    Capability(
+        AI_KNOWLEDGE,
+        "ai",
+        _("Manage knowledge bases and their documents"),
+        (Rule((AI_GROUP,), ("knowledgebases", "documents"), ("create", "update", "delete")),),
+    ),
+    Capability(
+        AI_ASK,
+        "ai",
+        _("Ask the assistant"),
+        (Rule((AI_GROUP,), ("questions",), ("create",)),),
+    ),
+    Capability(
+        AI_ADMIN,
+        "platform",
+        _("Manage model endpoints, assistant limits and the operations knowledge base"),
+        platform=True,
+    ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
@@ -474,6 +512,10 @@ PROBES: dict[str, tuple[str, str, str]] = {
     BACKUPS_SCHEDULE: ("create", VELERO_GROUP, "schedules"),
     BACKUPS_RUN: ("create", VELERO_GROUP, "backups"),
     BACKUPS_RESTORE: ("create", VELERO_GROUP, "restores"),
+    AI_VIEW: ("list", AI_GROUP, "knowledgebases"),
+    AI_SERVE: ("create", AI_GROUP, "modelservers"),
+    AI_KNOWLEDGE: ("create", AI_GROUP, "documents"),
+    AI_ASK: ("create", AI_GROUP, "questions"),
 }
 
 

@@ -55,6 +55,7 @@ def fetch(
     json=None,
     headers: dict | None = None,
     auth=None,
+    verify=True,
 ) -> Answer:
     deadline = time.monotonic() + timeout
     try:
@@ -69,6 +70,7 @@ def fetch(
                 timeout=timeout,
                 stream=True,
                 allow_redirects=False,
+                verify=verify,
             )
             with response:
                 return Answer(response.status_code, _read(response, limit, deadline))
