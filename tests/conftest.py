@@ -68,6 +68,7 @@ def _builtin_rows(request):
     import_module("apps.accounts.migrations.0012_inspection").grant(apps, None)
     import_module("apps.accounts.migrations.0014_cicd").grant(apps, None)
     import_module("apps.accounts.migrations.0015_backups").grant(apps, None)
+    import_module("apps.accounts.migrations.0016_ai").grant(apps, None)
     import_module("apps.core.migrations.0002_audit_log_from_accounts").create_head(apps, None)
     import_module("apps.clusters.migrations.0004_full_resync_schedule").schedule(apps, None)
     import_module("apps.releases.migrations.0004_canary_analysis_schedule").schedule(apps, None)

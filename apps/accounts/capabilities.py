@@ -214,6 +214,8 @@ CAPABILITIES: tuple[Capability, ...] = (
                 ("horizontalpodautoscalers",),
                 ("get", "list", "create", "update", "patch", "delete"),
             ),
+            # A release may create the volume claim it mounts (a model server's models), and drop it again.
+            Rule(("",), ("persistentvolumeclaims",), ("get", "list", "create", "update", "patch", "delete")),
         ),
     ),
     Capability(
@@ -227,6 +229,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             Rule(("",), ("secrets",), ("create", "update", "patch", "delete")),
             Rule(("gateway.networking.k8s.io",), ("httproutes",), ("get", "create", "update", "patch", "delete")),
             Rule(("autoscaling",), ("horizontalpodautoscalers",), ("get", "create", "update", "patch", "delete")),
+            Rule(("",), ("persistentvolumeclaims",), ("get", "create", "update", "patch", "delete")),
         ),
     ),
     Capability(
@@ -444,7 +447,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         AI_SERVE,
         "ai",
         _("Deploy and remove model servers"),
-        (Rule((AI_GROUP,), ("modelservers",), ("create", "update", "delete")),),
+        (
+            Rule((AI_GROUP,), ("modelservers",), ("create", "update", "delete")),
+            # Removing a model server deletes its release's Deployment, Service and model volume claim (deploying
+            # it takes releases.deploy's rules as well).
+            Rule(("apps",), ("deployments",), ("delete",)),
+            Rule(("",), ("services", "persistentvolumeclaims"), ("delete",)),
+        ),
     ),
     Capability(
         AI_KNOWLEDGE,

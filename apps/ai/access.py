@@ -46,7 +46,9 @@ def on_project(user, code: str, project: Project | None) -> bool:
 
 
 def _project_q(user, code: str, prefix: str) -> Q:
-    return access.q(user, code, cluster=f"{prefix}cluster", namespace=f"{prefix}namespaces__overlap")
+    found = access.q(user, code, cluster=f"{prefix}cluster", namespace=f"{prefix}namespaces__overlap")
+    # Held everywhere is Q(), which an "or" with another Q drops (Q() | Q(x) is Q(x)): say "every row" instead.
+    return found if found else Q(pk__isnull=False)
 
 
 def knowledge_bases(user, code: str, *, builtin: bool = True) -> QuerySet[KnowledgeBase]:

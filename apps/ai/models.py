@@ -48,7 +48,9 @@ class Endpoint(models.Model):
         verbose_name=_("release"),
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # A server is its release: removing the release (from the releases page too) removes the endpoint, which
+        # would otherwise linger as an "external" endpoint at an address nothing answers any more.
+        on_delete=models.CASCADE,
         related_name="model_server",
     )
     base_url = models.URLField(_("address"), max_length=300, blank=True, help_text=_("e.g. http://10.0.0.5:8000/v1"))

@@ -58,6 +58,42 @@ def _scaling(spec: dict) -> str:
     return str(spec.get("replicas"))
 
 
+def _extra_resources(spec: dict) -> str:
+    return ", ".join(f"{name} × {count}" for name, count in sorted((spec.get("extra_resources") or {}).items())) or "—"
+
+
+def toleration_text(item: dict) -> str:
+    """A toleration the way ``kubectl taint`` writes a taint: key=value:Effect, key:Effect (any value) or *."""
+    text = item.get("key") or "*"
+    if item.get("operator") == "Equal":
+        text += f"={item.get('value', '')}"
+    return f"{text}:{item['effect']}" if item.get("effect") else text
+
+
+def _tolerations(spec: dict) -> str:
+    return ", ".join(toleration_text(item) for item in spec.get("tolerations") or []) or "—"
+
+
+def _volume(spec: dict) -> str:
+    volume = spec.get("volume") or {}
+    if not volume.get("claim"):
+        return "—"
+    size = f" ({volume.get('size')})" if volume.get("create") else ""
+    return f"{volume['claim']}{size} → {volume.get('mount_path')}"
+
+
+def _command(spec: dict) -> str:
+    return " ".join([*(spec.get("command") or []), *(spec.get("args") or [])]) or "—"
+
+
+# The fields only the model server form sets (the release form keeps them as they are).
+EXTRA_FIELDS = (
+    (_("Extra resources (GPUs)"), _extra_resources),
+    (_("Tolerations"), _tolerations),
+    (_("Volume"), _volume),
+    (_("Command and arguments"), _command),
+)
+
 FIELDS = (
     (_("Image"), lambda s: s.get("image") or "—"),
     (_("Replicas"), _scaling),
@@ -76,7 +112,14 @@ FIELDS = (
         _("Run only on nodes labelled"),
         lambda s: ", ".join(f"{k}={v}" for k, v in sorted((s.get("node_selector") or {}).items())) or "—",
     ),
+    *EXTRA_FIELDS,
 )
+
+
+def extra_lines(spec: dict) -> list[tuple[object, str]]:
+    """(label, value) of the extra fields ``spec`` sets, for the release form that keeps them unchanged."""
+    lines = [(label, read(spec or {})) for label, read in EXTRA_FIELDS]
+    return [(label, value) for label, value in lines if value != "—"]
 
 
 def spec_changes(before: dict, after: dict, *, keep_replicas: bool = False) -> list[Change]:

@@ -18,6 +18,7 @@ from apps.clusters.models import Resource
 from apps.clusters.values import is_dns_label, is_label_key, is_label_value, parse_quantity
 from apps.core import crypto
 from apps.releases import render
+from apps.releases.changes import extra_lines
 from apps.releases.models import Release
 
 HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -567,7 +568,20 @@ class ReleaseForm(forms.Form):
             },
             "node_selector": d["node_selector"],
             "progress_deadline_seconds": d["progress_deadline_seconds"],
+            **self.kept(),
         }
+
+    def kept(self) -> dict:
+        """The fields this form does not show (GPUs, tolerations, a volume, command and arguments: the model server
+        form sets them), carried over unchanged from the release."""
+        spec = self.release.spec if self.release else {}
+        return {key: spec[key] for key in KEPT_FIELDS if spec.get(key)}
+
+    def kept_lines(self) -> list[tuple[object, str]]:
+        return extra_lines(self.release.spec) if self.release else []
+
+
+KEPT_FIELDS = ("extra_resources", "tolerations", "volume", "command", "args")
 
 
 def _probe_spec(d: dict, prefix: str) -> dict:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from apps.clusters import kube
 
-# Kinds a release writes, and the order they are removed in (dependents first).
-RELEASE_KINDS = ("HorizontalPodAutoscaler", "HTTPRoute", "Service", "Deployment", "Secret")
+# Kinds a release writes, and the order they are removed in (dependents first): the claim after the pods using it.
+RELEASE_KINDS = ("HorizontalPodAutoscaler", "HTTPRoute", "Service", "Deployment", "Secret", "PersistentVolumeClaim")
 # Fields another manager may own without it being a hand edit of the release: a console "restart" stamps this.
 IGNORED_SPEC_FIELDS = ("f:kubectl.kubernetes.io/restartedAt",)
 

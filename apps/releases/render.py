@@ -10,6 +10,16 @@ The spec (Release.spec) holds::
     autoscaling {enabled, min, max, cpu_percent, memory_percent}, node_selector {key: value},
     progress_deadline_seconds
 
+and, optional (absent in older specs, which render exactly as before)::
+
+    extra_resources {resource name: count}   e.g. {"nvidia.com/gpu": 1}, in requests and limits alike
+    tolerations [{key, operator: Exists|Equal, value, effect}]
+    volume {claim, create, size, storage_class, access_mode, mount_path}
+        a PersistentVolumeClaim mounted at mount_path; with ``create`` the release renders (and owns) the claim;
+        a ReadWriteOnce claim makes the Deployment replace its pods (strategy Recreate): two pods on different
+        nodes cannot mount it at once
+    command [str], args [str]
+
 Sensitive values arrive here already decrypted (``secret_values``) or masked for a preview.
 """
 
@@ -110,6 +120,8 @@ def _env(spec: dict, name: str) -> list[dict]:
 DECRYPT_CONTAINER = "kubemate-decrypt"
 DECRYPTED_VOLUME = "kubemate-decrypted"
 DECRYPTED_DIR = "/kubemate/decrypted"
+DATA_VOLUME = "data"
+SINGLE_NODE_MODES = ("ReadWriteOnce", "ReadWriteOncePod")
 
 
 def encrypted_in_cluster(spec: dict) -> bool:
@@ -137,13 +149,50 @@ def _resources(spec: dict) -> dict:
     values = spec.get("resources") or {}
     requests = {k: values[f"{k}_request"] for k in ("cpu", "memory") if values.get(f"{k}_request")}
     limits = {k: values[f"{k}_limit"] for k in ("cpu", "memory") if values.get(f"{k}_limit")}
+    # Extended resources (GPUs) cannot be overcommitted: Kubernetes wants the request equal to the limit.
+    for resource, count in sorted((spec.get("extra_resources") or {}).items()):
+        if count:
+            requests[resource] = limits[resource] = str(int(count))
     return {**({"requests": requests} if requests else {}), **({"limits": limits} if limits else {})}
+
+
+def volume_of(spec: dict) -> dict | None:
+    """The spec's volume when it names a claim and where to mount it."""
+    volume = spec.get("volume") or {}
+    return volume if volume.get("claim") and volume.get("mount_path") else None
+
+
+def claim_name(spec: dict) -> str | None:
+    """The PersistentVolumeClaim the release creates and owns, if any (not one it only mounts)."""
+    volume = volume_of(spec)
+    return volume["claim"] if volume and volume.get("create") else None
+
+
+def recreates(spec: dict) -> bool:
+    """Pods are replaced, not rolled: the old pod holds a single-node volume the new one needs."""
+    volume = volume_of(spec)
+    return bool(volume) and (volume.get("access_mode") or "ReadWriteOnce") in SINGLE_NODE_MODES
+
+
+def _toleration(item: dict) -> dict:
+    toleration = {"key": item.get("key", ""), "operator": item.get("operator") or "Exists"}
+    if toleration["operator"] == "Equal":
+        toleration["value"] = item.get("value", "")
+    if item.get("effect"):
+        toleration["effect"] = item["effect"]
+    if not toleration["key"]:
+        del toleration["key"]  # an empty key with Exists tolerates every taint
+    return toleration
 
 
 def deployment(
     name: str, namespace: str, spec: dict, *, checksum: str = "", decrypt_image: str = "", key_secret: str = ""
 ) -> dict:
     container: dict = {"name": CONTAINER, "image": spec["image"]}
+    if spec.get("command"):
+        container["command"] = [str(part) for part in spec["command"]]
+    if spec.get("args"):
+        container["args"] = [str(part) for part in spec["args"]]
     ports = [{"name": f"port-{p}", "containerPort": int(p), "protocol": "TCP"} for p in spec.get("ports") or []]
     if ports:
         container["ports"] = ports
@@ -164,8 +213,15 @@ def deployment(
         pod_spec["initContainers"] = [_decrypt_step(name, spec, decrypt_image, key_secret)]
         pod_spec["volumes"] = [{"name": DECRYPTED_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}}]
         pod_spec["serviceAccountName"] = spec["cluster_encryption"].get("service_account") or "default"
+    volume = volume_of(spec)
+    if volume:
+        container.setdefault("volumeMounts", []).append({"name": DATA_VOLUME, "mountPath": volume["mount_path"]})
+        claim = {"name": DATA_VOLUME, "persistentVolumeClaim": {"claimName": volume["claim"]}}
+        pod_spec.setdefault("volumes", []).append(claim)
     if spec.get("node_selector"):
         pod_spec["nodeSelector"] = dict(spec["node_selector"])
+    if spec.get("tolerations"):
+        pod_spec["tolerations"] = [_toleration(item) for item in spec["tolerations"]]
     template_meta: dict = {"labels": labels(name)}
     if checksum:
         template_meta["annotations"] = {CHECKSUM_ANNOTATION: checksum}
@@ -174,10 +230,29 @@ def deployment(
         "progressDeadlineSeconds": int(spec.get("progress_deadline_seconds") or 600),
         "template": {"metadata": template_meta, "spec": pod_spec},
     }
+    if recreates(spec):
+        body["strategy"] = {"type": "Recreate"}
     # With an autoscaler the replica count belongs to it; applying one here would fight it.
     if not (spec.get("autoscaling") or {}).get("enabled"):
         body = {"replicas": int(spec.get("replicas") or 1), **body}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, namespace), "spec": body}
+
+
+def volume_claim(name: str, namespace: str, spec: dict) -> dict:
+    """The PersistentVolumeClaim a release creates (``volume.create``); the cluster's default class when none."""
+    volume = spec["volume"]
+    body: dict = {
+        "accessModes": [volume.get("access_mode") or "ReadWriteOnce"],
+        "resources": {"requests": {"storage": volume["size"]}},
+    }
+    if volume.get("storage_class"):
+        body["storageClassName"] = volume["storage_class"]
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(name, namespace, volume["claim"]),
+        "spec": body,
+    }
 
 
 def service(name: str, namespace: str, spec: dict) -> dict:
@@ -267,12 +342,15 @@ def manifests(
     decrypt_image: str = "",
     key_secret: str = "",
 ) -> list[dict]:
-    """Every object of the release, in apply order: Secret, Deployment, Service, HTTPRoute, HPA.
+    """Every object of the release, in apply order: Secret, PersistentVolumeClaim, Deployment, Service, HTTPRoute,
+    HPA.
 
     With encryption in the cluster, ``secret_values`` are the envelopes (or the mask for a preview)."""
     objects = []
     if secret_values:
         objects.append(secret(name, namespace, secret_values))
+    if claim_name(spec):
+        objects.append(volume_claim(name, namespace, spec))
     objects.append(
         deployment(name, namespace, spec, checksum=checksum, decrypt_image=decrypt_image, key_secret=key_secret)
     )

@@ -156,6 +156,13 @@ def create_release(*, actor, project: Project, namespace: str, name: str, spec: 
 def refused_sentence(exc: kube.KubeError, release: Release) -> str:
     """The refusal as it is stored (revision, audit row): a deferred sentence, read in each reader's language;
     raise it through ``deferred.render``."""
+    if isinstance(exc, kube.Forbidden) and "exceeded quota" in (exc.detail or ""):
+        # Admission by the namespace's ResourceQuota (GPUs, storage, pods), not RBAC: what the quota says helps.
+        return D(
+            N_("Kubernetes refused: the quota of namespace %(namespace)s does not allow it (%(detail)s)."),
+            namespace=release.namespace,
+            detail=exc.detail[:500],
+        )
     if isinstance(exc, kube.Forbidden):
         return D(
             N_("Kubernetes refused: you may not change the objects of %(name)s in namespace %(namespace)s."),
@@ -175,11 +182,17 @@ def kinds_of(spec: dict) -> set[str]:
             kinds.add("HTTPRoute")
     if (spec.get("autoscaling") or {}).get("enabled"):
         kinds.add("HorizontalPodAutoscaler")
+    if render.claim_name(spec):
+        kinds.add("PersistentVolumeClaim")
     return kinds
 
 
-def _object_name(release: Release, kind: str) -> str:
-    return render.secret_name(release.name) if kind == "Secret" else release.name
+def _object_name(release: Release, kind: str, spec: dict) -> str:
+    if kind == "Secret":
+        return render.secret_name(release.name)
+    if kind == "PersistentVolumeClaim":
+        return render.claim_name(spec) or release.name
+    return release.name
 
 
 def deploy_release(
@@ -290,13 +303,38 @@ def replica_drift(release: Release) -> dict | None:
 
 
 def apply_spec(k, release: Release, spec: dict, last: Revision | None) -> None:
-    """Server-side apply the release's objects for ``spec``; remove the kinds ``last`` had and ``spec`` drops."""
+    """Server-side apply the release's objects for ``spec``; remove the kinds ``last`` had and ``spec`` drops (and
+    a claim it created under another name)."""
     for manifest in rendered(release, spec, reveal=True):
+        if manifest["kind"] == "Deployment":
+            _release_rolling_update(k, manifest)
         k8s.apply(k, manifest)
-    previous_kinds = kinds_of(last.spec) if last else set()
+    previous = last.spec if last else {}
+    previous_kinds = kinds_of(previous)
+    mounted = (render.volume_of(spec) or {}).get("claim")
     for kind in k8s.RELEASE_KINDS:
-        if kind in previous_kinds and kind not in kinds_of(spec):
-            k8s.delete(k, kind, release.namespace, _object_name(release, kind))
+        old_name = _object_name(release, kind, previous)
+        if kind not in previous_kinds or (kind == "PersistentVolumeClaim" and old_name == mounted):
+            continue  # never had it, or still mounts the claim it created (kept, no longer owned)
+        if kind not in kinds_of(spec) or old_name != _object_name(release, kind, spec):
+            k8s.delete(k, kind, release.namespace, old_name)
+
+
+def _release_rolling_update(k, manifest: dict) -> None:
+    """Before a live Deployment that rolls (RollingUpdate, defaulted with maxSurge and maxUnavailable) is applied
+    with ``strategy: Recreate``, take ownership of those defaulted fields by applying them once: the Recreate
+    apply then removes them. Applied straight away, the cluster refuses (rollingUpdate may not be set with
+    Recreate), since no manager owns a defaulted field and apply removes only what its manager owned."""
+    if (manifest["spec"].get("strategy") or {}).get("type") != "Recreate":
+        return
+    meta = manifest["metadata"]
+    live = k8s.read(k, "Deployment", meta["namespace"], meta["name"])
+    rolling = (((live or {}).get("spec") or {}).get("strategy") or {}).get("rollingUpdate")
+    if rolling:
+        k8s.apply(
+            k,
+            {**manifest, "spec": {**manifest["spec"], "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling}}},
+        )
 
 
 def start_rollout(
@@ -367,7 +405,7 @@ def delete_release(*, actor, release: Release, request=None) -> None:
         with kube.client(release.project.cluster, as_user=actor) as k:
             for kind in k8s.RELEASE_KINDS:
                 if kind in kinds_of(release.spec):
-                    k8s.delete(k, kind, release.namespace, _object_name(release, kind))
+                    k8s.delete(k, kind, release.namespace, _object_name(release, kind, release.spec))
             for kind in ("Service", "Deployment"):
                 k8s.delete(k, kind, release.namespace, render.canary_name(release.name))
     except kube.KubeError as exc:
