@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 include deploy/sandbox/sandbox.mk
 
 .PHONY: help deps system-packages venv assets messages static services demo stop status test lint format decrypt-build \
-  agent-build agent-test
+  agent-build agent-test ai-build
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,8 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	test -x /usr/sbin/slapd || missing="$$missing slapd"; \
 	command -v ldapadd >/dev/null || missing="$$missing ldap-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	test -e "$$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" || missing="$$missing python3-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
@@ -49,10 +51,11 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	  esac; \
 	fi
 
-.venv/.installed: requirements.txt requirements-dev.txt
+.venv/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
 venv: .venv/.installed ## Create the project virtualenv (.venv) from the pinned requirements
@@ -84,7 +87,7 @@ format: venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-test: deps services lint sandbox-build decrypt-build agent-build agent-test ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
+test: deps services lint sandbox-build decrypt-build agent-build agent-test ai-build ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
 	$(PY) -m pytest
 
 agent-build: ## Build the static host agent (agent/, cached by version under ~/.cache/kubemate/agent)
@@ -93,10 +96,13 @@ agent-build: ## Build the static host agent (agent/, cached by version under ~/.
 agent-test: ## gofmt, go vet and the Go tests of the host agent
 	agent/test.sh
 
+ai-build: system-packages ## Build the local model server (llama.cpp from source), its model and Milvus Lite (deploy/ai, cached by version)
+	deploy/ai/build
+
 decrypt-build: ## Build kubemate-decrypt, the in-pod decryption step (cached by version under ~/.cache/kubemate)
 	deploy/decrypt/build
 
-demo: deps services ## Start the console on a local sandbox cluster with demo data
+demo: deps services ai-build ## Start the console on a local sandbox cluster with demo data
 	$(MANAGE) migrate --noinput -v 0
 	$(SANDBOX_DIR)up --name demo --nodes $(SANDBOX_NODES) --demo
 	$(MANAGE) register_sandbox .run/sandbox/demo/kubeconfig --name sandbox

@@ -162,15 +162,25 @@ def _ids(values) -> str:
     return "[" + ",".join(str(i) for i in ids) + "]"
 
 
+def _not_loaded(exc: Exception) -> bool:
+    """Milvus restarted (or another client released the collection) since this process loaded it."""
+    text = str(exc).lower()
+    return "released" in text or "not loaded" in text
+
+
 def _call(method: str, *args, **kwargs):
-    client = _prepared()
-    try:
-        return getattr(client, method)(collection(), *args, timeout=_timeout(), **kwargs)
-    except MilvusError:
-        raise
-    except Exception as exc:
-        _forget()
-        raise _down(exc) from exc
+    for attempt in (1, 2):
+        client = _prepared()
+        try:
+            return getattr(client, method)(collection(), *args, timeout=_timeout(), **kwargs)
+        except MilvusError:
+            raise
+        except Exception as exc:
+            _forget()
+            if attempt == 1 and _not_loaded(exc):
+                continue  # load it again, once
+            raise _down(exc) from exc
+    raise AssertionError("unreachable")
 
 
 def insert(rows: list[ChunkRow]) -> int:
