@@ -24,6 +24,10 @@ DIMENSION = 384
 MODEL_ID = "all-MiniLM-L6-v2-int8"
 MAX_TOKENS = 256
 MAX_BATCH = 64
+# One text a run by default: a batch pads every text to its longest, and onnxruntime's arena keeps the largest
+# buffers it ever needed. bench/ai.py, 2,000 chunks: 20.6 chunks/s and a 390 MiB worker one at a time, against
+# 12.0 chunks/s and 1,105 MiB in batches of 32 (bench/README.md, AI).
+BATCH = 1
 MAX_TEXT_CHARS = 20_000  # far above 256 word pieces; bounds the tokenizer's work per text
 
 
@@ -82,7 +86,7 @@ def loaded() -> bool:
     return _model is not None
 
 
-def embed(texts: list[str], *, batch: int = 32) -> list[list[float]]:
+def embed(texts: list[str], *, batch: int = BATCH) -> list[list[float]]:
     """L2-normalised vectors for ``texts``, in order. Empty texts embed as the empty string does."""
     import numpy as np
 
