@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kubemate.settings")
 app = Celery("kubemate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["apps.clusters.inventory", "apps.clusters.actions"])
+app.autodiscover_tasks(["apps.clusters.inventory", "apps.clusters.actions", "apps.ai.knowledge"])
 # The automatic canary check task sits beside its body: it steps canaries, which start rollouts (releases.tasks).
 app.autodiscover_tasks(["apps.releases"], related_name="analysis")
 

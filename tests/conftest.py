@@ -76,6 +76,7 @@ def _builtin_rows(request):
     import_module("apps.inspection.migrations.0002_builtin_templates").create(apps, None)
     import_module("apps.cicd.migrations.0002_beat_entries").schedule(apps, None)
     import_module("apps.backups.migrations.0002_beat_entries").schedule(apps, None)
+    import_module("apps.ai.migrations.0004_operations_kb_schedule").schedule(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -155,6 +155,9 @@ class Document(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.UPLOADED)
     chunk_count = models.PositiveIntegerField(_("chunks"), default=0)
     characters = models.PositiveIntegerField(_("characters"), default=0)
+    # Where each chunk came from, by ordinal (Milvus' ``position``): [start, end, page or null], offsets in the
+    # extracted text. Kept here, not in Milvus, so the vectors' schema stays the same for every source.
+    positions = models.JSONField(_("chunk positions"), default=list, blank=True, editable=False)
     # A deferred sentence (core.deferred) saying why indexing failed, read in the reader's language.
     error = models.TextField(_("error"), blank=True)
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -48,6 +48,15 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_LDAP_REQUIRE_GROUP | unset; a group DN whose members alone may sign in |
 | KUBEMATE_LDAP_START_TLS / KUBEMATE_LDAP_CA_FILE | false / the system's CA certificates |
 | KUBEMATE_PROMETHEUS_SCRAPE_SECONDS | 30: the clusters' Prometheus scrape interval (chart steps and rate windows) |
+| KUBEMATE_MILVUS_URI       | empty: knowledge bases off; http://host:19530 (Milvus, or Milvus Lite's server mode) |
+| KUBEMATE_MILVUS_TOKEN / KUBEMATE_MILVUS_COLLECTION | empty / kubemate_chunks |
+| KUBEMATE_MILVUS_TIMEOUT   | 10: seconds a Milvus call may take |
+| KUBEMATE_AI_EMBED_THREADS | 1: threads of the embedding model in each worker |
+| KUBEMATE_AI_LLM_TIMEOUT   | 10: seconds to connect to a model server and for its first token |
+| KUBEMATE_AI_ANSWER_SECONDS | 120: the longest an answer may stream |
+| KUBEMATE_AI_DOCUMENTS_DIR | .run/ai-documents: uploaded documents when their knowledge base has no S3 target |
+| KUBEMATE_AI_DOCUMENT_MAX_MB / _MAX_PAGES / _MAX_CHARACTERS | 20 / 2000 / 2000000: the largest document accepted |
+| KUBEMATE_AI_DOCX_MAX_UNCOMPRESSED_MB | 100: a .docx whose parts unpack to more is refused unread |
 
 Values in .run/services.env (written by `make services`) are used when the
 variable is not set in the environment.
@@ -302,6 +311,11 @@ KUBEMATE_MILVUS_TIMEOUT = env_int("KUBEMATE_MILVUS_TIMEOUT", 10)
 KUBEMATE_AI_EMBED_THREADS = env_int("KUBEMATE_AI_EMBED_THREADS", 1)
 KUBEMATE_AI_LLM_TIMEOUT = env_int("KUBEMATE_AI_LLM_TIMEOUT", 10)
 KUBEMATE_AI_ANSWER_SECONDS = env_int("KUBEMATE_AI_ANSWER_SECONDS", 120)
+KUBEMATE_AI_DOCUMENTS_DIR = Path(env("KUBEMATE_AI_DOCUMENTS_DIR") or BASE_DIR / ".run" / "ai-documents")
+KUBEMATE_AI_DOCUMENT_MAX_MB = env_int("KUBEMATE_AI_DOCUMENT_MAX_MB", 20)
+KUBEMATE_AI_DOCUMENT_MAX_PAGES = env_int("KUBEMATE_AI_DOCUMENT_MAX_PAGES", 2000)
+KUBEMATE_AI_DOCUMENT_MAX_CHARACTERS = env_int("KUBEMATE_AI_DOCUMENT_MAX_CHARACTERS", 2_000_000)
+KUBEMATE_AI_DOCX_MAX_UNCOMPRESSED_MB = env_int("KUBEMATE_AI_DOCX_MAX_UNCOMPRESSED_MB", 100)
 KUBEMATE_OSV_SCANNER = env("KUBEMATE_OSV_SCANNER")
 
 EMAIL_HOST = env("EMAIL_HOST")

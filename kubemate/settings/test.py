@@ -37,4 +37,5 @@ DATABASES["default"]["OPTIONS"]["options"] = "-c kubemate.test_flush=on"  # noqa
 KUBEMATE_CICD_STORAGE = BASE_DIR / ".run" / f"cicd-{env('KUBEMATE_TEST_DB', 'test_kubemate')}"  # noqa: F405
 KUBEMATE_CICD_LOCAL_GIT = True
 KUBEMATE_BACKUP_WORKDIR = BASE_DIR / ".run" / f"backups-{env('KUBEMATE_TEST_DB', 'test_kubemate')}"  # noqa: F405
+KUBEMATE_AI_DOCUMENTS_DIR = BASE_DIR / ".run" / f"ai-documents-{env('KUBEMATE_TEST_DB', 'test_kubemate')}"  # noqa: F405
 KUBEMATE_BACKUP_PART_MB = 5
