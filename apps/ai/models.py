@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Project
@@ -197,6 +198,9 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title or str(self.pk)
+
+    def get_absolute_url(self) -> str:
+        return reverse("ai:conversation", args=[self.pk])
 
 
 class Message(models.Model):
