@@ -6,7 +6,6 @@ to the document. The answer's words are not asserted (a 135M model); its presenc
 import re
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from apps.ai.models import Document, Endpoint, KnowledgeBase
@@ -27,12 +26,22 @@ the job pay-settle-rerun in the payments namespace and tell the treasury desk.
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_create_a_knowledge_base_upload_a_document_ask_and_see_the_cited_answer(
-    language, page, screenshot, live_server, team, milvus, llm, celery_worker_thread, tmp_path, settings
+    language,
+    page,
+    screenshot,
+    live_server,
+    request,
+    milvus,
+    llm,
+    celery_worker_thread,
+    tmp_path,
+    settings,
 ):
     settings.KUBEMATE_AI_ANSWER_TOKENS = 40
     words = WORDS[language]
     Endpoint.objects.create(name=unique("local"), base_url=llm.base_url, default_model=llm.model)
-    writer, project = team["writer"], team["project"]
+    people = request.getfixturevalue("team")
+    writer, project = people["writer"], people["project"]
     sign_in_page(page, writer)
     page.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}])
 
