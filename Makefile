@@ -117,6 +117,7 @@ demo: deps services ai-build ## Start the console on a local sandbox cluster wit
 	KUBEMATE_CICD_LOCAL_GIT=true $(MANAGE) demo_cicd --cluster sandbox --registry 127.0.0.1:$$(cat .run/demo/registry.port)
 	$(MANAGE) demo_backups --cluster sandbox --env-file .run/backups/env \
 	  --etcd $$(sed -n 's/^KUBEMATE_SANDBOX_ETCD=//p' .run/sandbox/demo/env)
+	set -a; . .run/ai/env; set +a; $(MANAGE) demo_ai --cluster sandbox
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
 	deploy/local/demo down

@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts import capabilities
 from apps.accounts.access import may, scope
 from apps.accounts.capabilities import (
+    AI_ASK,
+    AI_VIEW,
     ALERTS_NOTIFY,
     ALERTS_VIEW,
     AUDIT_VIEW,
@@ -41,6 +43,7 @@ class NavItem:
     icon: str
     superuser_only: bool = False
     capability: str | None = None
+    exact: bool = False  # active on its own page only (an overview whose address begins its section's pages)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,16 @@ SECTIONS = (
         ),
     ),
     NavSection(
+        _("AI"),
+        (
+            NavItem(_("AI overview"), "ai:home", "sparkles", capability=AI_VIEW, exact=True),
+            NavItem(_("GPUs"), "ai:gpu_home", "cpu-2", capability=AI_VIEW),
+            NavItem(_("Model servers"), "ai:server_list", "server-cog", capability=AI_VIEW),
+            NavItem(_("Knowledge bases"), "ai:knowledge_list", "books", capability=AI_VIEW),
+            NavItem(_("Assistant"), "ai:assistant", "message-chatbot", capability=AI_ASK),
+        ),
+    ),
+    NavSection(
         _("Accounts"),
         (
             NavItem(_("Users"), "accounts:user_list", "users", capability=USERS_MANAGE),
@@ -132,7 +145,7 @@ def sidebar_for(request) -> list[dict]:
             if item.capability and not holds(request.user, item.capability):
                 continue
             url = reverse(item.url_name)
-            active = path == url or (url != "/" and path.startswith(url))
+            active = path == url or (url != "/" and not item.exact and path.startswith(url))
             items.append({"label": item.label, "url": url, "icon": item.icon, "active": active})
         if items:
             sections.append({"label": section.label, "items": items})

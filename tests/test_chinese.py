@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.accounts.models import Project, Role
+from apps.ai.models import Conversation, Document, Endpoint, KnowledgeBase, Message
 from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException
 from apps.clusters.models import Cluster, Resource
 from apps.core.models import AuditEvent, Job, JobLogLine
@@ -46,6 +47,8 @@ ALLOWED_WORDS = """
     Kaniko HMAC Worker JAVA_TOOL_OPTIONS CATALINA_OPTS OPTIONS OPTS TOOL java catalina run harbor-prod
     Velero velero S s AWS Ceph versitygw rclone etcdctl etcdutl kubeadm systemd pki etc ENCRYPTION KEYS
     initial-advertise-peer-urls etcd-nightly backup-store prod
+    AI GPUs MIG NVIDIA NVIDIA's DCGM Ollama vLLM OpenAI OpenAI-compatible Milvus HTML Markdown Word docx pdf txt md
+    Docker Hub Hugging Face ResourceQuota ResourceQuotas ReadWriteOnce ReadWriteMany llama.cpp SmolLM2
 """
 ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "English",  # the language switcher names each language in itself
@@ -244,6 +247,16 @@ def data_words() -> set[str]:
         texts += [agent.name, agent.url, agent.node_name]
     for target in DatabaseTarget.objects.all():
         texts += [target.name, target.host, target.database, target.username]
+    for endpoint in Endpoint.objects.all():
+        texts += [endpoint.name, endpoint.base_url, endpoint.default_model]
+    for kb in KnowledgeBase.objects.all():
+        texts += [kb.name, kb.description]
+    for document in Document.objects.all():
+        texts += [document.name, document.content_type]
+    for conversation in Conversation.objects.all():
+        texts += [conversation.title]
+    for message in Message.objects.all():
+        texts += [message.text, message.model, *(str(c.get("excerpt", "")) for c in message.citations)]
     return {w for text in texts for w in WORD.findall(str(text))}
 
 

@@ -26,6 +26,8 @@ from django.utils import timezone
 from kubernetes import client as k8s
 
 from apps.accounts.models import Binding, Project, Role
+from apps.ai.knowledge import storage as knowledge_storage
+from apps.ai.models import Conversation, Document, Endpoint, KnowledgeBase, Message
 from apps.backups.models import Backup, EtcdAccess, Kind
 from apps.backups.models import Plan as BackupPlan
 from apps.backups.models import Restore as BackupRestore
@@ -123,6 +125,30 @@ def receiver(w):
 
 def inspection_run(w):
     return {"pk": w.inspection_run.pk}
+
+
+def model_server(w):
+    return {"pk": w.model_server.pk}
+
+
+def model_endpoint(w):
+    return {"pk": w.model_endpoint.pk}
+
+
+def knowledge_base(w):
+    return {"pk": w.knowledge_base.pk}
+
+
+def knowledge_document(w):
+    return {"pk": w.document.pk}
+
+
+def conversation(w):
+    return {"pk": w.conversation.pk}
+
+
+def answer(w):
+    return {"pk": w.answer.pk}
 
 
 def silence(w):
@@ -363,6 +389,43 @@ ROUTES: dict[str, Route] = {
     "backups:etcd_access": Route(cluster, post=True),
     "backups:velero_namespace": Route(cluster, **MANAGED_ACTION),
     "backups:database_plan_create": Route(post=True),
+    # AI.
+    "ai:home": Route(),
+    "ai:gpu_home": Route(),
+    "ai:gpu_cluster": Route(cluster),
+    "ai:gpu_metrics": Route(cluster),
+    "ai:gpu_quotas": Route(cluster, calls_cluster=True),
+    "ai:server_list": Route(),
+    "ai:server_new": Route(post=True),
+    "ai:server_preview": Route(**ACTION),
+    "ai:server_detail": Route(model_server),
+    "ai:server_live": Route(model_server, {"part": "models"}),
+    "ai:server_check": Route(model_server, **ACTION),
+    "ai:server_delete": Route(model_server, **ACTION),
+    "ai:endpoint_new": Route(post=True),
+    "ai:endpoint_edit": Route(model_endpoint, post=True),
+    "ai:endpoint_delete": Route(model_endpoint, **ACTION),
+    "ai:knowledge_list": Route(),
+    "ai:knowledge_new": Route(post=True),
+    "ai:knowledge_search": Route(),
+    "ai:knowledge_detail": Route(knowledge_base),
+    "ai:knowledge_edit": Route(knowledge_base, post=True),
+    "ai:knowledge_delete": Route(knowledge_base, **ACTION),
+    "ai:knowledge_reindex": Route(knowledge_base, **ACTION),
+    "ai:knowledge_progress": Route(knowledge_base, permitted=286),  # nothing being indexed: the poll stops
+    "ai:document_upload": Route(knowledge_base, **ACTION),
+    "ai:document_detail": Route(knowledge_document),
+    "ai:document_download": Route(knowledge_document),
+    "ai:document_reindex": Route(knowledge_document, **ACTION),
+    "ai:document_delete": Route(knowledge_document, **ACTION),
+    "ai:assistant": Route(),
+    "ai:assistant_ask": Route(**ACTION),
+    "ai:conversation": Route(conversation),
+    "ai:conversation_ask": Route(conversation, **ACTION),
+    "ai:conversation_rename": Route(conversation, **ACTION),
+    "ai:conversation_delete": Route(conversation, **ACTION),
+    "ai:message_part": Route(answer),
+    "ai:message_stream": Route(answer),
     "observability:notify_relay": Route(
         lambda w: {"receiver_id": w.receiver.pk},
         anonymous=405,
@@ -404,6 +467,11 @@ GUARDED = (
     Backup,
     BackupRestore,
     EtcdAccess,
+    Endpoint,
+    KnowledgeBase,
+    Document,
+    Conversation,
+    Message,
 )
 
 
@@ -472,6 +540,7 @@ def world(db):
     inspection_world(w, admin)
     cicd_world(w, admin)
     backups_world(w, admin)
+    ai_world(w, admin)
     w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]
     w.browsers = {
         "anonymous": Client(),
@@ -568,6 +637,52 @@ def backups_world(w, admin) -> None:
         finished_at=timezone.now(),
     )
     BackupPlan.objects.create(kind=Kind.DATABASE, name="db", target=w.backup_target, created_by=admin)
+
+
+def ai_world(w, admin) -> None:
+    """A model server deployed as the Payments release, an external endpoint, a knowledge base with a document."""
+    w.model_server = Endpoint.objects.create(
+        name="pay-llm",
+        kind=Endpoint.Kind.OLLAMA,
+        project=w.project,
+        release=w.release,
+        base_url="http://127.0.0.1:9",
+        created_by=admin,
+    )
+    w.model_endpoint = Endpoint.objects.create(name="bank-gateway", base_url="http://127.0.0.1:9/v1", created_by=admin)
+    w.knowledge_base = KnowledgeBase.objects.create(project=w.project, name="Runbooks", created_by=admin)
+    stored = knowledge_storage.keep(w.knowledge_base, knowledge_storage.spool([b"Restart the pods."], name="notes.txt"))
+    w.document = Document.objects.create(
+        knowledge_base=w.knowledge_base,
+        name="notes.txt",
+        content_type="text/plain",
+        size=17,
+        storage=stored.storage,
+        storage_key=stored.key,
+        status=Document.Status.INDEXED,
+        uploaded_by=admin,
+    )
+    w.conversation = Conversation.objects.create(user=admin, title="Restarts", endpoint=w.model_endpoint, model="m")
+    Message.objects.create(conversation=w.conversation, role=Message.Role.USER, text="How do I restart Pay?")
+    w.answer = Message.objects.create(
+        conversation=w.conversation,
+        role=Message.Role.ASSISTANT,
+        text="Restart the pods [1].",
+        model="m",
+        cache_hit=False,
+        citations=[
+            {
+                "n": 1,
+                "document": w.document.pk,
+                "knowledge_base": w.knowledge_base.pk,
+                "knowledge_base_name": "Runbooks",
+                "name": "notes.txt",
+                "position": 0,
+                "score": 0.9,
+                "excerpt": "Restart the pods.",
+            }
+        ],
+    )
 
 
 def url_of(name: str, w) -> str:

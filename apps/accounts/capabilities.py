@@ -441,7 +441,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         AI_VIEW,
         "ai",
         _("View GPUs, model servers and knowledge bases"),
-        (Rule((AI_GROUP,), ("gpus", "modelservers", "knowledgebases"), ("get", "list")),),
+        (
+            Rule((AI_GROUP,), ("gpus", "modelservers", "knowledgebases"), ("get", "list")),
+            # The GPU pages read the namespaces' quotas on nvidia.com/gpu live, as the person.
+            Rule(("",), ("resourcequotas",), ("get", "list")),
+        ),
     ),
     Capability(
         AI_SERVE,

@@ -259,6 +259,8 @@ TABLE: tuple[Kind, ...] = (
     Kind("Schedule", "velero.io", "v1", "schedules", True),
     Kind("BackupStorageLocation", "velero.io", "v1", "backupstoragelocations", True),
     Kind("DownloadRequest", "velero.io", "v1", "downloadrequests", True),
+    # Namespaces' quotas (the GPU pages read requests.nvidia.com/gpu live, as the person: not in the inventory).
+    Kind("ResourceQuota", "", "v1", "resourcequotas", True),
 )
 
 KINDS: tuple[Kind, ...] = tuple(k for k in TABLE if k.synced)
