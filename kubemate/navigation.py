@@ -106,7 +106,7 @@ SECTIONS = (
             NavItem(_("AI overview"), "ai:home", "sparkles", capability=AI_VIEW, exact=True),
             NavItem(_("GPUs"), "ai:gpu_home", "cpu-2", capability=AI_VIEW),
             NavItem(_("Model servers"), "ai:server_list", "server-cog", capability=AI_VIEW),
-            NavItem(_("Knowledge bases"), "ai:knowledge_list", "books", capability=AI_VIEW),
+            NavItem(_("Knowledge bases"), "ai:knowledge_list", "library", capability=AI_VIEW),
             NavItem(_("Assistant"), "ai:assistant", "message-chatbot", capability=AI_ASK),
         ),
     ),

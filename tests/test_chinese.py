@@ -52,6 +52,9 @@ ALLOWED_WORDS = """
 """
 ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "English",  # the language switcher names each language in itself
+    "bank-llm-gateway",
+    "llm-chat",  # example names the model server and endpoint forms give
+    "models",  # vLLM's model folder (/models) and the volume claim's default name (<name>-models)
     "CHG",  # a change-ticket number in the reason field's example
     "UTC",  # time zone names (Asia/Shanghai, UTC) are IANA's
     "ClusterIP",
