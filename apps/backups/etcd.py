@@ -17,13 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 from apps.backups import tools
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
 
 SNAPSHOT_TIMEOUT = 600
 STATUS_TIMEOUT = 120
-CHECK_SECONDS = 10  # a person waits for this check when saving etcd access
 MAX_STATUS_OUTPUT = 64 * 1024
 
 
@@ -112,7 +113,8 @@ def save(access: Access, dest: Path) -> None:
 
 def member_status(access: Access) -> list[dict]:
     """``etcdctl endpoint status`` of each endpoint: the check run when access is saved."""
-    with _flags(access, CHECK_SECONDS) as flags:
+    # A person waits for this check when saving etcd access.
+    with _flags(access, settings.KUBEMATE_BACKUP_ETCD_CHECK_SECONDS) as flags:
         done = _run([tools.etcdctl(), *flags, "endpoint", "status", "-w", "json"], STATUS_TIMEOUT)
     if done.returncode != 0:
         raise EtcdError(D(N_("etcd cannot be reached: %(reason)s"), reason=_reason(done.stderr)))

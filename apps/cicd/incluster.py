@@ -30,7 +30,6 @@ from apps.core.deferred import N_, Failure, fit
 from apps.core.deferred import text as D
 from apps.core.jobs import JobCancelled
 
-POLL = 2.0
 MANAGED = {"app.kubernetes.io/managed-by": "kubemate"}
 PIPELINE_LABEL = "kubemate.io/pipeline"
 RUN_LABEL = "kubemate.io/run"
@@ -494,4 +493,4 @@ def _follow(context, k, kind: str, namespace: str, name: str, detail: dict, stag
             )
         context.job.check_cancelled()
         context.job.progress(25)
-        time.sleep(POLL)
+        time.sleep(settings.KUBEMATE_FOLLOW_POLL_SECONDS)

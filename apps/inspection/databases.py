@@ -403,8 +403,10 @@ def _open_mysql(address: Address, password: str) -> Session:
             user=address.username,
             password=password,
             connect_timeout=CONNECT_SECONDS,
-            read_timeout=STATEMENT_SECONDS + 5,
-            write_timeout=STATEMENT_SECONDS + 5,
+            # The server's greeting and the login wait as long as the connection may: a port that accepts and never
+            # answers "did not answer within CONNECT_SECONDS" (PyMySQL's connect_timeout covers the TCP connect only).
+            read_timeout=CONNECT_SECONDS,
+            write_timeout=CONNECT_SECONDS,
             ssl=_tls_context() if address.use_tls else None,
             charset="utf8mb4",
             autocommit=True,
@@ -415,6 +417,9 @@ def _open_mysql(address: Address, password: str) -> Session:
         raise _mysql_connect_error(address, exc) from None
     except (OSError, TimeoutError) as exc:
         raise _unreachable(address, type(exc).__name__) from None
+    # Statements then get their own bound (the server cancels them at STATEMENT_SECONDS); PyMySQL has no public
+    # setter for the socket timeouts of an open connection.
+    connection._read_timeout = connection._write_timeout = STATEMENT_SECONDS + 5
     session = Session(address, connection, "")
     try:
         session.version = str(session.value("SELECT VERSION()") or "")[:64]

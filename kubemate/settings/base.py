@@ -35,6 +35,7 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_BACKUP_WORKDIR   | .run/backups-work: dumps and snapshots on their way to or from a storage target |
 | KUBEMATE_BACKUP_PART_MB   | 16: the part size of multipart uploads (at least 5) |
 | KUBEMATE_BACKUP_MAX_MB    | 20480: the largest backup downloaded and opened again |
+| KUBEMATE_BACKUP_ETCD_CHECK_SECONDS | 10: how long saving etcd access waits for etcd to answer its status |
 | KUBEMATE_ETCDCTL / KUBEMATE_ETCDUTL | etcd's tools; default: the build cache's, else on PATH |
 | KUBEMATE_PG_BIN           | the folder of pg_dump and pg_restore; default: the newest /usr/lib/postgresql/*/bin |
 | KUBEMATE_CRANE / KUBEMATE_OSV_SCANNER | the built binaries (deploy/sandbox/build), else on PATH |
@@ -299,6 +300,7 @@ KUBEMATE_CICD_LOCAL_GIT = env_bool("KUBEMATE_CICD_LOCAL_GIT", False)
 KUBEMATE_BACKUP_WORKDIR = Path(env("KUBEMATE_BACKUP_WORKDIR") or BASE_DIR / ".run" / "backups-work")
 KUBEMATE_BACKUP_PART_MB = env_int("KUBEMATE_BACKUP_PART_MB", 16)
 KUBEMATE_BACKUP_MAX_MB = env_int("KUBEMATE_BACKUP_MAX_MB", 20480)
+KUBEMATE_BACKUP_ETCD_CHECK_SECONDS = env_int("KUBEMATE_BACKUP_ETCD_CHECK_SECONDS", 10)
 KUBEMATE_ETCDCTL = env("KUBEMATE_ETCDCTL", "")
 KUBEMATE_ETCDUTL = env("KUBEMATE_ETCDUTL", "")
 KUBEMATE_PG_BIN = env("KUBEMATE_PG_BIN", "")
@@ -364,6 +366,8 @@ KUBEMATE_TERMINAL_MAX_INPUT_BYTES = 16 * 1024
 KUBEMATE_TERMINAL_MAX_PER_USER = 3
 # How often a rollout job looks at the Deployment again (not configuration; tests shorten it).
 KUBEMATE_RELEASE_POLL_SECONDS = 2
+# How often a job following a Velero backup or restore, or an in-cluster build, looks at it again (the same).
+KUBEMATE_FOLLOW_POLL_SECONDS = 2
 # The image of the in-pod decryption step (deploy/decrypt, pushed to the bank's registry) for releases that encrypt
 # their sensitive variables in the cluster (apps/fieldcrypt).
 KUBEMATE_DECRYPT_IMAGE = env("KUBEMATE_DECRYPT_IMAGE", "registry.local/kubemate/decrypt:0.1.0")

@@ -22,6 +22,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# A rollout job looks at the Deployment again every half second, not 2 s: kwok's pods are ready within a second, and
+# tests wait for hundreds of rollouts.
+KUBEMATE_RELEASE_POLL_SECONDS = 0.5
+# So do the jobs following a Velero backup or restore, or an in-cluster build.
+KUBEMATE_FOLLOW_POLL_SECONDS = 0.5
 # Hashing passwords slowly protects real accounts; tests create hundreds.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -29,11 +29,15 @@ def button_shown(user, code, cluster, namespace) -> bool:
     return html == "SHOWN"
 
 
-def kubernetes_allows(sandbox, user, code, namespace) -> bool:
-    """Ask the apiserver directly (admin credentials impersonating the user's ServiceAccount), not through Kubemate."""
+def as_user(sandbox, user):
+    """Admin credentials impersonating the user's ServiceAccount: the apiserver asked directly, not through Kubemate."""
+    return sandbox.new_admin_client({"Impersonate-User": impersonated_username(user)})
+
+
+def kubernetes_allows(api, code, namespace) -> bool:
+    """The apiserver's own answer (an access review) for ``code`` through ``api`` (``as_user``)."""
     verb, group, resource = capabilities.PROBES[code]
     resource, _, subresource = resource.partition("/")
-    api = sandbox.new_admin_client({"Impersonate-User": impersonated_username(user)})
     review = client.AuthorizationV1Api(api).create_self_subject_access_review(
         client.V1SelfSubjectAccessReview(
             spec=client.V1SelfSubjectAccessReviewSpec(
@@ -47,7 +51,6 @@ def kubernetes_allows(sandbox, user, code, namespace) -> bool:
             )
         )
     )
-    api.close()
     return review.status.allowed
 
 
@@ -88,10 +91,11 @@ def test_console_view_and_kubernetes_agree_for_every_builtin_role_capability_and
             ("cluster", bound_users[slug]["cluster"], "team-b"),
         ):
             view = view_answers(user, registered_cluster, namespace)
-            for code in capabilities.PROBES:
-                console = button_shown(user, code, registered_cluster, namespace)
-                cluster_answer = kubernetes_allows(sandbox, user, code, namespace)
-                cases.append((slug, scope, code, console, view[code] == "allowed", cluster_answer))
+            with as_user(sandbox, user) as api:  # one connection for the user's reviews
+                for code in capabilities.PROBES:
+                    console = button_shown(user, code, registered_cluster, namespace)
+                    cluster_answer = kubernetes_allows(api, code, namespace)
+                    cases.append((slug, scope, code, console, view[code] == "allowed", cluster_answer))
 
     disagreements = [c for c in cases if not (c[3] == c[4] == c[5])]
     assert len(cases) == len(BUILTIN) * 3 * len(capabilities.PROBES)

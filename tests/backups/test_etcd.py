@@ -125,7 +125,8 @@ def test_a_person_without_the_capability_cannot_take_a_snapshot(etcd_plan, djang
     assert not Backup.objects.filter(plan=etcd_plan).exists()
 
 
-def test_etcd_that_cannot_be_reached_is_refused_on_save(registered_cluster, admin_user):
+def test_etcd_that_cannot_be_reached_is_refused_on_save(registered_cluster, admin_user, settings):
+    settings.KUBEMATE_BACKUP_ETCD_CHECK_SECONDS = 1  # etcdctl retries until then
     with pytest.raises(Failure):
         services.save_etcd_access(actor=admin_user, cluster=registered_cluster, endpoints=["http://127.0.0.1:9"])
 

@@ -136,7 +136,10 @@ def test_a_snapshot_over_mutual_tls_with_the_stored_client_certificate(
     assert status.total_size > 0 and status.version.startswith("3.6")
 
 
-def test_without_the_client_certificate_etcd_refuses_and_nothing_is_saved(tls_etcd, registered_cluster, admin_user):
+def test_without_the_client_certificate_etcd_refuses_and_nothing_is_saved(
+    tls_etcd, registered_cluster, admin_user, settings
+):
+    settings.KUBEMATE_BACKUP_ETCD_CHECK_SECONDS = 1  # etcdctl retries the refused handshake until then
     with pytest.raises(Failure):
         services.save_etcd_access(
             actor=admin_user, cluster=registered_cluster, endpoints=list(tls_etcd.endpoints), ca_pem=tls_etcd.ca_pem

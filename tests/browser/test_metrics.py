@@ -22,20 +22,14 @@ WORDS = {
 }
 
 
-@pytest.mark.parametrize("language", ["en", "zh-hans"])
-def test_a_workloads_metrics_in_a_chosen_time_range(page, screenshot, live_server, prometheus, settings, language):
-    settings.KUBEMATE_PROMETHEUS_SCRAPE_SECONDS = 1
-    words = WORDS[language]
-    bank = build_bank()
-    cluster = bank["cluster"]
-    cluster.prometheus_url = prometheus.url
-    cluster.save()
+@pytest.fixture(scope="module")
+def workload_series(prometheus):
+    """A Deployment's series in the exporter, written and scraped once for both languages: three pods' memory,
+    restarts and growing CPU counters, and its replicas. Its name and its pods' names."""
     name, template = workload_name("pay"), suffix(8)
     pods = [f"{name}-{template}-{suffix()}" for _ in range(3)]
-    deployment(cluster, name, "payments", replicas=3, ready=3)
     counters = Counters(prometheus.exporter)
     for n, pod_name in enumerate(pods):
-        pod(cluster, pod_name, "payments", labels={"app": name})
         where = {"namespace": "payments", "pod": pod_name, "container": "app"}
         prometheus.exporter.set("container_memory_working_set_bytes", where, (180 + 40 * n) * MiB)
         prometheus.exporter.set("kube_pod_container_status_restarts_total", where, n)
@@ -44,6 +38,24 @@ def test_a_workloads_metrics_in_a_chosen_time_range(page, screenshot, live_serve
         prometheus.exporter.set(f"kube_deployment_{metric}", {"namespace": "payments", "deployment": name}, value)
     prometheus.wait_for(f'count(container_memory_working_set_bytes{{pod=~"{name}.*"}})', 3)
     time.sleep(8)  # a rate window of samples
+    yield name, pods
+    counters.close()
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_workloads_metrics_in_a_chosen_time_range(
+    page, screenshot, live_server, prometheus, workload_series, settings, language
+):
+    settings.KUBEMATE_PROMETHEUS_SCRAPE_SECONDS = 1
+    words = WORDS[language]
+    bank = build_bank()
+    cluster = bank["cluster"]
+    cluster.prometheus_url = prometheus.url
+    cluster.save()
+    name, pods = workload_series
+    deployment(cluster, name, "payments", replicas=3, ready=3)
+    for pod_name in pods:
+        pod(cluster, pod_name, "payments", labels={"app": name})
     console_errors = []
     page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
     sign_in_page(page, AdminFactory())
@@ -86,5 +98,4 @@ def test_a_workloads_metrics_in_a_chosen_time_range(page, screenshot, live_serve
     expect(page.locator("[data-testid=explorer-row]")).to_have_count(3)
     expect(page.locator("[data-testid=explorer-results] [data-chart] svg")).to_be_visible()
     screenshot(f"metrics-explorer{shot}")
-    counters.close()
     assert [text for text in console_errors if "Content Security Policy" in text] == []

@@ -97,7 +97,11 @@ def clustera_control_plane(sandbox, tmp_path_factory):
         f"{a.split('=', 1)[0]}={changed[a.split('=', 1)[0]]}" if a.split("=", 1)[0] in changed else a for a in argv[1:]
     ]
     log = open(tmp_path_factory.mktemp("apiserver-log") / "kube-apiserver.log", "wb")  # noqa: SIM115 - the child's
-    process = subprocess.Popen([*args, f"--etcd-prefix={prefix}"], stdout=log, stderr=log, start_new_session=True)
+    # Its etcd probes give up after 1 s, not 2 s: the test waits for them while etcd is away.
+    probes = ["--etcd-healthcheck-timeout=1s", "--etcd-readycheck-timeout=1s"]
+    process = subprocess.Popen(
+        [*args, f"--etcd-prefix={prefix}", *probes], stdout=log, stderr=log, start_new_session=True
+    )
     plane = ControlPlane(f"https://127.0.0.1:{port}", relay, process)
     try:
         assert wait_for(lambda: plane.readyz(sandbox) == 200, timeout=90), "the test's kube-apiserver did not start"

@@ -280,7 +280,7 @@ def test_an_autoscaler_held_at_its_maximum_is_a_finding(sandbox, registered_clus
             for c in status.conditions or []
         )
 
-    assert wait_for(limited, timeout=120, interval=2)
+    assert wait_for(limited, timeout=120, interval=0.5)
     resync(registered_cluster, "HorizontalPodAutoscaler")
 
     found = run(clustera_context(namespace=namespace), "cluster.hpa.at_max", registered_cluster)

@@ -253,8 +253,9 @@ def test_values_list_the_form_choices_of_the_namespaces_asked(victorialogs, clus
 
 
 def test_probe_gives_the_version_and_the_ingestion_lag(victorialogs, cluster):
-    victorialogs.push([{"namespace": unique("shop"), "pod": "web-1", "line": "fresh"}])
-    time.sleep(1.5)
+    ns = unique("shop")
+    victorialogs.push([{"namespace": ns, "pod": "web-1", "line": "fresh"}])
+    victorialogs.wait_for(f'{{namespace="{ns}"}}', 1)
 
     found = logstore.probe(cluster)
 

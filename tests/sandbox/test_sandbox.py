@@ -322,7 +322,7 @@ def test_pod_logs_and_resource_metrics_are_served_through_the_apiserver(sandbox,
             assert e.status == 404, e.body  # not scraped yet
             return None
 
-    metrics = wait_until("metrics for pod busy", pod_metrics, timeout=120, interval=2)
+    metrics = wait_until("metrics for pod busy", pod_metrics, timeout=120, interval=0.5)
     usage = metrics["containers"][0]["usage"]
     assert metrics["containers"][0]["name"] == "main"
     assert usage["memory"] == "300Mi"

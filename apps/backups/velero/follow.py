@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.backups.models import Backup, Restore
@@ -16,7 +17,6 @@ from apps.core.deferred import N_, Failure, fit, sentence_of
 from apps.core.deferred import text as D
 from apps.core.jobs import JobCancelled, JobRecorder
 
-POLL = 2.0
 TIMEOUT = 3 * 3600
 
 
@@ -72,7 +72,7 @@ def _wait(job: JobRecorder, row, kind: str, view_of):
         if view.done:
             return view
         job.check_cancelled()
-        time.sleep(POLL)
+        time.sleep(settings.KUBEMATE_FOLLOW_POLL_SECONDS)
     raise VeleroFailed(
         D(N_("Velero did not finish %(name)s within %(hours)s hours."), name=row.name, hours=TIMEOUT // 3600)
     )
