@@ -166,6 +166,18 @@ def _selector(metric: str, namespaces: frozenset[str] | None) -> str:
     return f'({metric}{{namespace=~"{pattern}"}} or {metric}{{exported_namespace=~"{pattern}"}})'
 
 
+def _averaged(metric: str, namespaces: frozenset[str] | None, minutes: int) -> str:
+    """``avg_over_time`` of ``_selector``'s series: a range applies to a plain selector only, so each side of its
+    ``or`` is averaged on its own."""
+    if namespaces is None:
+        return f"avg_over_time({metric}[{minutes}m])"
+    names = sorted(n for n in namespaces if is_dns_label(n))
+    pattern = "|".join(names)
+    return " or ".join(
+        f'avg_over_time({metric}{{{label}=~"{pattern}"}}[{minutes}m])' for label in ("namespace", "exported_namespace")
+    )
+
+
 # Reading ---------------------------------------------------------------------------------------------------------
 
 
@@ -248,7 +260,7 @@ def _idle_query(namespaces) -> str:
     """Each attributed pod's GPUs' utilisation, averaged over the window (a pod's several GPUs averaged too)."""
     return (
         "avg by (namespace, pod, exported_namespace, exported_pod) "
-        f"(avg_over_time({_selector(UTIL, namespaces)}[{IDLE_WINDOW_MINUTES}m]))"
+        f"({_averaged(UTIL, namespaces, IDLE_WINDOW_MINUTES)})"
     )
 
 
