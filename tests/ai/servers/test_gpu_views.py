@@ -5,6 +5,7 @@ serves reach the GPU page through a real Prometheus, the allocation flagged idle
 import re
 
 from django.urls import reverse
+from kubernetes import client as k8s
 
 from apps.ai.models import Endpoint
 from tests.ai.gpu.conftest import resync
@@ -27,6 +28,10 @@ def test_a_server_with_a_gpu_lands_on_the_gpu_node_and_the_gpu_pages_count_it_wi
     cluster, namespace = gpu_team["cluster"], gpu_team["namespace"]
     cluster.prometheus_url = metrics.url
     cluster.save(update_fields=["prometheus_url"])
+    core = k8s.CoreV1Api(sandbox.api_client)
+    core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "gpus"}, "spec": {"hard": {"requests.nvidia.com/gpu": "2"}}}
+    )
     data = server_form(gpu_team["project"], namespace, "llm-gpu", storage_class=gpu_team["storage_class"])
     assert login(client, gpu_team["owner"]).post(reverse("ai:server_new"), data).status_code == 302
     assert Endpoint.objects.get(name="llm-gpu").release.namespace == namespace
@@ -45,6 +50,15 @@ def test_a_server_with_a_gpu_lands_on_the_gpu_node_and_the_gpu_pages_count_it_wi
         r'data-allocated="(\d+)"[^>]*data-resource="nvidia.com/gpu"', page
     )
     assert "1" in allocated
+
+    def used():
+        status = core.read_namespaced_resource_quota("gpus", namespace).status
+        return (status.used or {}).get("requests.nvidia.com/gpu") == "1"
+
+    assert wait_for(used, timeout=60), "the quota controller did not count the server's GPU"
+    quotas = client.get(reverse("ai:gpu_quotas", args=[cluster.pk])).content.decode()
+    assert attr(quotas, "gpu-quota-row", f'data-namespace="{namespace}"', "hard") == "2"
+    assert attr(quotas, "gpu-quota-row", f'data-namespace="{namespace}"', "used") == "1"
 
     labels = {
         "gpu": "0",
