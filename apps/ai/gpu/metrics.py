@@ -47,8 +47,28 @@ def gib(mib: float | None) -> float | None:
     return None if mib is None else round(mib / 1024, 1)
 
 
+class _FrameBuffer:
+    """Memory figures of a GPU or a node, from ``fb_used`` and ``fb_total`` (MiB)."""
+
+    fb_used: float | None
+    fb_total: float | None
+
+    @property
+    def fb_percent(self) -> int | None:
+        total = self.fb_total
+        return round(100 * self.fb_used / total) if total else None
+
+    @property
+    def fb_used_gib(self) -> float | None:
+        return gib(self.fb_used)
+
+    @property
+    def fb_total_gib(self) -> float | None:
+        return gib(self.fb_total)
+
+
 @dataclass
-class Gpu:
+class Gpu(_FrameBuffer):
     """One GPU as the exporter reports it now; memory in MiB, temperature in °C, power in W."""
 
     key: str
@@ -72,22 +92,9 @@ class Gpu:
             return None
         return self.fb_used + self.fb_free
 
-    @property
-    def fb_percent(self) -> int | None:
-        total = self.fb_total
-        return round(100 * self.fb_used / total) if total else None
-
-    @property
-    def fb_used_gib(self) -> float | None:
-        return gib(self.fb_used)
-
-    @property
-    def fb_total_gib(self) -> float | None:
-        return gib(self.fb_total)
-
 
 @dataclass
-class NodeReading:
+class NodeReading(_FrameBuffer):
     node: str
     gpus: int
     util: float | None
@@ -95,18 +102,6 @@ class NodeReading:
     fb_total: float
     temp: float | None
     power: float | None
-
-    @property
-    def fb_percent(self) -> int | None:
-        return round(100 * self.fb_used / self.fb_total) if self.fb_total else None
-
-    @property
-    def fb_used_gib(self) -> float | None:
-        return gib(self.fb_used)
-
-    @property
-    def fb_total_gib(self) -> float | None:
-        return gib(self.fb_total)
 
 
 @dataclass
