@@ -55,6 +55,11 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_AI_EMBED_THREADS | 1: threads of the embedding model in each worker |
 | KUBEMATE_AI_LLM_TIMEOUT   | 10: seconds to connect to a model server and for its first token |
 | KUBEMATE_AI_ANSWER_SECONDS | 120: the longest an answer may stream |
+| KUBEMATE_AI_ANSWER_TOKENS | 400: the longest answer asked of the model, in tokens |
+| KUBEMATE_AI_PROMPT_TOKENS | 1500: the assistant's prompt (rules, turns, question, passages), estimated tokens |
+| KUBEMATE_AI_QUESTION_MAX_CHARS | 1000: the longest question taken (at most 2000) |
+| KUBEMATE_AI_QUESTIONS_PER_MINUTE / _PER_DAY | 6 / 200: the questions one person may ask |
+| KUBEMATE_AI_CACHE_SECONDS | 604800: how long an answer stays cached (a changed knowledge base misses anyway) |
 | KUBEMATE_AI_DOCUMENTS_DIR | .run/ai-documents: uploaded documents when their knowledge base has no S3 target |
 | KUBEMATE_AI_DOCUMENT_MAX_MB / _MAX_PAGES / _MAX_CHARACTERS | 20 / 2000 / 2000000: the largest document accepted |
 | KUBEMATE_AI_DOCX_MAX_UNCOMPRESSED_MB | 100: a .docx whose parts unpack to more is refused unread |
@@ -313,6 +318,13 @@ KUBEMATE_MILVUS_TIMEOUT = env_int("KUBEMATE_MILVUS_TIMEOUT", 10)
 KUBEMATE_AI_EMBED_THREADS = env_int("KUBEMATE_AI_EMBED_THREADS", 1)
 KUBEMATE_AI_LLM_TIMEOUT = env_int("KUBEMATE_AI_LLM_TIMEOUT", 10)
 KUBEMATE_AI_ANSWER_SECONDS = env_int("KUBEMATE_AI_ANSWER_SECONDS", 120)
+# The assistant (apps/ai/assistant): the local model reads 2,048 tokens, prompt and answer together.
+KUBEMATE_AI_ANSWER_TOKENS = env_int("KUBEMATE_AI_ANSWER_TOKENS", 400)
+KUBEMATE_AI_PROMPT_TOKENS = env_int("KUBEMATE_AI_PROMPT_TOKENS", 1500)
+KUBEMATE_AI_QUESTION_MAX_CHARS = env_int("KUBEMATE_AI_QUESTION_MAX_CHARS", 1000)
+KUBEMATE_AI_QUESTIONS_PER_MINUTE = env_int("KUBEMATE_AI_QUESTIONS_PER_MINUTE", 6)
+KUBEMATE_AI_QUESTIONS_PER_DAY = env_int("KUBEMATE_AI_QUESTIONS_PER_DAY", 200)
+KUBEMATE_AI_CACHE_SECONDS = env_int("KUBEMATE_AI_CACHE_SECONDS", 7 * 24 * 3600)
 KUBEMATE_AI_DOCUMENTS_DIR = Path(env("KUBEMATE_AI_DOCUMENTS_DIR") or BASE_DIR / ".run" / "ai-documents")
 KUBEMATE_AI_DOCUMENT_MAX_MB = env_int("KUBEMATE_AI_DOCUMENT_MAX_MB", 20)
 KUBEMATE_AI_DOCUMENT_MAX_PAGES = env_int("KUBEMATE_AI_DOCUMENT_MAX_PAGES", 2000)

@@ -4,6 +4,7 @@ what the person may use with ``ai.ask``."""
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from apps.ai.assistant import services
@@ -12,7 +13,6 @@ from apps.ai.assistant import services
 class AskForm(forms.Form):
     question = forms.CharField(
         label=_("Question"),
-        max_length=services.QUESTION_MAX,
         widget=forms.Textarea(
             attrs={
                 "rows": 3,
@@ -33,6 +33,11 @@ class AskForm(forms.Form):
 
     def __init__(self, *args, user, conversation=None, **kwargs):
         super().__init__(*args, **kwargs)
+        longest = services.question_max()
+        question = self.fields["question"]
+        question.max_length = longest
+        question.validators.append(MaxLengthValidator(longest))
+        question.widget.attrs["maxlength"] = str(longest)
         self.fields["knowledge_bases"].queryset = services.askable_bases(user)
         self.fields["endpoint"].queryset = services.askable_endpoints(user)
         if conversation is not None and not self.is_bound:

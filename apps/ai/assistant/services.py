@@ -3,10 +3,11 @@ streamed, cached, limited per person, kept as each person's conversations.
 
 ``ask`` takes the question (limits, retrieval, the cache) and stores the question and its answer's row: a cache
 hit is the whole answer at once; otherwise the row waits for ``answer``, the generator the stream view sends out
-piece by piece, which saves the text, the latency and any failure when the model is done. Retrieval goes through
-``apps/ai/retrieval.py`` with ``ai.ask``: only the knowledge bases the person may read are searched, whatever ids a
-request names. Every question writes an audit event (who asked which knowledge bases of which project, through
-which model; never the question's text); deleting a conversation writes one too.
+piece by piece (the prompt bounded by ``prompt.py``), which saves the text, the latency and any failure when the
+model is done. Retrieval goes through ``apps/ai/retrieval.py`` with ``ai.ask``: only the knowledge bases the person
+may read are searched, whatever ids a request names. Every question writes an audit event (who asked which knowledge
+bases of which project, through which model; never the question's text); deleting a conversation writes one too;
+renaming one does not (it changes nothing but its owner's label).
 """
 
 from __future__ import annotations
@@ -21,24 +22,14 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.capabilities import AI_ASK
 from apps.ai import access, embeddings, llm, milvus, retrieval
-from apps.ai.assistant import answers
+from apps.ai.assistant import answers, prompt
 from apps.ai.models import Conversation, Endpoint, KnowledgeBase, Message
 from apps.core import audit
 from apps.core.deferred import N_, render
 from apps.core.deferred import text as deferred_text
 
-QUESTION_MAX = retrieval.QUESTION_MAX
 TOP_K = 5
-PASSAGE_CHARS = 700  # of each passage given to the model
-CONTEXT_CHARS = 3_000  # of all passages: the local model reads 2,048 tokens in all
-HISTORY_TURNS = 3
-HISTORY_CHARS = 1_200
 TITLE_CHARS = 80
-SYSTEM = (
-    "You are Kubemate's assistant for a bank's operations team. Answer the question from the numbered context "
-    "passages only, briefly, and cite the passages you used as [1], [2]. If the passages do not hold the answer, "
-    "say that you do not know."
-)
 
 
 class AskRefused(Exception):
@@ -60,6 +51,11 @@ def limits() -> Limits:
 
 def max_tokens() -> int:
     return int(getattr(settings, "KUBEMATE_AI_ANSWER_TOKENS", 400))
+
+
+def question_max() -> int:
+    """The longest question taken, in characters (retrieval reads at most ``retrieval.QUESTION_MAX``)."""
+    return min(int(getattr(settings, "KUBEMATE_AI_QUESTION_MAX_CHARS", 1000)), retrieval.QUESTION_MAX)
 
 
 def askable_bases(user):
@@ -113,7 +109,7 @@ def _citations(passages: list[retrieval.Passage]) -> list[dict]:
             "name": p.document_name,
             "position": p.position,
             "score": p.score,
-            "excerpt": p.text[:PASSAGE_CHARS],
+            "excerpt": p.text[: prompt.PASSAGE_CHARS],
         }
         for n, p in enumerate(passages, start=1)
     ]
@@ -134,19 +130,23 @@ def ask(
     question = (question or "").strip()
     if not question:
         raise AskRefused(_("Write a question first."))
-    if len(question) > QUESTION_MAX:
-        raise AskRefused(_("A question may have at most %(count)d characters.") % {"count": QUESTION_MAX})
+    if len(question) > question_max():
+        raise AskRefused(_("A question may have at most %(count)d characters.") % {"count": question_max()})
     if not model:
         raise AskRefused(_("This model server lists no model yet: check it on its page first."))
     if conversation is not None and conversation.user_id != actor.pk:
         raise AskRefused(_("This conversation is not yours."))
-    _count(actor)
+    if not askable_endpoints(actor).filter(pk=endpoint.pk).exists():  # the form offers only these; check again
+        raise AskRefused(_("You may not ask through this model server."))
+    cache_up = answers.available()  # asked once: Redis away costs one connection attempt, not one a step
+    if cache_up:
+        _count(actor)
     started = time.monotonic()
     versions = dict(
         askable_bases(actor).filter(pk__in=[int(k) for k in knowledge_base_ids]).values_list("pk", "version")
     )
     cache_key = answers.key(endpoint_id=endpoint.pk, model=model, versions=versions, question=question)
-    cached = answers.get(cache_key) if versions else None
+    cached = answers.get(cache_key) if versions and cache_up else None
     citations, retrieval_ms, error = [], None, ""
     if cached is not None:
         citations = cached.get("citations") or []
@@ -174,7 +174,7 @@ def ask(
             model=model,
             citations=citations,
             retrieval_ms=retrieval_ms,
-            cache_hit=True if cached is not None else (False if answers.available() else None),
+            cache_hit=True if cached is not None else (False if cache_up else None),
             text=cached["text"] if cached is not None else "",
             error=error,
         )
@@ -182,7 +182,7 @@ def ask(
             reply.latency_ms = round((time.monotonic() - started) * 1000)
             reply.save(update_fields=["latency_ms"])
         _audit_question(actor, conversation, endpoint, model, versions, cached is not None, request)
-    if cached is None and not error:
+    if cached is None and not error and cache_up:
         answers.remember_key(reply.pk, cache_key)
     return reply
 
@@ -236,30 +236,17 @@ def settle_abandoned(message: Message) -> Message:
     return message
 
 
-def prompt(message: Message) -> list[dict]:
-    """The chat messages for the model: the rules, the last turns of the conversation (bounded), and the question
-    with its numbered passages (bounded)."""
+def chat_messages(message: Message) -> list[dict]:
+    """What the model reads for ``message`` (prompt.py bounds it): its question, the last turns before it that have
+    text, and its passages."""
     earlier = list(
         Message.objects.filter(conversation_id=message.conversation_id, pk__lt=message.pk)
         .exclude(text="")
-        .order_by("-pk")[: 2 * HISTORY_TURNS + 1]
+        .order_by("-pk")
+        .values_list("role", "text")[: 2 * prompt.HISTORY_TURNS + 1]
     )
-    question = earlier.pop(0).text if earlier and earlier[0].role == Message.Role.USER else ""
-    history, used = [], 0
-    for row in earlier:  # newest first, kept while they fit
-        if used + len(row.text) > HISTORY_CHARS:
-            break
-        used += len(row.text)
-        history.insert(0, {"role": row.role, "content": row.text})
-    context, used = [], 0
-    for c in message.citations or []:
-        piece = f"[{c['n']}] ({c['name']}) {c['excerpt'][:PASSAGE_CHARS]}"
-        if used + len(piece) > CONTEXT_CHARS:
-            break
-        used += len(piece)
-        context.append(piece)
-    body = "Context:\n" + ("\n\n".join(context) if context else "(no passage was found)") + f"\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM}, *history, {"role": "user", "content": body}]
+    question = earlier.pop(0)[1] if earlier and earlier[0][0] == Message.Role.USER else ""
+    return prompt.build(question, earlier[::-1], message.citations or [])
 
 
 def answer(message: Message):
@@ -282,7 +269,7 @@ def answer(message: Message):
                 _("The model server of this conversation was removed."),
                 deferred=deferred_text(N_("The model server of this conversation was removed.")),
             )
-        for piece in llm.chat(endpoint, message.model, prompt(message), max_tokens=max_tokens()):
+        for piece in llm.chat(endpoint, message.model, chat_messages(message), max_tokens=max_tokens()):
             pieces.append(piece)
             yield piece
     except llm.LLMError as exc:
@@ -322,13 +309,13 @@ def rename_conversation(*, actor, conversation: Conversation, title: str) -> Non
 
 def delete_conversation(*, actor, conversation: Conversation, request=None) -> None:
     with transaction.atomic():
-        count = conversation.messages.count()
+        pk, count = conversation.pk, conversation.messages.count()
         conversation.delete()
         audit.record(
             actor=actor,
             action="ai.conversation.delete",
             kind="Conversation",
-            name=str(conversation.pk or ""),
+            name=str(pk),
             detail={"messages": count},
             request=request,
         )

@@ -8,11 +8,11 @@ from django.urls import reverse
 
 from apps.ai import retrieval
 from apps.ai.assistant import answers, services
-from apps.ai.models import Conversation, Message
+from apps.ai.models import Conversation, Endpoint, Message
 from apps.core.models import AuditEvent, Job
 from apps.core.redis import get_redis
 from tests.ai.knowledge.conftest import index
-from tests.helpers import login
+from tests.helpers import login, unique
 from tests.plugins.served import free_port
 
 PAYMENTS = b"""Payments runbook.
@@ -102,12 +102,34 @@ def test_a_changed_knowledge_base_misses_the_cache(three, team, kb, endpoint):
 def test_questions_over_the_limit_are_refused_before_anything_is_asked(team, kb, endpoint, settings):
     get_redis().flushdb()
     settings.KUBEMATE_AI_QUESTIONS_PER_MINUTE = 1
+    settings.KUBEMATE_AI_QUESTIONS_PER_DAY = 2
     ask(team["reader"], kb, endpoint, question="first")
     with pytest.raises(services.AskRefused, match="in the last minute"):
         ask(team["reader"], kb, endpoint, question="second")
     assert Message.objects.filter(conversation__user=team["reader"]).count() == 2
-    with pytest.raises(services.AskRefused):
-        ask(team["reader"], kb, endpoint, question="")
+    settings.KUBEMATE_AI_QUESTIONS_PER_MINUTE = 10
+    ask(team["reader"], kb, endpoint, question="second")
+    with pytest.raises(services.AskRefused, match="today"):
+        ask(team["reader"], kb, endpoint, question="third")
+    assert Message.objects.filter(conversation__user=team["reader"]).count() == 4
+    assert int(get_redis().get(f"{answers.COUNTER}day:{team['reader'].pk}")) == 2  # the refused one given back
+    assert answers.count(team["writer"].pk, "day", 60) == 1  # each person counts alone
+
+
+def test_empty_long_and_foreign_questions_are_refused_uncounted(team, kb, endpoint, settings):
+    get_redis().flushdb()
+    settings.KUBEMATE_AI_QUESTION_MAX_CHARS = 20
+    with pytest.raises(services.AskRefused, match="Write a question"):
+        ask(team["reader"], kb, endpoint, question="  ")
+    with pytest.raises(services.AskRefused, match="at most 20 characters"):
+        ask(team["reader"], kb, endpoint, question="x" * 21)
+    theirs = Endpoint.objects.create(
+        name=unique("theirs"), project=team["other"], base_url=endpoint.base_url, default_model=endpoint.default_model
+    )
+    with pytest.raises(services.AskRefused, match="may not ask through"):
+        ask(team["reader"], kb, theirs, question="short")
+    assert not Message.objects.filter(conversation__user=team["reader"]).exists()
+    assert get_redis().get(f"{answers.COUNTER}minute:{team['reader'].pk}") is None
 
 
 def test_the_model_stopped_is_a_sentence_on_the_answer(team, kb, endpoint, llm):
