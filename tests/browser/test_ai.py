@@ -78,3 +78,17 @@ def test_create_a_knowledge_base_upload_a_document_ask_and_see_the_cited_answer(
     screenshot(f"ai-assistant-{language}")
     citation.click()
     expect(page).to_have_url(re.compile(rf"/ai/knowledge/documents/{indexed.pk}/$"))
+    screenshot(f"ai-document-{language}")
+
+    # The other AI pages as this developer sees them: the search, the overview, GPUs and model servers.
+    page.goto(f"/ai/knowledge/search/?q=settlement+batch&kb={kb.pk}")
+    expect(page.locator(f"text=payments.txt").first).to_be_visible()
+    screenshot(f"ai-search-{language}")
+    page.goto("/ai/")
+    expect(page.get_by_test_id("bases-card")).to_contain_text(name)
+    screenshot(f"ai-home-{language}")
+    page.goto("/ai/gpus/")
+    expect(page.get_by_test_id("gpu-summary")).to_be_visible()
+    screenshot(f"ai-gpus-{language}")
+    page.goto("/ai/servers/")
+    screenshot(f"ai-servers-{language}")
