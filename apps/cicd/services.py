@@ -42,7 +42,7 @@ from apps.core.deferred import N_, Failure, fit
 from apps.core.deferred import text as D
 from apps.core.jobs import cancel_job, start_job
 from apps.core.locks import LockBusy, redis_lock
-from apps.core.redis import REDIS_DOWN_ERRORS, ServiceUnavailable, get_redis
+from apps.core.redis import ServiceUnavailable, bump
 
 MAX_EXCEPTION_DAYS = 180
 WEBHOOK_MAX_BODY = 1024 * 1024
@@ -480,14 +480,9 @@ WEBHOOK_REFUSALS_AUDITED = 20  # per pipeline and minute; more are refused witho
 def _refusals_flooding(pipeline_id: int) -> bool:
     """Whether this minute's refused deliveries to the pipeline passed the number audited one by one (a flood of
     forged pushes must not flood the audit log); the first one past it is audited as the flood's start."""
-    try:
-        key = f"kubemate:cicd:webhook-refusals:{pipeline_id}:{int(timezone.now().timestamp() // 60)}"
-        redis = get_redis()
-        count = redis.incr(key)
-        redis.expire(key, 120)
-    except REDIS_DOWN_ERRORS:
-        return False
-    return count > WEBHOOK_REFUSALS_AUDITED
+    key = f"kubemate:cicd:webhook-refusals:{pipeline_id}:{int(timezone.now().timestamp() // 60)}"
+    count = bump(key, 120)
+    return count is not None and count > WEBHOOK_REFUSALS_AUDITED
 
 
 def receive_webhook(*, pipeline_id: int, body: bytes, signature: str, event: str = "push") -> Run | None:

@@ -42,3 +42,16 @@ def require_redis() -> None:
         get_redis().ping()
     except REDIS_DOWN_ERRORS:
         raise ServiceUnavailable() from None
+
+
+def bump(key: str, seconds: int) -> int | None:
+    """Add one to the counter ``key`` and answer its new value; the counter lives ``seconds`` from its first bump.
+    None when Redis is away (nothing counted): each caller says what an uncounted event means for it."""
+    try:
+        pipe = get_redis().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, seconds, nx=True)
+        value, _expired = pipe.execute()
+    except REDIS_DOWN_ERRORS:
+        return None
+    return int(value)

@@ -13,7 +13,7 @@ import unicodedata
 
 from django.conf import settings
 
-from apps.core.redis import REDIS_DOWN_ERRORS, get_redis
+from apps.core.redis import REDIS_DOWN_ERRORS, bump, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def key_of(message_id: int) -> str:
 
 
 def ttl() -> int:
-    return int(getattr(settings, "KUBEMATE_AI_CACHE_SECONDS", 7 * 24 * 3600))
+    return int(settings.KUBEMATE_AI_CACHE_SECONDS)
 
 
 def get(cache_key: str) -> dict | None:
@@ -104,16 +104,10 @@ def available() -> bool:
 def count(user_id: int, window: str, seconds: int) -> int | None:
     """Add one to the person's counter for ``window`` ("minute" or "day") and answer the new value; None when
     Redis is away (nothing counted)."""
-    counter = f"{COUNTER}{window}:{int(user_id)}"
-    try:
-        pipe = get_redis().pipeline()
-        pipe.incr(counter)
-        pipe.expire(counter, seconds, nx=True)
-        value, _ = pipe.execute()
-    except REDIS_DOWN_ERRORS:
+    value = bump(f"{COUNTER}{window}:{int(user_id)}", seconds)
+    if value is None:
         logger.warning("the question counters are not reachable")
-        return None
-    return int(value)
+    return value
 
 
 def uncount(user_id: int, window: str) -> None:
