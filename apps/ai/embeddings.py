@@ -65,7 +65,7 @@ def _load() -> _Model:
                 _("The embedding model is not installed (%(package)s): run make deps.") % {"package": exc.name}
             ) from exc
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = int(getattr(settings, "KUBEMATE_AI_EMBED_THREADS", 1))
+        options.intra_op_num_threads = int(settings.KUBEMATE_AI_EMBED_THREADS)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:

@@ -55,11 +55,11 @@ class ModelInfo:
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "KUBEMATE_AI_LLM_TIMEOUT", 10))
+    return float(settings.KUBEMATE_AI_LLM_TIMEOUT)
 
 
 def _answer_seconds() -> float:
-    return float(getattr(settings, "KUBEMATE_AI_ANSWER_SECONDS", 120))
+    return float(settings.KUBEMATE_AI_ANSWER_SECONDS)
 
 
 def is_ollama(endpoint) -> bool:

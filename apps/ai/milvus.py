@@ -67,7 +67,7 @@ _ready: set[tuple[str, str, str]] = set()
 
 
 def uri() -> str:
-    return getattr(settings, "KUBEMATE_MILVUS_URI", "") or ""
+    return settings.KUBEMATE_MILVUS_URI or ""
 
 
 def address() -> str:
@@ -77,11 +77,11 @@ def address() -> str:
 
 
 def collection() -> str:
-    return getattr(settings, "KUBEMATE_MILVUS_COLLECTION", "") or "kubemate_chunks"
+    return settings.KUBEMATE_MILVUS_COLLECTION or "kubemate_chunks"
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "KUBEMATE_MILVUS_TIMEOUT", 10))
+    return float(settings.KUBEMATE_MILVUS_TIMEOUT)
 
 
 def _down(exc: Exception) -> MilvusError:
@@ -94,7 +94,7 @@ def _down(exc: Exception) -> MilvusError:
 def _client():
     if not uri():
         raise MilvusError(_("No Milvus is configured: set KUBEMATE_MILVUS_URI."))
-    token = getattr(settings, "KUBEMATE_MILVUS_TOKEN", "") or ""
+    token = settings.KUBEMATE_MILVUS_TOKEN or ""
     key = (uri(), token)
     with _lock:
         client = _clients.get(key)
@@ -124,7 +124,7 @@ def _forget() -> None:
 def _prepared():
     """The client, with the collection created, indexed and loaded once per process."""
     client = _client()
-    key = (uri(), getattr(settings, "KUBEMATE_MILVUS_TOKEN", "") or "", collection())
+    key = (uri(), settings.KUBEMATE_MILVUS_TOKEN or "", collection())
     if key in _ready:
         return client
     from pymilvus import DataType

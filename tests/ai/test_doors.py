@@ -2,15 +2,13 @@
 Milvus Lite's server (fixture ``milvus``), and the local model server (fixture ``llm``, llama.cpp's server with
 SmolLM2-135M-Instruct). Retrieval keeps each project's chunks to that project, whatever ids a request names.
 
-Ollama is not built here (deploy/ai/README.md says why); its API is read by a small stand-in server below that
-answers Ollama's documented /api/tags and /api/chat (one JSON object per line) so the parsing is proven."""
+Ollama is not built here (deploy/ai/README.md says why); its API is read by a small stand-in server
+(tests/ai/standins.py) that answers Ollama's documented /api/tags and /api/chat (one JSON object per line) so the
+parsing is proven."""
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import translation
@@ -22,6 +20,7 @@ from apps.ai import llm as llm_door
 from apps.ai import milvus as milvus_door
 from apps.ai.models import Document, Endpoint, KnowledgeBase
 from apps.core import crypto
+from tests.ai.standins import OllamaStandIn
 from tests.factories import ClusterFactory, UserFactory
 from tests.helpers import grant, unique
 
@@ -117,54 +116,9 @@ def test_a_stopped_model_server_is_a_sentence_and_recorded_on_the_endpoint():
         list(llm_door.chat(endpoint, "m", [{"role": "user", "content": "hi"}]))
 
 
-class _Ollama:
-    """A stand-in for Ollama's documented API (GET /api/tags, POST /api/chat streaming one JSON object per line),
-    which records the Authorization header it was sent. Ollama itself is not built here (deploy/ai/README.md)."""
-
-    def __init__(self):
-        seen = self.seen = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, body: bytes, kind: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                seen.append((self.path, self.headers.get("Authorization")))
-                tags = {
-                    "models": [
-                        {
-                            "name": "qwen2:0.5b",
-                            "size": 352,
-                            "modified_at": "2026-11-30T10:00:00Z",
-                            "details": {"family": "qwen2"},
-                        }
-                    ]
-                }
-                self._send(json.dumps(tags).encode(), "application/json")
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length))
-                seen.append((self.path, body))
-                lines = [{"message": {"role": "assistant", "content": w}, "done": False} for w in ("Hello", " there")]
-                lines.append({"message": {"role": "assistant", "content": ""}, "done": True})
-                self._send(b"".join(json.dumps(x).encode() + b"\n" for x in lines), "application/x-ndjson")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-
 @pytest.mark.django_db
 def test_ollama_models_and_streamed_lines_are_read_and_the_key_is_sent_but_stored_encrypted():
-    ollama = _Ollama()
+    ollama = OllamaStandIn()
     try:
         endpoint = Endpoint.objects.create(
             name=unique("ollama"),
@@ -182,7 +136,7 @@ def test_ollama_models_and_streamed_lines_are_read_and_the_key_is_sent_but_store
         assert text == "Hello there"
         assert ollama.seen[1][0] == "/api/chat" and ollama.seen[1][1]["options"]["num_predict"] == 5
     finally:
-        ollama.server.shutdown()
+        ollama.close()
 
 
 @pytest.mark.django_db

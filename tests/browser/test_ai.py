@@ -82,7 +82,7 @@ def test_create_a_knowledge_base_upload_a_document_ask_and_see_the_cited_answer(
 
     # The other AI pages as this developer sees them: the search, the overview, GPUs and model servers.
     page.goto(f"/ai/knowledge/search/?q=settlement+batch&kb={kb.pk}")
-    expect(page.locator(f"text=payments.txt").first).to_be_visible()
+    expect(page.locator("text=payments.txt").first).to_be_visible()
     screenshot(f"ai-search-{language}")
     page.goto("/ai/")
     expect(page.get_by_test_id("bases-card")).to_contain_text(name)

@@ -33,7 +33,7 @@ NO_PASSAGE = "(no passage was found)"
 
 
 def budget() -> int:
-    return int(getattr(settings, "KUBEMATE_AI_PROMPT_TOKENS", 1500))
+    return int(settings.KUBEMATE_AI_PROMPT_TOKENS)
 
 
 def _cost(ch: str) -> float:

@@ -44,18 +44,18 @@ class Limits:
 
 def limits() -> Limits:
     return Limits(
-        per_minute=int(getattr(settings, "KUBEMATE_AI_QUESTIONS_PER_MINUTE", 6)),
-        per_day=int(getattr(settings, "KUBEMATE_AI_QUESTIONS_PER_DAY", 200)),
+        per_minute=int(settings.KUBEMATE_AI_QUESTIONS_PER_MINUTE),
+        per_day=int(settings.KUBEMATE_AI_QUESTIONS_PER_DAY),
     )
 
 
 def max_tokens() -> int:
-    return int(getattr(settings, "KUBEMATE_AI_ANSWER_TOKENS", 400))
+    return int(settings.KUBEMATE_AI_ANSWER_TOKENS)
 
 
 def question_max() -> int:
     """The longest question taken, in characters (retrieval reads at most ``retrieval.QUESTION_MAX``)."""
-    return min(int(getattr(settings, "KUBEMATE_AI_QUESTION_MAX_CHARS", 1000)), retrieval.QUESTION_MAX)
+    return min(int(settings.KUBEMATE_AI_QUESTION_MAX_CHARS), retrieval.QUESTION_MAX)
 
 
 def askable_bases(user):
@@ -228,7 +228,7 @@ def pending(message: Message) -> bool:
 def settle_abandoned(message: Message) -> Message:
     """An answer whose writing began longer ago than an answer may take (the process writing it died) is marked
     unfinished, so no page waits for it for ever."""
-    limit = float(getattr(settings, "KUBEMATE_AI_ANSWER_SECONDS", 120)) + 30
+    limit = float(settings.KUBEMATE_AI_ANSWER_SECONDS) + 30
     if pending(message) and message.latency_ms == 0 and (timezone.now() - message.created_at).total_seconds() > limit:
         error = deferred_text(N_("The answer was not finished: the process writing it stopped. Ask again."))
         Message.objects.filter(pk=message.pk, text="", error="").update(error=error)
@@ -285,7 +285,12 @@ def answer(message: Message):
             latency_ms=_since(started),
         )
         raise
-    text = "".join(pieces).strip() or _("(the model gave an empty answer)")
+    text = "".join(pieces).strip()
+    if not text:  # nothing to keep or cache: said as a failure, in each reader's language
+        sentence = N_("The model gave an empty answer. Ask again, or choose another model.")
+        Message.objects.filter(pk=message.pk).update(error=deferred_text(sentence), latency_ms=_since(started))
+        yield _(sentence)
+        return
     Message.objects.filter(pk=message.pk).update(text=text, latency_ms=_since(started))
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     if message.cache_hit is False:
@@ -296,10 +301,6 @@ def answer(message: Message):
 
 def _since(started) -> int:
     return max(0, round((timezone.now() - started).total_seconds() * 1000))
-
-
-def deleted_sentence() -> str:
-    return _("The conversation was deleted.")
 
 
 def rename_conversation(*, actor, conversation: Conversation, title: str) -> None:

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.capabilities import AI_ASK
@@ -114,7 +115,7 @@ def conversation_rename(request, pk: int):
 def conversation_delete(request, pk: int):
     found = _own(request, pk)
     services.delete_conversation(actor=request.user, conversation=found, request=request)
-    messages.success(request, services.deleted_sentence())
+    messages.success(request, _("The conversation was deleted."))
     return redirect("ai:assistant")
 
 

@@ -96,19 +96,19 @@ class Extracted:
 
 
 def max_bytes() -> int:
-    return int(getattr(settings, "KUBEMATE_AI_DOCUMENT_MAX_MB", 20)) * MiB
+    return int(settings.KUBEMATE_AI_DOCUMENT_MAX_MB) * MiB
 
 
 def max_characters() -> int:
-    return int(getattr(settings, "KUBEMATE_AI_DOCUMENT_MAX_CHARACTERS", 2_000_000))
+    return int(settings.KUBEMATE_AI_DOCUMENT_MAX_CHARACTERS)
 
 
 def max_pages() -> int:
-    return int(getattr(settings, "KUBEMATE_AI_DOCUMENT_MAX_PAGES", 2_000))
+    return int(settings.KUBEMATE_AI_DOCUMENT_MAX_PAGES)
 
 
 def docx_max_uncompressed() -> int:
-    return int(getattr(settings, "KUBEMATE_AI_DOCX_MAX_UNCOMPRESSED_MB", 100)) * MiB
+    return int(settings.KUBEMATE_AI_DOCX_MAX_UNCOMPRESSED_MB) * MiB
 
 
 def suffix(name: str) -> str:

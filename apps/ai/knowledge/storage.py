@@ -56,7 +56,7 @@ class Stored:
 
 
 def root() -> Path:
-    configured = getattr(settings, "KUBEMATE_AI_DOCUMENTS_DIR", "") or Path(settings.BASE_DIR) / ".run" / "ai-documents"
+    configured = settings.KUBEMATE_AI_DOCUMENTS_DIR or Path(settings.BASE_DIR) / ".run" / "ai-documents"
     path = Path(configured)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path

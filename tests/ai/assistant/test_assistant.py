@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from apps.ai import retrieval
 from apps.ai.assistant import answers, services
 from apps.ai.models import Conversation, Endpoint, Message
+from apps.core.deferred import render
 from apps.core.models import AuditEvent, Job
 from apps.core.redis import get_redis
 from tests.ai.knowledge.conftest import index
+from tests.ai.standins import OllamaStandIn
 from tests.helpers import login, unique
 from tests.plugins.served import free_port
 
@@ -142,6 +145,24 @@ def test_the_model_stopped_is_a_sentence_on_the_answer(team, kb, endpoint, llm):
         llm.start()
     assert "cannot be reached" in streamed
     assert reply.error and reply.text == ""
+
+
+def test_an_empty_answer_is_a_failure_in_the_readers_language_and_not_cached(team, kb, endpoint):
+    get_redis().flushdb()
+    silent = OllamaStandIn(words=())
+    try:
+        mute = Endpoint.objects.create(
+            name=unique("mute"), kind=Endpoint.Kind.OLLAMA, base_url=silent.url, default_model="qwen2:0.5b"
+        )
+        reply, streamed = finish(ask(team["reader"], kb, mute, question="Say nothing at all?"))
+    finally:
+        silent.close()
+    assert streamed == "The model gave an empty answer. Ask again, or choose another model."
+    assert reply.text == "" and reply.latency_ms is not None and not services.pending(reply)
+    with translation.override("zh-hans"):
+        assert render(reply.error) == "模型给出了空回答。请重新提问，或选择其他模型。"
+    cache_key = answers.key_of(reply.pk)
+    assert reply.cache_hit is False and cache_key and answers.get(cache_key) is None
 
 
 def test_milvus_down_is_a_sentence_and_no_500(team, kb, endpoint, client, settings):
