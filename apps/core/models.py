@@ -186,3 +186,23 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.hash[:12]}"
+
+
+class Lease(models.Model):
+    """Who does a piece of work that must run in one process at a time across every replica (a cluster's
+    inventory sync, the beat schedule), until when, and the fencing token of that tenure.
+
+    ``leases.py`` is the one module that reads or writes it; every time is the database's clock. ``token``
+    grows by one each time the lease changes hands, so a holder that was paused or cut off and comes back
+    finds its token stale: its writes are refused (``leases.fence``) and it stops.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    holder = models.CharField(max_length=200, blank=True)
+    token = models.BigIntegerField(default=0)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.holder or '-'} #{self.token}"

@@ -18,8 +18,9 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_DEBUG            | false                                     |
 | KUBEMATE_SESSION_IDLE_SECONDS / KUBEMATE_SESSION_ABSOLUTE_SECONDS | 1800 / 43200 |
 | KUBEMATE_LOG_LEVEL        | INFO                                      |
-| KUBEMATE_WORKER_BEAT      | false; true: the Celery worker runs the beat schedule in a thread (run one such worker) |
-| KUBEMATE_WORKER_SYNC      | false; true: the Celery worker runs the inventory sync in threads |
+| KUBEMATE_WORKER_BEAT      | false; true: the Celery worker runs the beat schedule in a thread (on any number of workers: one at a time holds the beat lease) |
+| KUBEMATE_WORKER_SYNC      | false; true: the Celery worker runs the inventory sync in threads (on any number: each cluster is synced by the one holding its lease) |
+| KUBEMATE_LEASE_SECONDS    | 10: a dead holder's sync or beat is taken over within this and two thirds of it |
 | KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS | 900: a rollout not finished by then is reported as failed |
 | KUBEMATE_DRAIN_TIMEOUT_SECONDS | 300: a drain stops then and names the pods still on the node |
 | KUBEMATE_PUBLIC_URL       | empty: the console's address as the saving request saw it (notification relay, links) |
@@ -364,6 +365,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # schedule and the inventory sync as threads. Run exactly one such worker.
 KUBEMATE_WORKER_BEAT = env_bool("KUBEMATE_WORKER_BEAT", False)
 KUBEMATE_WORKER_SYNC = env_bool("KUBEMATE_WORKER_SYNC", False)
+# A lease (a cluster's sync, the beat) lives this long from its last renewal; holders renew every third of it.
+KUBEMATE_LEASE_SECONDS = env_int("KUBEMATE_LEASE_SECONDS", 10)
 # Long jobs give up after these many seconds and say what still waits: a release rollout, a node drain.
 KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS = env_int("KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS", 15 * 60)
 KUBEMATE_DRAIN_TIMEOUT_SECONDS = env_int("KUBEMATE_DRAIN_TIMEOUT_SECONDS", 5 * 60)

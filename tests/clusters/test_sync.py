@@ -8,9 +8,10 @@ import uuid
 import pytest
 from kubernetes import client
 
-from apps.clusters.inventory.sync import SyncProcess, full_resync, wait_until_listed
+from apps.clusters.inventory.sync import SyncProcess, full_resync, lease_name, wait_until_listed
 from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Resource, SyncState
+from apps.core import leases
 from tests.clusters.sandbox_faults import compact_etcd, restart_apiserver
 from tests.helpers import wait_for
 
@@ -138,7 +139,10 @@ def test_deletes_missed_while_no_watch_ran_are_removed_after_compaction(sandbox,
     restarted.start()
     from apps.clusters.inventory.sync import KindSync
 
-    watcher = KindSync(registered_cluster, kinds[0], restarted.writer, threading.Event())
+    # Its own watch under the cluster's lease, as the process would after taking it (the writer is fenced).
+    tenure = leases.acquire(lease_name(registered_cluster.pk), restarted.holder)
+    restarted.fencing.hold(registered_cluster.pk, tenure)
+    watcher = KindSync(registered_cluster, kinds[0], restarted.writer, threading.Event(), tenure.token)
     watcher.resource_version = old_version  # resume where the stopped sync was: expired by the compaction
     watcher.start()
     try:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Project
 from apps.clusters.models import SyncState
+from apps.core.models import Lease
 from apps.releases import render
 from apps.releases.models import Canary, CanaryCheck, Release
 from kubemate.celery import app
@@ -40,14 +41,19 @@ def test_the_worker_runs_the_schedule_and_the_sync_in_threads_when_told(settings
     settings.KUBEMATE_WORKER_SYNC = True
 
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"):
+        # Beat starts once this worker holds the beat lease (its first round: nobody else holds it).
+        beating = wait_for(lambda: "Beat" in {thread.name for thread in threading.enumerate()}, timeout=10)
         threads = {thread.name for thread in threading.enumerate()}
+        beat_lease = Lease.objects.filter(name="beat", holder__startswith="beat@").exists()
         checked = wait_for(lambda: CanaryCheck.objects.filter(canary=canary).exists(), timeout=60)
         listed = wait_for(
             lambda: SyncState.objects.filter(cluster=registered_cluster, listed_at__isnull=False).count() >= 20,
             timeout=60,
         )
 
-    assert {"Beat", "kubemate-inventory-sync"} <= threads
+    assert beating and {"Beat", "BeatLease", "kubemate-inventory-sync"} <= threads
+    assert beat_lease, "the beating worker holds the beat lease"
+    assert Lease.objects.get(name="beat").holder == ""  # given up when the worker stopped
     assert checked, "beat inside the worker did not send the automatic check"
     assert CanaryCheck.objects.get(canary=canary).outcome == CanaryCheck.Outcome.ERROR
     assert listed, "the sync inside the worker did not list the registered cluster"

@@ -38,7 +38,13 @@ def mailbox(settings):
 
 
 def _in_inventory(cluster, namespace, name) -> bool:
-    return Resource.objects.filter(cluster=cluster, kind="Deployment", namespace=namespace, name=name).exists()
+    """The Deployment and its pods are rows (the probe check reads the pods: a run right after the Deployment's
+    row, before its pods were created and synced, would find nothing)."""
+    rows = Resource.objects.filter(cluster=cluster, namespace=namespace)
+    return (
+        rows.filter(kind="Deployment", name=name).exists()
+        and rows.filter(kind="Pod", name__startswith=f"{name}-").exists()
+    )
 
 
 def _finished(query) -> list[Run]:
@@ -77,7 +83,9 @@ def test_a_scheduled_inspection_runs_from_beat_compares_and_emails_its_pdf(
         assert wait_for(
             lambda: (
                 _in_inventory(registered_cluster, namespace, "second")
-                and not _in_inventory(registered_cluster, namespace, "first")
+                and not Resource.objects.filter(
+                    cluster=registered_cluster, namespace=namespace, name__startswith="first"
+                ).exists()
             ),
             60,
         )

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.clusters.inventory.summaries import row_fields
 from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Resource, SyncState
+from apps.core import leases
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.05
@@ -48,6 +49,7 @@ class Upsert:
     cluster_id: int
     kind: str
     obj: dict
+    token: int = 0  # the fencing token of the lease the sync held when it heard this (0: unfenced)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Delete:
     kind: str
     namespace: str
     name: str
+    token: int = 0
 
 
 @dataclass
@@ -68,6 +71,7 @@ class Prune:
     started_at: datetime
     resource_version: str
     done: threading.Event | None = field(default=None, repr=False)
+    token: int = 0
 
 
 @dataclass
@@ -79,6 +83,7 @@ class Heard:
     resource_version: str
     state: str = SyncState.State.WATCHING
     message: str = ""
+    token: int = 0
 
 
 def _key(op) -> tuple:
@@ -175,10 +180,46 @@ def _heard(op: Heard) -> None:
     )
 
 
-def apply_ops(ops) -> None:
-    """Apply operations in order; consecutive upserts and deletes collapse to the last one per object."""
+class Fencing:
+    """The leases a sync process holds, one per cluster (``apps/core/leases.py``): the writer writes a cluster's
+    operations only while the lease is still this process's with the token they were heard under, checked in
+    the same transaction as the writes. A cluster whose lease was taken is reported through ``lost``."""
+
+    def __init__(self, lost=None) -> None:
+        self.tenures: dict[int, leases.Tenure] = {}
+        self.lost = lost or (lambda cluster_id, token: None)
+        self.refused = 0  # operations refused since the start (a stale holder's)
+
+    def hold(self, cluster_id: int, tenure: leases.Tenure) -> None:
+        self.tenures[cluster_id] = tenure
+
+    def drop(self, cluster_id: int) -> None:
+        self.tenures.pop(cluster_id, None)
+
+    def admit(self, ops: list) -> list:
+        """Inside the writer's transaction: the operations that may be written; the rest are counted and their
+        clusters reported lost."""
+        tenures = {cid: t for cid in {op.cluster_id for op in ops} if (t := self.tenures.get(cid))}
+        still = leases.fence(list(tenures.values()))
+        valid = {cid: t.token for cid, t in tenures.items() if t.name in still}
+        admitted = [op for op in ops if valid.get(op.cluster_id) == op.token]
+        refused = len(ops) - len(admitted)
+        if refused:
+            self.refused += refused
+            for cluster_id, tenure in tenures.items():
+                if cluster_id not in valid:
+                    logger.warning("inventory writes refused: the lease was lost", extra={"cluster_id": cluster_id})
+                    self.lost(cluster_id, tenure.token)
+        return admitted
+
+
+def apply_ops(ops, fencing: Fencing | None = None) -> None:
+    """Apply operations in order; consecutive upserts and deletes collapse to the last one per object. With
+    ``fencing``, only the operations of clusters whose lease this process still holds are written."""
     pending: dict = {}
     with transaction.atomic():
+        if fencing is not None:
+            ops = fencing.admit(list(ops))
         for op in ops:
             if isinstance(op, Upsert | Delete):
                 pending[_key(op)] = op
@@ -194,8 +235,9 @@ def apply_ops(ops) -> None:
 class BatchingWriter(threading.Thread):
     """One writer per sync process: watches put operations in, this thread writes them in batches."""
 
-    def __init__(self) -> None:
+    def __init__(self, fencing: Fencing | None = None) -> None:
         super().__init__(name="inventory-writer", daemon=True)
+        self.fencing = fencing
         self.queue: queue.Queue = queue.Queue(maxsize=2000)
         self.stopping = threading.Event()
         self.last_heard: dict[tuple[int, str], float] = {}
@@ -203,12 +245,12 @@ class BatchingWriter(threading.Thread):
     def put(self, op) -> None:
         self.queue.put(op)
 
-    def heard(self, cluster_id: int, kind: str, resource_version: str) -> None:
+    def heard(self, cluster_id: int, kind: str, resource_version: str, token: int = 0) -> None:
         """Record watch progress at most every few seconds per kind: it only feeds the "last synced" age."""
         now = time.monotonic()
         if now - self.last_heard.get((cluster_id, kind), 0) >= 2:
             self.last_heard[(cluster_id, kind)] = now
-            self.queue.put(Heard(cluster_id, kind, resource_version))
+            self.queue.put(Heard(cluster_id, kind, resource_version, token=token))
 
     def run(self) -> None:
         while not (self.stopping.is_set() and self.queue.empty()):
@@ -232,7 +274,7 @@ class BatchingWriter(threading.Thread):
     def _write(self, batch) -> None:
         close_old_connections()
         try:
-            apply_ops(batch)
+            apply_ops(batch, self.fencing)
         except Exception:
             logger.exception("inventory write failed; the next relist repairs it", extra={"ops": len(batch)})
         for op in batch:

@@ -1,4 +1,5 @@
-"""Celery side of the inventory: a periodic full resync of every cluster, the safety net behind the watches."""
+"""Celery side of the inventory: a periodic full resync of every cluster that no sync process watches, the safety
+net behind the watches."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def full_resync_all() -> None:
 
 @shared_task(name="clusters.full_resync_cluster")
 def full_resync_cluster(cluster_id: int) -> None:
-    from apps.clusters.inventory.sync import full_resync
+    from apps.clusters.inventory.sync import resync_unwatched
     from apps.clusters.kube import KubeError
     from apps.clusters.models import Cluster
 
@@ -30,7 +31,8 @@ def full_resync_cluster(cluster_id: int) -> None:
         return
     try:
         with redis_lock(f"inventory-resync:{cluster_id}", timeout=1800):
-            full_resync(cluster)
+            if not resync_unwatched(cluster):
+                logger.info("full resync skipped: a sync process watches it", extra={"cluster": cluster.name})
     except LockBusy:
         logger.info("full resync already running", extra={"cluster": cluster.name})
     except KubeError as exc:
