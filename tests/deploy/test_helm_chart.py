@@ -506,7 +506,9 @@ def test_the_managed_cluster_identity_is_the_one_the_console_installs(helm):
     """managedClusterRBAC renders deploy/kubernetes/kubemate-rbac.yaml (the chart's copy must not drift from it) with
     the chart's labels; its namespaces are kept on uninstall and the release's own is not rendered."""
     original = REPO / "deploy" / "kubernetes" / "kubemate-rbac.yaml"
-    assert (CHART / "files" / "kubemate-rbac.yaml").read_text() == original.read_text()
+    assert (CHART / "files" / "kubemate-rbac.yaml").read_text() == original.read_text(), (
+        "the chart's copy differs: cp deploy/kubernetes/kubemate-rbac.yaml deploy/helm/kubemate/files/"
+    )
     assert not [d for d in render(helm) if d["kind"] in {"ClusterRole", "Namespace"}]
 
     docs = render(helm, namespace="kubemate-system", **{"managedClusterRBAC.enabled": "true"})
