@@ -23,11 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError, SSLError
 from django.conf import settings
 
 from apps.core.deferred import N_, Failure
@@ -87,10 +84,37 @@ _SESSION_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _session() -> boto3.session.Session:
+def _boto() -> SimpleNamespace:
+    """boto3 and botocore, imported at the first call that talks to a storage: ~9 MB that web and worker processes
+    which never touch a backup do not carry (bench/README.md, the footprint)."""
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionClosedError,
+        EndpointConnectionError,
+        SSLError,
+    )
+
+    return SimpleNamespace(
+        boto3=boto3,
+        TransferConfig=TransferConfig,
+        Config=Config,
+        BotoCoreError=BotoCoreError,
+        ClientError=ClientError,
+        ConnectionClosedError=ConnectionClosedError,
+        EndpointConnectionError=EndpointConnectionError,
+        SSLError=SSLError,
+    )
+
+
+@lru_cache(maxsize=1)
+def _session():
     """One boto3 session per process: a new one loads botocore's service model again (0.14 s a call). Clients are
     made from it under a lock (a session is not safe to share between threads making clients)."""
-    return boto3.session.Session()
+    return _boto().boto3.session.Session()
 
 
 @contextmanager
@@ -101,7 +125,7 @@ def _client(access: Access, *, read_timeout: float = 60.0):
             ca = Path(tmp) / "ca.pem"
             ca.write_text(access.ca_pem)
             verify = str(ca)
-        config = Config(
+        config = _boto().Config(
             region_name=access.region,
             s3={"addressing_style": "path" if access.path_style else "virtual"},
             connect_timeout=5,
@@ -129,21 +153,22 @@ def _client(access: Access, *, read_timeout: float = 60.0):
 
 def _sentence(access: Access, exc: BaseException) -> StorageError:
     """A StorageError for what boto raised."""
-    if isinstance(exc, SSLError):
+    b = _boto()
+    if isinstance(exc, b.SSLError):
         return StorageError(
             D(
                 N_("The storage at %(endpoint)s presented a certificate that is not trusted; add its CA."),
                 endpoint=access.endpoint,
             )
         )
-    if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ConnectionError | TimeoutError):
+    if isinstance(exc, b.EndpointConnectionError | b.ConnectionClosedError | ConnectionError | TimeoutError):
         return StorageError(
             D(
                 N_("The storage at %(endpoint)s cannot be reached or stopped answering; check that it is running."),
                 endpoint=access.endpoint,
             )
         )
-    if isinstance(exc, ClientError):
+    if isinstance(exc, b.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}:
             return StorageError(
@@ -158,7 +183,7 @@ def _sentence(access: Access, exc: BaseException) -> StorageError:
         return StorageError(
             D(N_("The storage answered %(code)s for bucket %(bucket)s."), code=code or "?", bucket=access.bucket)
         )
-    if isinstance(exc, BotoCoreError):
+    if isinstance(exc, b.BotoCoreError):
         return StorageError(
             D(
                 N_("The storage at %(endpoint)s cannot be reached or stopped answering; check that it is running."),
@@ -174,7 +199,9 @@ def _errors(access: Access):
         yield
     except StorageError:
         raise
-    except (BotoCoreError, ClientError, OSError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _boto().BotoCoreError | _boto().ClientError | OSError):
+            raise
         raise _sentence(access, exc) from None
 
 
@@ -214,7 +241,7 @@ def upload(
         if on_progress is not None:
             on_progress(sent)
 
-    config = TransferConfig(
+    config = _boto().TransferConfig(
         multipart_threshold=part_size(), multipart_chunksize=part_size(), max_concurrency=2, use_threads=True
     )
     with _errors(access), _client(access) as client:
@@ -233,7 +260,7 @@ def download(access: Access, key: str, dest: Path, *, max_bytes: int) -> str:
     with _errors(access), _client(access) as client:
         try:
             head = client.head_object(Bucket=access.bucket, Key=key)
-        except ClientError as exc:
+        except _boto().ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey", "NotFound"}:
                 raise StorageError(
                     D(
@@ -283,7 +310,7 @@ def exists(access: Access, key: str) -> bool:
     with _errors(access), _client(access, read_timeout=15) as client:
         try:
             client.head_object(Bucket=access.bucket, Key=key)
-        except ClientError as exc:
+        except _boto().ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey", "NotFound"}:
                 return False
             raise

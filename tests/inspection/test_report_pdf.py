@@ -15,7 +15,7 @@ from django.utils import translation
 from PIL import Image, ImageChops, ImageStat
 
 from apps.inspection.models import Template
-from apps.inspection.reports import build, pdf
+from apps.inspection.reports import build, pdf, pdf_engine
 from tests.inspection.test_report_build import PODS, finding, history, result, stored
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +175,7 @@ def test_rendering_fetches_nothing_but_local_static_files():
         server.shutdown()
     assert data.startswith(b"%PDF-")
     assert _Counting.asked == []
-    fetcher = pdf.LocalFetcher()
+    fetcher = pdf_engine.LocalFetcher(pdf._static_roots())
     with pytest.raises(ValueError):
         fetcher.fetch(f"{address}/x.png")
     with pytest.raises(ValueError):

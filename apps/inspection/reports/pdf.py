@@ -5,24 +5,25 @@ fontconfig) and ``require_cjk_font`` refuses, with a sentence, to make a PDF whe
 family, rather than hand out a document of empty boxes. WeasyPrint embeds the subset of the font the text uses.
 
 Nothing is fetched from the network while rendering: customers run air-gapped, and a report's text (a subject, a
-message from a cluster) must not be able to make the server fetch a URL. ``LocalFetcher`` serves files from the
-static folders only and refuses every other URL. Charts are SVG drawn on the server (``build.line_chart``).
+message from a cluster) must not be able to make the server fetch a URL. ``pdf_engine.LocalFetcher`` serves files
+from the static folders only and refuses every other URL. Charts are SVG drawn on the server
+(``build.line_chart``). WeasyPrint runs in a child process that exits after each PDF (``pdf_engine.py``): the web
+and worker processes never carry it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import translation
-from weasyprint import CSS, HTML
-from weasyprint.text.ffi import ffi, fontconfig
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
@@ -32,7 +33,10 @@ logger = logging.getLogger(__name__)
 
 CJK_FAMILY = "Noto Sans CJK SC"
 PRINT_CSS = "kubemate/inspection-print.css"
-MAX_STATIC_BYTES = 4 * 2**20
+ENGINE = "apps.inspection.reports.pdf_engine"
+FONT_MISSING = 3  # pdf_engine.FONT_MISSING (not imported: that module imports WeasyPrint)
+ENGINE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
+RENDER_SECONDS = 300  # a report of PDF_FINDINGS lays out in a few seconds; a stuck layout is stopped
 
 
 # Findings printed in a PDF (the page shows more; counts stay exact). WeasyPrint lays out ~110 findings a second
@@ -44,42 +48,54 @@ class PdfUnavailable(Failure):
     """A PDF cannot be made on this server; the sentence says what to install."""
 
 
+def _engine(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess:
+    """WeasyPrint in a child process (``pdf_engine.py`` says why): this process never imports it."""
+    # Only what fonts and Python need: none of the console's settings (and their secrets) reach the child.
+    env = {k: v for k, v in os.environ.items() if k in ENGINE_ENV or k.startswith(("FONTCONFIG", "XDG_"))}
+    env["PYTHONPATH"] = str(settings.BASE_DIR)
+    return subprocess.run(
+        [sys.executable, "-m", ENGINE, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=settings.BASE_DIR,
+        env=env,
+        timeout=RENDER_SECONDS,
+        check=False,
+    )
+
+
+def _font_missing(family: str, found: str) -> PdfUnavailable:
+    return PdfUnavailable(
+        D(
+            N_(
+                "The PDF cannot be made: the font %(font)s, which has the Chinese characters, is not installed "
+                "on the Kubemate server (fontconfig offers %(found)s instead). Install Debian's fonts-noto-cjk "
+                "package there."
+            ),
+            font=family,
+            found=found or "-",
+        )
+    )
+
+
 def matched_family(family: str) -> str:
     """The family fontconfig gives for ``family`` (another family when it is not installed: its fallback)."""
-    pattern = fontconfig.FcPatternCreate()
-    try:
-        fontconfig.FcPatternAddString(pattern, b"family", family.encode())
-        fontconfig.FcConfigSubstitute(ffi.NULL, pattern, fontconfig.FcMatchPattern)
-        fontconfig.FcDefaultSubstitute(pattern)
-        result = ffi.new("FcResult *")
-        match = fontconfig.FcFontMatch(ffi.NULL, pattern, result)
-        if match == ffi.NULL:
-            return ""
-        try:
-            name = ffi.new("FcChar8 **")
-            if fontconfig.FcPatternGetString(match, b"family", 0, name) != fontconfig.FcResultMatch:
-                return ""
-            return ffi.string(name[0]).decode(errors="replace")
-        finally:
-            fontconfig.FcPatternDestroy(match)
-    finally:
-        fontconfig.FcPatternDestroy(pattern)
+    done = _engine(["--match", family])
+    if done.returncode != 0:
+        raise PdfUnavailable(_failure(done))
+    return done.stdout.decode(errors="replace")
 
 
 def require_cjk_font(family: str = CJK_FAMILY) -> None:
     found = matched_family(family)
     if found != family:
-        raise PdfUnavailable(
-            D(
-                N_(
-                    "The PDF cannot be made: the font %(font)s, which has the Chinese characters, is not installed "
-                    "on the Kubemate server (fontconfig offers %(found)s instead). Install Debian's fonts-noto-cjk "
-                    "package there."
-                ),
-                font=family,
-                found=found or "-",
-            )
-        )
+        raise _font_missing(family, found)
+
+
+def _failure(done: subprocess.CompletedProcess) -> str:
+    error = done.stderr.decode(errors="replace").strip().splitlines()
+    logger.error("the PDF engine failed", extra={"code": done.returncode, "error": "\n".join(error[-20:])})
+    return D(N_("The PDF could not be made (%(error)s)."), error=(error[-1] if error else done.returncode))
 
 
 def _static_roots() -> list[Path]:
@@ -89,34 +105,34 @@ def _static_roots() -> list[Path]:
     return roots
 
 
-class LocalFetcher(URLFetcher):
-    """Serves ``file:`` URLs inside the static folders (the print stylesheet, the logo); refuses everything else,
-    so rendering never reaches the network or another file of the server."""
-
-    def fetch(self, url, headers=None):
-        if not url.startswith("file:"):
-            raise ValueError("only local static files are fetched for reports")
-        path = Path(url2pathname(urlsplit(url).path)).resolve()
-        if not any(path.is_relative_to(root) for root in _static_roots()) or not path.is_file():
-            raise ValueError("only local static files are fetched for reports")
-        if path.stat().st_size > MAX_STATIC_BYTES:
-            raise ValueError("static file too large for a report")
-        return URLFetcherResponse(path.as_uri(), path.read_bytes(), {})
-
-
-def print_stylesheet() -> CSS:
+def print_stylesheet() -> str:
     found = finders.find(PRINT_CSS)
     if not found:  # part of the source tree: its absence is a broken installation
         raise RuntimeError(f"{PRINT_CSS} is missing from the static files")
-    return CSS(filename=found, url_fetcher=LocalFetcher())
+    return found
 
 
-def write_pdf(html: str) -> bytes:
-    """``html`` (a whole document, rendered) as PDF bytes, with the print stylesheet and the CJK font."""
-    require_cjk_font()
-    base = _static_roots()[0].as_uri() + "/"
-    document = HTML(string=html, base_url=base, url_fetcher=LocalFetcher())
-    return document.write_pdf(stylesheets=[print_stylesheet()])
+def write_pdf(html: str, family: str = CJK_FAMILY) -> bytes:
+    """``html`` (a whole document, rendered) as PDF bytes, with the print stylesheet and the CJK font, laid out by
+    a child process; only files of the static folders are read while rendering."""
+    roots = _static_roots()
+    header = {
+        "base_url": roots[0].as_uri() + "/",
+        "stylesheet": print_stylesheet(),
+        "roots": [str(root) for root in roots],
+        "family": family,
+    }
+    try:
+        done = _engine([], json.dumps(header).encode() + b"\n" + html.encode())
+    except subprocess.TimeoutExpired:
+        raise PdfUnavailable(
+            D(N_("The PDF could not be made: laying it out took over %(seconds)s s."), seconds=RENDER_SECONDS)
+        ) from None
+    if done.returncode == FONT_MISSING:
+        raise _font_missing(family, done.stdout.decode(errors="replace"))
+    if done.returncode != 0 or not done.stdout.startswith(b"%PDF-"):
+        raise PdfUnavailable(_failure(done))
+    return done.stdout
 
 
 def render_pdf(report: Report, language: str) -> bytes:
