@@ -563,7 +563,12 @@ def restricted_namespace(sandbox):
         *(f"pod-security.kubernetes.io/{mode}=restricted" for mode in ("enforce", "warn", "audit")),
     )
     yield name
-    kubectl(sandbox, "delete", "namespace", name, "--wait=false", check=False)
+    # Other tests restart the sandbox's apiserver now and then: try for a while rather than leave the namespace.
+    wait_until(
+        f"namespace {name} to be deleted",
+        lambda: kubectl(sandbox, "delete", "namespace", name, "--wait=false", check=False).returncode == 0,
+        timeout=60,
+    )
 
 
 def create_secret(sandbox, namespace: str) -> None:
