@@ -83,6 +83,10 @@ lint: venv ## ruff lint and format check, migrations check, import layers (impor
 	$(MANAGE) makemigrations --check --dry-run >/dev/null
 	.venv/bin/lint-imports
 
+helm-lint: ## Lint the Helm chart (Helm v4.3.2, built with the sandbox's tools and cached by version)
+	deploy/sandbox/build --only helm >/dev/null
+	$$(deploy/sandbox/build --print-paths | sed -n 's/^HELM=//p') lint --strict deploy/helm/kubemate --set existingSecret=kubemate-secrets
+
 format: venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
