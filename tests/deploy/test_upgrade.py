@@ -445,10 +445,12 @@ class Code:
             text=True,
             timeout=600,
         )
-        if check:
-            assert result.returncode == 0, (
-                f"{self.name}: manage.py {' '.join(args)[:200]} failed ({result.returncode}):\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        if check and result.returncode != 0:
+            what = "shell -c <script>" if args[:2] == ("shell", "-c") else " ".join(args)
+            pytest.fail(
+                f"{self.name}: manage.py {what} failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}",
+                pytrace=False,
             )
         return result
 
@@ -640,7 +642,7 @@ print("RESULT " + json.dumps({"seen": seen, "counts": counts, "problems": [p.sen
 OLD_ORM = r"""
 import json, os
 from django.apps import apps
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 changed = set(json.loads(os.environ["UPGRADE_CHANGED"]))
 append_only = {"core.AuditEvent"}
@@ -672,19 +674,35 @@ for model in apps.get_models():
         with transaction.atomic():
             model._default_manager.filter(pk=row.pk).update(**values)
             report["updated"].append(label)
-            if label.lower() in changed:
-                copy = model._default_manager.get(pk=row.pk)
-                copy.pk = None
-                for field in model._meta.concrete_fields:
-                    if field.unique and not field.primary_key and isinstance(getattr(copy, field.attname), str):
-                        setattr(copy, field.attname, getattr(copy, field.attname)[:-4] + "-cpy")
-                copy.save(force_insert=True)
-                report["inserted"].append(label)
             raise Undo
     except Undo:
         pass
     except Exception as error:
-        report["failures"].append(f"{label}: write: {type(error).__name__}: {error}")
+        report["failures"].append(f"{label}: UPDATE of every column: {type(error).__name__}: {error}")
+    if label.lower() not in changed:
+        continue
+    # A copy of the row, its unique values made new (strings get a suffix, numbers grow): an INSERT of the old code.
+    unique = {name for names in model._meta.unique_together for name in names}
+    unique |= {name for c in model._meta.total_unique_constraints for name in c.fields}
+    copy = model._default_manager.get(pk=row.pk)
+    copy.pk = None
+    for field in model._meta.concrete_fields:
+        value = getattr(copy, field.attname)
+        if field.primary_key or field.is_relation or not (field.unique or field.name in unique):
+            continue
+        if isinstance(value, str):
+            setattr(copy, field.attname, value[: max(len(value) - 4, 1)] + "-cpy")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            setattr(copy, field.attname, value + 100000)
+    try:
+        with transaction.atomic():
+            copy.save(force_insert=True)
+            report["inserted"].append(label)
+            raise Undo
+    except Undo:
+        pass
+    except Exception as error:
+        report["failures"].append(f"{label}: INSERT of a copy: {type(error).__name__}: {error}")
 print("RESULT " + json.dumps(report))
 """
 
