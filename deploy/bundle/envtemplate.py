@@ -44,8 +44,11 @@ PROCESSES = [
     ("KUBEMATE_WEB_THREADS", "8", "Threads per gunicorn worker."),
     ("KUBEMATE_FORWARDED_ALLOW_IPS", "127.0.0.1", "Proxies whose X-Forwarded-* headers gunicorn trusts (nginx)."),
     ("KUBEMATE_WORKER_CONCURRENCY", "4", "Threads of the Celery worker (kubemate-worker)."),
-    ("KUBEMATE_TERMINAL_PORT", "8765", "Loopback port of the web terminal service (kubemate-terminal); nginx "
-     "proxies /ws/terminal/ to it."),
+    (
+        "KUBEMATE_TERMINAL_PORT",
+        "8765",
+        "Loopback port of the web terminal service (kubemate-terminal); nginx proxies /ws/terminal/ to it.",
+    ),
 ]
 
 # Settings neither the table nor a comment in the settings describes.
