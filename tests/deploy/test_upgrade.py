@@ -168,9 +168,6 @@ def altered_field_problem(operation: migrations.AlterField, app_label: str, stat
 
 def operation_problem(operation, app_label: str, state: ProjectState, previous_models: set) -> str | None:
     """Why the previous release's code would not survive ``operation`` on the table it already has; None if it would."""
-    if isinstance(operation, migrations.SeparateDatabaseAndState):
-        problems = [operation_problem(op, app_label, state, previous_models) for op in operation.database_operations]
-        return "; ".join(p for p in problems if p) or None
     if isinstance(operation, migrations.RunSQL):
         return "runs SQL the check cannot read"
     if isinstance(operation, migrations.RunPython):
@@ -231,24 +228,28 @@ def expand_problems(
     problems, state = [], state.clone()
     label = f"{migration.app_label}.{migration.name}"
     for number, operation in enumerate(migration.operations, 1):
-        why = operation_problem(operation, migration.app_label, state, previous_models)
+        # SeparateDatabaseAndState: only its database operations touch what the previous code uses.
+        separate = isinstance(operation, migrations.SeparateDatabaseAndState)
+        for step in operation.database_operations if separate else [operation]:
+            why = operation_problem(step, migration.app_label, state, previous_models)
+            if why is None:
+                continue
+            name, target = type(step).__name__, target_of(step)
+            safe_from = contract.get((label, name, target))
+            where = f"{label}, operation {number} ({name} {target})"
+            if safe_from is None:
+                problems.append(
+                    f"{where} {why}. The previous release's code runs on this schema during a rolling upgrade: make "
+                    "it an expand step, or list it in deploy/upgrade/contract.txt once a released version no longer "
+                    "depends on it."
+                )
+            elif parse_version(safe_from) > parse_version(previous_version):
+                problems.append(
+                    f"{where} {why}; contract.txt allows it from release {safe_from}, but the previous release is "
+                    f"{previous_version}, whose code still depends on it: ship this step in the release after "
+                    f"{safe_from}."
+                )
         operation.state_forwards(migration.app_label, state)
-        if why is None:
-            continue
-        name, target = type(operation).__name__, target_of(operation)
-        safe_from = contract.get((label, name, target))
-        where = f"{label}, operation {number} ({name} {target})"
-        if safe_from is None:
-            problems.append(
-                f"{where} {why}. The previous release's code runs on this schema during a rolling upgrade: "
-                "make it an expand step, or list it in deploy/upgrade/contract.txt once a released version no longer "
-                "depends on it."
-            )
-        elif parse_version(safe_from) > parse_version(previous_version):
-            problems.append(
-                f"{where} {why}; contract.txt allows it from release {safe_from}, but the previous release is "
-                f"{previous_version}, whose code still depends on it: ship this step in the release after {safe_from}."
-            )
     return problems
 
 
@@ -340,10 +341,11 @@ def test_the_expand_only_check_reports_what_the_previous_code_would_not_survive(
         migrations.RunSQL("UPDATE clusters_cluster SET region = ''"),
         migrations.RunPython(lambda apps, schema_editor: None),
         migrations.DeleteModel("resource"),
+        migrations.SeparateDatabaseAndState(database_operations=[migrations.RemoveField("cluster", "jaeger_url")]),
     )
     problems = expand_problems(unsafe, state, previous_models, {}, version)
     text = "\n".join(problems)
-    assert len(problems) == 9, text
+    assert len(problems) == 10, text
     for expected in (
         "clusters.0999_fake, operation 1 (RemoveField cluster.region) drops a column",
         "operation 2 (AddField cluster.tier) adds a NOT NULL column without db_default",
@@ -354,6 +356,7 @@ def test_the_expand_only_check_reports_what_the_previous_code_would_not_survive(
         "operation 7 (RunSQL -) runs SQL",
         "operation 8 (RunPython -) is an irreversible data migration",
         "operation 9 (DeleteModel resource) drops a table",
+        "operation 10 (RemoveField cluster.jaeger_url) drops a column",
     ):
         assert expected in text, f"{expected!r} not reported:\n{text}"
 
@@ -371,6 +374,9 @@ def test_the_expand_only_check_reports_what_the_previous_code_would_not_survive(
         ),
         migrations.RemoveField("shelf", "label"),  # a table the previous release does not have
         migrations.RunPython(lambda apps, schema_editor: None, migrations.RunPython.noop),
+        # Release N removes a field from the model only; the column goes in N + 1, a contract step.
+        migrations.AlterField("cluster", "velero_namespace", models.CharField(max_length=63, null=True)),
+        migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField("cluster", "velero_namespace")]),
     )
     assert expand_problems(safe, state, previous_models, {}, version) == []
 
