@@ -348,7 +348,7 @@ def running(installed):
             for name, process in processes.items():
                 assert process.poll() is None, f"{name} exited: {logs[name].read_text()[-3000:]}"
             try:
-                status, _headers, body = web.request("GET", "/readyz", https=False)
+                status, _headers, body = web.request("GET", "/readyz")
                 if status == 200:
                     break
             except OSError:
@@ -388,12 +388,22 @@ def installed_manage(installed, *args: str) -> subprocess.CompletedProcess:
 # --- the tarball ---------------------------------------------------------------------------------------------------
 
 
+def built_commit(tarball: Path) -> str:
+    """The commit the MANIFEST names (HEAD may have moved on since the build: others commit meanwhile)."""
+    with tarfile.open(tarball) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith("/MANIFEST"))
+        text = archive.extractfile(member).read().decode()
+    return re.search(r"^commit:\s+([0-9a-f]{40})", text, re.M).group(1)
+
+
 def test_the_tarball_is_versioned_and_written_deterministically(built):
     tarball = built["tarball"]
-    version = re.search(r'__version__ = "(.+)"', (REPO / "kubemate" / "__init__.py").read_text()).group(1)
-    short = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    assert tarball.name == f"kubemate-{version}-{short.stdout.strip()}-linux-x86_64-py311.tar.gz"
-    epoch = int(subprocess.run(["git", "log", "-1", "--format=%ct"], capture_output=True, text=True).stdout)
+    commit = built_commit(tarball)
+    init = subprocess.run(["git", "show", f"{commit}:kubemate/__init__.py"], capture_output=True, text=True, cwd=REPO)
+    version = re.search(r'__version__ = "(.+)"', init.stdout).group(1)
+    assert tarball.name == f"kubemate-{version}-{commit[:7]}-linux-x86_64-py311.tar.gz"
+    log = subprocess.run(["git", "log", "-1", "--format=%ct", commit], capture_output=True, text=True, cwd=REPO)
+    epoch = int(log.stdout)
     with tarfile.open(tarball) as archive:
         members = archive.getmembers()
     tops = {m.name.split("/", 1)[0] for m in members}
@@ -406,7 +416,7 @@ def test_the_tarball_is_versioned_and_written_deterministically(built):
         assert required in names
     # what a release must not carry
     assert not [n for n in names if re.search(r"(^|/)(tests|bench|\.git|node_modules|__pycache__)(/|$)", n)]
-    assert not [n for n in names if n.startswith("app/.run/") and not n.startswith("app/.run/staticfiles/")]
+    assert not [n for n in names if n.startswith("app/.run/") and not n.startswith("app/.run/staticfiles")]
     # gzip without a name or time, so the same inputs give the same bytes
     header = tarball.read_bytes()[:10]
     assert header[3] & 0x08 == 0 and header[4:8] == b"\0\0\0\0"
@@ -434,7 +444,9 @@ def test_the_bundle_holds_the_application_wheels_agent_chart_and_image(bundle, b
     assert len(manifest["paths"]) > 100
     assert any(p.startswith("vendor/tabler") for p in manifest["paths"])
     wheels = {normalize(w.name.split("-", 1)[0]) for w in (bundle / "wheels").glob("*.whl")}
-    assert set(pins(REPO / "requirements.txt")) | set(pins(REPO / "requirements-nodeps.txt")) <= wheels
+    assert (
+        set(pins(bundle / "app" / "requirements.txt")) | set(pins(bundle / "app" / "requirements-nodeps.txt")) <= wheels
+    )
     assert sha256(bundle / "agent" / "kubemate-agent") == sha256(built["agent"])
     assert (bundle / "agent" / "deploy" / "kubemate-agent.service").is_file()
     (chart,) = (bundle / "helm").glob("kubemate-*.tgz")
@@ -450,8 +462,9 @@ def test_the_manifest_names_versions_and_says_nothing_is_missing(bundle, built):
     text = (bundle / "MANIFEST").read_text()
     version = (bundle / "VERSION").read_text().strip()
     assert f"version:      {version}" in text
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    assert commit in text
+    commit = built_commit(built["tarball"])
+    assert version.endswith(commit[:7])
+    assert subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO).returncode == 0
     assert f"digest {built['image_digest']}" in text
     assert re.search(r"agent/\s+kubemate-agent \d", text)
     assert re.search(r"helm/\s+kubemate-[\d.]+\.tgz", text)
@@ -494,15 +507,15 @@ def test_the_sbom_is_cyclonedx_and_lists_every_pinned_package_with_its_wheel_has
     pypi = {c["purl"]: c for c in components if c.get("purl", "").startswith("pkg:pypi/")}
     wheels = {w.name: w for w in (bundle / "wheels").glob("*.whl")}
     for requirements in ("requirements.txt", "requirements-nodeps.txt"):
-        for name, version in pins(REPO / requirements).items():
+        for name, version in pins(bundle / "app" / requirements).items():
             component = pypi.get(f"pkg:pypi/{name}@{version}")
             assert component, f"{name}=={version} of {requirements} is not in the SBOM"
             wheel = next(p["value"] for p in component["properties"] if p["name"] == "kubemate:wheel")
             assert component["hashes"] == [{"alg": "SHA-256", "content": sha256(wheels[wheel])}]
     assert len(pypi) == len(wheels)
-    assert pypi["pkg:pypi/django@" + pins(REPO / "requirements.txt")["django"]]["licenses"]
+    assert pypi["pkg:pypi/django@" + pins(bundle / "app" / "requirements.txt")["django"]]["licenses"]
 
-    lock = json.loads((REPO / "package-lock.json").read_text())
+    lock = json.loads((bundle / "app" / "package-lock.json").read_text())
     for path, entry in lock["packages"].items():
         if path and not entry.get("dev"):
             name = path.rsplit("node_modules/", 1)[1]
@@ -532,7 +545,7 @@ def test_the_env_template_lists_every_setting_and_the_units_read_only_what_they_
     listed = set(re.findall(r"^#([A-Z][A-Z0-9_]*)=", template, re.M))
     assert not re.findall(r"^[A-Z][A-Z0-9_]*=", template, re.M), "the template sets nothing: every line is commented"
     read = set()
-    for path in (REPO / "kubemate" / "settings").glob("*.py"):
+    for path in (bundle / "app" / "kubemate" / "settings").glob("*.py"):
         if path.name != "test.py":
             source = path.read_text()
             read |= set(re.findall(r"\benv(?:_bool|_int|_list)?\(\s*\"([A-Z][A-Z0-9_]*)\"", source))
@@ -561,9 +574,11 @@ def test_install_builds_the_release_offline_with_its_settings(installed, bundle)
     probe = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
     assert probe.stdout.strip() == "(3, 11)"
     frozen = subprocess.run([python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True)
-    installed_versions = dict(normalize(line).split("==", 1) for line in frozen.stdout.splitlines() if "==" in line)
+    installed_versions = {
+        normalize(line.split("==", 1)[0]): line.split("==", 1)[1] for line in frozen.stdout.splitlines() if "==" in line
+    }
     for requirements in ("requirements.txt", "requirements-nodeps.txt"):
-        for name, version_pin in pins(REPO / requirements).items():
+        for name, version_pin in pins(bundle / "app" / requirements).items():
             assert installed_versions.get(name) == version_pin, f"{name}: {installed_versions.get(name)}"
     env_file = installed["env_file"]
     assert env_file.stat().st_mode & 0o777 == 0o600
