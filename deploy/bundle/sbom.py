@@ -247,19 +247,31 @@ def image_components(layout: Path) -> list[dict]:
     if algorithm != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", hexdigest):
         raise SystemExit(f"image digest {digest!r} is not sha256:<64 hex>")
     purl = f"pkg:oci/kubemate@{quote(digest, safe='')}" + (f"?tag={quote(tag, safe='')}" if tag else "")
-    return [
-        {
-            "type": "container",
-            "bom-ref": purl,
-            "name": "kubemate",
-            "version": tag or digest,
-            "purl": purl,
-            "description": "The console's OCI image (image/, an OCI image layout); its Python packages are the wheels "
-            "listed here",
-            "hashes": [{"alg": "SHA-256", "content": hexdigest}],
-            "properties": [{"name": "oci:manifest-digest", "value": digest}],
-        }
-    ]
+    # The image build lists the Debian packages of its base layer (deploy/image/build: debian-packages.txt).
+    debs = []
+    listing = layout / "debian-packages.txt"
+    if listing.is_file():
+        for line in listing.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 2:
+                name, version = fields[0], fields[1]
+                arch = fields[2] if len(fields) > 2 else ""
+                deb = f"pkg:deb/debian/{quote(name)}@{quote(version)}" + (f"?arch={arch}" if arch else "")
+                debs.append({"type": "library", "bom-ref": deb, "name": name, "version": version, "purl": deb})
+    container = {
+        "type": "container",
+        "bom-ref": purl,
+        "name": "kubemate",
+        "version": tag or digest,
+        "purl": purl,
+        "description": "The console's OCI image (image/, an OCI image layout); its Python packages are the wheels "
+        "listed here",
+        "hashes": [{"alg": "SHA-256", "content": hexdigest}],
+        "properties": [{"name": "oci:manifest-digest", "value": digest}],
+    }
+    if debs:
+        container["components"] = debs
+    return [container]
 
 
 def chart_components(helm: Path) -> list[dict]:
@@ -353,7 +365,7 @@ def main() -> None:
             {"ref": root_ref, "dependsOn": [c["bom-ref"] for c in components]},
             *(
                 {"ref": c["bom-ref"], "dependsOn": [sub["bom-ref"] for sub in c["components"]]}
-                for c in agent
+                for c in agent + image
                 if c.get("components")
             ),
         ],
@@ -362,7 +374,8 @@ def main() -> None:
     sys.stdout.write("\n")
     print(
         f"sbom: {len(python)} Python packages, {len(npm)} npm packages, "
-        f"{sum(len(c.get('components', [])) for c in agent)} Go components, {len(image)} image, {len(chart)} chart",
+        f"{sum(len(c.get('components', [])) for c in agent)} Go components, {len(image)} image "
+        f"({sum(len(c.get('components', [])) for c in image)} Debian packages), {len(chart)} chart",
         file=sys.stderr,
     )
 

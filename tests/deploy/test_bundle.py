@@ -140,6 +140,8 @@ def make_oci_layout(folder: Path) -> str:
         ],
     }
     (folder / "index.json").write_text(json.dumps(index))
+    # as deploy/image/build lists its base layer's packages
+    (folder / "debian-packages.txt").write_text("python3.11 3.11.2-6+deb12u6 amd64\ntzdata 2025b-0+deb12u2 all\n")
     return f"sha256:{manifest_digest}"
 
 
@@ -535,6 +537,11 @@ def test_the_sbom_is_cyclonedx_and_lists_every_pinned_package_with_its_wheel_has
 
     (image,) = [c for c in components if c["type"] == "container"]
     assert image["hashes"] == [{"alg": "SHA-256", "content": built["image_digest"].split(":")[1]}]
+    debs = {c["purl"] for c in image["components"]}
+    assert debs == {
+        "pkg:deb/debian/python3.11@3.11.2-6%2Bdeb12u6?arch=amd64",
+        "pkg:deb/debian/tzdata@2025b-0%2Bdeb12u2?arch=all",
+    }
     (chart,) = [c for c in components if c["name"].endswith("(Helm chart)")]
     (chart_file,) = (bundle / "helm").glob("*.tgz")
     assert chart["hashes"][0]["content"] == sha256(chart_file)
@@ -635,6 +642,41 @@ def test_a_changed_or_added_file_is_refused(bundle, scratch):
         assert reason in result.stderr, result.stderr
         assert not (prefix / "releases").exists()
         shutil.rmtree(copy.parent)
+
+
+def test_an_upgrade_switches_current_and_a_rollback_switches_it_back(installed, bundle, scratch):
+    """A newer bundle (this one relabelled) installs beside the running release; --rollback points back."""
+    prefix, env_file = installed["prefix"], installed["env_file"]
+    version = (bundle / "VERSION").read_text().strip()
+    newer = scratch / "newer" / bundle.name
+    newer.parent.mkdir()
+    subprocess.run(["cp", "-al", str(bundle), str(newer)], check=True)
+    (newer / "VERSION").unlink()
+    (newer / "VERSION").write_text(f"{version}.1\n")
+    sums = (newer / "SHA256SUMS").read_text()
+    (newer / "SHA256SUMS").unlink()
+    (newer / "SHA256SUMS").write_text(
+        re.sub(r"^[0-9a-f]{64}  VERSION$", f"{sha256(newer / 'VERSION')}  VERSION", sums, flags=re.M)
+    )
+    try:
+        result = run_install(newer, prefix, env_file)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert os.readlink(prefix / "current") == f"releases/{version}.1"
+        assert os.readlink(prefix / "previous") == f"releases/{version}"
+        assert (prefix / "releases" / version / ".complete").is_file(), "the previous release is kept"
+        assert "No migrations to apply" in result.stdout
+
+        back = run_install(newer, prefix, env_file, "--rollback")
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert os.readlink(prefix / "current") == f"releases/{version}"
+        assert os.readlink(prefix / "previous") == f"releases/{version}.1"
+    finally:
+        if os.readlink(prefix / "current") != f"releases/{version}":
+            os.symlink(f"releases/{version}", prefix / "current.test")
+            os.replace(prefix / "current.test", prefix / "current")
+        (prefix / "previous").unlink(missing_ok=True)
+        shutil.rmtree(prefix / "releases" / f"{version}.1", ignore_errors=True)
+        shutil.rmtree(newer.parent, ignore_errors=True)
 
 
 # --- running it ------------------------------------------------------------------------------------------------------
