@@ -4,6 +4,8 @@ No cluster is called: the clusters here are rows whose API server address points
 what the inventory sync stored (tests/clusters/inventory_rows.py builds those rows).
 """
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -54,7 +56,7 @@ def test_dashboard_shows_each_visible_cluster_from_the_inventory():
     facts = cluster_facts(html)
     assert sorted(facts) == ["dr-bj", "prod-sh"]
     assert "Kubernetes v1.31.4 · 2 of 3 nodes ready" in facts["prod-sh"]  # node-2 is not ready
-    assert "Last synced 12 s ago" in facts["prod-sh"]
+    assert re.search(r"Last synced 1[234] s ago", facts["prod-sh"])  # 12 s before the page, which may take a while
     assert 'data-ok="true"' in facts["prod-sh"]
     assert "Kubernetes v1.30.2 · 1 of 1 nodes ready" in facts["dr-bj"]
     assert "Not synced for 5 minutes: the API server is unreachable" in facts["dr-bj"]
@@ -91,7 +93,7 @@ def test_a_project_member_without_nodes_sees_no_node_count():
 
     fact = cluster_facts(html)["prod-sh"]
     assert "nodes ready" not in fact
-    assert "Last synced 12 s ago" in fact
+    assert re.search(r"Last synced 1[234] s ago", fact)
 
 
 def test_a_cluster_the_inventory_has_not_heard_from_says_so():

@@ -4,29 +4,30 @@
         k.patch("Deployment", namespace, name, {"spec": {"replicas": 3}})
         k.text("Pod", namespace, name, sub="log", accept="text/plain")
 
-Only this module imports ``kubernetes``; paths come from ``kinds.path`` and
-requests from ``Client.send``, nowhere else. The apps' ``k8s.py`` modules
-build on a Client and return plain data.
+Requests go out through ``Transport`` (urllib3, with the stored kubeconfig's server, CA, token or client
+certificate): the ``kubernetes`` package (~13 MB of generated models per process, bench/README.md) is imported
+only by the web terminal's exec stream, whose channel protocol it implements. Paths come from ``kinds.path`` and
+requests from ``Client.send``, nowhere else. The apps' ``k8s.py`` modules build on a Client and return plain data.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import ssl
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import urllib3
+from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
-from kubernetes import client as client_library
-from kubernetes import config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import ws_client
 from websocket import WebSocket, WebSocketException
 
 from apps.clusters import kinds
@@ -93,7 +94,16 @@ class Expired(KubeError):
     reason = "expired"
 
 
-def status_message(exc: ApiException) -> str:
+class ApiError(Exception):
+    """An HTTP answer outside 2xx from an API server: its status, reason, body and headers (turned into a
+    KubeError with a sentence by ``_translate``)."""
+
+    def __init__(self, status: int, reason: str = "", body: str = "", headers=None):
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason, self.body, self.headers = status, reason, body, headers or {}
+
+
+def status_message(exc: ApiError) -> str:
     """The human message of a Kubernetes Status body, or the HTTP reason."""
     try:
         return json.loads(exc.body or "{}").get("message") or exc.reason or ""
@@ -101,7 +111,7 @@ def status_message(exc: ApiException) -> str:
         return exc.reason or ""
 
 
-def _translate(exc: ApiException, cluster: Cluster, method: str = "GET") -> KubeError:
+def _translate(exc: ApiError, cluster: Cluster, method: str = "GET") -> KubeError:
     detail, status = status_message(exc), exc.status
     if status == 401:
         return ClusterUnreachable(
@@ -198,6 +208,93 @@ WATCH_SECONDS = 300
 LIST_PAGE_SIZE = 500
 
 
+class CredentialsError(ValueError):
+    """A stored kubeconfig that cannot be used (the sentence says what is wrong)."""
+
+
+class Transport:
+    """HTTPS to one API server with one kubeconfig's credentials: the server, its CA, a bearer token or a client
+    certificate, a TLS server name. Kubeconfigs are stored minimal (``registry.services.kubeconfig_for_context``:
+    embedded data only, never files, commands or skipped TLS checks), so this is all a client needs. Certificate
+    data lives in ``folder`` (a private temporary folder) while the client is open."""
+
+    def __init__(self, kubeconfig: dict, folder: str):
+        cluster, user = _current(kubeconfig)
+        self.host = str(cluster.get("server") or "").rstrip("/")
+        if not self.host.startswith("https://") and not self.host.startswith("http://"):
+            raise CredentialsError("the cluster has no https:// server address")
+        self.tls_server_name = str(cluster.get("tls-server-name") or "") or None
+        self.ssl_ca_cert = _data_file(folder, "ca.crt", cluster.get("certificate-authority-data"))
+        self.cert_file = _data_file(folder, "client.crt", user.get("client-certificate-data"))
+        self.key_file = _data_file(folder, "client.key", user.get("client-key-data"))
+        token = str(user.get("token") or "").strip()
+        self.default_headers: dict[str, str] = {"User-Agent": f"kubemate/{settings.KUBEMATE_VERSION}"}
+        if token:
+            self.default_headers["Authorization"] = f"Bearer {token}"
+        if self.host.startswith("https://"):
+            context = ssl.create_default_context(cafile=self.ssl_ca_cert)
+            if self.cert_file and self.key_file:
+                context.load_cert_chain(self.cert_file, self.key_file)
+            kwargs = {"ssl_context": context}
+            if self.tls_server_name:
+                kwargs["server_hostname"] = self.tls_server_name
+        else:  # plain HTTP: only ever a test's own server; registration refuses it (check_url)
+            kwargs = {}
+        # retries=0: no retry, no redirect followed (a redirect is not the Kubernetes API: network_problem says so).
+        self.pool = urllib3.PoolManager(num_pools=4, maxsize=8, retries=0, **kwargs)
+
+    def set_default_header(self, name: str, value: str) -> None:
+        self.default_headers[name] = value
+
+    @property
+    def bearer(self) -> str:
+        return self.default_headers.get("Authorization", "")
+
+    def request(self, method: str, path: str, *, query, headers: dict, body, timeout: tuple[float, float], stream):
+        url = self.host + path + (("&" if "?" in path else "?") + urlencode(query) if query else "")
+        return self.pool.request(
+            method,
+            url,
+            body=body,
+            headers={**self.default_headers, **headers},
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            preload_content=not stream,
+            retries=0,
+        )
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+def _current(kubeconfig: dict) -> tuple[dict, dict]:
+    """The cluster and user of the kubeconfig's current context."""
+    if not isinstance(kubeconfig, dict):
+        raise CredentialsError("not a kubeconfig")
+
+    def named(section: str, key: str, name) -> dict:
+        for entry in kubeconfig.get(section) or []:
+            if isinstance(entry, dict) and entry.get("name") == name and isinstance(entry.get(key), dict):
+                return entry[key]
+        raise CredentialsError(f"no {key} named {name!r}")
+
+    context = named("contexts", "context", kubeconfig.get("current-context"))
+    return named("clusters", "cluster", context.get("cluster")), named("users", "user", context.get("user"))
+
+
+def _data_file(folder: str, name: str, data) -> str | None:
+    """Base64 ``data`` of a kubeconfig written to a private file (ssl wants files for certificates and keys)."""
+    if not data:
+        return None
+    try:
+        raw = base64.b64decode(str(data), validate=True)
+    except (binascii.Error, ValueError):
+        raise CredentialsError(f"{name} is not base64") from None
+    path = Path(folder) / name
+    path.touch(mode=0o600)
+    path.write_bytes(raw)
+    return str(path)
+
+
 class Client:
     """Requests to one cluster as one identity: the only place a Kubernetes request is built and sent.
 
@@ -207,7 +304,7 @@ class Client:
     sentence; statuses listed in ``passthrough`` come back instead.
     """
 
-    def __init__(self, cluster: Cluster, api: client.ApiClient, *, connect_timeout: float, read_timeout: float):
+    def __init__(self, cluster: Cluster, api: Transport, *, connect_timeout: float, read_timeout: float):
         self.cluster = cluster
         self._api = api
         self.connect_timeout = connect_timeout
@@ -216,10 +313,10 @@ class Client:
     # Where the client connects, for the registry's identity kubeconfig.
     @property
     def server(self) -> str:
-        return self._api.configuration.host
+        return self._api.host
 
     def ca_data(self) -> bytes:
-        with open(self._api.configuration.ssl_ca_cert, "rb") as ca:
+        with open(self._api.ssl_ca_cert, "rb") as ca:
             return ca.read()
 
     # The one request builder -------------------------------------------------------------------
@@ -241,31 +338,25 @@ class Client:
 
         Retries a 429 (API priority and fairness, or a resource type not served yet) as the server asks.
         """
-        # The client library serializes bodies for JSON content types; others (apply patches) go as text.
-        payload = body if "json" in content_type or body is None else json.dumps(body)
-        method, url, headers, payload, _post = self._api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
-            header_params={"Accept": accept, "Content-Type": content_type},
-            body=payload,
-            auth_settings=["BearerToken"],
-        )
+        payload = None if body is None else (body if isinstance(body, str | bytes) else json.dumps(body, default=str))
+        headers = {"Accept": accept, "Content-Type": content_type}
         request_timeout = (self.connect_timeout, timeout or self.read_timeout)
         for attempt in range(TOO_MANY_REQUESTS_RETRIES + 1):
             try:
-                response = self._api.call_api(
-                    method, url, header_params=headers, body=payload, _request_timeout=request_timeout
+                response = self._api.request(
+                    method, path, query=query, headers=headers, body=payload, timeout=request_timeout, stream=stream
                 )
                 ok = 200 <= response.status <= 299
                 if stream and ok:
-                    return response.status, response.response
-                response.read()
+                    return response.status, response
+                if stream:
+                    response.read()
+                    response.release_conn()
                 text = response.data.decode(errors="replace") if response.data else ""
                 if not ok and response.status not in passthrough:
-                    raise ApiException.from_response(http_resp=response, body=text, data=None)
+                    raise ApiError(response.status, response.reason or "", text, response.headers)
                 return response.status, text
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status == 429 and attempt < TOO_MANY_REQUESTS_RETRIES and 429 not in passthrough:
                     time.sleep(min(float((exc.headers or {}).get("Retry-After") or 1), 2.0))
                     continue
@@ -398,18 +489,18 @@ class Client:
         query = [("container", container), *(("command", part) for part in command)]
         query += [("stdin", "true"), ("stdout", "true"), ("stderr", "true"), ("tty", "true" if tty else "false")]
         path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}/exec?{urlencode(query)}"
-        configuration = self._api.configuration
+        from kubernetes.stream import ws_client  # the channel protocol; only the web terminal comes here
+
         headers = {k: v for k, v in self._api.default_headers.items() if k.lower().startswith("impersonate-")}
-        token = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-        if token:
-            headers["Authorization"] = token
+        if self._api.bearer:
+            headers["Authorization"] = self._api.bearer
         try:
-            url = ws_client.get_websocket_url(configuration.host + path)
-            return _ExecSocket(configuration, url, headers, self.connect_timeout)
+            url = ws_client.get_websocket_url(self._api.host + path)
+            return _exec_socket_class()(self._api, url, headers, self.connect_timeout)
         except WebSocketException as exc:
             status = getattr(exc, "status_code", None)
             if status:
-                refusal = ApiException(status=status, reason=str(getattr(exc, "resp_body", b"") or b"")[:500])
+                refusal = ApiError(status, str(getattr(exc, "resp_body", b"") or b"")[:500])
                 raise _translate(refusal, self.cluster, "POST") from None
             raise _unreachable(self.cluster, exc) from None
         except (OSError, urllib3.exceptions.HTTPError) as exc:
@@ -452,36 +543,42 @@ def _path(kind, namespace=None, name=None, sub: str = "") -> str:
         raise Invalid(str(exc), reason="invalid_name") from None
 
 
-class _ExecSocket(ws_client.WSClient):
-    """The client library's channel reader/writer (read_stdout, write_stdin, write_channel...) over a websocket made
-    with every header it is given: the library's own ``create_websocket`` keeps only Authorization."""
+@lru_cache(maxsize=1)
+def _exec_socket_class():
+    """``_ExecSocket``, made on first use: it subclasses the client library's channel reader/writer, which imports
+    the whole ``kubernetes`` package (only the terminal server pays for it)."""
+    from kubernetes.stream import ws_client
 
-    def __init__(self, configuration, url: str, headers: dict, timeout: float):
-        ssl_opts = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": configuration.ssl_ca_cert}
-        if not configuration.verify_ssl:
-            ssl_opts = {"cert_reqs": ssl.CERT_NONE}
-        if configuration.cert_file:
-            ssl_opts["certfile"] = configuration.cert_file
-        if configuration.key_file:
-            ssl_opts["keyfile"] = configuration.key_file
-        if configuration.tls_server_name:
-            ssl_opts["server_hostname"] = configuration.tls_server_name
-        header = [f"{name}: {value}" for name, value in headers.items()]
-        header.append(f"sec-websocket-protocol: {ws_client.V5_CHANNEL_PROTOCOL},{ws_client.V4_CHANNEL_PROTOCOL}")
-        sock = WebSocket(sslopt=ssl_opts, skip_utf8_validation=False)
-        sock.settimeout(timeout)
-        sock.connect(url, header=header)
-        sock.settimeout(None)
-        # The state WSClient.__init__ sets after connecting.
-        self.sock = sock
-        self.subprotocol = getattr(sock, "subprotocol", None)
-        self.binary = False
-        self.newline = "\n"
-        self._all = ws_client._IgnoredIO()
-        self._channels = {}
-        self._closed_channels = set()
-        self._returncode = None
-        self._connected = True
+    class _ExecSocket(ws_client.WSClient):
+        """The client library's channel reader/writer (read_stdout, write_stdin, write_channel...) over a websocket
+        made with every header it is given: the library's own ``create_websocket`` keeps only Authorization."""
+
+        def __init__(self, transport: Transport, url: str, headers: dict, timeout: float):
+            ssl_opts = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": transport.ssl_ca_cert}
+            if transport.cert_file:
+                ssl_opts["certfile"] = transport.cert_file
+            if transport.key_file:
+                ssl_opts["keyfile"] = transport.key_file
+            if transport.tls_server_name:
+                ssl_opts["server_hostname"] = transport.tls_server_name
+            header = [f"{name}: {value}" for name, value in headers.items()]
+            header.append(f"sec-websocket-protocol: {ws_client.V5_CHANNEL_PROTOCOL},{ws_client.V4_CHANNEL_PROTOCOL}")
+            sock = WebSocket(sslopt=ssl_opts, skip_utf8_validation=False)
+            sock.settimeout(timeout)
+            sock.connect(url, header=header)
+            sock.settimeout(None)
+            # The state WSClient.__init__ sets after connecting.
+            self.sock = sock
+            self.subprotocol = getattr(sock, "subprotocol", None)
+            self.binary = False
+            self.newline = "\n"
+            self._all = ws_client._IgnoredIO()
+            self._channels = {}
+            self._closed_channels = set()
+            self._returncode = None
+            self._connected = True
+
+    return _ExecSocket
 
 
 @contextmanager
@@ -495,33 +592,19 @@ def client(
     client is Kubemate's own identity (sync and RBAC projection only). No
     header from a browser request is ever copied here.
 
-    The kubeconfig is decrypted in memory; certificate data the client library
-    needs as files lives in a private temporary folder removed on exit.
+    The kubeconfig is decrypted in memory; certificate data ssl needs as files
+    lives in a private temporary folder removed on exit.
     Credentials that cannot be loaded raise KubeError with reason ``credentials``.
     """
-    configuration = client_library.Configuration()
     with tempfile.TemporaryDirectory(prefix="kubemate-kube-") as tmp:
         try:
-            config.kube_config.KubeConfigLoader(
-                config_dict=untrusted.load_yaml(cluster.kubeconfig(), untrusted.KUBECONFIG), temp_file_path=tmp
-            ).load_and_set(configuration)
-        except (config.ConfigException, ValueError, TypeError, KeyError) as exc:  # UntrustedInput is a ValueError
+            api = Transport(untrusted.load_yaml(cluster.kubeconfig(), untrusted.KUBECONFIG), tmp)
+        except (CredentialsError, ssl.SSLError, ValueError, TypeError, KeyError) as exc:  # UntrustedInput: ValueError
             raise KubeError(
                 _("The credentials cannot be loaded: %(detail)s") % {"detail": str(exc)[:200]},
                 reason="credentials",
                 detail=str(exc)[:200],
             ) from None
-        # The client library caches the files it writes by content, process-wide: a second client for the same
-        # cluster would get the first one's file, deleted when that client closes. Each client keeps its own copy.
-        for attribute in ("ssl_ca_cert", "cert_file", "key_file"):
-            source = getattr(configuration, attribute, None)
-            if source:
-                copy = Path(tmp) / f"own-{attribute}"
-                copy.write_bytes(Path(source).read_bytes())
-                copy.chmod(0o600)
-                setattr(configuration, attribute, str(copy))
-        configuration.retries = 0
-        api = client_library.ApiClient(configuration)
         if as_user is not None:
             api.set_default_header("Impersonate-User", impersonated_username(as_user))
         try:

@@ -18,8 +18,8 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_DEBUG            | false                                     |
 | KUBEMATE_SESSION_IDLE_SECONDS / KUBEMATE_SESSION_ABSOLUTE_SECONDS | 1800 / 43200 |
 | KUBEMATE_LOG_LEVEL        | INFO                                      |
-| KUBEMATE_WORKER_BEAT      | false; true: the Celery worker runs the beat schedule in a thread (on any number of workers: one at a time holds the beat lease) |
-| KUBEMATE_WORKER_SYNC      | false; true: the Celery worker runs the inventory sync in threads (on any number: each cluster is synced by the one holding its lease) |
+| KUBEMATE_WORKER_BEAT      | false; true: the worker runs the beat schedule in a thread (any number: one beats) |
+| KUBEMATE_WORKER_SYNC      | false; true: the worker runs the inventory sync in threads (any number: one per cluster) |
 | KUBEMATE_LEASE_SECONDS    | 10: a dead holder's sync or beat is taken over within this and two thirds of it |
 | KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS | 900: a rollout not finished by then is reported as failed |
 | KUBEMATE_DRAIN_TIMEOUT_SECONDS | 300: a drain stops then and names the pods still on the node |
@@ -78,6 +78,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from kubemate import __version__
 from kubemate.startup import StartupError, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -407,7 +408,7 @@ LOGGING = {
     },
 }
 
-KUBEMATE_VERSION = "0.1.0"
+KUBEMATE_VERSION = __version__  # kubemate/__init__.py, also pyproject.toml
 
 # Optional LDAP / Active Directory sign-in (kubemate/settings/ldap.py); nothing changes without KUBEMATE_LDAP_URI.
 from kubemate.settings.ldap import ldap_settings  # noqa: E402
