@@ -8,7 +8,7 @@ MANAGE := $(PY) manage.py
 include deploy/sandbox/sandbox.mk
 
 .PHONY: help deps system-packages venv assets messages static services demo stop status test lint format decrypt-build \
-  agent-build agent-test ai-build
+  agent-build agent-test ai-build image bundle helm-lint
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -82,6 +82,13 @@ lint: venv ## ruff lint and format check, migrations check, import layers (impor
 	.venv/bin/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run >/dev/null
 	.venv/bin/lint-imports
+
+image: deps ## Build the console's OCI image without a daemon (deploy/image: mmdebstrap, crane), into .run/image
+	deploy/image/build
+
+bundle: deps agent-build ## Build the offline install bundle (.run/bundle/kubemate-<version>-<commit>-linux-x86_64-py311.tar.gz)
+	deploy/sandbox/build --only helm >/dev/null
+	deploy/bundle/build --image-layout "$$(deploy/image/build)"
 
 helm-lint: ## Lint the Helm chart (Helm v4.3.2, built with the sandbox's tools and cached by version)
 	deploy/sandbox/build --only helm >/dev/null
