@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -115,7 +116,7 @@ def registry(crane, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def built(registry):
+def built(registry, crane):
     """deploy/image/build --push into the test's registry: the layout, the pushed reference, the build's output."""
     repository = f"{registry}/kubemate/kubemate"
     started = time.monotonic()
@@ -131,6 +132,7 @@ def built(registry):
         "ref": f"{repository}:{tag}",
         "log": result.stderr,
         "buildinfo": json.loads((layout / "BUILDINFO.json").read_text()),
+        "crane": crane,
     }
 
 
@@ -194,6 +196,9 @@ def test_the_pushed_image_runs_the_entrypoint_as_10001_with_production_settings(
     __version__ = re.search(r'__version__ = "(.+)"', (REPO / "kubemate" / "__init__.py").read_text()).group(1)
     version, _, short = built["tag"].rpartition("-")
     assert version == __version__ == labels["org.opencontainers.image.version"]
+    # Also tagged with the bare version (the chart's default tag is its appVersion).
+    repository = built["ref"].rpartition(":")[0]
+    assert crane_json(built["crane"], "manifest", f"{repository}:{version}") == pushed["manifest"]
     revision = labels["org.opencontainers.image.revision"]
     assert re.fullmatch(r"[0-9a-f]{40}", revision) and revision.startswith(short)
     commit_time = subprocess.run(
@@ -307,8 +312,10 @@ class Runner:
             "KUBEMATE_BEHIND_TLS_PROXY": "true",
         }
         self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.names: set[str] = set()
 
     def argv(self, name: str, *command: str, port: int | None = None, extra: dict | None = None) -> list[str]:
+        self.names.add(name)
         argv = [str(RUN), "--layout", str(self.layout), "--data", str(self.data), "--name", name]
         if port:
             argv += ["--port", str(port)]
@@ -350,6 +357,11 @@ class Runner:
         subprocess.run(["runc", "delete", "-f", name], capture_output=True)
         return process.returncode
 
+    def remove_bundles(self) -> None:
+        """The runtime bundles deploy/image/run made (their config.json holds this test's secrets)."""
+        for name in self.names:
+            shutil.rmtree(REPO / ".run" / "image" / "containers" / name, ignore_errors=True)
+
 
 @pytest.fixture(scope="module")
 def runner(built, database, redis_url, tmp_path_factory):
@@ -359,6 +371,7 @@ def runner(built, database, redis_url, tmp_path_factory):
     yield runner
     for name, process in runner.processes:
         runner.stop(name, process)
+    runner.remove_bundles()
 
 
 def container_name(role: str) -> str:
