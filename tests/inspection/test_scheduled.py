@@ -84,7 +84,7 @@ def test_a_scheduled_inspection_runs_from_beat_compares_and_emails_its_pdf(
             lambda: (
                 _in_inventory(registered_cluster, namespace, "second")
                 and not Resource.objects.filter(
-                    cluster=registered_cluster, namespace=namespace, name__startswith="first"
+                    cluster=registered_cluster, kind="Deployment", namespace=namespace, name="first"
                 ).exists()
             ),
             60,
