@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.deploy.services import services_env, sha256
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,29 +42,6 @@ pytestmark = pytest.mark.timeout(1800)
 CLOSED_PROXY = "http://127.0.0.1:9"
 FULL_NAME = ("Bundle", "Tester")
 TIMES: dict[str, float] = {}
-
-
-def services_env() -> dict[str, str]:
-    """DATABASE_URL and REDIS_URL of the project-local services (the environment, else .run/services.env)."""
-    values = {}
-    path = REPO / ".run" / "services.env"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip()
-    for key in ("DATABASE_URL", "REDIS_URL"):
-        if os.environ.get(key):
-            values[key] = os.environ[key]
-    return values
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def normalize(name: str) -> str:

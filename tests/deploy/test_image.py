@@ -14,7 +14,6 @@ this machine, writes its heartbeat and holds the beat lease.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.deploy.services import services_env, sha256
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,27 +46,8 @@ FORBIDDEN = re.compile(
 )
 
 
-def services_env() -> dict[str, str]:
-    """DATABASE_URL and REDIS_URL of the project-local services (the environment, else .run/services.env)."""
-    values = {}
-    path = REPO / ".run" / "services.env"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip()
-    for key in ("DATABASE_URL", "REDIS_URL"):
-        if os.environ.get(key):
-            values[key] = os.environ[key]
-    return values
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+def image_sha256(path: Path) -> str:
+    return "sha256:" + sha256(path)
 
 
 def crane_binary() -> str:
@@ -219,7 +200,7 @@ def test_every_layer_is_a_tar_made_here_and_none_came_from_a_registry(built, pus
     for layer, descriptor, diff_id in zip(layers, manifest["layers"], config["rootfs"]["diff_ids"], strict=True):
         assert "urls" not in descriptor, descriptor
         assert descriptor["digest"] == layer["digest"]
-        assert sha256(Path(layer["source_tar"])) == diff_id, layer["name"]
+        assert image_sha256(Path(layer["source_tar"])) == diff_id, layer["name"]
     # The cached layers were reused (a warm build makes only the app layer) or made now by the build itself.
     for name in ("debian", "tools", "venv"):
         assert re.search(rf"{name} layer: (cached|built in)", built["log"]), built["log"][-3000:]
