@@ -7,6 +7,7 @@ apps/core/worker_steps.py, apps/clusters/inventory/worker_step.py).
 import os
 
 from celery import Celery
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kubemate.settings")
 
@@ -29,3 +30,11 @@ def _register_steps() -> None:
 
 
 _register_steps()
+
+
+@task_postrun.connect(weak=False)
+def _trim_after_task(**_kwargs) -> None:
+    """A finished task's garbage goes back to the system (apps/core/memory.py), at most every 10 s."""
+    from apps.core.memory import trim
+
+    trim(10)

@@ -3,8 +3,9 @@
 Every long-lived process pays for what it imports for as long as it lives (bench/README.md, "the footprint"):
 WeasyPrint lays PDFs out in a child process (apps/inspection/reports/pdf_engine.py), boto3 comes with the first
 backup, the ``kubernetes`` package only with the web terminal's exec stream (apps/clusters/kube.py talks to API
-servers through urllib3), the AI libraries with the first embedding or Milvus call. A fresh interpreter starts
-each process the way gunicorn and celery do and lists what it loaded.
+servers through urllib3), the AI libraries with the first embedding or Milvus call. The smaller client libraries
+(requests, prometheus-api-client, regex, PyMySQL, websocket-client) are imported by the functions that use them. A
+fresh interpreter starts each process the way gunicorn and celery do and lists what it loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,23 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("weasyprint", "boto3", "botocore", "kubernetes", "pymilvus", "onnxruntime", "tokenizers", "fontTools")
+HEAVY = (
+    "weasyprint",
+    "boto3",
+    "botocore",
+    "kubernetes",
+    "pymilvus",
+    "onnxruntime",
+    "tokenizers",
+    "fontTools",
+    "requests",
+    "charset_normalizer",
+    "idna",
+    "prometheus_api_client",
+    "regex",
+    "pymysql",
+    "websocket",
+)
 
 START = {
     # gunicorn imports the WSGI application; the first request loads the URLconf and its views.

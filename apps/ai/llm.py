@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -231,6 +230,8 @@ def chat(
     endpoint, model: str, messages: list[dict], *, max_tokens: int = 400, temperature: float = 0.2
 ) -> Iterator[str]:
     """The answer's text in pieces as the server generates it."""
+    import requests
+
     base = _base(endpoint)
     if is_ollama(endpoint):
         url = f"{base}/api/chat"

@@ -28,7 +28,6 @@ import urllib3
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
-from websocket import WebSocket, WebSocketException
 
 from apps.clusters import kinds
 from apps.clusters.models import Cluster
@@ -490,6 +489,7 @@ class Client:
         query += [("stdin", "true"), ("stdout", "true"), ("stderr", "true"), ("tty", "true" if tty else "false")]
         path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}/exec?{urlencode(query)}"
         from kubernetes.stream import ws_client  # the channel protocol; only the web terminal comes here
+        from websocket import WebSocketException
 
         headers = {k: v for k, v in self._api.default_headers.items() if k.lower().startswith("impersonate-")}
         if self._api.bearer:
@@ -548,6 +548,7 @@ def _exec_socket_class():
     """``_ExecSocket``, made on first use: it subclasses the client library's channel reader/writer, which imports
     the whole ``kubernetes`` package (only the terminal server pays for it)."""
     from kubernetes.stream import ws_client
+    from websocket import WebSocket
 
     class _ExecSocket(ws_client.WSClient):
         """The client library's channel reader/writer (read_stdout, write_stdin, write_channel...) over a websocket

@@ -31,9 +31,9 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
-import pymysql
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -45,6 +45,9 @@ from apps.core.deferred import text as D
 from apps.core.models import AuditEvent
 from apps.inspection import access
 from apps.inspection.models import DatabaseTarget
+
+if TYPE_CHECKING:  # PyMySQL is imported when a MySQL or MariaDB target is asked, not with the module
+    import pymysql
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +283,8 @@ def _postgresql_query_error(address: Address, exc: psycopg.Error) -> QueryFailed
 
 
 def _mysql_query_error(address: Address, exc: pymysql.MySQLError) -> QueryFailed:
+    import pymysql
+
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
     words = " ".join(str(exc.args[1] if len(exc.args) > 1 else exc).split())[:200]
     if code in MY_TIMEOUT or (code in MY_LOST and "timed out" in words):
@@ -314,6 +319,12 @@ class Session:
         self.close()
 
     def _run(self, sql: str, params, limit: int) -> tuple[list[str], list[tuple]]:
+        if self.engine == POSTGRESQL:
+            mysql_error = ()  # a psycopg connection raises no PyMySQL error: PyMySQL stays unimported for it
+        else:
+            import pymysql
+
+            mysql_error = pymysql.MySQLError
         try:
             cursor = self._connection.cursor()
             try:
@@ -326,7 +337,7 @@ class Session:
                 cursor.close()
         except psycopg.Error as exc:
             raise _postgresql_query_error(self.address, exc) from None
-        except pymysql.MySQLError as exc:
+        except mysql_error as exc:
             raise _mysql_query_error(self.address, exc) from None
         except (OSError, TimeoutError) as exc:  # PyMySQL's read timeout surfaces as a socket error in some paths
             raise _lost(self.address, type(exc).__name__) from None
@@ -395,6 +406,8 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def _open_mysql(address: Address, password: str) -> Session:
+    import pymysql
+
     try:
         connection = pymysql.connect(
             host=address.host,

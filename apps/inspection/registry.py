@@ -26,7 +26,6 @@ import ipaddress
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 from django.conf import settings
 
 from apps.clusters.kube import network_problem
@@ -141,6 +140,8 @@ def base_url(host: str) -> str:
 
 def probe(host: str, *, allow_link_local: bool = False) -> str | None:
     """None when the registry at ``host`` answers the registry API; otherwise the deferred sentence saying why not."""
+    import requests
+
     url = base_url(host)
     if address_problem(url, allow_link_local=allow_link_local):
         return D(

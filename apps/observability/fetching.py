@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import requests
 import urllib3
 
 CHUNK = 64 * 1024
@@ -57,6 +56,8 @@ def fetch(
     auth=None,
     verify=True,
 ) -> Answer:
+    import requests
+
     deadline = time.monotonic() + timeout
     try:
         with requests.Session() as session:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-import requests
 import urllib3
 
 from apps.core.deferred import N_, Failure
@@ -542,6 +541,8 @@ VERSION = re.compile(rb"JAEGER_VERSION\s*=\s*(\{[^;]{0,2000}\})\s*;")
 def probe(source, *, timeout: float = 3) -> dict:
     """For the status page: ``{"version": …}`` when Jaeger's UI says it, ``{"reachable": True}`` otherwise; the
     door's error when the query API does not answer."""
+    import requests
+
     endpoint = _endpoint(source)
     services(endpoint, timeout=timeout)
     found: dict = {"reachable": True}

@@ -14,20 +14,24 @@ still shown and used without its user:password part.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
 from apps.observability.endpoints import Endpoint, shown_url  # noqa: F401 (shown_url: the door's callers use it)
+
+if TYPE_CHECKING:  # requests and prometheus-api-client are imported when a query is made, not with the module
+    import requests
+    from prometheus_api_client import PrometheusConnect
+    from prometheus_api_client.exceptions import PrometheusApiClientException
 
 TIMEOUT = 5
 
@@ -63,6 +67,8 @@ def _endpoint(source: Source) -> Endpoint:
 
 
 def _connect(endpoint: Endpoint, session: requests.Session | None = None) -> PrometheusConnect:
+    from prometheus_api_client import PrometheusConnect
+
     # Credentials come from the cluster's encrypted row, never from the URL (the registry refuses URLs carrying
     # them: they would be stored and shown in clear). One attempt: an analysis runs again on its own schedule, a
     # page should not hang on a dead Prometheus.
@@ -99,6 +105,9 @@ def _asking(endpoint: Endpoint):
     """Turn what can go wrong while asking ``endpoint`` into the door's sentences."""
     if not endpoint.url:
         raise NotConfigured(D(N_("No Prometheus URL is set for this cluster.")))
+    import requests
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
     values = {"url": endpoint.shown}
     try:
         yield
@@ -164,6 +173,9 @@ def probe(source: Source) -> str | None:
 def build_version(source: Source, *, timeout: float = 3) -> str:
     """Prometheus's version (``GET /api/v1/status/buildinfo``; a Thanos Querier or another store that does not
     serve it answers ""). Errors are the door's sentences."""
+    import requests
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
     endpoint = _endpoint(source)
     with _asking(endpoint):
         answer = requests.get(
@@ -252,33 +264,41 @@ def duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-class _BoundedSession(requests.Session):
-    """A session that reads at most MAX_RANGE_BYTES of an answer and keeps the last answer's ``warnings``.
+@functools.cache
+def _bounded_session_class() -> type[requests.Session]:
+    """``_BoundedSession``, made on first use: it subclasses ``requests.Session``, and requests is not imported with
+    this module."""
+    import requests
 
-    prometheus-api-client returns only ``data.result``; the warnings a Thanos Querier adds to a partial answer
-    are read here, from the same answer, instead of asking twice.
-    """
+    class _BoundedSession(requests.Session):
+        """A session that reads at most MAX_RANGE_BYTES of an answer and keeps the last answer's ``warnings``.
 
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-        self.warnings: list[str] = []
-        self.too_large = False
+        prometheus-api-client returns only ``data.result``; the warnings a Thanos Querier adds to a partial answer
+        are read here, from the same answer, instead of asking twice.
+        """
 
-    def request(self, method, url, **kwargs):
-        kwargs["stream"] = True
-        response = super().request(method, url, **kwargs)
-        body = response.raw.read(self.limit + 1, decode_content=True)
-        response.close()
-        if len(body) > self.limit:
-            self.too_large = True
-            body = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
-        elif b'"warnings"' in body:
-            with contextlib.suppress(ValueError, AttributeError):
-                self.warnings = [str(w) for w in json.loads(body).get("warnings") or []]
-        response._content = body
-        response._content_consumed = True
-        return response
+        def __init__(self, limit: int) -> None:
+            super().__init__()
+            self.limit = limit
+            self.warnings: list[str] = []
+            self.too_large = False
+
+        def request(self, method, url, **kwargs):
+            kwargs["stream"] = True
+            response = super().request(method, url, **kwargs)
+            body = response.raw.read(self.limit + 1, decode_content=True)
+            response.close()
+            if len(body) > self.limit:
+                self.too_large = True
+                body = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
+            elif b'"warnings"' in body:
+                with contextlib.suppress(ValueError, AttributeError):
+                    self.warnings = [str(w) for w in json.loads(body).get("warnings") or []]
+            response._content = body
+            response._content_consumed = True
+            return response
+
+    return _BoundedSession
 
 
 def thanos_params(endpoint: Endpoint) -> dict[str, str]:
@@ -303,7 +323,7 @@ def query_range(
     endpoint = _endpoint(source)
     chosen = choose_step(start, end, max_points)
     step = max(step or chosen, chosen)
-    session = _BoundedSession(MAX_RANGE_BYTES)
+    session = _bounded_session_class()(MAX_RANGE_BYTES)
     with _asking(endpoint), _connect(endpoint, session=session) as prom:
         result = prom.custom_query_range(
             promql, start_time=start, end_time=end, step=duration(step), params=thanos_params(endpoint)
@@ -353,6 +373,8 @@ class RuleState:
 
 def rules(source: Source) -> list[RuleState]:
     """Every alerting rule Prometheus has loaded, with its state; answers over RULES_MAX_BYTES are refused."""
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
     endpoint = _endpoint(source)
     with _asking(endpoint), _connect(endpoint) as prom:
         response = prom._session.request(  # the client has no call for /api/v1/rules; same session, auth, timeout

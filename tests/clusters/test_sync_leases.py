@@ -76,7 +76,7 @@ def test_a_stale_holders_writes_are_refused_and_a_taker_waits_for_the_holders_tr
     fencing.hold(registered_cluster.pk, old)
     ok = Upsert(registered_cluster.pk, "ConfigMap", configmap(unique("held")), token=old.token)
     apply_ops([ok], fencing)
-    assert Resource.objects.filter(cluster=registered_cluster, name=ok.obj["metadata"]["name"]).exists()
+    assert Resource.objects.filter(cluster=registered_cluster, name=ok.key[3]).exists()
 
     # A writer inside its fenced transaction holds the lease row: the taker waits for it (here: gives up after
     # its 2 s lock timeout and tries at its next round), so the old holder's batch commits whole before the take.
@@ -104,7 +104,7 @@ def test_a_stale_holders_writes_are_refused_and_a_taker_waits_for_the_holders_tr
 
     stale = Upsert(registered_cluster.pk, "ConfigMap", configmap(unique("stale")), token=old.token)
     apply_ops([stale], fencing)
-    assert not Resource.objects.filter(cluster=registered_cluster, name=stale.obj["metadata"]["name"]).exists()
+    assert not Resource.objects.filter(cluster=registered_cluster, name=stale.key[3]).exists()
     assert fencing.refused == 1 and lost == [(registered_cluster.pk, old.token)]
     print(f"\ntaker waited {waited:.1f} s for the holder's open write (lock timeout 2 s)")
 

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import requests
 from django.utils.dateparse import parse_datetime
 
 from apps.clusters import kube
@@ -349,6 +348,8 @@ def download(k: kube.Client, namespace: str, kind: str, name: str, *, timeout: f
 
 
 def _fetch(url: str) -> bytes:
+    import requests
+
     try:
         with requests.get(url, stream=True, timeout=(5, 30)) as answer:
             if answer.status_code == 404:

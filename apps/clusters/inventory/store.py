@@ -23,11 +23,12 @@ from django.utils import timezone
 from apps.clusters.inventory.summaries import row_fields
 from apps.clusters.kinds import BY_KIND
 from apps.clusters.models import Resource, SyncState
-from apps.core import leases
+from apps.core import leases, memory
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.05
 MAX_BATCH = 1000
+TRIM_SECONDS = 30  # apps/core/memory.py: at most this often while idle, every 5 s after lists
 UPDATE_FIELDS = [
     "api_group",
     "uid",
@@ -44,12 +45,29 @@ UPDATE_FIELDS = [
 ]
 
 
-@dataclass
 class Upsert:
-    cluster_id: int
-    kind: str
-    obj: dict
-    token: int = 0  # the fencing token of the lease the sync held when it heard this (0: unfenced)
+    """Insert or update the row of ``obj``. The row is made here, in the thread that heard the object, and kept as
+    JSON text: a queued pod costs its few kilobytes of JSON instead of the tens of kilobytes of its parsed dict,
+    which the writer's queue of 2,000 operations used to hold at the peak of a list (bench/README.md)."""
+
+    __slots__ = ("cluster_id", "key", "kind", "row", "token")
+
+    def __init__(self, cluster_id: int, kind: str, obj: dict, token: int = 0) -> None:
+        meta = obj.get("metadata") or {}
+        self.cluster_id, self.kind = cluster_id, kind
+        self.key = (cluster_id, kind, meta.get("namespace", ""), meta.get("name"))
+        self.row = json.dumps(
+            {
+                "cluster_id": cluster_id,
+                "api_group": BY_KIND[kind].group if kind in BY_KIND else "",
+                **row_fields(kind, obj),
+            },
+            default=str,
+        )
+        self.token = token  # the fencing token of the lease the sync held when it heard this (0: unfenced)
+
+    def __repr__(self) -> str:
+        return f"Upsert{self.key!r}"
 
 
 @dataclass
@@ -88,8 +106,7 @@ class Heard:
 
 def _key(op) -> tuple:
     if isinstance(op, Upsert):
-        meta = op.obj.get("metadata") or {}
-        return (op.cluster_id, op.kind, meta.get("namespace", ""), meta.get("name"))
+        return op.key
     return (op.cluster_id, op.kind, op.namespace, op.name)
 
 
@@ -128,16 +145,8 @@ def _flush_rows(pending: dict) -> None:
     for cluster_id, kind, namespace, name in deletes:
         Resource.objects.filter(cluster_id=cluster_id, kind=kind, namespace=namespace, name=name).delete()
     if upserts:
-        rows = [
-            {
-                "cluster_id": op.cluster_id,
-                "api_group": BY_KIND[op.kind].group if op.kind in BY_KIND else "",
-                **row_fields(op.kind, op.obj),
-            }
-            for op in upserts
-        ]
         with connection.cursor() as cursor:
-            cursor.execute(UPSERT_SQL, [timezone.now(), json.dumps(rows, default=str)])
+            cursor.execute(UPSERT_SQL, [timezone.now(), "[" + ",".join(op.row for op in upserts) + "]"])
     pending.clear()
 
 
@@ -257,6 +266,7 @@ class BatchingWriter(threading.Thread):
             try:
                 first = self.queue.get(timeout=0.5)
             except queue.Empty:
+                memory.trim(TRIM_SECONDS)  # quiet: hand what the last burst freed back to the system
                 continue
             batch = [first]
             deadline = time.monotonic() + FLUSH_SECONDS
@@ -277,9 +287,14 @@ class BatchingWriter(threading.Thread):
             apply_ops(batch, self.fencing)
         except Exception:
             logger.exception("inventory write failed; the next relist repairs it", extra={"ops": len(batch)})
+        listed = False
         for op in batch:
-            if isinstance(op, Prune) and op.done is not None:
-                op.done.set()
+            if isinstance(op, Prune):
+                listed = True
+                if op.done is not None:
+                    op.done.set()
+        if listed:  # a whole list went through: its pages are garbage now
+            memory.trim(TRIM_SECONDS / 6)
 
     def stop(self, timeout: float = 10) -> None:
         self.stopping.set()

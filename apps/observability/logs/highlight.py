@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import regex
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+if TYPE_CHECKING:  # regex is imported when a search is highlighted, not with the module
+    import regex
 
 MAX_PATTERN = 500  # longer patterns are searched by the store but not highlighted
 MAX_TEXT = 20_000  # characters of a line that are highlighted; the rest is shown as it is
@@ -37,6 +40,8 @@ class Marker:
         if pattern:
             return cls(pattern=compile_pattern(pattern))
         if keyword.strip():
+            import regex
+
             return cls(pattern=regex.compile(regex.escape(keyword.strip()), regex.IGNORECASE | regex.V0))
         return cls()
 
@@ -82,6 +87,8 @@ def compile_pattern(pattern: str) -> regex.Pattern | None:
     """The pattern to highlight with, or None when it is too long or not valid Python ``re``."""
     if not pattern or len(pattern) > MAX_PATTERN:
         return None
+    import regex
+
     try:
         re.compile(pattern)  # Python's own syntax decides; regex (V0) reads the same patterns the same way
         return regex.compile(pattern, regex.V0)

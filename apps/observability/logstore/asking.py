@@ -14,14 +14,17 @@ import json
 import threading
 from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
+from typing import TYPE_CHECKING
 
-import requests
 import urllib3
 
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
 from apps.observability.endpoints import Endpoint
 from apps.observability.logstore.errors import LogStoreError, NotConfigured, Unreachable
+
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT = 10  # seconds to connect and between bytes of an answer
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -39,6 +42,8 @@ def _session() -> requests.Session:
     request of this thread, for another person or tenant, anything but what that request carries itself."""
     session = getattr(_local, "session", None)
     if session is None:
+        import requests
+
         session = requests.Session()
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         _local.session = session
@@ -61,6 +66,8 @@ class Store:
     @contextlib.contextmanager
     def _open(self, path: str, params: dict, *, timeout: float):
         """The answer to GET ``path``, streamed, closed afterwards; every failure as a sentence."""
+        import requests
+
         try:
             response = _session().get(
                 f"{self.endpoint.base}{path}",
@@ -152,6 +159,8 @@ class Store:
         )
 
     def get_bytes(self, path: str, params: dict, *, timeout: float = TIMEOUT, limit: int | None = None) -> bytes:
+        import requests
+
         limit = limit or MAX_ANSWER_BYTES
         with self._open(path, params, timeout=timeout) as response:
             try:
@@ -173,6 +182,8 @@ class Store:
         self, path: str, params: dict, *, timeout: float = TIMEOUT, limit: int | None = None
     ) -> Iterator[dict]:
         """The JSON objects of a JSON-lines answer, one at a time; at most ``limit`` bytes in all when given."""
+        import requests
+
         read = 0
         with self._open(path, params, timeout=timeout) as response:
             pending = b""
@@ -213,6 +224,8 @@ class Store:
 
 def _error_text(response: requests.Response) -> str:
     """The store's own reason (both stores answer errors as plain text), cut; "" when it cannot be read."""
+    import requests
+
     try:
         body = response.raw.read(8192, decode_content=True)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):

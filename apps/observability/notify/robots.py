@@ -15,8 +15,6 @@ import json
 import time
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from apps.core.deferred import N_, Failure
 from apps.core.deferred import text as D
 
@@ -50,6 +48,8 @@ def send_wecom(url: str, content: str) -> None:
 
 
 def _post(url: str, body: dict) -> None:
+    import requests
+
     host = host_of(url)
     try:
         with requests.post(url, json=body, timeout=TIMEOUT, stream=True, allow_redirects=False) as response:
