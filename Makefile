@@ -56,6 +56,7 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(PY) deploy/local/venv_sync.py
 	touch $@
 
 venv: .venv/.installed ## Create the project virtualenv (.venv) from the pinned requirements

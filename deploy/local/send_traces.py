@@ -1,4 +1,4 @@
-"""Demo traces: spans sent to a Jaeger (or any OTLP receiver) over OTLP/HTTP with the OpenTelemetry Python SDK.
+"""Demo traces: spans sent to a Jaeger (or any OTLP receiver) over OTLP/HTTP, in OTLP's JSON encoding.
 
 Each span is sent by the process it belongs to: a resource with ``service.name``, ``k8s.namespace.name``,
 ``k8s.pod.name`` and ``k8s.container.name``, as the OpenTelemetry operator's injection (or the collector's
@@ -23,15 +23,11 @@ tests/plugins/jaeger.py and by ``make demo``; nothing in the console imports it.
 from __future__ import annotations
 
 import argparse
+import json
+import secrets
 import time
+import urllib.request
 from dataclasses import dataclass, field
-
-from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 
 @dataclass
@@ -56,13 +52,9 @@ class Spec:
     follows: tuple = ()
 
 
-KINDS = {
-    "server": SpanKind.SERVER,
-    "client": SpanKind.CLIENT,
-    "internal": SpanKind.INTERNAL,
-    "producer": SpanKind.PRODUCER,
-    "consumer": SpanKind.CONSUMER,
-}
+# OTLP's SpanKind and StatusCode numbers (opentelemetry-proto trace.proto).
+KINDS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
+STATUS_ERROR = 2
 
 
 def _traces_url(endpoint: str) -> str:
@@ -70,66 +62,85 @@ def _traces_url(endpoint: str) -> str:
     return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
 
 
+def _value(value) -> dict:
+    """An OTLP AnyValue in the protobuf JSON mapping (64-bit integers as strings)."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": str(value)}
+
+
+def _attributes(mapping: dict) -> list[dict]:
+    return [{"key": key, "value": _value(value)} for key, value in mapping.items()]
+
+
 def send(endpoint: str, spans: list[Spec], *, start_ns: int | None = None, headers: dict | None = None) -> str:
     """Send ``spans`` (one trace) to the OTLP/HTTP receiver at ``endpoint``; the trace id (32 hex digits).
 
     The trace starts at ``start_ns`` (nanoseconds since the epoch; default: now minus its length, so it ends
-    now). One tracer provider per process (resource), each exporting as soon as a span ends."""
+    now). One OTLP/HTTP JSON request, a resource per process (service, namespace, pod, container): what an
+    instrumented process's exporter sends, without the SDK (OTLP's JSON encoding is part of the protocol)."""
     if start_ns is None:
         length = max((s.start_ms + s.duration_ms for s in spans), default=0)
         start_ns = time.time_ns() - int(length * 1_000_000)
-    providers: dict[tuple, TracerProvider] = {}
-    opened: dict[str, trace.Span] = {}
+    trace_id = secrets.token_hex(16)
+    span_ids = {spec.key: secrets.token_hex(8) for spec in spans}
+    resources: dict[tuple, list] = {}
 
-    def tracer(spec: Spec):
+    def at(ms: float) -> str:
+        return str(start_ns + int(ms * 1_000_000))
+
+    for spec in spans:
         pod = spec.pod or f"{spec.service}-7d9f8b6c5-x2x4q"
         process = (spec.service, spec.namespace, pod, spec.container or spec.service)
-        if process not in providers:
-            resource = Resource.create(
-                {
-                    "service.name": spec.service,
-                    "k8s.namespace.name": spec.namespace,
-                    "k8s.pod.name": pod,
-                    "k8s.container.name": spec.container or spec.service,
-                }
-            )
-            provider = TracerProvider(resource=resource)
-            provider.add_span_processor(
-                SimpleSpanProcessor(OTLPSpanExporter(endpoint=_traces_url(endpoint), headers=headers, timeout=10))
-            )
-            providers[process] = provider
-        return providers[process].get_tracer("kubemate.demo")
-
-    def at(ms: float) -> int:
-        return start_ns + int(ms * 1_000_000)
-
-    try:
-        for spec in spans:
-            parent = opened.get(spec.parent) if spec.parent else None
-            context = trace.set_span_in_context(parent) if parent is not None else None
-            links = [Link(opened[k].get_span_context()) for k in spec.follows if k in opened]
-            span = tracer(spec).start_span(
-                spec.name,
-                context=context,
-                kind=KINDS[spec.kind],
-                attributes=dict(spec.attributes),
-                links=links,
-                start_time=at(spec.start_ms),
-            )
-            for moment, name, attributes in spec.events:
-                span.add_event(name, attributes=dict(attributes), timestamp=at(moment))
-            if spec.error:
-                span.set_status(Status(StatusCode.ERROR, "failed"))
-            opened[spec.key] = span
-        # Children end before their parents, as they would in a real process.
-        for spec in reversed(spans):
-            opened[spec.key].end(end_time=at(spec.start_ms + spec.duration_ms))
-    finally:
-        for provider in providers.values():
-            provider.force_flush()
-            provider.shutdown()
-    first = opened[spans[0].key].get_span_context()
-    return format(first.trace_id, "032x")
+        span = {
+            "traceId": trace_id,
+            "spanId": span_ids[spec.key],
+            "name": spec.name,
+            "kind": KINDS[spec.kind],
+            "startTimeUnixNano": at(spec.start_ms),
+            "endTimeUnixNano": at(spec.start_ms + spec.duration_ms),
+            "attributes": _attributes(spec.attributes),
+            "events": [
+                {"timeUnixNano": at(moment), "name": name, "attributes": _attributes(attributes)}
+                for moment, name, attributes in spec.events
+            ],
+            "links": [{"traceId": trace_id, "spanId": span_ids[k]} for k in spec.follows if k in span_ids],
+            "status": {"code": STATUS_ERROR, "message": "failed"} if spec.error else {},
+        }
+        if spec.parent in span_ids:
+            span["parentSpanId"] = span_ids[spec.parent]
+        resources.setdefault(process, []).append(span)
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": _attributes(
+                        {
+                            "service.name": service,
+                            "k8s.namespace.name": namespace,
+                            "k8s.pod.name": pod,
+                            "k8s.container.name": container,
+                        }
+                    )
+                },
+                "scopeSpans": [{"scope": {"name": "kubemate.demo"}, "spans": process_spans}],
+            }
+            for (service, namespace, pod, container), process_spans in resources.items()
+        ]
+    }
+    request = urllib.request.Request(  # noqa: S310 - the receiver the caller names (loopback in tests and the demo)
+        _traces_url(endpoint),
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        answer.read()
+    return trace_id
 
 
 def checkout(namespace: str = "payments") -> list[Spec]:

@@ -10,7 +10,7 @@ test the same server, running:
         trace_id = jaeger.send(send_traces.checkout("payments"))
         jaeger.wait_for_trace(trace_id)
 
-``send`` sends spans through deploy/local/send_traces.py (the OpenTelemetry SDK over OTLP/HTTP); ``stop()`` and
+``send`` sends spans through deploy/local/send_traces.py (OTLP/HTTP in its JSON encoding); ``stop()`` and
 ``start()`` stop Jaeger mid-test and bring it back on the same ports (memory storage: traces sent before are gone).
 If the binary is missing or Jaeger does not start, the fixture raises: tests fail, they are never skipped.
 """
