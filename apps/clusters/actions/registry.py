@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote
 
 from django.http import Http404
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import access
@@ -36,6 +38,22 @@ from apps.clusters.models import Resource
 KIND_SLUGS = {k.kind.lower(): k.kind for k in KINDS}
 CLUSTER_SCOPED = "-"
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+# Stand-ins that every URL converter of the actions accepts and no real namespace or name contains.
+_NS, _NAME = "kubemate0ns0standin", "kubemate0name0standin"
+_SAFE = "!$&'()*+,;=/~:@"  # django.urls.resolvers: RFC 3986 sub-delimiters and "/~:@" stay as they are
+
+
+@lru_cache(maxsize=1024)
+def _url_pattern(url_name: str, cluster_id: int, kind: str, _prefix: str, _urlconf) -> str:
+    if url_name.startswith(("clusters:pod_", "terminal:")):
+        args = [cluster_id, _NS, _NAME]
+    elif url_name.startswith("clusters:node_"):
+        args = [cluster_id, _NAME]
+    else:
+        args = [cluster_id, kind, _NS, _NAME]
+    return reverse(url_name, args=args)
 
 
 @dataclass(frozen=True)
@@ -70,14 +88,12 @@ class Action:
         )
 
     def url(self, cluster, kind: str, namespace: str, name: str) -> str:
+        """The action's URL for one object: reversed once per action, cluster and kind with stand-ins for the
+        namespace and name, which are then put in quoted as ``reverse`` quotes them (a list page asks for
+        hundreds of these)."""
+        pattern = _url_pattern(self.url_name, cluster.pk, kind.lower(), get_script_prefix(), get_urlconf())
         ns = namespace or CLUSTER_SCOPED
-        if self.url_name.startswith(("clusters:pod_", "terminal:")):
-            args = [cluster.pk, ns, name]
-        elif self.url_name.startswith("clusters:node_"):
-            args = [cluster.pk, name]
-        else:
-            args = [cluster.pk, kind.lower(), ns, name]
-        return reverse(self.url_name, args=args)
+        return pattern.replace(_NS, quote(ns, safe=_SAFE)).replace(_NAME, quote(name, safe=_SAFE))
 
 
 ACTIONS: dict[str, Action] = {
