@@ -1,9 +1,11 @@
 """Operating a workload from the console: scale it and watch its pods change in place, and edit its YAML."""
 
+import re
 import time
 import uuid
 
 import pytest
+from django.urls import reverse
 from kubernetes import client
 from playwright.sync_api import expect
 
@@ -73,6 +75,21 @@ def test_scale_from_the_page_changes_pods_without_reload_and_bad_yaml_reads_clea
     expect(pods).to_have_count(4, timeout=30_000)
     assert page.evaluate("window.kubemateMarker") == "same page"
     screenshot("deployment-scaled")
+
+    # The pods list: each row's action links (built from one reversed pattern per action) open that pod's pages.
+    page.goto(f"/clusters/{registered_cluster.pk}/pods/?namespace={web_deployment}")
+    rows = page.locator("[data-testid=resource-row]")
+    expect(rows).to_have_count(4, timeout=30_000)
+    first = rows.first.get_attribute("data-name")
+    logs = rows.first.locator("[data-testid=row-logs]")
+    assert logs.get_attribute("href") == reverse(
+        "clusters:pod_logs", args=[registered_cluster.pk, web_deployment, first]
+    )
+    expect(rows.first.locator("[data-testid=row-delete]")).to_be_visible()
+    screenshot("pods-row-actions")
+    logs.click()
+    expect(page).to_have_url(re.compile(re.escape(f"/{web_deployment}/{first}/")))
+    page.goto(f"/clusters/{registered_cluster.pk}/deployments/{web_deployment}/shop-web/")
 
     page.click("[data-testid=action-yaml-edit]")
     # The YAML field is a code editor (CodeMirror, served locally): highlighting, line numbers, folding.

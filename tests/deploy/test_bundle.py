@@ -28,11 +28,11 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.deploy.services import services_env, sha256
+from tests.deploy.services import own_database_name, redis_test_url, scratch_database, sha256
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,25 +168,13 @@ def bundle(built, scratch) -> Path:
 @pytest.fixture(scope="module")
 def database():
     """A database of its own on the project-local PostgreSQL, dropped at the end."""
-    import psycopg
-
-    url = services_env().get("DATABASE_URL")
-    assert url, "no DATABASE_URL: run `deploy/local/services up` first"
-    name = f"{os.environ.get('KUBEMATE_TEST_DB', 'test_kubemate')}_bundle"
-    assert re.fullmatch(r"[a-z0-9_]+", name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    parts = urlsplit(url)
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_database(own_database_name("bundle")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    base = services_env().get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    return os.environ.get("KUBEMATE_TEST_REDIS_URL") or f"{base}/13"
+    return redis_test_url()
 
 
 def offline_env() -> dict[str, str]:

@@ -24,11 +24,10 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.deploy.services import services_env, sha256
+from tests.deploy.services import own_database_name, redis_test_url, scratch_database, sha256
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -257,24 +256,13 @@ def test_the_app_is_there_with_static_files_catalogs_and_byte_code_but_no_tests(
 @pytest.fixture(scope="module")
 def database():
     """A database of its own on the project-local PostgreSQL, dropped at the end."""
-    import psycopg
-
-    url = services_env().get("DATABASE_URL")
-    assert url, "no DATABASE_URL: run `deploy/local/services up` first"
-    name = f"{os.environ.get('KUBEMATE_TEST_DB', 'test_kubemate')}_image"
-    assert re.fullmatch(r"[a-z0-9_]+", name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_database(own_database_name("image")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    base = services_env().get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    return os.environ.get("KUBEMATE_TEST_REDIS_URL") or f"{base}/13"
+    return redis_test_url()
 
 
 class Runner:

@@ -31,7 +31,6 @@ import time
 from hashlib import sha256
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
 from django.conf import settings
@@ -42,6 +41,7 @@ from django.db.migrations.operations.models import IndexOperation, ModelOperatio
 from django.db.migrations.state import ProjectState
 from django.db.models.fields import NOT_PROVIDED
 
+from tests.deploy.services import scratch_database
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -778,21 +778,6 @@ def changed_models(previous_models: set, added: list, loader: MigrationLoader) -
     return sorted(touched)
 
 
-def database_url(name: str) -> str:
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{name}"
-
-
-def maintenance(sql: str) -> None:
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        dbname="postgres", user=db["USER"], password=db.get("PASSWORD") or None, host=db["HOST"], port=db["PORT"]
-    ) as conn:
-        conn.autocommit = True
-        conn.execute(sql)
-
-
 def timed(name: str, started: float) -> None:
     TIMINGS[name] = time.monotonic() - started
     print(f"{name}: {TIMINGS[name]:.1f} s")
@@ -813,34 +798,32 @@ def upgrade(tmp_path_factory):
     timed(f"extract {version}", started)
     old_python = python_for(tree)
 
-    name = f"kubemate_upgrade_{secrets.token_hex(4)}"
-    maintenance(f'CREATE DATABASE "{name}"')
     try:
-        old = Code(f"kubemate {version}", tree, old_python, database_url(name))
-        new = Code("this checkout", REPO, Path(sys.executable), database_url(name))
-        started = time.monotonic()
-        old.manage("migrate", "--noinput")
-        timed(f"migrate a new database with {version}", started)
+        with scratch_database(f"kubemate_upgrade_{secrets.token_hex(4)}") as database:
+            old = Code(f"kubemate {version}", tree, old_python, database)
+            new = Code("this checkout", REPO, Path(sys.executable), database)
+            started = time.monotonic()
+            old.manage("migrate", "--noinput")
+            timed(f"migrate a new database with {version}", started)
 
-        started = time.monotonic()
-        secrets_before = seed_secrets("before")
-        ids = old.script(SEED, UPGRADE_TAG="before", UPGRADE_PASSWORD=PASSWORD, **secrets_before)
-        timed(f"write rows with {version}", started)
+            started = time.monotonic()
+            secrets_before = seed_secrets("before")
+            ids = old.script(SEED, UPGRADE_TAG="before", UPGRADE_PASSWORD=PASSWORD, **secrets_before)
+            timed(f"write rows with {version}", started)
 
-        started = time.monotonic()
-        migrated = new.manage("migrate", "--noinput")
-        timed("upgrade: migrate with this checkout", started)
-        print("  " + "\n  ".join(line for line in migrated.stdout.splitlines() if "Applying" in line))
-        yield {
-            "version": version,
-            "commit": commit,
-            "old": old,
-            "new": new,
-            "seeds": {"before": (ids, secrets_before)},
-            "logs": here,
-        }
+            started = time.monotonic()
+            migrated = new.manage("migrate", "--noinput")
+            timed("upgrade: migrate with this checkout", started)
+            print("  " + "\n  ".join(line for line in migrated.stdout.splitlines() if "Applying" in line))
+            yield {
+                "version": version,
+                "commit": commit,
+                "old": old,
+                "new": new,
+                "seeds": {"before": (ids, secrets_before)},
+                "logs": here,
+            }
     finally:
-        maintenance(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items()))
 
 
