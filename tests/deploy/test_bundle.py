@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.deploy.services import own_database_name, redis_test_url, scratch_database, sha256
+from tests.deploy.services import sha256
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,18 +163,6 @@ def bundle(built, scratch) -> Path:
     subprocess.run(["tar", "-xzf", str(built["tarball"]), "-C", str(target)], check=True, timeout=300)
     (folder,) = target.iterdir()
     return folder
-
-
-@pytest.fixture(scope="module")
-def database():
-    """A database of its own on the project-local PostgreSQL, dropped at the end."""
-    with scratch_database(own_database_name("bundle")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    return redis_test_url()
 
 
 def offline_env() -> dict[str, str]:

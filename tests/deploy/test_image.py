@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.services import own_database_name, redis_test_url, scratch_database, sha256
+from tests.deploy.services import sha256
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -251,18 +251,6 @@ def test_the_app_is_there_with_static_files_catalogs_and_byte_code_but_no_tests(
 
 
 # --- running it ------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def database():
-    """A database of its own on the project-local PostgreSQL, dropped at the end."""
-    with scratch_database(own_database_name("image")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    return redis_test_url()
 
 
 class Runner:
