@@ -128,3 +128,70 @@ def test_every_node_action_that_changes_scheduling_asks_first():
 
     changing = [a for a in ACTIONS.values() if a.widget == "post"]
     assert changing and all(a.confirm for a in changing), [a.name for a in changing if not a.confirm]
+
+
+def test_each_namespace_gets_its_own_actions_and_each_node_its_own_state():
+    """Actions are decided once per namespace on a list page: one person, two roles in two namespaces, one page."""
+    bank = build_bank()
+    cluster = bank["cluster"]
+    person = UserFactory()
+    grant(person, "project-owner", project=bank["payments"])
+    grant(person, "viewer", project=bank["lending"])
+    pods = login(Client(), person).get(reverse("clusters:resource_list", args=[cluster.pk, "pods"])).content.decode()
+    assert row_actions(pods, "pay-api-7c9f-a") == {"logs", "terminal", "delete", "yaml"}
+    assert row_actions(pods, "loan-api-55d-x") == {"yaml"}
+    assert row_actions(pods, "pay-api-7c9f-b") == {"logs", "terminal", "delete", "yaml"}
+
+    # Cordon or uncordon follows each node's own state, though the decision to allow them is made once.
+    admin = UserFactory(is_superuser=True)
+    nodes = login(Client(), admin).get(reverse("clusters:resource_list", args=[cluster.pk, "nodes"])).content.decode()
+    assert {"cordon", "drain"} <= row_actions(nodes, "node-1") and "uncordon" not in row_actions(nodes, "node-1")
+    assert "uncordon" in row_actions(nodes, "node-3") and "cordon" not in row_actions(nodes, "node-3")
+
+
+@pytest.mark.parametrize("needs_password", [True, False])
+def test_a_row_button_is_what_its_template_renders_with_the_rows_values(rf, needs_password):
+    """The cell fills stand-ins in a button rendered once; it must equal rendering the template for that row,
+    escaping included."""
+    from django.template.loader import render_to_string
+
+    from apps.clusters.actions.registry import ACTIONS, Button
+    from apps.clusters.inventory.pages import row_actions as cells_module
+
+    request = rf.get("/")
+    request.user = UserFactory(is_superuser=True)
+    cells = cells_module.ActionCells(request, build_bank()["cluster"], "Pod")
+    cells._password = needs_password
+    url = "/clusters/1/pods/a&b/\"x'<y>/delete/"
+    row_url = "/clusters/1/pods/ns/<p>&q/"
+    for action in (ACTIONS["delete"], ACTIONS["logs"], ACTIONS["scale"], ACTIONS["restart"]):
+        for confirm in ('Delete "a" & <b>\'s pod?', ""):
+            button = Button(action, url, confirm)
+            expected = render_to_string(
+                cells_module.TEMPLATE,
+                {
+                    "action": action,
+                    "url": url,
+                    "row_url": row_url,
+                    "confirm": confirm,
+                    "needs_password": needs_password,
+                },
+            ).strip()
+            assert str(cells.cell([button], row_url)) == expected
+    # The values were escaped where they went in, and a stand-in never reaches the page.
+    html = str(cells.cell([Button(ACTIONS["delete"], url, "Delete <b>?")], row_url))
+    assert "&lt;y&gt;" in html and "Delete &lt;b&gt;?" in html and "\x00" not in html
+    assert ("data-confirm-password" in html) is needs_password
+
+
+def test_the_status_menu_offers_the_statuses_the_person_may_see():
+    from apps.clusters.inventory.lists import status_choices
+
+    bank = build_bank()
+    cluster = bank["cluster"]
+    admin, payments = UserFactory(is_superuser=True), UserFactory()
+    grant(payments, "viewer", project=bank["payments"])
+    assert status_choices(admin, cluster, "Pod") == ["CrashLoopBackOff", "Pending", "Running"]
+    assert status_choices(payments, cluster, "Pod") == ["Running"]
+    assert status_choices(admin, cluster, "ConfigMap") == []
+    assert status_choices(UserFactory(), cluster, "Pod") == []

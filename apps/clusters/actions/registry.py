@@ -91,9 +91,15 @@ class Action:
         """The action's URL for one object: reversed once per action, cluster and kind with stand-ins for the
         namespace and name, which are then put in quoted as ``reverse`` quotes them (a list page asks for
         hundreds of these)."""
-        pattern = _url_pattern(self.url_name, cluster.pk, kind.lower(), get_script_prefix(), get_urlconf())
-        ns = namespace or CLUSTER_SCOPED
-        return pattern.replace(_NS, quote(ns, safe=_SAFE)).replace(_NAME, quote(name, safe=_SAFE))
+        return fill(self.url_pattern(cluster, kind), namespace, name)
+
+    def url_pattern(self, cluster, kind: str) -> str:
+        return _url_pattern(self.url_name, cluster.pk, kind.lower(), get_script_prefix(), get_urlconf())
+
+
+def fill(pattern: str, namespace: str, name: str) -> str:
+    """An action URL from its pattern (``Action.url_pattern``) for one object."""
+    return pattern.replace(_NS, quote(namespace or CLUSTER_SCOPED, safe=_SAFE)).replace(_NAME, quote(name, safe=_SAFE))
 
 
 ACTIONS: dict[str, Action] = {
@@ -277,16 +283,62 @@ def permitted_actions(
 ) -> list[Button]:
     """The actions ``user`` may take on this object, in the order the buttons show. ``detail=False`` (list rows)
     leaves out the facts the confirmation shows that cost a query."""
-    summary = {**(summary or {}), **facts(cluster, kind, name, summary or {})}
-    buttons = []
-    for action in ACTIONS.values():
-        if action.when is not None and not action.when(summary or {}):
-            continue
-        if action.permits(user, cluster, kind, namespace, name):
-            confirm = str(action.confirm) % {"name": name} if action.confirm else ""
-            facts_text = _detail(action, cluster, kind, name, summary) if confirm and detail else ""
-            buttons.append(Button(action, action.url(cluster, kind, namespace, name), confirm, facts_text))
-    return buttons
+    return RowActions(user, cluster, kind, detail=detail)(namespace, name, summary)
+
+
+class RowActions:
+    """``permitted_actions`` for the many rows of one kind in one cluster (a list page).
+
+    Whether a person may take an action depends on the kind and the place only (``access.place_of``: the
+    namespace, or the cluster), so it is decided once per place, not once per row; what depends on the row
+    (its URL, its summary's ``when``, the confirmation naming it) is worked out per row.
+    """
+
+    def __init__(self, user, cluster, kind: str, *, detail: bool = False):
+        self.user, self.cluster, self.kind, self.detail = user, cluster, kind, detail
+        self._by_place: dict[str | None, list[Action]] = {}
+        self._patterns: dict[str, str] = {}
+        self._confirms: dict[str, str] = {}
+
+    def permitted_here(self, namespace: str, name: str) -> list[Action]:
+        place = access.place_of(self.kind, namespace, name)
+        found = self._by_place.get(place)
+        if found is None:
+            found = self._by_place[place] = [
+                action
+                for action in ACTIONS.values()
+                if action.permits(self.user, self.cluster, self.kind, namespace, name)
+            ]
+        return found
+
+    def __call__(self, namespace: str, name: str, summary: dict | None = None) -> list[Button]:
+        actions = self.permitted_here(namespace, name)
+        if not actions:
+            return []
+        summary = summary or {}
+        if any(action.when is not None for action in actions):
+            summary = {**summary, **facts(self.cluster, self.kind, name, summary)}
+        buttons = []
+        for action in actions:
+            if action.when is not None and not action.when(summary):
+                continue
+            confirm = self._confirm(action) % {"name": name} if action.confirm else ""
+            facts_text = _detail(action, self.cluster, self.kind, name, summary) if confirm and self.detail else ""
+            buttons.append(Button(action, fill(self._pattern(action), namespace, name), confirm, facts_text))
+        return buttons
+
+    def _pattern(self, action: Action) -> str:
+        found = self._patterns.get(action.name)
+        if found is None:
+            found = self._patterns[action.name] = action.url_pattern(self.cluster, self.kind)
+        return found
+
+    def _confirm(self, action: Action) -> str:
+        # The question in the reader's language, translated once per page rather than once per row.
+        found = self._confirms.get(action.name)
+        if found is None:
+            found = self._confirms[action.name] = str(action.confirm)
+        return found
 
 
 def target(user, action_name: str, cluster_id: int, kind_slug: str, namespace: str, name: str) -> Target:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q
 from django.db.models.fields.json import KT
 from django.utils.translation import gettext as _
@@ -147,6 +148,31 @@ def resource_listing(user, cluster, kind: str, params) -> Listing:
     return Listing(found, total, page, pages, error)
 
 
+# The distinct statuses of a kind by skipping through the (cluster, kind, status) index: one probe per status instead
+# of reading every row's entry (15,000 pods have three or four statuses).
+_DISTINCT_STATUSES = """
+WITH RECURSIVE found(status) AS (
+    (SELECT status FROM clusters_resource WHERE cluster_id = %(cluster)s AND kind = %(kind)s AND status > ''
+     ORDER BY status LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.status FROM clusters_resource r
+            WHERE r.cluster_id = %(cluster)s AND r.kind = %(kind)s AND r.status > found.status
+            ORDER BY r.status LIMIT 1)
+    FROM found WHERE found.status IS NOT NULL
+)
+SELECT status FROM found WHERE status IS NOT NULL LIMIT 1000
+"""
+
+
 def status_choices(user, cluster, kind: str) -> list[str]:
+    """The statuses the status filter offers: those of the rows of ``kind`` the user may see."""
+    where = access.resources_q(user, cluster, kind)
+    if where is None:
+        return []
+    if not where:
+        # Every row of the kind is visible.
+        with connection.cursor() as cursor:
+            cursor.execute(_DISTINCT_STATUSES, {"cluster": cluster.pk, "kind": kind})
+            return sorted(status for (status,) in cursor.fetchall())
     rows = access.resources(user, cluster, kind).exclude(status="").values_list("status", flat=True).distinct()
     return sorted(rows.order_by())

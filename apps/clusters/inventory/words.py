@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from django.utils.html import format_html
+from django.utils.translation import get_language, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 GOOD = frozenset(
     {"Running", "Available", "Ready", "Active", "Bound", "Complete", "Accepted", "Programmed", "Scheduled", "Normal"}
@@ -83,6 +84,12 @@ def status_html(status: str):
     """The label with Kubernetes' own word in the tooltip and in ``data-word``."""
     if not status:
         return "—"
+    return _status_html(str(status), get_language())
+
+
+@lru_cache(maxsize=512)
+def _status_html(status: str, _language: str):
+    # A list page shows the same few statuses on every row: worked out once per status and language.
     return format_html('<span title="{}" data-word="{}">{}</span>', status, status, status_label(status))
 
 

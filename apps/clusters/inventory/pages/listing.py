@@ -13,9 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from apps.accounts import access
-from apps.clusters.actions.registry import permitted_actions
 from apps.clusters.inventory import lists
 from apps.clusters.inventory.pages.nav import cluster_context
+from apps.clusters.inventory.pages.row_actions import ActionCells
 from apps.clusters.inventory.pages.tables import COLUMNS, KIND_LABELS, STATUS_HEADER, WIDE_COLUMN
 from apps.clusters.inventory.related import decorate
 from apps.clusters.inventory.words import bytes_words, cpu_words
@@ -65,6 +65,7 @@ def resource_list(request, cluster_id: int, kind_slug: str):
     columns = COLUMNS.get(kind.kind, [])
     base = reverse("clusters:resource_list", args=[cluster.pk, kind_slug])
     wide = WIDE_COLUMN.get(kind.kind)
+    cells = ActionCells(request, cluster, kind.kind)
     for row in decorate(listing.rows):
         row.cells = [(str(getter(row)), label == wide) for label, getter in columns]
         row.url = f"{base}{quote(row.ns_arg)}/{quote(row.name)}/"
@@ -81,13 +82,8 @@ def resource_list(request, cluster_id: int, kind_slug: str):
                 else ""
             )
         # Row actions behind the same capabilities as the detail page's buttons (the scale form stays there).
-        row.actions = [
-            button
-            for button in permitted_actions(
-                user, cluster, kind.kind, row.namespace, row.name, row.summary, detail=False
-            )
-            if button.action.widget in ("link", "post") or button.action.name == "scale"
-        ]
+        row.actions = cells.buttons(row.namespace, row.name, row.summary)
+        row.actions_html = cells.cell(row.actions, row.url)
     if kind.kind == "Node":
         node_usage(user, cluster, listing.rows)
     filters = {key: params[key] for key in FILTER_KEYS if params[key]}
