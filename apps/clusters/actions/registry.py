@@ -319,12 +319,15 @@ class RowActions:
         if any(action.when is not None for action in actions):
             summary = {**summary, **facts(self.cluster, self.kind, name, summary)}
         buttons = []
+        ns_quoted, name_quoted = quote(namespace or CLUSTER_SCOPED, safe=_SAFE), quote(name, safe=_SAFE)
         for action in actions:
             if action.when is not None and not action.when(summary):
                 continue
-            confirm = self._confirm(action) % {"name": name} if action.confirm else ""
+            question = self._confirm(action)
+            confirm = question % {"name": name} if question else ""
             facts_text = _detail(action, self.cluster, self.kind, name, summary) if confirm and self.detail else ""
-            buttons.append(Button(action, fill(self._pattern(action), namespace, name), confirm, facts_text))
+            url = self._pattern(action).replace(_NS, ns_quoted).replace(_NAME, name_quoted)
+            buttons.append(Button(action, url, confirm, facts_text))
         return buttons
 
     def _pattern(self, action: Action) -> str:

@@ -66,8 +66,10 @@ def resource_list(request, cluster_id: int, kind_slug: str):
     base = reverse("clusters:resource_list", args=[cluster.pk, kind_slug])
     wide = WIDE_COLUMN.get(kind.kind)
     cells = ActionCells(request, cluster, kind.kind)
+    # Which column wraps, decided once (comparing lazily translated labels on every row costs a translation each).
+    getters = [(getter, label == wide) for label, getter in columns]
     for row in decorate(listing.rows):
-        row.cells = [(str(getter(row)), label == wide) for label, getter in columns]
+        row.cells = [(str(getter(row)), is_wide) for getter, is_wide in getters]
         row.url = f"{base}{quote(row.ns_arg)}/{quote(row.name)}/"
         if kind.kind == "Event":
             about_kind, about_name = (
