@@ -100,6 +100,22 @@ def _clean_test_redis(settings):
     get_redis.cache_clear()
 
 
+@pytest.fixture(scope="module")
+def module_db(django_db_setup, django_db_blocker):
+    """Rows made once for all the tests of a module, rolled back after its last test.
+
+    For the large parametrised sweeps (tests/security), which otherwise build the same bank of objects for each of
+    hundreds of cases. A module fixture that writes rows asks for this one; each test still runs in its own
+    savepoint (``django_db``), so what a test writes is undone after it, and what the module's fixtures wrote stays
+    until the module ends. Not for modules with transactional tests (their TRUNCATE would empty these rows).
+    """
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
 def registered_cluster(sandbox, db):
     """The sandbox registered the way an operator registers a cluster: Kubemate's own identity, not admin."""

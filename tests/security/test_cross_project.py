@@ -25,8 +25,9 @@ SECRET_NAME = "zz-lending-only"
 PRIVATE = "LENDING-PRIVATE-7Q"
 
 
-@pytest.fixture
-def bank_with_every_kind():
+@pytest.fixture(scope="module")
+def bank_with_every_kind(module_db):
+    """Built once for the module's 240 cases (tests/conftest.py, module_db)."""
     bank = build_bank()
     cluster = bank["cluster"]
     for kind in NAMESPACED:
@@ -36,7 +37,7 @@ def bank_with_every_kind():
     return bank
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def member(bank_with_every_kind):
     user = UserFactory(username="pat")
     grant(user, "project-owner", project=bank_with_every_kind["payments"])

@@ -88,11 +88,23 @@ def hostile_cluster(payload: str):
     return cluster
 
 
+@pytest.fixture(scope="module")
+def hostile_clusters(module_db):
+    """One hostile cluster per payload, built once for the module's 230 cases."""
+    clusters = {}
+    for payload, (text, _active) in PAYLOADS.items():
+        cluster = hostile_cluster(text)
+        cluster.name = f"hostile-{payload}"  # every bank is built as prod-sh, and cluster names are unique
+        cluster.save(update_fields=["name"])
+        clusters[payload] = cluster
+    return clusters
+
+
 @pytest.mark.parametrize("kind", [k.kind for k in KINDS])
 @pytest.mark.parametrize("payload", list(PAYLOADS))
-def test_every_page_of_every_kind_shows_cluster_text_as_text(payload, kind):
+def test_every_page_of_every_kind_shows_cluster_text_as_text(hostile_clusters, payload, kind):
     text, active = PAYLOADS[payload]
-    cluster = hostile_cluster(text)
+    cluster = hostile_clusters[payload]
     browser = login(Client(), AdminFactory())
     rows = list(Resource.objects.filter(cluster=cluster, kind=kind))
     assert rows, f"the hostile cluster has no {kind}"
@@ -109,9 +121,9 @@ def test_every_page_of_every_kind_shows_cluster_text_as_text(payload, kind):
 
 
 @pytest.mark.parametrize("payload", list(PAYLOADS))
-def test_cluster_wide_pages_show_cluster_text_as_text(payload):
+def test_cluster_wide_pages_show_cluster_text_as_text(hostile_clusters, payload):
     text, active = PAYLOADS[payload]
-    cluster = hostile_cluster(text)
+    cluster = hostile_clusters[payload]
     browser = login(Client(), AdminFactory(), recent_auth=True)
     pages = [
         reverse("dashboard"),

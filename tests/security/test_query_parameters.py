@@ -58,15 +58,20 @@ PAGE_PARAMS = {
 AUDIT_PARAMS = ("actor", "action", "cluster", "namespace", "object", "result", "since", "until", "page")
 
 
-@pytest.fixture
-def admin():
+@pytest.fixture(scope="module")
+def admin(module_db):
     return login(Client(), AdminFactory())
+
+
+@pytest.fixture(scope="module")
+def bank(module_db):
+    """Built once for the module's cases (tests/conftest.py, module_db)."""
+    return build_bank()
 
 
 @pytest.mark.parametrize("value", VALUES, ids=lambda v: repr(v)[:40])
 @pytest.mark.parametrize("page", list(PAGE_PARAMS))
-def test_inventory_lists_answer_every_filter_value(admin, page, value):
-    bank = build_bank()
+def test_inventory_lists_answer_every_filter_value(admin, bank, page, value):
     slug, params = PAGE_PARAMS[page]
 
     answers = {name: admin.get(list_url(bank["cluster"], slug), {name: value}).status_code for name in params}
@@ -93,8 +98,7 @@ def test_the_audit_log_and_its_export_answer_every_filter_value(admin, value):
 
 
 @pytest.mark.parametrize("value", VALUES, ids=lambda v: repr(v)[:40])
-def test_access_and_job_pages_answer_every_parameter_value(admin, value):
-    bank = build_bank()
+def test_access_and_job_pages_answer_every_parameter_value(admin, bank, value):
     pages = {
         "my access": (reverse("accounts:my_access"), ("cluster", "namespace")),
         "jobs": (reverse("core:job_list"), ("page", "status", "kind")),
