@@ -103,7 +103,7 @@ def hostile_clusters(module_db):
 @pytest.mark.parametrize("kind", [k.kind for k in KINDS])
 @pytest.mark.parametrize("payload", list(PAYLOADS))
 def test_every_page_of_every_kind_shows_cluster_text_as_text(hostile_clusters, payload, kind):
-    text, active = PAYLOADS[payload]
+    active = PAYLOADS[payload][1]
     cluster = hostile_clusters[payload]
     browser = login(Client(), AdminFactory())
     rows = list(Resource.objects.filter(cluster=cluster, kind=kind))
@@ -122,7 +122,7 @@ def test_every_page_of_every_kind_shows_cluster_text_as_text(hostile_clusters, p
 
 @pytest.mark.parametrize("payload", list(PAYLOADS))
 def test_cluster_wide_pages_show_cluster_text_as_text(hostile_clusters, payload):
-    text, active = PAYLOADS[payload]
+    active = PAYLOADS[payload][1]
     cluster = hostile_clusters[payload]
     browser = login(Client(), AdminFactory(), recent_auth=True)
     pages = [
