@@ -32,6 +32,8 @@ system-packages: ## Install the Debian packages Kubemate needs, when missing
 	test -x /usr/bin/prometheus || missing="$$missing prometheus"; \
 	{ test -x /usr/bin/prometheus-alertmanager && test -x /usr/bin/amtool; } || missing="$$missing prometheus-alertmanager"; \
 	test -x /usr/sbin/slapd || missing="$$missing slapd"; \
+	test -x /usr/sbin/rsyslogd || missing="$$missing rsyslog"; \
+	test -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so || test -e /usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_gtls.so || missing="$$missing rsyslog-gnutls"; \
 	command -v ldapadd >/dev/null || missing="$$missing ldap-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	command -v g++ >/dev/null || missing="$$missing g++"; \
@@ -100,7 +102,7 @@ format: venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff format .
 
 test: deps services lint sandbox-build decrypt-build agent-build agent-test ai-build ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
-	$(PY) -m pytest
+	$(PY) -m pytest --junitxml=.run/test-report.xml
 
 agent-build: ## Build the static host agent (agent/, cached by version under ~/.cache/kubemate/agent)
 	agent/build.sh

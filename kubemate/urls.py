@@ -30,6 +30,7 @@ urlpatterns = [
     path("cicd/", include("apps.cicd.urls")),
     path("backups/", include("apps.backups.urls")),
     path("ai/", include("apps.ai.urls")),
+    path("compliance/", include("apps.compliance.urls")),
     path("", dashboard.dashboard, name="dashboard"),
     path("dashboard/facts/", dashboard.dashboard_facts, name="dashboard_facts"),
     path("", include("apps.core.urls")),

@@ -77,6 +77,8 @@ def _builtin_rows(request):
     import_module("apps.cicd.migrations.0002_beat_entries").schedule(apps, None)
     import_module("apps.backups.migrations.0002_beat_entries").schedule(apps, None)
     import_module("apps.ai.migrations.0004_operations_kb_schedule").schedule(apps, None)
+    import_module("apps.accounts.migrations.0017_audit_forward").grant(apps, None)
+    import_module("apps.compliance.migrations.0002_forward_audit_schedule").schedule(apps, None)
 
 
 @pytest.fixture(autouse=True)

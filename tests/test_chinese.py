@@ -49,6 +49,7 @@ ALLOWED_WORDS = """
     initial-advertise-peer-urls etcd-nightly backup-store prod
     AI GPUs MIG NVIDIA NVIDIA's DCGM Ollama vLLM OpenAI OpenAI-compatible Milvus HTML Markdown Word docx pdf txt md
     Docker Hub Hugging Face ResourceQuota ResourceQuotas ReadWriteOnce ReadWriteMany llama.cpp SmolLM2
+    SIEM syslog RFC CEF ArcSight rsyslog syslog-ng Splunk QRadar
 """
 ALLOWED = frozenset(ALLOWED_WORDS.split()) | {
     "English",  # the language switcher names each language in itself

@@ -35,6 +35,7 @@ from apps.backups.models import Target as BackupTarget
 from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException, Stage
 from apps.cicd.models import Run as PipelineRun
 from apps.clusters.models import Cluster, Resource
+from apps.compliance.models import SyslogDestination
 from apps.core import crypto
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
@@ -389,6 +390,12 @@ ROUTES: dict[str, Route] = {
     "backups:etcd_access": Route(cluster, post=True),
     "backups:velero_namespace": Route(cluster, **MANAGED_ACTION),
     "backups:database_plan_create": Route(post=True),
+    # Compliance: audit forwarding (platform administrators).
+    "compliance:destination_list": Route(),
+    "compliance:destination_create": Route(post=True),
+    "compliance:destination_edit": Route(lambda w: {"pk": w.syslog_destination.pk}, post=True),
+    "compliance:destination_delete": Route(lambda w: {"pk": w.syslog_destination.pk}, **MANAGED_ACTION),
+    "compliance:destination_test": Route(lambda w: {"pk": w.syslog_destination.pk}, **MANAGED_ACTION),
     # AI.
     "ai:home": Route(),
     "ai:gpu_home": Route(),
@@ -463,6 +470,7 @@ GUARDED = (
     PipelineRun,
     ScanException,
     BackupTarget,
+    SyslogDestination,
     BackupPlan,
     Backup,
     BackupRestore,
@@ -540,6 +548,8 @@ def world(db):
     inspection_world(w, admin)
     cicd_world(w, admin)
     backups_world(w, admin)
+    # A syslog receiver that answers nothing (port 9): a test event sent there fails, it never leaves the machine.
+    w.syslog_destination = SyslogDestination.objects.create(name="siem", host="127.0.0.1", port=9, transport="tcp")
     ai_world(w, admin)
     w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]
     w.browsers = {

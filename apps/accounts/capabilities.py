@@ -89,6 +89,7 @@ AI_KNOWLEDGE = "ai.knowledge"
 AI_ASK = "ai.ask"
 AI_ADMIN = "ai.admin"
 AUDIT_VIEW = "audit.view"
+AUDIT_FORWARD = "audit.forward"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
 CLUSTERS_MANAGE = "clusters.manage"
@@ -478,6 +479,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         platform=True,
     ),
     Capability(AUDIT_VIEW, "platform", _("View the audit log"), platform=True),
+    # Where the audit log goes beyond the console (the SIEM's syslog receivers): dangerous, since pointing it
+    # elsewhere, or stopping it, hides what happens next from the bank's security team.
+    Capability(AUDIT_FORWARD, "platform", _("Forward the audit log to the SIEM"), platform=True, dangerous=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
     Capability(CLUSTERS_MANAGE, "platform", _("Register and configure clusters"), platform=True),

@@ -852,7 +852,7 @@ class Sandbox:
         log(f"demo content applied in {time.monotonic() - t:.1f}s")
 
     # ---------------------------------------------------------------- down
-    def stop_processes(self) -> list[str]:
+    def stop_processes(self, how: signal.Signals = signal.SIGTERM) -> list[str]:
         stopped = []
         pids = self.pids()
         for comp in reversed(COMPONENTS):
@@ -861,7 +861,7 @@ class Sandbox:
                 continue
             if not pid_alive(pid) or not pid_belongs(pid, self.run_dir):
                 continue
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, how)
             stopped.append(f"{comp}({pid})")
         deadline = time.monotonic() + 15
         for comp in reversed(COMPONENTS):
@@ -874,11 +874,11 @@ class Sandbox:
                 os.kill(pid, signal.SIGKILL)
         return stopped
 
-    def down(self) -> None:
+    def down(self, kill: bool = False) -> None:
         if not self.run_dir.exists():
             log(f"{self.name}: nothing to stop ({self.run_dir} does not exist)")
             return
-        stopped = self.stop_processes()
+        stopped = self.stop_processes(signal.SIGKILL if kill else signal.SIGTERM)
         log(f"{self.name}: stopped {', '.join(stopped) or 'nothing (no live process)'}")
         shutil.rmtree(self.run_dir, ignore_errors=True)
         log(f"{self.name}: removed {self.run_dir}")
@@ -1316,6 +1316,11 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--timeout", type=float, default=180, help="seconds to wait for each readiness step")
     p_down = sub.add_parser("down", help="stop a sandbox and remove its run folder")
     p_down.add_argument("--name", default="demo")
+    p_down.add_argument(
+        "--kill",
+        action="store_true",
+        help="kill at once instead of waiting up to 15 s for a graceful stop (a throw-away sandbox whose folder goes)",
+    )
     p_status = sub.add_parser("status", help="print component state, apiserver URL, node count")
     p_status.add_argument("--name", default="demo")
     p_status.add_argument("--json", action="store_true")
@@ -1328,7 +1333,7 @@ def main(argv: list[str] | None = None) -> int:
         sb.up(args.nodes, args.demo, args.timeout)
         return 0
     if args.cmd == "down":
-        sb.down()
+        sb.down(kill=args.kill)
         return 0
     return print_status(sb, args.json)
 

@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "apps.cicd",
     "apps.backups",
     "apps.ai",
+    "apps.compliance",
 ]
 
 MIDDLEWARE = [

@@ -4,58 +4,21 @@ and key, the last two encrypted) takes and checks a snapshot; without the client
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from apps.backups import etcd, services
 from apps.backups.models import EtcdAccess
 from apps.core.deferred import Failure
 from tests.plugins.s3 import built_binary
 from tests.plugins.served import free_port, wait
+from tests.tls import cert_pem, certificate, key_pem, new_key
 
 pytestmark = pytest.mark.django_db
-
-
-def _key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem(key) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def _cert(subject: str, key, issuer_key, issuer: x509.Name | None, *, ca=False, server=False) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    elif not ca:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def _write(path: Path, text: str) -> str:
@@ -67,15 +30,15 @@ def _write(path: Path, text: str) -> str:
 @pytest.fixture(scope="module")
 def tls_etcd():
     folder = Path(tempfile.mkdtemp(prefix="kubemate-etcd-tls-"))
-    ca_key, server_key, client_key = _key(), _key(), _key()
-    ca = _cert("kubemate-test-etcd-ca", ca_key, ca_key, None, ca=True)
-    server = _cert("etcd", server_key, ca_key, ca.subject, server=True)
-    client = _cert("kubemate-backup", client_key, ca_key, ca.subject)
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+    ca_key, server_key, client_key = new_key(), new_key(), new_key()
+    ca = certificate("kubemate-test-etcd-ca", ca_key, ca_key, None, ca=True)
+    server = certificate("etcd", server_key, ca_key, ca.subject, server=True)
+    client = certificate("kubemate-backup", client_key, ca_key, ca.subject)
+    ca_pem = cert_pem(ca)
     files = {
         "ca": _write(folder / "ca.pem", ca_pem),
-        "cert": _write(folder / "server.pem", server.public_bytes(serialization.Encoding.PEM).decode()),
-        "key": _write(folder / "server-key.pem", _pem(server_key)),
+        "cert": _write(folder / "server.pem", cert_pem(server)),
+        "key": _write(folder / "server-key.pem", key_pem(server_key)),
     }
     client_port, peer_port = free_port(), free_port()
     url, peer = f"https://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
@@ -94,8 +57,8 @@ def tls_etcd():
     access = etcd.Access(
         (url,),
         ca_pem=ca_pem,
-        cert_pem=client.public_bytes(serialization.Encoding.PEM).decode(),
-        key_pem=_pem(client_key),
+        cert_pem=cert_pem(client),
+        key_pem=key_pem(client_key),
     )
     try:
         wait(lambda: _answers(access), 30, "the TLS etcd to answer")
