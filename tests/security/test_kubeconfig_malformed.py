@@ -7,6 +7,7 @@ the registration form, uploaded, and given to the parser the connection test use
 import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from apps.clusters.models import Cluster
@@ -98,9 +99,10 @@ def registration(**overrides) -> dict:
     return data | overrides
 
 
-@pytest.fixture
-def admin_browser(client):
-    return login(client, AdminFactory(), recent_auth=True)
+@pytest.fixture(scope="module")
+def admin_browser(module_db):
+    """One signed-in administrator for the module's cases (tests/conftest.py, module_db)."""
+    return login(Client(), AdminFactory(), recent_auth=True)
 
 
 @pytest.mark.parametrize("how", ["pasted", "uploaded"])

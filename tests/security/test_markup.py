@@ -100,12 +100,17 @@ def hostile_clusters(module_db):
     return clusters
 
 
+@pytest.fixture(scope="module")
+def admin_browser(module_db):
+    return login(Client(), AdminFactory())
+
+
 @pytest.mark.parametrize("kind", [k.kind for k in KINDS])
 @pytest.mark.parametrize("payload", list(PAYLOADS))
-def test_every_page_of_every_kind_shows_cluster_text_as_text(hostile_clusters, payload, kind):
+def test_every_page_of_every_kind_shows_cluster_text_as_text(hostile_clusters, admin_browser, payload, kind):
     active = PAYLOADS[payload][1]
     cluster = hostile_clusters[payload]
-    browser = login(Client(), AdminFactory())
+    browser = admin_browser
     rows = list(Resource.objects.filter(cluster=cluster, kind=kind))
     assert rows, f"the hostile cluster has no {kind}"
     pages = [list_url(cluster, lists.SLUG_OF[kind]), *(detail_url(row) for row in rows[:3])]

@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from django.test import Client
 from django.urls import reverse
 
 from apps.clusters.models import Cluster
@@ -147,11 +148,12 @@ FIELDS = {
 }
 
 
-@pytest.fixture
-def manager_client(client, admin_user):
+@pytest.fixture(scope="module")
+def manager_client(module_db):
+    """One platform administrator for the module's 200 registration cases (tests/conftest.py, module_db)."""
     manager = UserFactory(username="cluster-manager")
     grant(manager, "platform-admin")
-    return login(client, manager, recent_auth=True)
+    return login(Client(), manager, recent_auth=True)
 
 
 @pytest.mark.parametrize("host", HOSTS)

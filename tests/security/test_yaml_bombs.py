@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from apps.clusters.models import Cluster
@@ -30,9 +31,10 @@ REFUSED = re.compile(
 UNREACHED = ("cannot reach", "could not connect", "refused the connection", "unreachable")
 
 
-@pytest.fixture
-def admin_browser(client):
-    return login(client, AdminFactory(), recent_auth=True)
+@pytest.fixture(scope="module")
+def admin_browser(module_db):
+    """One signed-in administrator for the module's cases (tests/conftest.py, module_db)."""
+    return login(Client(), AdminFactory(), recent_auth=True)
 
 
 def editor(cluster) -> str:
