@@ -226,7 +226,13 @@ def test_cancelled_pipeline_run_stops_its_task_runs(sandbox, tekton, repository)
 
     condition = done_condition(run)
     assert (condition["status"], condition["reason"]) == ("False", "Cancelled"), condition
-    clone = tekton.taskruns(run)["clone"]
+
+    def clone_done():
+        # The TaskRun's own reconciler writes its status, which may land just after the PipelineRun's.
+        clone = tekton.taskruns(run)["clone"]
+        return clone if done_condition(clone) else None
+
+    clone = tekton.wait_for(clone_done, 30, "the clone TaskRun's done condition")
     assert done_condition(clone)["reason"] == "TaskRunCancelled"
     assert "build" not in tekton.taskruns(run)
     # keep-pod-on-cancel is off in the release's feature-flags: the controller deletes the pod
