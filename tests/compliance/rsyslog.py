@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -67,8 +68,6 @@ class Rsyslog:
             time.sleep(0.1)
 
     def _listening(self) -> bool:
-        import socket
-
         for port in (self.tls_port, self.tcp_port):
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) != 0:

@@ -91,15 +91,20 @@ class Action:
         """The action's URL for one object: reversed once per action, cluster and kind with stand-ins for the
         namespace and name, which are then put in quoted as ``reverse`` quotes them (a list page asks for
         hundreds of these)."""
-        return fill(self.url_pattern(cluster, kind), namespace, name)
+        return fill(self.url_pattern(cluster, kind), *quoted(namespace, name))
 
     def url_pattern(self, cluster, kind: str) -> str:
         return _url_pattern(self.url_name, cluster.pk, kind.lower(), get_script_prefix(), get_urlconf())
 
 
-def fill(pattern: str, namespace: str, name: str) -> str:
-    """An action URL from its pattern (``Action.url_pattern``) for one object."""
-    return pattern.replace(_NS, quote(namespace or CLUSTER_SCOPED, safe=_SAFE)).replace(_NAME, quote(name, safe=_SAFE))
+def quoted(namespace: str, name: str) -> tuple[str, str]:
+    """A namespace and name as ``reverse`` puts them in a URL ("-" for a cluster-scoped object)."""
+    return quote(namespace or CLUSTER_SCOPED, safe=_SAFE), quote(name, safe=_SAFE)
+
+
+def fill(pattern: str, namespace_quoted: str, name_quoted: str) -> str:
+    """An action URL from its pattern (``Action.url_pattern``) and the object's ``quoted`` namespace and name."""
+    return pattern.replace(_NS, namespace_quoted).replace(_NAME, name_quoted)
 
 
 ACTIONS: dict[str, Action] = {
@@ -319,14 +324,14 @@ class RowActions:
         if any(action.when is not None for action in actions):
             summary = {**summary, **facts(self.cluster, self.kind, name, summary)}
         buttons = []
-        ns_quoted, name_quoted = quote(namespace or CLUSTER_SCOPED, safe=_SAFE), quote(name, safe=_SAFE)
+        ns_quoted, name_quoted = quoted(namespace, name)
         for action in actions:
             if action.when is not None and not action.when(summary):
                 continue
             question = self._confirm(action)
             confirm = question % {"name": name} if question else ""
             facts_text = _detail(action, self.cluster, self.kind, name, summary) if confirm and self.detail else ""
-            url = self._pattern(action).replace(_NS, ns_quoted).replace(_NAME, name_quoted)
+            url = fill(self._pattern(action), ns_quoted, name_quoted)
             buttons.append(Button(action, url, confirm, facts_text))
         return buttons
 

@@ -42,6 +42,8 @@ class DestinationForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             del self.fields["from_start"]
+        else:
+            self.initial.setdefault("port", 6514)  # syslog over TLS (RFC 5425)
         self.fields["ca_pem"].max_length = MAX_PEM
 
     def clean_name(self):

@@ -124,7 +124,7 @@ def create(user, destination: SyslogDestination, *, from_start: bool, request=No
 
 def update(user, destination: SyslogDestination, changed: list[str], *, request=None) -> SyslogDestination:
     with transaction.atomic():
-        destination.save(update_fields=[*(f for f in EDITABLE), "updated_at"])
+        destination.save(update_fields=[*EDITABLE, "updated_at"])
         audit.record(
             actor=user,
             action="compliance.syslog_update",

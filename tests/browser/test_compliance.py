@@ -1,0 +1,60 @@
+"""The audit forwarding page as a platform administrator sees it: one receiver up to date, one failing with the
+reason in the reader's language, and the form; in English and Chinese."""
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from apps.compliance.forwarding import services
+from apps.compliance.models import SyslogDestination
+from apps.core import deferred
+from tests.factories import AdminFactory
+from tests.helpers import sign_in_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WORDS = {
+    "en": {"title": "Audit forwarding", "failing": "not receiving", "ok": "receiving", "error": "could not be reached"},
+    "zh-hans": {"title": "审计转发", "failing": "未在接收", "ok": "接收中", "error": "无法连接"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_page_shows_each_receiver_its_lag_and_why_one_fails(page, screenshot, live_server, language):
+    words = WORDS[language]
+    admin = AdminFactory()
+    head = services.head_seq()
+    SyslogDestination.objects.create(
+        name="qradar", host="siem.bank.example", port=6514, cursor=head, delivered_at=timezone.now()
+    )
+    SyslogDestination.objects.create(
+        name="splunk-dr",
+        host="10.20.30.40",
+        port=514,
+        transport="tcp",
+        format="cef",
+        cursor=max(head - 12, 0),
+        failing_since=timezone.now(),
+        last_error=deferred.text(
+            deferred.N_("The syslog receiver %(address)s could not be reached: %(error)s"),
+            address="10.20.30.40:514",
+            error="Connection refused",
+        ),
+    )
+    sign_in_page(page, admin)
+    page.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}])
+
+    page.goto("/compliance/siem/")
+    expect(page.locator("h2.page-title")).to_have_text(words["title"])
+    failing = page.locator("[data-testid=destination-row][data-destination=splunk-dr]")
+    expect(failing.locator("[data-testid=destination-failing]")).to_have_text(words["failing"])
+    expect(failing.locator("[data-testid=destination-error]")).to_contain_text(words["error"])
+    expect(failing.locator("[data-testid=destination-lag]")).to_be_visible()
+    ok = page.locator("[data-testid=destination-row][data-destination=qradar]")
+    expect(ok.locator("[data-testid=destination-ok]")).to_have_text(words["ok"])
+    screenshot(f"compliance-siem-{language}")
+
+    page.click("[data-testid=destination-create]")
+    expect(page.locator("[data-testid=destination-form]")).to_be_visible()
+    screenshot(f"compliance-siem-form-{language}")
