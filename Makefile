@@ -102,7 +102,7 @@ format: venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff format .
 
 test: deps services lint sandbox-build decrypt-build agent-build agent-test ai-build ## Run ruff and the whole test suite (starts PostgreSQL, Redis and a sandbox cluster)
-	$(PY) -m pytest --junitxml=.run/test-report.xml
+	$(PY) tests/shards.py
 
 agent-build: ## Build the static host agent (agent/, cached by version under ~/.cache/kubemate/agent)
 	agent/build.sh

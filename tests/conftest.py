@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.plugins.s3",
     "tests.plugins.velero",
     "tests.plugins.ai",
+    "tests.plugins.hydra",
 ]
 
 

@@ -5,6 +5,7 @@ Every path that changes those rows ends in a model signal (changes.py), which mu
 - a web request, the console's pages and Django admin alike: the signed-in user, set by ``ActorMiddleware``;
 - the console's services: the actor they are given (``service`` below), and they write their own event;
 - the directory sign-in: ``DIRECTORY_SYNC`` (apps/accounts/directory.py);
+- single sign-on: ``SSO_SYNC`` (apps/accounts/oidc/backend.py);
 - code that knows better: ``with acting_as(user)`` or ``acting_as(name="...")``;
 - anything else is named after its process: ``manage.py <command> (<OS user>)`` for a management command
   (createsuperuser, changepassword, shell, the demo's commands), ``system`` for the worker and the rest.
@@ -25,6 +26,7 @@ from django.db import transaction
 
 SYSTEM = "system"
 DIRECTORY_SYNC = "ldap-sync"
+SSO_SYNC = "oidc-sync"
 MANAGE_PROGRAMS = ("manage.py", "django-admin", "django-admin.py")
 
 

@@ -179,3 +179,25 @@ class Preference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.time_zone or '-'}"
+
+
+class ExternalIdentity(models.Model):
+    """The single sign-on identity (the provider's ``iss`` and ``sub``) a console account signs in as.
+
+    Made at a person's first OpenID Connect sign-in (apps/accounts/oidc/backend.py). The subject, not the user
+    name or the e-mail address, finds the account again: a name reused at the provider never takes over someone
+    else's account, and a local account is never taken over by a provider that claims its name."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(_("issuer"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255)
+    created_at = models.DateTimeField(_("linked at"), auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(_("last sign-in"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("single sign-on identity")
+        verbose_name_plural = _("single sign-on identities")
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="accounts_identity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject}"

@@ -35,6 +35,8 @@ def record_logout(sender, request, user, **kwargs) -> None:
 
 
 def record_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    if "nonce" in credentials and "username" not in credentials:
+        return  # single sign-on: its callback (apps/accounts/oidc/views.py) writes the event with the reason
     name = _attempted_name(credentials.get("username"))
     audit.record(
         actor=None,

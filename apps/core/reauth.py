@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -32,6 +32,9 @@ from apps.core.errors import SENTENCE_HEADER
 from apps.core.models import AuditEvent
 
 REAUTH_AT_KEY = "kubemate_reauth_at"
+# Set at a single sign-on (apps/accounts/oidc): when the identity provider last authenticated the person. Such a
+# session has no password here; the provider confirms it again instead (/reauth/ sends them there).
+SSO_AUTH_TIME_KEY = "kubemate_sso_auth_time"
 
 
 def mark_recent_auth(request: HttpRequest) -> None:
@@ -44,6 +47,17 @@ def has_recent_auth(request: HttpRequest) -> bool:
     if not isinstance(proven_at, int | float):
         return False
     return 0 <= time.time() - proven_at <= settings.REAUTH_MAX_AGE_SECONDS
+
+
+def mark_proven_at(request: HttpRequest, proven_at: float) -> None:
+    """Remember a proof made elsewhere (the identity provider) at ``proven_at`` (seconds since the epoch)."""
+    request.session[REAUTH_AT_KEY] = min(float(proven_at), time.time())
+
+
+def signed_in_by_sso(request: HttpRequest) -> bool:
+    """Whether the session came from single sign-on, so the provider, not a password, proves the person again."""
+    session = getattr(request, "session", None)
+    return session is not None and SSO_AUTH_TIME_KEY in session
 
 
 def prove_password(request: HttpRequest, password: str) -> bool:
@@ -67,8 +81,9 @@ def prove_password(request: HttpRequest, password: str) -> bool:
 
 
 def needs_password(request: HttpRequest) -> bool:
-    """Whether a dangerous action pressed now would ask for the password (for the confirmation dialog)."""
-    return not has_recent_auth(request)
+    """Whether a dangerous action pressed now would ask for the password (for the confirmation dialog). A single
+    sign-on session has no password to type: the action sends them to the provider to confirm instead."""
+    return not has_recent_auth(request) and not signed_in_by_sso(request)
 
 
 def reauth_url(next_path: str) -> str:
@@ -107,6 +122,17 @@ def require_recent_auth(view):
             return HttpResponseClientRedirect(
                 reauth_url(htmx.current_url_abs_path or request.get_full_path()), status=204
             )
-        return HttpResponseRedirect(reauth_url(request.get_full_path()))
+        return HttpResponseRedirect(reauth_url(_return_path(request)))
 
     return wrapper
+
+
+def _return_path(request: HttpRequest) -> str:
+    """Where to come back after confirming: the page a form was posted from (a GET of the action's own URL would
+    not repeat the action), else the URL asked for."""
+    if request.method != "GET":
+        back = request.META.get("HTTP_REFERER", "")
+        if back and url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
+            parts = urlsplit(back)
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.get_full_path()

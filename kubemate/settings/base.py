@@ -415,3 +415,7 @@ KUBEMATE_VERSION = __version__  # kubemate/__init__.py, also pyproject.toml
 from kubemate.settings.ldap import ldap_settings  # noqa: E402
 
 globals().update(ldap_settings(os.environ, AUTHENTICATION_BACKENDS))
+# Optional OpenID Connect single sign-on (kubemate/settings/oidc.py); nothing changes without KUBEMATE_OIDC_ISSUER.
+from kubemate.settings.oidc import oidc_settings  # noqa: E402
+
+globals().update(oidc_settings(os.environ, AUTHENTICATION_BACKENDS))

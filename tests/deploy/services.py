@@ -53,6 +53,7 @@ def own_database_name(suffix: str) -> str:
 
 
 def redis_test_url() -> str:
-    """The Redis database the deployment tests' processes use (KUBEMATE_TEST_REDIS_URL, else db 13)."""
+    """The Redis database the deployment tests' processes use (KUBEMATE_TEST_DEPLOY_REDIS_URL, else
+    KUBEMATE_TEST_REDIS_URL, else db 13)."""
     base = services_env().get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    return os.environ.get("KUBEMATE_TEST_REDIS_URL") or f"{base}/13"
+    return os.environ.get("KUBEMATE_TEST_DEPLOY_REDIS_URL") or os.environ.get("KUBEMATE_TEST_REDIS_URL") or f"{base}/13"
