@@ -23,6 +23,8 @@ from apps.accounts.capabilities import WORKLOADS_VIEW
 from apps.clusters.inventory.attention import attention
 from apps.clusters.inventory.health import cluster_cards
 from apps.clusters.inventory.related import decorate
+from apps.compliance.approvals import services as approval_services
+from apps.compliance.models import ChangeRequest
 from apps.core import access as job_access
 from apps.core import health
 from apps.core.htmx import render, wants_partial
@@ -47,6 +49,7 @@ def _page(request: HttpRequest) -> HttpResponse:
         "problems": problems,
         "problem_total": problem_total,
         "jobs_to_look_at": jobs_to_look_at(request.user),
+        "approvals_waiting": approvals_waiting(request.user),
         "recent_revisions": recent_revisions(request.user),
         "facts": facts(request.user),
     }
@@ -73,6 +76,13 @@ def jobs_to_look_at(user, limit: int = 5) -> list[Job]:
     )
     failed = Q(status=Job.Status.FAILED, finished_at__gte=now - FAILED_JOBS_SINCE)
     return list(job_access.jobs(user).filter(stuck | failed)[:limit])
+
+
+def approvals_waiting(user, limit: int = 5) -> tuple[list[ChangeRequest], int]:
+    """Change requests waiting for this person's decision (four-eyes approval), oldest first, and how many."""
+    waiting = approval_services.pending_for(user).select_related("maker", "cluster").order_by("created_at")
+    rows = list(waiting[:limit])
+    return rows, (len(rows) if len(rows) < limit else waiting.count())
 
 
 def recent_revisions(user, limit: int = 5) -> list[Revision]:

@@ -24,6 +24,7 @@ from apps.accounts.capabilities import (
     AUDIT_VIEW,
     BACKUPS_ADMIN,
     BACKUPS_VIEW,
+    CHANGES_POLICIES,
     CICD_ADMIN,
     CICD_VIEW,
     INSPECTION_TARGETS,
@@ -62,7 +63,14 @@ SECTIONS = (
         ),
     ),
     NavSection(_("Clusters"), (NavItem(_("Clusters"), "clusters:cluster_list", "server-2"),)),
-    NavSection(_("Releases"), (NavItem(_("Releases"), "releases:release_list", "rocket"),)),
+    NavSection(
+        _("Releases"),
+        (
+            NavItem(_("Releases"), "releases:release_list", "rocket"),
+            # Everyone sees their own requests; approvers see what waits for them.
+            NavItem(_("Change requests"), "compliance:change_list", "checklist"),
+        ),
+    ),
     NavSection(
         _("Observability"),
         (
@@ -121,6 +129,7 @@ SECTIONS = (
             NavItem(_("Bindings"), "accounts:binding_list", "link", capability=PROJECTS_MANAGE),
             NavItem(_("Audit log"), "accounts:audit_list", "file-certificate", capability=AUDIT_VIEW),
             NavItem(_("Audit forwarding"), "compliance:destination_list", "broadcast", capability=AUDIT_FORWARD),
+            NavItem(_("Approval policies"), "compliance:policy_list", "shield-check", capability=CHANGES_POLICIES),
         ),
     ),
     NavSection(_("Administration"), (NavItem(_("Django admin"), "admin:index", "settings", superuser_only=True),)),

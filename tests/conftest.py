@@ -79,7 +79,9 @@ def _builtin_rows(request):
     import_module("apps.backups.migrations.0002_beat_entries").schedule(apps, None)
     import_module("apps.ai.migrations.0004_operations_kb_schedule").schedule(apps, None)
     import_module("apps.accounts.migrations.0017_audit_forward").grant(apps, None)
+    import_module("apps.accounts.migrations.0019_changes").grant(apps, None)
     import_module("apps.compliance.migrations.0002_forward_audit_schedule").schedule(apps, None)
+    import_module("apps.compliance.migrations.0004_expire_changes_schedule").schedule(apps, None)
 
 
 @pytest.fixture(autouse=True)
@@ -186,3 +188,38 @@ def inventory_sync(registered_cluster):
     for stop, thread in running:
         stop.set()
         thread.join(15)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Within the transactional tests (pytest-django runs them after the others), run those with
+    ``serialized_rollback`` first.
+
+    A transactional test without it ends by flushing the tables and sending post_migrate, which creates the content
+    types again under new ids. A serialized-rollback test after it reloads the rows saved when the test database
+    was made, whose content types carry the first ids: the insert meets the same (app, model) and fails. Run first,
+    each serialized test starts from the rows it saved (or the empty tables its predecessor's flush left)."""
+
+    def serialized_first(item) -> int:
+        marker = item.get_closest_marker("django_db")
+        transactional = marker is not None and marker.kwargs.get("transaction")
+        transactional = transactional or {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
+        if not transactional:
+            return 0
+        return 0 if marker is not None and marker.kwargs.get("serialized_rollback") else 1
+
+    groups = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (_django_group(item), serialized_first(item), groups[id(item)]))
+
+
+def _django_group(item) -> int:
+    """pytest-django's order: database tests in a transaction (0), transactional ones (1), the rest (2)."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if (marker is not None and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences"))) or (
+        {"transactional_db", "live_server"} & fixtures
+    ):
+        return 1
+    if marker is not None or "db" in fixtures:
+        return 0
+    return 2

@@ -176,8 +176,8 @@ class WebProcess:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or (on a busy machine) the master listens before its worker answers
             assert self.master.poll() is None, self.master.stderr.read().decode()[-3000:]
             assert time.monotonic() < deadline, "gunicorn did not answer within 60 s"
             time.sleep(0.2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -35,7 +36,7 @@ from apps.backups.models import Target as BackupTarget
 from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException, Stage
 from apps.cicd.models import Run as PipelineRun
 from apps.clusters.models import Cluster, Resource
-from apps.compliance.models import SyslogDestination
+from apps.compliance.models import ApprovalPolicy, ChangeRequest, SyslogDestination
 from apps.core import crypto
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
@@ -396,6 +397,19 @@ ROUTES: dict[str, Route] = {
     "compliance:destination_edit": Route(lambda w: {"pk": w.syslog_destination.pk}, post=True),
     "compliance:destination_delete": Route(lambda w: {"pk": w.syslog_destination.pk}, **MANAGED_ACTION),
     "compliance:destination_test": Route(lambda w: {"pk": w.syslog_destination.pk}, **MANAGED_ACTION),
+    # Change requests: everyone sees their own list; a request is seen by its maker and approvers (auditors).
+    "compliance:change_list": Route(**EVERY_USER),
+    "compliance:change_detail": Route(lambda w: {"pk": w.change_request.pk}),
+    "compliance:change_approve": Route(lambda w: {"pk": w.change_request.pk}, **ACTION),
+    "compliance:change_reject": Route(lambda w: {"pk": w.change_request.pk}, **ACTION),
+    "compliance:change_cancel": Route(lambda w: {"pk": w.change_request.pk}, **ACTION),
+    "compliance:policy_list": Route(),
+    "compliance:policy_create": Route(post=True),
+    "compliance:policy_edit": Route(lambda w: {"pk": w.approval_policy.pk}, post=True),
+    "compliance:policy_delete": Route(lambda w: {"pk": w.approval_policy.pk}, **ACTION),
+    # Single sign-on is off in the sweep: both pages are missing for everyone.
+    "oidc:authenticate": Route(anonymous=404, stranger=404, permitted=404),
+    "oidc:callback": Route(anonymous=404, stranger=404, permitted=404),
     # AI.
     "ai:home": Route(),
     "ai:gpu_home": Route(),
@@ -550,6 +564,21 @@ def world(db):
     backups_world(w, admin)
     # A syslog receiver that answers nothing (port 9): a test event sent there fails, it never leaves the machine.
     w.syslog_destination = SyslogDestination.objects.create(name="siem", host="127.0.0.1", port=9, transport="tcp")
+    w.approval_policy = ApprovalPolicy.objects.create(
+        name="prod", cluster_labels={"env": "prod"}, actions=["releases.deploy"]
+    )
+    w.change_request = ChangeRequest.objects.create(
+        action="releases.deploy",
+        maker=w.member,
+        cluster=w.cluster,
+        namespace="payments",
+        kind="Release",
+        name="pay-api",
+        summary="Deploy pay-api",
+        manifests=[{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "pay-api"}}],
+        manifests_hash="0" * 64,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     ai_world(w, admin)
     w.names = [w.cluster.name, w.release.name, w.pod.name, R(w.job.title), w.member.username, w.role.slug]
     w.browsers = {

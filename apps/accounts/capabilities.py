@@ -90,6 +90,9 @@ AI_ASK = "ai.ask"
 AI_ADMIN = "ai.admin"
 AUDIT_VIEW = "audit.view"
 AUDIT_FORWARD = "audit.forward"
+CHANGES_APPROVE = "changes.approve"
+CHANGES_BREAK_GLASS = "changes.break_glass"
+CHANGES_POLICIES = "changes.policies"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
 CLUSTERS_MANAGE = "clusters.manage"
@@ -482,6 +485,21 @@ CAPABILITIES: tuple[Capability, ...] = (
     # Where the audit log goes beyond the console (the SIEM's syslog receivers): dangerous, since pointing it
     # elsewhere, or stopping it, hides what happens next from the bank's security team.
     Capability(AUDIT_FORWARD, "platform", _("Forward the audit log to the SIEM"), platform=True, dangerous=True),
+    # Four-eyes approval (apps/compliance/approvals): the checker approves or rejects another person's change; the
+    # maker's own rights apply it.
+    Capability(CHANGES_APPROVE, "platform", _("Approve or reject change requests"), platform=True),
+    # An emergency change without approval, outside a window or in a freeze: audited loudly and mailed to the
+    # security contact. No built-in role holds it: give it to a role of its own.
+    Capability(
+        CHANGES_BREAK_GLASS,
+        "platform",
+        _("Apply a change without approval in an emergency (break glass)"),
+        platform=True,
+        dangerous=True,
+    ),
+    Capability(
+        CHANGES_POLICIES, "platform", _("Manage approval policies and change windows"), platform=True, dangerous=True
+    ),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
     Capability(CLUSTERS_MANAGE, "platform", _("Register and configure clusters"), platform=True),

@@ -528,6 +528,14 @@ def stage_deploy(context: Context, stage: Stage, log: StageLog) -> tuple[str, st
         outcome = releases.deploy_release(actor=actor, release=release, spec={**release.spec, "image": image})
     except releases.ReleaseError as exc:
         raise StageFailed(sentence_of(exc)) from None
+    if outcome.waiting:
+        # Four-eyes approval: the deploy is a change request; the approver's decision applies it.
+        update(stage, detail={"release": release.pk, "image": image, "change_request": outcome.change_request})
+        return Stage.Status.WARNING, D(
+            N_("The deploy of %(image)s waits for approval as change request #%(number)s."),
+            image=image,
+            number=outcome.change_request,
+        )
     if outcome.revision is None:
         update(stage, detail={"release": release.pk, "image": image})
         return Stage.Status.SUCCEEDED, D(

@@ -9,4 +9,10 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         # Workers learn the tasks beat starts (the audit forwarding pass).
+        # Four-eyes approval holds gated changes back (apps/core/gates.py).
+        from apps.compliance.approvals import services as approvals
+        from apps.compliance.approvals import tasks as approval_tasks  # noqa: F401
         from apps.compliance.forwarding import tasks  # noqa: F401
+        from apps.core import gates
+
+        gates.register_gate(approvals.gate)

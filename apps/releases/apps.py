@@ -6,3 +6,11 @@ class ReleasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.releases"
     verbose_name = _("Releases")
+
+    def ready(self) -> None:
+        # Deploys and rollbacks approved under four-eyes approval are applied by these (apps/core/gates.py).
+        from apps.core import gates
+        from apps.releases import approvals
+
+        for action in ("releases.deploy", "releases.rollback"):
+            gates.register_applier(action, apply=approvals.apply, stale=approvals.stale, rendered=approvals.rendered)

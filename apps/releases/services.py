@@ -9,6 +9,7 @@ transaction. Callers check the console capability first (``access.require``).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import json
@@ -22,7 +23,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import Project
 from apps.clusters import kube
 from apps.clusters.models import Resource
-from apps.core import audit, crypto, deferred
+from apps.core import audit, crypto, deferred, gates
 from apps.core.deferred import N_, fit
 from apps.core.deferred import text as D
 from apps.core.jobs import start_job
@@ -47,10 +48,16 @@ class DeployOutcome:
     revision: Revision | None
     job: Job | None
     message: str
+    # Four-eyes approval: the change waits as this change request instead of being applied (apps/core/gates.py).
+    change_request: int | None = None
 
     @property
     def unchanged(self) -> bool:
-        return self.revision is None
+        return self.revision is None and self.change_request is None
+
+    @property
+    def waiting(self) -> bool:
+        return self.change_request is not None
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -94,6 +101,58 @@ def rendered(release: Release, spec: dict, *, reveal: bool, actor=None) -> list[
     return render.manifests(
         release.name, release.namespace, spec, shown, checksum=secret_checksum(values), **decrypt_args(release, spec)
     )
+
+
+def change_for(
+    actor, release: Release, spec: dict, live: dict | None, last: Revision | None, *, rollback_of, force, replicas_seen
+) -> gates.Change:
+    """A deploy or rollback described for four-eyes approval: the objects it applies (secrets masked), the diff
+    against the last revision, and the state it is made against (the live Deployment's generation, the last
+    revision, the release's spec)."""
+    manifests = rendered(release, spec, reveal=False)
+    before = revision_yaml(last).splitlines() if last else []
+    diff = "\n".join(
+        difflib.unified_diff(
+            before,
+            render.to_yaml(manifests).splitlines(),
+            f"revision {last.number}" if last else "nothing yet",
+            "requested",
+            lineterm="",
+        )
+    )
+    if rollback_of:
+        summary = D(N_("Roll %(name)s back to revision %(number)s"), name=release.name, number=rollback_of)
+    else:
+        summary = D(N_("Deploy %(name)s with image %(image)s"), name=release.name, image=spec.get("image", ""))
+    return gates.Change(
+        action="releases.rollback" if rollback_of else "releases.deploy",
+        cluster=release.project.cluster,
+        namespace=release.namespace,
+        actor=actor,
+        kind="Release",
+        name=release.name,
+        summary=summary,
+        payload={
+            "release": release.pk,
+            "spec": spec,
+            "rollback_of": rollback_of,
+            "force": force,
+            "replicas_seen": replicas_seen,
+        },
+        manifests=manifests,
+        diff=diff[:200_000],
+        base=base_state(release, live, last),
+    )
+
+
+def base_state(release: Release, live: dict | None, last: Revision | None) -> dict:
+    """What a change to ``release`` is made against: a hand edit bumps the Deployment's generation, a deploy in
+    between adds a revision, an edit of the form changes the spec."""
+    return {
+        "generation": ((live or {}).get("metadata") or {}).get("generation"),
+        "revision": last.number if last else 0,
+        "spec_hash": spec_hash(release, release.spec),
+    }
 
 
 def spec_hash(release: Release, spec: dict) -> str:
@@ -204,6 +263,8 @@ def deploy_release(
     request=None,
     rollback_of: int | None = None,
     replicas_seen: int | None = None,
+    break_glass: str = "",
+    approved: bool = False,
 ) -> DeployOutcome:
     """Apply ``spec`` (default: the release's own) as ``actor``, record a Revision and start the rollout wait.
 
@@ -214,6 +275,10 @@ def deploy_release(
     A replica count someone set in the cluster (a scale from the Deployment's page, ``kubectl scale``) is carried
     into the new revision unless the caller changed the count: ``replicas_seen`` is the count the user was shown
     (the edit form shows the live one); by default the last revision's, and a rollback keeps the live count.
+
+    Where a policy asks for four-eyes approval (apps/compliance/approvals), nothing is applied: the outcome names
+    the change request that records it (``waiting``). ``approved`` is the approved request being applied;
+    ``break_glass`` the reason of an emergency change by a person who may make one.
     """
     spec = spec if spec is not None else release.spec
     action = "releases.release.rollback" if rollback_of else "releases.release.deploy"
@@ -247,6 +312,16 @@ def deploy_release(
                     _("Nothing to change: %(name)s already runs revision %(number)s with this specification.")
                     % {"name": release.name, "number": last.number},
                 )
+            if not approved:
+                change = change_for(
+                    actor, release, spec, live, last, rollback_of=rollback_of, force=force, replicas_seen=replicas_seen
+                )
+                try:
+                    gates.guard(change, request=request, break_glass=break_glass)
+                except gates.ApprovalRequired as exc:
+                    return DeployOutcome(None, None, str(exc), change_request=exc.request_id)
+                except gates.ChangeRefused as exc:
+                    raise ReleaseError(exc.stored) from None
             apply_spec(k, release, spec, last)
     except kube.KubeError as exc:
         sentence = refused_sentence(exc, release)
@@ -391,11 +466,19 @@ def _record_revision(release, spec, digest, actor, result, message, rollback_of)
     )
 
 
-def rollback_release(*, actor, release: Release, number: int, force: bool = False, request=None) -> DeployOutcome:
+def rollback_release(
+    *, actor, release: Release, number: int, force: bool = False, request=None, break_glass: str = ""
+) -> DeployOutcome:
     """Re-apply revision ``number``'s spec as a new revision ("rollback to N")."""
     target = release.revisions.get(number=number)
     return deploy_release(
-        actor=actor, release=release, spec=target.spec, force=force, request=request, rollback_of=target.number
+        actor=actor,
+        release=release,
+        spec=target.spec,
+        force=force,
+        request=request,
+        rollback_of=target.number,
+        break_glass=break_glass,
     )
 
 

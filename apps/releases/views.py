@@ -67,13 +67,23 @@ def release_create(request):
     return render(request, FORM, {"form": form, "preview": _preview(form)})
 
 
+def _told(request, outcome: services.DeployOutcome) -> None:
+    """The outcome's sentence: applied, nothing to change, or waiting for a second person's approval."""
+    (messages.warning if outcome.waiting else messages.success)(request, outcome.message)
+
+
+def _break_glass(request) -> str:
+    """The emergency reason of a break-glass deploy or rollback (apps/compliance/approvals checks who may)."""
+    return " ".join(str(request.POST.get("break_glass", ""))[:1000].split())[:500]
+
+
 def _deploy(request, release: Release, **kwargs) -> services.DeployOutcome | None:
     try:
         outcome = services.deploy_release(actor=request.user, release=release, request=request, **kwargs)
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
         return None
-    messages.success(request, outcome.message)
+    _told(request, outcome)
     return outcome
 
 
@@ -95,13 +105,14 @@ def release_edit(request, pk: int):
                 force=force,
                 request=request,
                 replicas_seen=form.cleaned_data.get("replicas_seen"),
+                break_glass=_break_glass(request),
             )
         except services.HandEditConflict as exc:
             context.update(error=str(exc), offer_force=True)
         except services.ReleaseError as exc:
             context["error"] = str(exc)
         else:
-            messages.success(request, outcome.message)
+            _told(request, outcome)
             return redirect("releases:release_detail", release.pk)
     context["preview"] = _preview(form, release)
     return render(request, FORM, context)
@@ -209,7 +220,11 @@ def release_deploy(request, pk: int):
     release = access.release(request.user, pk, RELEASES_DEPLOY)
     try:
         outcome = services.deploy_release(
-            actor=request.user, release=release, force=request.POST.get("force") == "1", request=request
+            actor=request.user,
+            release=release,
+            force=request.POST.get("force") == "1",
+            request=request,
+            break_glass=_break_glass(request),
         )
     except services.HandEditConflict as exc:
         messages.error(request, str(exc))
@@ -217,7 +232,7 @@ def release_deploy(request, pk: int):
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, outcome.message)
+        _told(request, outcome)
     return redirect("releases:release_detail", release.pk)
 
 
@@ -235,6 +250,7 @@ def release_rollback(request, pk: int):
             number=form.cleaned_data["revision"],
             force=request.POST.get("force") == "1",
             request=request,
+            break_glass=_break_glass(request),
         )
     except services.HandEditConflict as exc:
         messages.error(request, str(exc))
@@ -242,7 +258,7 @@ def release_rollback(request, pk: int):
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, outcome.message)
+        _told(request, outcome)
     return redirect("releases:release_detail", release.pk)
 
 

@@ -23,6 +23,7 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_LEASE_SECONDS    | 10: a dead holder's sync or beat is taken over within this and two thirds of it |
 | KUBEMATE_RELEASE_ROLLOUT_TIMEOUT_SECONDS | 900: a rollout not finished by then is reported as failed |
 | KUBEMATE_DRAIN_TIMEOUT_SECONDS | 300: a drain stops then and names the pods still on the node |
+| KUBEMATE_SECURITY_CONTACTS | empty; addresses told of every break-glass change (comma-separated) |
 | KUBEMATE_PUBLIC_URL       | empty: the console's address as the saving request saw it (notification relay, links) |
 | KUBEMATE_TERMINAL_URL     | empty: /ws/terminal/ on the console's address (a proxy sends it to terminal_server) |
 | KUBEMATE_TERMINAL_IDLE_SECONDS / _MAX_SECONDS | 600 / 3600: a terminal closes idle, or in all |
@@ -49,6 +50,17 @@ production module (kubemate.settings.production) refuses the insecure ones.
 | KUBEMATE_LDAP_GROUP_FILTER | chosen by the group type, e.g. (objectClass=groupOfNames) |
 | KUBEMATE_LDAP_REQUIRE_GROUP | unset; a group DN whose members alone may sign in |
 | KUBEMATE_LDAP_START_TLS / KUBEMATE_LDAP_CA_FILE | false / the system's CA certificates |
+| KUBEMATE_OIDC_ISSUER      | unset: no single sign-on; the provider's https:// issuer turns it on (docs/sso.md) |
+| KUBEMATE_OIDC_CLIENT_ID / KUBEMATE_OIDC_CLIENT_SECRET | required with the issuer (or ..._SECRET_FILE) |
+| KUBEMATE_OIDC_NAME        | empty; the sign-in button's name for it, e.g. Bank SSO |
+| KUBEMATE_OIDC_SCOPES      | openid profile email groups |
+| KUBEMATE_OIDC_GROUPS_CLAIM / KUBEMATE_OIDC_USERNAME_CLAIM | groups / preferred_username |
+| KUBEMATE_OIDC_MIRROR_GROUPS | true: the groups claim becomes the person's groups at each sign-in |
+| KUBEMATE_OIDC_REQUIRE_GROUP | unset; a group in the claim whose members alone may sign in |
+| KUBEMATE_OIDC_SIGN_ALGO   | RS256; or ES256 (never HS256 or none) |
+| KUBEMATE_OIDC_CA_FILE     | the system's CA certificates; a private CA of the provider |
+| KUBEMATE_OIDC_CLIENT_SECRET_BASIC | true: client_secret_basic at the token endpoint; false: client_secret_post |
+| KUBEMATE_OIDC_ALLOW_HTTP  | false; true lets a provider on this host use plain http:// (tests, the demo) |
 | KUBEMATE_PROMETHEUS_SCRAPE_SECONDS | 30: the clusters' Prometheus scrape interval (chart steps and rate windows) |
 | KUBEMATE_MILVUS_URI       | empty: knowledge bases off; http://host:19530 (Milvus, or Milvus Lite's server mode) |
 | KUBEMATE_MILVUS_TOKEN / KUBEMATE_MILVUS_COLLECTION | empty / kubemate_chunks |
@@ -342,6 +354,8 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "kubemate@localhost")
+# Who is told of every break-glass change (four-eyes approval, apps/compliance/approvals): comma-separated addresses.
+KUBEMATE_SECURITY_CONTACTS = [a.strip() for a in env("KUBEMATE_SECURITY_CONTACTS", "").split(",") if a.strip()]
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
 )

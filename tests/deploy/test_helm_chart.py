@@ -33,6 +33,7 @@ SECRET_KEYS = {
     "REDIS_URL",
     "EMAIL_HOST_PASSWORD",
     "KUBEMATE_LDAP_BIND_PASSWORD",
+    "KUBEMATE_OIDC_CLIENT_SECRET",
     "KUBEMATE_MILVUS_TOKEN",
 }
 
@@ -151,7 +152,8 @@ def test_rendered_objects_reference_the_secret_and_render_none(helm):
             env = env_of(container)
             for key in ("SECRET_KEY", "KUBEMATE_ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL"):
                 assert env[key]["valueFrom"]["secretKeyRef"] == {"name": SECRET, "key": key}, (name, key)
-            for key in ("EMAIL_HOST_PASSWORD", "KUBEMATE_LDAP_BIND_PASSWORD", "KUBEMATE_MILVUS_TOKEN"):
+            optional = ("EMAIL_HOST_PASSWORD", "KUBEMATE_LDAP_BIND_PASSWORD", "KUBEMATE_OIDC_CLIENT_SECRET")
+            for key in (*optional, "KUBEMATE_MILVUS_TOKEN"):
                 assert env[key]["valueFrom"]["secretKeyRef"] == {"name": SECRET, "key": key, "optional": True}
             assert not [item for item in env.values() if item["name"] in SECRET_KEYS and "value" in item]
             assert "secretRef" not in json.dumps(container.get("envFrom", []))

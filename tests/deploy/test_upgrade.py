@@ -497,8 +497,8 @@ class Web:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or the master listens before its worker answers
             assert self.master.poll() is None, f"{self.code.name} gunicorn exited:\n{self.log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"{self.code.name} gunicorn did not answer within 90 s"
             time.sleep(0.2)

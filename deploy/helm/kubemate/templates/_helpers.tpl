@@ -118,7 +118,7 @@ release's ConfigMap exists, so it carries the same values inline). */}}
   valueFrom: {secretKeyRef: {name: {{ default $secret .Values.externalDatabase.existingSecret | quote }}, key: {{ .Values.externalDatabase.existingSecretKey | quote }}}}
 - name: REDIS_URL
   valueFrom: {secretKeyRef: {name: {{ default $secret .Values.externalRedis.existingSecret | quote }}, key: {{ .Values.externalRedis.existingSecretKey | quote }}}}
-{{- range list "EMAIL_HOST_PASSWORD" "KUBEMATE_LDAP_BIND_PASSWORD" "KUBEMATE_MILVUS_TOKEN" }}
+{{- range list "EMAIL_HOST_PASSWORD" "KUBEMATE_LDAP_BIND_PASSWORD" "KUBEMATE_OIDC_CLIENT_SECRET" "KUBEMATE_MILVUS_TOKEN" }}
 - name: {{ . }}
   valueFrom: {secretKeyRef: {name: {{ $secret | quote }}, key: {{ . }}, optional: true}}
 {{- end }}

@@ -1,0 +1,364 @@
+"""Four-eyes approval: the gate that holds changes back, and the decisions on change requests.
+
+``gate`` is registered with apps/core/gates.py at start (apps.py). When a gated service calls ``gates.guard``:
+
+- no enabled policy covers the action, the cluster (its labels, env=prod) and the project of the namespace: the
+  change goes on;
+- a policy covers it: ``record`` stores a change request with exactly what would be applied (the rendered objects,
+  their hash, the applier's payload, the state it was made against), audits ``changes.request`` and mails the
+  approvers; ``gates.ApprovalRequired`` tells the service to answer "waiting for approval";
+- with a break-glass reason, a person holding ``changes.break_glass`` applies at once: the request is stored as
+  an emergency change, audited ``changes.break_glass`` (a failure when refused) and mailed to the security contact.
+
+A checker (``changes.approve``, not the maker) approves: the request must still be pending and not expired; the
+domain's applier says whether the object moved since (stale: refused with the reason); then it applies the payload
+as the maker, and only then is the request marked applied. ``reject`` and ``cancel`` (the maker) close it; beat's
+``expire_due`` closes what nobody decided in time. Every decision is audited and mailed to the maker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts import access
+from apps.accounts.capabilities import CHANGES_APPROVE, CHANGES_BREAK_GLASS
+from apps.accounts.models import Project
+from apps.compliance.models import ApprovalPolicy, ChangeRequest
+from apps.core import audit, gates
+from apps.core.deferred import N_, Failure, fit, sentence_of
+from apps.core.deferred import text as D
+from apps.core.models import AuditEvent
+
+logger = logging.getLogger(__name__)
+
+# The actions a policy may gate, with the words a person reads. Each is wired in its service (gates.guard) and
+# has an applier (gates.register_applier).
+ACTIONS = {
+    "releases.deploy": N_("Deploy a release"),
+    "releases.rollback": N_("Roll a release back"),
+}
+TICKET_MAX = 64
+
+
+class DecisionRefused(Failure):
+    """The decision cannot be taken (not pending, the maker approving, expired, stale)."""
+
+
+def manifests_hash(manifests: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(manifests, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def project_of(cluster, namespace: str) -> Project | None:
+    if not namespace:
+        return None
+    return Project.objects.filter(cluster=cluster, namespaces__contains=[namespace]).first()
+
+
+def policy_for(change: gates.Change) -> ApprovalPolicy | None:
+    """The first enabled policy (by name) that gates ``change``."""
+    project = project_of(change.cluster, change.namespace)
+    for policy in ApprovalPolicy.objects.filter(enabled=True, actions__contains=[change.action]):
+        if not policy.matches_cluster(change.cluster):
+            continue
+        if policy.project_id is not None and (project is None or policy.project_id != project.pk):
+            continue
+        return policy
+    return None
+
+
+def _ticket(request) -> str:
+    if request is None or getattr(request, "method", "") != "POST":
+        return ""
+    value = str(request.POST.get("ticket", ""))[: TICKET_MAX * 2]
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())[:TICKET_MAX]
+
+
+def _audit(actor, action: str, cr: ChangeRequest, *, request=None, result=AuditEvent.Result.SUCCESS, **detail):
+    audit.record(
+        actor=actor,
+        action=action,
+        result=result,
+        cluster=cr.cluster.name,
+        namespace=cr.namespace,
+        kind=cr.kind,
+        name=cr.name,
+        detail={"change_request": cr.pk, "change": cr.action, **detail},
+        request=request,
+        reason=cr.reason if action in ("changes.request", "changes.break_glass") else None,
+    )
+
+
+def _new_request(change: gates.Change, policy: ApprovalPolicy, *, status: str, reason: str, ticket: str):
+    return ChangeRequest.objects.create(
+        action=change.action,
+        status=status,
+        policy=policy,
+        maker=change.actor,
+        cluster=change.cluster,
+        namespace=change.namespace,
+        kind=change.kind,
+        name=change.name[:253],
+        summary=change.summary,
+        reason=reason,
+        ticket=ticket,
+        payload=change.payload,
+        manifests=change.manifests,
+        manifests_hash=manifests_hash(change.manifests),
+        diff=change.diff,
+        base=change.base,
+        expires_at=timezone.now() + timedelta(hours=policy.expiry_hours),
+    )
+
+
+def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
+    policy = policy_for(change)
+    if policy is None:
+        return
+    reason = audit.reason_of(request)
+    ticket = _ticket(request)
+    if break_glass:
+        _break_glass(change, policy, reason=break_glass, ticket=ticket, request=request)
+        return
+    with transaction.atomic():
+        cr = _new_request(change, policy, status=ChangeRequest.Status.PENDING, reason=reason, ticket=ticket)
+        _audit(change.actor, "changes.request", cr, request=request, policy=policy.name, ticket=ticket)
+        transaction.on_commit(lambda: _mail(cr.pk, "requested"))
+    raise gates.ApprovalRequired(
+        D(
+            N_(
+                "This change needs a second person's approval: it waits as change request #%(number)s. "
+                "It is applied, exactly as recorded, when an approver approves it."
+            ),
+            number=cr.pk,
+        ),
+        cr.pk,
+    )
+
+
+def _break_glass(change: gates.Change, policy: ApprovalPolicy, *, reason: str, ticket: str, request=None) -> None:
+    reason = " ".join(reason.split())[:500]
+    if not access.may(change.actor, CHANGES_BREAK_GLASS) or not reason:
+        audit.record(
+            actor=change.actor,
+            action="changes.break_glass",
+            result=AuditEvent.Result.DENIED,
+            cluster=change.cluster.name,
+            namespace=change.namespace,
+            kind=change.kind,
+            name=change.name,
+            detail={"change": change.action, "policy": policy.name},
+            request=request,
+            reason=reason,
+        )
+        if not reason:
+            raise gates.ChangeRefused(D(N_("Break glass needs a reason: say what the emergency is.")))
+        raise gates.ChangeRefused(
+            D(N_("Only a role marked for emergencies (break glass) may apply a change without approval."))
+        )
+    with transaction.atomic():
+        cr = _new_request(change, policy, status=ChangeRequest.Status.BREAK_GLASS, reason=reason, ticket=ticket)
+        ChangeRequest.objects.filter(pk=cr.pk).update(applied_at=timezone.now())
+        _audit(change.actor, "changes.break_glass", cr, request=request, policy=policy.name, ticket=ticket)
+        transaction.on_commit(lambda: _mail(cr.pk, "break_glass"))
+
+
+def _mail(request_id: int, event: str) -> None:
+    from apps.compliance.approvals.notify import mail_change
+
+    mail_change.delay(request_id, event)
+
+
+# Decisions -----------------------------------------------------------------------------------------------------
+
+
+def may_decide(user, cr: ChangeRequest) -> bool:
+    return cr.status == ChangeRequest.Status.PENDING and cr.maker_id != user.pk and access.may(user, CHANGES_APPROVE)
+
+
+def _claim(user, pk: int) -> ChangeRequest:
+    """The pending request ``pk`` locked for a decision by ``user`` (not its maker, holding changes.approve)."""
+    cr = ChangeRequest.objects.select_for_update().select_related("cluster", "maker").get(pk=pk)
+    if cr.status != ChangeRequest.Status.PENDING:
+        raise DecisionRefused(
+            D(
+                N_("Change request #%(number)s was already decided: %(status)s."),
+                number=cr.pk,
+                status=cr.get_status_display(),
+            )
+        )
+    if cr.maker_id == user.pk:
+        raise DecisionRefused(D(N_("You asked for this change: another person must approve or reject it.")))
+    if not access.may(user, CHANGES_APPROVE):
+        raise DecisionRefused(D(N_("You may not approve or reject change requests.")))
+    return cr
+
+
+def _expired(cr: ChangeRequest) -> str | None:
+    """Close ``cr`` as expired when its time ran out (inside the caller's transaction); the sentence, or None."""
+    if cr.expires_at > timezone.now():
+        return None
+    _close(cr, ChangeRequest.Status.EXPIRED, None, "")
+    _audit(None, "changes.expire", cr)
+    return D(N_("Change request #%(number)s expired; the maker must ask again."), number=cr.pk)
+
+
+def _close(cr: ChangeRequest, status: str, user, comment: str, outcome: str = "") -> None:
+    cr.status = status
+    cr.decided_by = user
+    cr.decided_at = timezone.now()
+    cr.comment = comment[:2000]
+    cr.outcome = fit(outcome, 2000)
+    cr.save(update_fields=["status", "decided_by", "decided_at", "comment", "outcome"])
+
+
+def _stale(cr: ChangeRequest, applier) -> str | None:
+    """Why ``cr`` can no longer be applied as approved, or None: the domain's own check (the object moved), then
+    the objects it would apply now against the fingerprint of those the checker read."""
+    if applier is None:
+        return D(N_("This kind of change can no longer be applied."))
+    moved = applier.stale(cr.payload, cr.base)
+    if moved is not None:
+        return moved
+    now = applier.rendered(cr.payload) if applier.rendered is not None else None
+    if now is not None and manifests_hash(now) != cr.manifests_hash:
+        return D(N_("What would be applied now differs from what was approved; the maker must ask again."))
+    return None
+
+
+def approve(*, actor, pk: int, comment: str = "", request=None) -> ChangeRequest:
+    """Apply request ``pk`` as its maker, exactly as recorded, unless it went stale; the request, closed."""
+    with transaction.atomic():
+        cr = _claim(actor, pk)
+        refusal = _expired(cr)
+        applier = gates.applier(cr.action)
+        if refusal is None:
+            refusal = _stale(cr, applier)
+            if refusal is not None:
+                _close(cr, ChangeRequest.Status.STALE, actor, comment, refusal)
+                _audit(actor, "changes.approve", cr, request=request, result=AuditEvent.Result.FAILURE, error=refusal)
+                transaction.on_commit(lambda: _mail(cr.pk, "stale"))
+        if refusal is None:
+            cr.status = ChangeRequest.Status.APPLYING
+            cr.decided_by, cr.decided_at, cr.comment = actor, timezone.now(), comment[:2000]
+            cr.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    if refusal is not None:  # raised after the commit: the closed request stays closed
+        raise DecisionRefused(refusal)
+    # Applied outside the lock's transaction: the cluster call may take seconds, and its own rows (a revision, a
+    # job) commit with it. APPLYING keeps a second approver out meanwhile.
+    try:
+        outcome = applier.apply(cr.payload, cr.maker, change_request=cr)
+    except Exception as exc:  # the applier's sentence (refused by the cluster, a conflict) closes the request
+        sentence = (
+            sentence_of(exc) if isinstance(exc, Failure) else D(N_("Applying failed: %(error)s"), error=str(exc)[:300])
+        )
+        if not isinstance(exc, Failure):
+            logger.exception("applying change request %s failed", cr.pk)
+        ChangeRequest.objects.filter(pk=cr.pk).update(status=ChangeRequest.Status.FAILED, outcome=fit(sentence, 2000))
+        _audit(actor, "changes.approve", cr, request=request, result=AuditEvent.Result.FAILURE, error=sentence)
+        _mail(cr.pk, "failed")
+        raise DecisionRefused(sentence) from None
+    ChangeRequest.objects.filter(pk=cr.pk).update(
+        status=ChangeRequest.Status.APPLIED, applied_at=timezone.now(), outcome=fit(outcome or "", 2000)
+    )
+    _audit(actor, "changes.approve", cr, request=request, maker=cr.maker.get_username(), comment=comment[:500])
+    _mail(cr.pk, "approved")
+    cr.refresh_from_db()
+    return cr
+
+
+def reject(*, actor, pk: int, comment: str, request=None) -> ChangeRequest:
+    comment = comment.strip()
+    if not comment:
+        raise DecisionRefused(D(N_("Say why the change is rejected: the maker reads it.")))
+    with transaction.atomic():
+        cr = _claim(actor, pk)
+        refusal = _expired(cr)
+        if refusal is None:
+            _close(cr, ChangeRequest.Status.REJECTED, actor, comment)
+            _audit(actor, "changes.reject", cr, request=request, comment=comment[:500])
+            transaction.on_commit(lambda: _mail(cr.pk, "rejected"))
+    if refusal is not None:
+        raise DecisionRefused(refusal)
+    return cr
+
+
+def cancel(*, actor, pk: int, request=None) -> ChangeRequest:
+    with transaction.atomic():
+        cr = ChangeRequest.objects.select_for_update().select_related("cluster").get(pk=pk)
+        if cr.maker_id != actor.pk or cr.status != ChangeRequest.Status.PENDING:
+            raise DecisionRefused(D(N_("Only the maker may withdraw a request that still waits.")))
+        _close(cr, ChangeRequest.Status.CANCELLED, actor, "")
+        _audit(actor, "changes.cancel", cr, request=request)
+    return cr
+
+
+INTERRUPTED_MINUTES = 10
+
+
+def expire_due() -> int:
+    """Close the pending requests whose time ran out (beat, every minute), and fail those whose applying was cut
+    off (the process died between approval and the end of the apply); how many were closed."""
+    interrupted = ChangeRequest.objects.filter(
+        status=ChangeRequest.Status.APPLYING, decided_at__lte=timezone.now() - timedelta(minutes=INTERRUPTED_MINUTES)
+    ).update(
+        status=ChangeRequest.Status.FAILED,
+        outcome=D(N_("Applying was interrupted; look at the object in the cluster and ask again if it is needed.")),
+    )
+    closed = interrupted
+    for pk in ChangeRequest.objects.filter(
+        status=ChangeRequest.Status.PENDING, expires_at__lte=timezone.now()
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            cr = ChangeRequest.objects.select_for_update().select_related("cluster").get(pk=pk)
+            if cr.status != ChangeRequest.Status.PENDING:
+                continue
+            _close(cr, ChangeRequest.Status.EXPIRED, None, "")
+            _audit(None, "changes.expire", cr)
+            transaction.on_commit(lambda pk=pk: _mail(pk, "expired"))
+            closed += 1
+    return closed
+
+
+def pending_for(user):
+    """The requests ``user`` may decide (for the dashboard and the list)."""
+    if not access.may(user, CHANGES_APPROVE):
+        return ChangeRequest.objects.none()
+    return ChangeRequest.objects.filter(status=ChangeRequest.Status.PENDING, expires_at__gt=timezone.now()).exclude(
+        maker=user
+    )
+
+
+# Policies --------------------------------------------------------------------------------------------------
+
+
+def save_policy(*, actor, policy: ApprovalPolicy, request=None, created: bool) -> ApprovalPolicy:
+    with transaction.atomic():
+        policy.save()
+        audit.record(
+            actor=actor,
+            action="changes.policy.create" if created else "changes.policy.update",
+            kind="ApprovalPolicy",
+            name=policy.name,
+            detail={
+                "project": policy.project.name if policy.project_id else "",
+                "cluster_labels": policy.cluster_labels,
+                "actions": policy.actions,
+                "expiry_hours": policy.expiry_hours,
+                "enabled": policy.enabled,
+            },
+            request=request,
+        )
+    return policy
+
+
+def delete_policy(*, actor, policy: ApprovalPolicy, request=None) -> None:
+    with transaction.atomic():
+        name = policy.name
+        policy.delete()
+        audit.record(actor=actor, action="changes.policy.delete", kind="ApprovalPolicy", name=name, request=request)

@@ -1,0 +1,161 @@
+"""The change request pages: the list (waiting for me, mine, recent), one request with exactly what it applies (the
+objects and the diff) and its decision, and the approval policies. Approving applies a production change: it asks
+for the password again (``require_recent_auth``), as dangerous actions do."""
+
+from __future__ import annotations
+
+import yaml
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts import access
+from apps.accounts.capabilities import AUDIT_VIEW, CHANGES_APPROVE, CHANGES_POLICIES
+from apps.compliance.approvals import services
+from apps.compliance.approvals.forms import PolicyForm
+from apps.compliance.models import ApprovalPolicy, ChangeRequest
+from apps.core.htmx import render
+from apps.core.reauth import require_recent_auth
+
+LIST_LIMIT = 200
+
+
+def _sees_all(user) -> bool:
+    return access.may(user, CHANGES_APPROVE) or access.may(user, AUDIT_VIEW)
+
+
+def _visible(user):
+    rows = ChangeRequest.objects.select_related("maker", "decided_by", "cluster")
+    return rows if _sees_all(user) else rows.filter(maker=user)
+
+
+@login_required
+def change_list(request):
+    user = request.user
+    waiting = list(services.pending_for(user).select_related("maker", "cluster")[:LIST_LIMIT])
+    mine = list(_visible(user).filter(maker=user)[:50])
+    recent = list(_visible(user).exclude(Q(pk__in=[c.pk for c in waiting]) | Q(maker=user))[:100])
+    context = {
+        "waiting": waiting,
+        "mine": mine,
+        "recent": recent,
+        "may_approve": access.may(user, CHANGES_APPROVE),
+        "may_manage": access.may(user, CHANGES_POLICIES),
+    }
+    return render(request, "compliance/changes.html", context)
+
+
+@login_required
+def change_detail(request, pk: int):
+    cr = get_object_or_404(_visible(request.user), pk=pk)
+    shown = yaml.safe_dump_all(cr.manifests, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    context = {
+        "cr": cr,
+        "manifests_yaml": shown if cr.manifests else "",
+        "may_decide": services.may_decide(request.user, cr),
+        "is_maker": cr.maker_id == request.user.pk,
+    }
+    return render(request, "compliance/change_detail.html", context)
+
+
+def _approve(request, pk: int):
+    try:
+        cr = services.approve(actor=request.user, pk=pk, comment=request.POST.get("comment", ""), request=request)
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Change request #%(number)s approved and applied.") % {"number": cr.pk})
+    return redirect("compliance:change_detail", pk)
+
+
+@login_required
+@require_POST
+def change_approve(request, pk: int):
+    get_object_or_404(_visible(request.user), pk=pk)
+    return require_recent_auth(_approve)(request, pk)
+
+
+@login_required
+@require_POST
+def change_reject(request, pk: int):
+    get_object_or_404(_visible(request.user), pk=pk)
+    try:
+        services.reject(actor=request.user, pk=pk, comment=request.POST.get("comment", ""), request=request)
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Change request #%(number)s rejected.") % {"number": pk})
+    return redirect("compliance:change_detail", pk)
+
+
+@login_required
+@require_POST
+def change_cancel(request, pk: int):
+    get_object_or_404(_visible(request.user), pk=pk)
+    try:
+        services.cancel(actor=request.user, pk=pk, request=request)
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Change request #%(number)s withdrawn.") % {"number": pk})
+    return redirect("compliance:change_detail", pk)
+
+
+# Policies --------------------------------------------------------------------------------------------------
+
+
+@login_required
+def policy_list(request):
+    access.require(request.user, CHANGES_POLICIES)
+    return render(request, "compliance/policies.html", {"policies": ApprovalPolicy.objects.select_related("project")})
+
+
+def _policy_form(request, policy: ApprovalPolicy | None):
+    form = PolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        services.save_policy(
+            actor=request.user, policy=form.save(commit=False), request=request, created=policy is None
+        )
+        messages.success(request, _("Approval policy %(name)s saved.") % {"name": form.instance.name})
+        return redirect("compliance:policy_list")
+    return render(
+        request,
+        "compliance/policy_form.html",
+        {"form": form, "policy": policy},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy_create(request):
+    access.require(request.user, CHANGES_POLICIES)
+    return (require_recent_auth(_policy_form) if request.method == "POST" else _policy_form)(request, None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy_edit(request, pk: int):
+    access.require(request.user, CHANGES_POLICIES)
+    policy = get_object_or_404(ApprovalPolicy, pk=pk)
+    return (require_recent_auth(_policy_form) if request.method == "POST" else _policy_form)(request, policy)
+
+
+def _delete(request, pk: int):
+    policy = get_object_or_404(ApprovalPolicy, pk=pk)
+    services.delete_policy(actor=request.user, policy=policy, request=request)
+    messages.success(request, _("Approval policy %(name)s removed.") % {"name": policy.name})
+    return redirect("compliance:policy_list")
+
+
+@login_required
+@require_POST
+def policy_delete(request, pk: int):
+    access.require(request.user, CHANGES_POLICIES)
+    if not ApprovalPolicy.objects.filter(pk=pk).exists():
+        raise Http404
+    return require_recent_auth(_delete)(request, pk)

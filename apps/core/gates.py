@@ -1,0 +1,86 @@
+"""The door between the services that change clusters and the compliance app that may hold a change back.
+
+A bank's change management wants a second person to approve some production changes (four-eyes) and nothing to
+change during a freeze. The services that change clusters live in many apps, below and above the compliance app
+that decides; none of them imports it. Instead:
+
+- before a gated service changes anything, it describes the change (``Change``: what, where, who, the rendered
+  objects a checker reads, and the payload its applier needs) and calls ``guard(change)``;
+- the compliance app registers the one gate at start (``register_gate``). The gate lets the change go on, or
+  records a change request and raises ``ApprovalRequired`` (the service answers "waiting for approval"), or
+  refuses it (``ChangeRefused``: a freeze, with the next window named);
+- each gated service registers an applier for its action (``register_applier``): when a request is approved, the
+  compliance app calls it with the recorded payload, as the maker. ``stale`` says, before that, whether the
+  cluster or the object moved since the request (a deferred sentence) or not (None).
+
+Without a registered gate, ``guard`` lets everything through (a console without the compliance app).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from apps.core.deferred import Failure
+
+
+@dataclass
+class Change:
+    """One change a person asked for, described before it is made."""
+
+    action: str  # the gated action, e.g. "releases.deploy" (compliance.approvals.ACTIONS names them)
+    cluster: object  # the Cluster row
+    namespace: str  # "" for a change to the cluster itself (a node)
+    actor: object  # the maker: the person whose change it is
+    kind: str  # the object changed, as the checker reads it
+    name: str
+    summary: str  # a deferred sentence: "Deploy payments-api with image …"
+    payload: dict  # what the applier needs, JSON only, no secret in clear
+    manifests: list[dict] = field(default_factory=list)  # the objects applied, secrets masked
+    diff: str = ""  # against what runs now, for the checker
+    base: dict = field(default_factory=dict)  # the state the change was made against (staleness)
+
+
+class ApprovalRequired(Failure):
+    """The change was recorded as a change request and waits for a second person."""
+
+    def __init__(self, sentence: str, request_id: int):
+        super().__init__(sentence)
+        self.request_id = request_id
+
+
+class ChangeRefused(Failure):
+    """The change may not be made now (a freeze, outside a window, a refused break-glass)."""
+
+
+@dataclass(frozen=True)
+class Applier:
+    apply: Callable  # apply(payload, maker, *, change_request) -> deferred sentence of what was done
+    stale: Callable  # stale(payload, base) -> deferred sentence, or None when nothing moved
+    rendered: Callable | None = None  # rendered(payload) -> the objects it would apply now (secrets masked)
+
+
+Gate = Callable[..., None]  # gate(change, *, request=None, break_glass="") -> None, or raises
+
+_gate: Gate | None = None
+_appliers: dict[str, Applier] = {}
+
+
+def register_gate(gate: Gate | None) -> None:
+    global _gate
+    _gate = gate
+
+
+def register_applier(action: str, *, apply: Callable, stale: Callable, rendered: Callable | None = None) -> None:
+    _appliers[action] = Applier(apply=apply, stale=stale, rendered=rendered)
+
+
+def applier(action: str) -> Applier | None:
+    return _appliers.get(action)
+
+
+def guard(change: Change, *, request=None, break_glass: str = "") -> None:
+    """Let ``change`` go on, or raise ApprovalRequired / ChangeRefused. ``break_glass`` is the emergency reason of
+    a person who applies without approval (the gate checks they may, audits it and tells the security contact)."""
+    if _gate is not None:
+        _gate(change, request=request, break_glass=break_glass)

@@ -1,0 +1,259 @@
+"""Four-eyes approval of production deploys against the sandbox: a developer's deploy becomes a change request, its
+maker cannot approve it, another approver applies exactly what was recorded as the maker, a hand edit makes a
+request stale, break glass applies at once and is mailed to the security contact, requests expire."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.capabilities import CHANGES_APPROVE, CHANGES_BREAK_GLASS
+from apps.accounts.models import Role
+from apps.compliance.approvals import services
+from apps.compliance.models import ApprovalPolicy, ChangeRequest
+from apps.core.models import AuditEvent
+from apps.releases.models import Release
+from kubemate.celery import app as celery_app
+from tests.factories import UserFactory
+from tests.helpers import grant, login
+from tests.plugins.alertmanager import Mailbox
+from tests.releases.helpers import NEW, OLD, form_data
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
+V3 = "registry.bank.example/payments-api:3.0.0"
+
+
+@pytest.fixture
+def mailbox(settings):
+    """The SMTP server the tests use (aiosmtpd), and Celery running the mail task in this process."""
+    box = Mailbox()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = (
+        "127.0.0.1",
+        box.port,
+        False,
+        5,
+    )
+    settings.KUBEMATE_SECURITY_CONTACTS = ["security@bank.example"]
+    celery_app.conf.task_always_eager = True
+    yield box
+    celery_app.conf.task_always_eager = False
+    box.stop()
+
+
+@pytest.fixture
+def prod(deployed, team):
+    """The release's cluster labelled env=prod, and a policy asking approval for deploys and rollbacks there."""
+    cluster = team["cluster"]
+    cluster.labels = {"env": "prod"}
+    cluster.save(update_fields=["labels"])
+    ApprovalPolicy.objects.create(
+        name="Production changes", cluster_labels={"env": "prod"}, actions=["releases.deploy", "releases.rollback"]
+    )
+    return deployed
+
+
+def role_with(*codes: str, slug: str) -> Role:
+    return Role.objects.create(slug=slug, name_en=slug, name_zh=slug, capabilities=list(codes))
+
+
+@pytest.fixture
+def approver():
+    person = UserFactory(email="checker@bank.example")
+    role = Role.objects.filter(slug="change-approver").first() or role_with(CHANGES_APPROVE, slug="change-approver")
+    grant(person, role.slug)
+    return person
+
+
+def request_deploy(client, release: Release, image: str, **extra):
+    data = form_data(
+        project=release.project.pk, namespace=release.namespace, name=release.name, image=image, replicas_seen=2
+    )
+    return client.post(reverse("releases:release_edit", args=[release.pk]), {**data, **extra}, follow=True)
+
+
+def live_deployment(apps_api, release: Release):
+    return apps_api.read_namespaced_deployment(release.name, release.namespace)
+
+
+def recorded(cr: ChangeRequest, kind: str) -> dict:
+    return next(m for m in cr.manifests if m["kind"] == kind)
+
+
+def test_a_production_deploy_waits_is_not_approved_by_its_maker_and_is_applied_as_approved(
+    prod, team, client, apps_api, approver
+):
+    maker = team["user"]
+    grant(maker, "change-approver")  # even an approver may not approve their own change
+    response = request_deploy(client, prod, NEW, ticket="CHG-1042", reason="new fee schedule")
+
+    cr = ChangeRequest.objects.get()
+    assert cr.status == ChangeRequest.Status.PENDING and cr.maker == maker
+    assert (cr.ticket, cr.reason) == ("CHG-1042", "new fee schedule")
+    assert f"change request #{cr.pk}" in response.content.decode()
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == OLD  # nothing applied yet
+    assert recorded(cr, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"] == NEW
+    assert f"image: {NEW}" in cr.diff and f"image: {OLD}" in cr.diff
+    assert AuditEvent.objects.filter(action="changes.request", actor_id=maker.pk).count() == 1
+
+    own = login(client, maker, recent_auth=True).post(reverse("compliance:change_approve", args=[cr.pk]), follow=True)
+    assert "another person must approve" in own.content.decode()
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.PENDING
+
+    login(client, approver, recent_auth=True).post(
+        reverse("compliance:change_approve", args=[cr.pk]), {"comment": "CAB approved"}
+    )
+
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.APPLIED and cr.decided_by == approver and cr.comment == "CAB approved"
+    live = live_deployment(apps_api, prod).spec.template.spec
+    approved = recorded(cr, "Deployment")["spec"]["template"]["spec"]
+    assert live.containers[0].image == approved["containers"][0]["image"] == NEW
+    assert [p.container_port for p in live.containers[0].ports or []] == [
+        p["containerPort"] for p in approved["containers"][0].get("ports", [])
+    ]
+    revision = prod.revisions.order_by("-number").first()
+    assert revision.actor == maker and revision.spec["image"] == NEW  # applied as the maker
+    assert AuditEvent.objects.get(action="changes.approve").actor_id == approver.pk
+    assert AuditEvent.objects.filter(action="releases.release.deploy", actor_id=maker.pk).exists()
+
+
+def test_a_request_made_stale_by_a_hand_edit_is_refused_at_approval_with_the_reason(
+    prod, team, client, apps_api, approver
+):
+    login(client, team["user"])
+    request_deploy(client, prod, V3)
+    cr = ChangeRequest.objects.get()
+    apps_api.patch_namespaced_deployment(
+        prod.name, prod.namespace, {"spec": {"template": {"metadata": {"annotations": {"hotfix": "by-hand"}}}}}
+    )
+
+    response = login(client, approver, recent_auth=True).post(
+        reverse("compliance:change_approve", args=[cr.pk]), follow=True
+    )
+
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.STALE
+    assert "was changed in the cluster since the request" in response.content.decode()
+    assert "changed in the cluster" in str(services.DecisionRefused(cr.outcome))
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == OLD
+    failed = AuditEvent.objects.get(action="changes.approve")
+    assert failed.result == AuditEvent.Result.FAILURE and "generation" in str(failed.detail["error"])
+
+
+def test_a_change_outside_the_policy_is_applied_at_once(deployed, team, client, apps_api):
+    ApprovalPolicy.objects.create(name="Production", cluster_labels={"env": "prod"}, actions=["releases.deploy"])
+    login(client, team["user"])
+
+    request_deploy(client, deployed, NEW)  # the cluster is not labelled env=prod
+
+    assert not ChangeRequest.objects.exists()
+    assert live_deployment(apps_api, deployed).spec.template.spec.containers[0].image == NEW
+
+
+def test_break_glass_applies_at_once_audits_and_mails_the_security_contact(
+    prod, team, client, apps_api, approver, mailbox, django_capture_on_commit_callbacks
+):
+    maker = team["user"]
+    refused = request_deploy(login(client, maker), prod, NEW, break_glass="payments down, fix rolling out")
+    assert "marked for emergencies" in refused.content.decode()
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == OLD
+    assert AuditEvent.objects.get(action="changes.break_glass").result == AuditEvent.Result.DENIED
+
+    grant(maker, role_with(CHANGES_BREAK_GLASS, slug="emergency").slug)
+    with django_capture_on_commit_callbacks(execute=True):
+        request_deploy(client, prod, NEW, break_glass="payments down, fix rolling out")
+
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == NEW
+    cr = ChangeRequest.objects.get(status=ChangeRequest.Status.BREAK_GLASS)
+    assert cr.reason == "payments down, fix rolling out" and cr.maker == maker
+    loud = AuditEvent.objects.filter(action="changes.break_glass", result=AuditEvent.Result.SUCCESS).get()
+    assert loud.actor_id == maker.pk and loud.reason == "payments down, fix rolling out"
+    mail = mailbox.wait_for(lambda m: "security@bank.example" in m["To"])
+    assert "BREAK GLASS" in mail["Subject"] and maker.username in mail["Subject"]
+    assert "payments down, fix rolling out" in Mailbox.text(mail)
+
+
+def test_approvers_are_mailed_and_the_maker_reads_the_rejection(
+    prod, team, client, approver, mailbox, django_capture_on_commit_callbacks
+):
+    maker = team["user"]
+    maker.email = "maker@bank.example"
+    maker.save(update_fields=["email"])
+    with django_capture_on_commit_callbacks(execute=True):
+        request_deploy(login(client, maker), prod, NEW)
+    cr = ChangeRequest.objects.get()
+    asked = mailbox.wait_for(lambda m: m["To"] == "checker@bank.example")
+    assert f"#{cr.pk}" in asked["Subject"] and reverse("compliance:change_detail", args=[cr.pk]) in Mailbox.text(asked)
+
+    empty = login(client, approver).post(
+        reverse("compliance:change_reject", args=[cr.pk]), {"comment": " "}, follow=True
+    )
+    assert "Say why" in empty.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("compliance:change_reject", args=[cr.pk]), {"comment": "not in the change window"})
+
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.REJECTED
+    told = mailbox.wait_for(lambda m: m["To"] == "maker@bank.example")
+    assert "rejected" in told["Subject"] and "not in the change window" in Mailbox.text(told)
+
+
+def test_requests_expire_and_an_expired_one_cannot_be_approved(prod, team, client, approver):
+    request_deploy(login(client, team["user"]), prod, NEW)
+    cr = ChangeRequest.objects.get()
+    ChangeRequest.objects.filter(pk=cr.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert services.expire_due() == 1
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.EXPIRED
+    with pytest.raises(services.DecisionRefused, match="already decided"):
+        services.approve(actor=approver, pk=cr.pk)
+    assert AuditEvent.objects.filter(action="changes.expire").count() == 1
+
+
+def test_an_approval_interrupted_halfway_does_not_stay_applying(prod, team, client):
+    request_deploy(login(client, team["user"]), prod, NEW)
+    ChangeRequest.objects.update(
+        status=ChangeRequest.Status.APPLYING, decided_at=timezone.now() - timedelta(minutes=11)
+    )
+
+    services.expire_due()
+
+    assert ChangeRequest.objects.get().status == ChangeRequest.Status.FAILED
+
+
+def test_the_pages_show_what_waits_to_whom(prod, team, client, approver):
+    request_deploy(login(client, team["user"]), prod, NEW)
+    cr = ChangeRequest.objects.get()
+
+    mine = client.get(reverse("compliance:change_list")).content.decode()
+    assert f"#{cr.pk}" in mine and 'data-testid="changes-waiting"' not in mine
+    page = client.get(reverse("compliance:change_detail", args=[cr.pk])).content.decode()
+    assert 'data-testid="change-approve"' not in page and 'data-testid="change-cancel"' in page
+    assert NEW in page  # exactly what is applied
+
+    login(client, approver)
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    assert 'data-testid="approvals-waiting"' in dashboard and f"#{cr.pk}" in dashboard
+    detail = client.get(reverse("compliance:change_detail", args=[cr.pk])).content.decode()
+    assert 'data-testid="change-approve"' in detail
+    chinese = client.get(reverse("compliance:change_list"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "变更请求" in chinese
+
+    outsider = login(client, UserFactory())
+    assert outsider.get(reverse("compliance:change_detail", args=[cr.pk])).status_code == 404
+    assert outsider.post(reverse("compliance:change_approve", args=[cr.pk])).status_code == 404
+
+
+def test_the_maker_may_withdraw_a_waiting_request(prod, team, client):
+    request_deploy(login(client, team["user"]), prod, NEW)
+    cr = ChangeRequest.objects.get()
+
+    client.post(reverse("compliance:change_cancel", args=[cr.pk]))
+
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.CANCELLED
+    assert AuditEvent.objects.get(action="changes.cancel").actor_id == team["user"].pk
