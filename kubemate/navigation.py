@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts import capabilities
 from apps.accounts.access import may, scope
 from apps.accounts.capabilities import (
+    ACCESS_REVIEW,
     AI_ASK,
     AI_VIEW,
     ALERTS_NOTIFY,
@@ -130,6 +131,7 @@ SECTIONS = (
             NavItem(_("Audit log"), "accounts:audit_list", "file-certificate", capability=AUDIT_VIEW),
             NavItem(_("Audit forwarding"), "compliance:destination_list", "broadcast", capability=AUDIT_FORWARD),
             NavItem(_("Approval policies"), "compliance:policy_list", "shield-check", capability=CHANGES_POLICIES),
+            NavItem(_("Access reviews"), "compliance:review_list", "user-search", capability=ACCESS_REVIEW),
         ),
     ),
     NavSection(_("Administration"), (NavItem(_("Django admin"), "admin:index", "settings", superuser_only=True),)),

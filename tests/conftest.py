@@ -80,8 +80,10 @@ def _builtin_rows(request):
     import_module("apps.ai.migrations.0004_operations_kb_schedule").schedule(apps, None)
     import_module("apps.accounts.migrations.0017_audit_forward").grant(apps, None)
     import_module("apps.accounts.migrations.0019_changes").grant(apps, None)
+    import_module("apps.accounts.migrations.0020_access_review").grant(apps, None)
     import_module("apps.compliance.migrations.0002_forward_audit_schedule").schedule(apps, None)
     import_module("apps.compliance.migrations.0004_expire_changes_schedule").schedule(apps, None)
+    import_module("apps.compliance.migrations.0007_access_reviews_schedule").schedule(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ from apps.accounts.models import Project, Role
 from apps.ai.models import Conversation, Document, Endpoint, KnowledgeBase, Message
 from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException
 from apps.clusters.models import Cluster, Resource
+from apps.compliance.models import AccessReview, AccessReviewItem, ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core.models import AuditEvent, Job, JobLogLine
 from apps.inspection.models import DatabaseTarget, HostAgent
 from apps.inspection.models import Finding as InspectionFinding
@@ -261,6 +262,16 @@ def data_words() -> set[str]:
         texts += [conversation.title]
     for message in Message.objects.all():
         texts += [message.text, message.model, *(str(c.get("excerpt", "")) for c in message.citations)]
+    for change in ChangeRequest.objects.all():
+        texts += [change.kind, change.name, change.reason, change.ticket, str(change.manifests), change.diff]
+    for policy in ApprovalPolicy.objects.all():
+        texts += [policy.name, str(policy.cluster_labels)]
+    for window in ChangeWindow.objects.all():
+        texts += [window.name, window.time_zone, window.reason, str(window.cluster_labels)]
+    for review in AccessReview.objects.all():
+        texts += [review.period]
+    for item in AccessReviewItem.objects.all():
+        texts += [item.subject, item.role_zh or item.role, *item.members, *item.capabilities]
     return {w for text in texts for w in WORD.findall(str(text))}
 
 

@@ -13,6 +13,7 @@ server points nowhere; the few pages that call a cluster are also asked against 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,7 +37,14 @@ from apps.backups.models import Target as BackupTarget
 from apps.cicd.models import BaseImage, Pipeline, Registry, ScanException, Stage
 from apps.cicd.models import Run as PipelineRun
 from apps.clusters.models import Cluster, Resource
-from apps.compliance.models import ApprovalPolicy, ChangeRequest, SyslogDestination
+from apps.compliance.models import (
+    AccessReview,
+    AccessReviewItem,
+    ApprovalPolicy,
+    ChangeRequest,
+    ChangeWindow,
+    SyslogDestination,
+)
 from apps.core import crypto
 from apps.core.deferred import render as R
 from apps.core.models import AuditEvent, Job
@@ -407,6 +415,15 @@ ROUTES: dict[str, Route] = {
     "compliance:policy_create": Route(post=True),
     "compliance:policy_edit": Route(lambda w: {"pk": w.approval_policy.pk}, post=True),
     "compliance:policy_delete": Route(lambda w: {"pk": w.approval_policy.pk}, **ACTION),
+    "compliance:window_create": Route(post=True),
+    "compliance:window_edit": Route(lambda w: {"pk": w.change_window.pk}, post=True),
+    "compliance:window_delete": Route(lambda w: {"pk": w.change_window.pk}, **ACTION),
+    # Access reviews: the platform's reviewers (and a project's own reviewer) only.
+    "compliance:review_list": Route(**EVERY_USER),
+    "compliance:review_detail": Route(lambda w: {"pk": w.access_review.pk}),
+    "compliance:review_start": Route(lambda w: {"project_id": w.project.pk}, **ACTION),
+    "compliance:review_decide": Route(lambda w: {"item_id": w.access_review_item.pk}, **ACTION),
+    "compliance:review_settings": Route(lambda w: {"project_id": w.project.pk}, post=True),
     # Single sign-on is off in the sweep: both pages are missing for everyone.
     "oidc:authenticate": Route(anonymous=404, stranger=404, permitted=404),
     "oidc:callback": Route(anonymous=404, stranger=404, permitted=404),
@@ -566,6 +583,17 @@ def world(db):
     w.syslog_destination = SyslogDestination.objects.create(name="siem", host="127.0.0.1", port=9, transport="tcp")
     w.approval_policy = ApprovalPolicy.objects.create(
         name="prod", cluster_labels={"env": "prod"}, actions=["releases.deploy"]
+    )
+    w.change_window = ChangeWindow.objects.create(
+        name="weeknights",
+        cluster_labels={"env": "prod"},
+        weekdays=[0, 1, 2, 3],
+        start_time=datetime.time(22, 0),
+        end_time=datetime.time(23, 0),
+    )
+    w.access_review = AccessReview.objects.create(project=w.project, period="2026-Q4", due_at=timezone.now())
+    w.access_review_item = AccessReviewItem.objects.create(
+        review=w.access_review, subject=w.member.username, role="Developer", capabilities=["workloads.view"]
     )
     w.change_request = ChangeRequest.objects.create(
         action="releases.deploy",

@@ -93,6 +93,7 @@ AUDIT_FORWARD = "audit.forward"
 CHANGES_APPROVE = "changes.approve"
 CHANGES_BREAK_GLASS = "changes.break_glass"
 CHANGES_POLICIES = "changes.policies"
+ACCESS_REVIEW = "access.review"
 USERS_MANAGE = "users.manage"
 PROJECTS_MANAGE = "projects.manage"
 CLUSTERS_MANAGE = "clusters.manage"
@@ -500,6 +501,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         CHANGES_POLICIES, "platform", _("Manage approval policies and change windows"), platform=True, dangerous=True
     ),
+    # Access reviews (apps/compliance/reviews): confirm or revoke each grant of a project's quarterly report.
+    Capability(ACCESS_REVIEW, "platform", _("Review who holds which access, and revoke it"), platform=True),
     Capability(USERS_MANAGE, "platform", _("Manage users, groups and roles"), platform=True, dangerous=True),
     Capability(PROJECTS_MANAGE, "platform", _("Manage projects and bindings"), platform=True),
     Capability(CLUSTERS_MANAGE, "platform", _("Register and configure clusters"), platform=True),

@@ -13,6 +13,8 @@ class ComplianceConfig(AppConfig):
         from apps.compliance.approvals import services as approvals
         from apps.compliance.approvals import tasks as approval_tasks  # noqa: F401
         from apps.compliance.forwarding import tasks  # noqa: F401
+        from apps.compliance.reviews import tasks as review_tasks  # noqa: F401
         from apps.core import gates
 
         gates.register_gate(approvals.gate)
+        gates.register_calendar(approvals.windows.refusal)

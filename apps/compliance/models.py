@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
@@ -59,6 +60,12 @@ class SyslogDestination(models.Model):
         return deferred.render(self.last_error)
 
 
+def labels_match(wanted: dict, cluster) -> bool:
+    """Whether ``cluster`` carries every label of ``wanted``; its environment counts as the label env."""
+    labels = {**(cluster.labels or {}), **({"env": cluster.environment} if cluster.environment else {})}
+    return all(str(labels.get(key)) == str(value) for key, value in (wanted or {}).items())
+
+
 class ApprovalPolicy(models.Model):
     """Which changes need a second person's approval: chosen actions, in a project (or every project), on the
     clusters of an environment (cluster labels such as env=prod; none: every cluster)."""
@@ -91,8 +98,7 @@ class ApprovalPolicy(models.Model):
         return self.name
 
     def matches_cluster(self, cluster) -> bool:
-        labels = {**(cluster.labels or {}), **({"env": cluster.environment} if cluster.environment else {})}
-        return all(str(labels.get(key)) == str(value) for key, value in (self.cluster_labels or {}).items())
+        return labels_match(self.cluster_labels, cluster)
 
 
 class ChangeRequest(models.Model):
@@ -155,3 +161,155 @@ class ChangeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.kind}/{self.name}"
+
+
+WEEKDAY_NAMES = (
+    _("Monday"),
+    _("Tuesday"),
+    _("Wednesday"),
+    _("Thursday"),
+    _("Friday"),
+    _("Saturday"),
+    _("Sunday"),
+)
+
+
+class ChangeWindow(models.Model):
+    """When changes may be made. A *window* is a weekly period (days, from, to, in a time zone): where any window
+    covers a project and its clusters, the gated actions are allowed inside a window only. A *freeze* is a span of
+    dates when nothing changes there, automatic canary steps included (they pause). Break glass passes both."""
+
+    class Kind(models.TextChoices):
+        WINDOW = "window", _("Change window (changes allowed)")
+        FREEZE = "freeze", _("Freeze (no changes)")
+
+    name = models.CharField(_("name"), max_length=80, unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.WINDOW)
+    project = models.ForeignKey(
+        "accounts.Project",
+        verbose_name=_("project"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text=_("Empty: every project, and changes outside projects (nodes)."),
+    )
+    cluster_labels = models.JSONField(_("cluster labels"), default=dict, blank=True)
+    weekdays = ArrayField(models.PositiveSmallIntegerField(), verbose_name=_("days"), default=list, blank=True)
+    start_time = models.TimeField(_("from"), null=True, blank=True)
+    end_time = models.TimeField(_("until"), null=True, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    starts_at = models.DateTimeField(_("frozen from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("frozen until"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        verbose_name = _("change window")
+        verbose_name_plural = _("change windows")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches_cluster(self, cluster) -> bool:
+        return labels_match(self.cluster_labels, cluster)
+
+    @property
+    def days_display(self) -> str:
+        return ", ".join(str(WEEKDAY_NAMES[day]) for day in sorted(self.weekdays or []) if 0 <= day < 7)
+
+
+class ReviewSettings(models.Model):
+    """How a project's access is re-certified: who reviews it, and whether grants nobody confirmed expire."""
+
+    project = models.OneToOneField(
+        "accounts.Project", verbose_name=_("project"), on_delete=models.CASCADE, related_name="review_settings"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reviewer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Reviews this project's access besides the platform's access reviewers."),
+    )
+    grace_days = models.PositiveIntegerField(
+        _("days to review"), default=14, validators=[MinValueValidator(1), MaxValueValidator(90)]
+    )
+    expire_unreviewed = models.BooleanField(
+        _("unreviewed grants expire"),
+        default=False,
+        help_text=_("A grant nobody confirmed or revoked when the days to review are over is removed."),
+    )
+
+    class Meta:
+        verbose_name = _("access review settings")
+        verbose_name_plural = _("access review settings")
+
+    def __str__(self) -> str:
+        return str(self.project)
+
+
+class AccessReview(models.Model):
+    """One quarter's report of who holds which role in a project, line by line, kept after it is closed."""
+
+    project = models.ForeignKey(
+        "accounts.Project", verbose_name=_("project"), on_delete=models.CASCADE, related_name="access_reviews"
+    )
+    period = models.CharField(_("period"), max_length=16)  # 2026-Q4
+    created_at = models.DateTimeField(_("made"), auto_now_add=True)
+    due_at = models.DateTimeField(_("due"))
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    mailed_at = models.DateTimeField(_("mailed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("access review")
+        verbose_name_plural = _("access reviews")
+        constraints = [models.UniqueConstraint(fields=["project", "period"], name="compliance_review_once")]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.period}"
+
+
+class AccessReviewItem(models.Model):
+    """One grant as it stood when the report was made, and the reviewer's decision on it."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", _("Not reviewed yet")
+        CONFIRMED = "confirmed", _("Confirmed")
+        REVOKED = "revoked", _("Revoked")
+        EXPIRED = "expired", _("Expired unreviewed")
+
+    review = models.ForeignKey(AccessReview, on_delete=models.CASCADE, related_name="items")
+    binding = models.ForeignKey("accounts.Binding", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.CharField(_("who"), max_length=160)  # a user name, or @group
+    members = models.JSONField(_("members"), default=list, blank=True)  # a group's members, when it was made
+    role = models.CharField(_("role"), max_length=100)  # its English name when the report was made
+    role_zh = models.CharField(max_length=100, blank=True)  # and its Chinese name
+    capabilities = ArrayField(models.CharField(max_length=64), default=list)
+    granted_at = models.DateTimeField(_("since"), null=True, blank=True)
+    granted_by = models.CharField(_("granted by"), max_length=150, blank=True)
+    last_login = models.DateTimeField(_("last sign-in"), null=True, blank=True)
+    last_used = models.JSONField(_("last use"), default=dict, blank=True)  # capability -> ISO time
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["subject", "role"]
+        verbose_name = _("access review line")
+        verbose_name_plural = _("access review lines")
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.role}"
+
+    @property
+    def role_name(self) -> str:
+        """The role's name in the reader's language, as it was when the report was made."""
+        return self.role_zh if self.role_zh and (get_language() or "").startswith("zh") else self.role

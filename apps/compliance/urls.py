@@ -2,6 +2,7 @@ from django.urls import path
 
 from apps.compliance.approvals import views as approvals
 from apps.compliance.forwarding import views as forwarding
+from apps.compliance.reviews import views as reviews
 
 app_name = "compliance"
 
@@ -20,4 +21,12 @@ urlpatterns = [
     path("changes/policies/new/", approvals.policy_create, name="policy_create"),
     path("changes/policies/<int:pk>/", approvals.policy_edit, name="policy_edit"),
     path("changes/policies/<int:pk>/delete/", approvals.policy_delete, name="policy_delete"),
+    path("changes/windows/new/", approvals.window_create, name="window_create"),
+    path("changes/windows/<int:pk>/", approvals.window_edit, name="window_edit"),
+    path("changes/windows/<int:pk>/delete/", approvals.window_delete, name="window_delete"),
+    path("access-reviews/", reviews.review_list, name="review_list"),
+    path("access-reviews/<int:pk>/", reviews.review_detail, name="review_detail"),
+    path("access-reviews/start/<int:project_id>/", reviews.review_start, name="review_start"),
+    path("access-reviews/lines/<int:item_id>/", reviews.review_decide, name="review_decide"),
+    path("access-reviews/settings/<int:project_id>/", reviews.review_settings, name="review_settings"),
 ]

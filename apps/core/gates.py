@@ -13,6 +13,9 @@ that decides; none of them imports it. Instead:
   compliance app calls it with the recorded payload, as the maker. ``stale`` says, before that, whether the
   cluster or the object moved since the request (a deferred sentence) or not (None).
 
+Work that changes clusters on its own (automatic canary steps) asks ``closed(cluster, namespace, action)``: a
+freeze answers a sentence, and the work pauses instead of changing anything.
+
 Without a registered gate, ``guard`` lets everything through (a console without the compliance app).
 """
 
@@ -63,12 +66,25 @@ class Applier:
 Gate = Callable[..., None]  # gate(change, *, request=None, break_glass="") -> None, or raises
 
 _gate: Gate | None = None
+_calendar: Callable | None = None  # calendar(cluster, namespace, action, *, gated) -> sentence or None
 _appliers: dict[str, Applier] = {}
 
 
 def register_gate(gate: Gate | None) -> None:
     global _gate
     _gate = gate
+
+
+def register_calendar(calendar: Callable | None) -> None:
+    global _calendar
+    _calendar = calendar
+
+
+def closed(cluster, namespace: str, action: str) -> str | None:
+    """Why ``action`` may not run now by itself (a freeze), a deferred sentence; None when it may."""
+    if _calendar is None:
+        return None
+    return _calendar(cluster, namespace, action, gated=False)
 
 
 def register_applier(action: str, *, apply: Callable, stale: Callable, rendered: Callable | None = None) -> None:

@@ -38,6 +38,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.capabilities import RELEASES_CANARY
+from apps.core import gates
 from apps.core.deferred import N_, fit, sentence_of
 from apps.core.deferred import text as D
 from apps.core.locks import LockBusy, redis_lock
@@ -178,6 +179,11 @@ def check_canary(pk: int, *, now=None) -> CanaryCheck | None:
                     namespace=release.namespace,
                 ),
             )
+            return None
+        # A freeze (apps/compliance, through apps/core/gates.py) pauses the steps: the canary keeps its share.
+        frozen = gates.closed(cluster, release.namespace, "releases.canary")
+        if frozen is not None:
+            pause(canary, actor=actor, note=frozen)
             return None
         check = _run_query(canary)
         _act_on(canary, check, actor)

@@ -2,7 +2,8 @@
 maker cannot approve it, another approver applies exactly what was recorded as the maker, a hand edit makes a
 request stale, break glass applies at once and is mailed to the security contact, requests expire."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -11,7 +12,7 @@ from django.utils import timezone
 from apps.accounts.capabilities import CHANGES_APPROVE, CHANGES_BREAK_GLASS
 from apps.accounts.models import Role
 from apps.compliance.approvals import services
-from apps.compliance.models import ApprovalPolicy, ChangeRequest
+from apps.compliance.models import ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core.models import AuditEvent
 from apps.releases.models import Release
 from kubemate.celery import app as celery_app
@@ -257,3 +258,135 @@ def test_the_maker_may_withdraw_a_waiting_request(prod, team, client):
     cr.refresh_from_db()
     assert cr.status == ChangeRequest.Status.CANCELLED
     assert AuditEvent.objects.get(action="changes.cancel").actor_id == team["user"].pk
+
+
+# Change windows and freezes -------------------------------------------------------------------------------------
+
+
+def freeze(**extra) -> ChangeWindow:
+    now = timezone.now()
+    return ChangeWindow.objects.create(
+        name="Quarter-end freeze",
+        kind=ChangeWindow.Kind.FREEZE,
+        cluster_labels={"env": "prod"},
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=1),
+        reason="quarter-end close",
+        **extra,
+    )
+
+
+def weekly(name: str, start: time, end: time, days=(0, 1, 2, 3, 4, 5, 6)) -> ChangeWindow:
+    return ChangeWindow.objects.create(
+        name=name,
+        kind=ChangeWindow.Kind.WINDOW,
+        cluster_labels={"env": "prod"},
+        weekdays=list(days),
+        start_time=start,
+        end_time=end,
+        time_zone="Asia/Shanghai",
+    )
+
+
+def test_a_freeze_refuses_a_deploy_naming_the_next_window_and_break_glass_applies_it(
+    prod, team, client, apps_api, mailbox, django_capture_on_commit_callbacks
+):
+    ApprovalPolicy.objects.all().delete()  # the freeze alone holds the change back
+    freeze()
+    weekly("Saturday night", time(22, 0), time(23, 59), days=(5,))
+    maker = team["user"]
+
+    refused = request_deploy(login(client, maker), prod, NEW)
+
+    page = refused.content.decode()
+    assert "Changes are frozen until" in page and "quarter-end close" in page
+    assert "The next change window opens" in page and "22:00 Asia/Shanghai" in page
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == OLD
+    assert AuditEvent.objects.get(action="changes.refused").result == AuditEvent.Result.DENIED
+
+    grant(maker, role_with(CHANGES_BREAK_GLASS, slug="emergency").slug)
+    with django_capture_on_commit_callbacks(execute=True):
+        request_deploy(client, prod, NEW, break_glass="settlement batch stuck")
+
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == NEW
+    loud = AuditEvent.objects.get(action="changes.break_glass", result=AuditEvent.Result.SUCCESS)
+    assert "frozen" in str(loud.detail["window"]) and loud.reason == "settlement batch stuck"
+    mail = mailbox.wait_for(lambda m: "security@bank.example" in m["To"])
+    assert "BREAK GLASS" in mail["Subject"]
+
+
+def test_outside_every_window_a_deploy_waits_for_the_next_and_inside_one_it_goes_on(prod, team, client, apps_api):
+    ApprovalPolicy.objects.all().delete()
+    shanghai = timezone.now().astimezone(ZoneInfo("Asia/Shanghai"))
+    later = (shanghai + timedelta(hours=3)).time().replace(second=0, microsecond=0)
+    closed = weekly("Later today", later, (shanghai + timedelta(hours=4)).time().replace(second=0, microsecond=0))
+
+    refused = request_deploy(login(client, team["user"]), prod, NEW).content.decode()
+    assert "outside the change windows" in refused and "Later today" in refused
+    assert f"{later:%H:%M} Asia/Shanghai" in refused
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == OLD
+
+    closed.delete()
+    weekly("Now", (shanghai - timedelta(hours=1)).time(), (shanghai + timedelta(hours=1)).time())
+    request_deploy(client, prod, NEW)
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == NEW
+
+
+def test_an_approval_in_a_freeze_waits_and_the_request_stays_pending(prod, team, client, approver):
+    request_deploy(login(client, team["user"]), prod, NEW)
+    cr = ChangeRequest.objects.get()
+    freeze()
+
+    with pytest.raises(services.DecisionRefused, match="frozen"):
+        services.approve(actor=approver, pk=cr.pk)
+
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.PENDING
+
+
+def test_the_next_opening_follows_the_window_time_zone_and_overnight_windows():
+    from apps.compliance.approvals import windows
+
+    night = ChangeWindow(
+        name="night", weekdays=[4], start_time=time(22, 0), end_time=time(2, 0), time_zone="Asia/Shanghai"
+    )
+    friday_noon = datetime(2026, 12, 4, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, a Friday
+    start, window = windows.next_opening([night], friday_noon)
+    assert start == datetime(2026, 12, 4, 14, 0, tzinfo=UTC) and window is night
+    assert windows.is_open([night], datetime(2026, 12, 4, 17, 30, tzinfo=UTC))  # Saturday 01:30 in Shanghai
+    assert not windows.is_open([night], datetime(2026, 12, 4, 18, 30, tzinfo=UTC))
+
+
+def test_policies_and_windows_are_made_from_the_console_audited_and_bad_input_is_a_sentence(client, admin_user):
+    login(client, admin_user, recent_auth=True)
+    bad = client.post(
+        reverse("compliance:policy_create"), {"name": "p", "labels": "env prod", "actions": ["releases.deploy"]}
+    )
+    assert bad.status_code == 400 and "is not key=value" in bad.content.decode()
+    client.post(
+        reverse("compliance:policy_create"),
+        {"name": "Production", "labels": "env=prod, zone=sh", "actions": ["releases.deploy"], "expiry_hours": 8},
+    )
+    policy = ApprovalPolicy.objects.get(name="Production")
+    assert policy.cluster_labels == {"env": "prod", "zone": "sh"} and policy.expiry_hours == 8
+    assert AuditEvent.objects.get(action="changes.policy.create").actor_id == admin_user.pk
+
+    base = {"name": "w", "kind": "window", "time_zone": "Asia/Shanghai", "enabled": "on"}
+    incomplete = client.post(reverse("compliance:window_create"), base)
+    assert "needs its days and its hours" in incomplete.content.decode()
+    zone = client.post(
+        reverse("compliance:window_create"),
+        {**base, "weekdays": [5], "start_time": "22:00", "end_time": "23:00", "time_zone": "Mars/Base"},
+    )
+    assert "is not a time zone" in zone.content.decode()
+    backwards = client.post(
+        reverse("compliance:window_create"),
+        {**base, "kind": "freeze", "starts_at": "2026-12-30T00:00", "ends_at": "2026-12-29T00:00"},
+    )
+    assert "a later end" in backwards.content.decode()
+    client.post(
+        reverse("compliance:window_create"), {**base, "weekdays": [5, 6], "start_time": "22:00", "end_time": "02:00"}
+    )
+    window = ChangeWindow.objects.get(name="w")
+    assert window.weekdays == [5, 6] and window.days_display == "Saturday, Sunday"
+    assert AuditEvent.objects.get(action="changes.window.create").detail["weekdays"] == [5, 6]

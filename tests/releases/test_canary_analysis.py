@@ -317,3 +317,27 @@ def test_removing_a_release_during_automatic_steps_leaves_nothing_to_step(
         live_route(sandbox, team["namespace"])
     assert missing.value.status == 404
     wait_for_no_leftovers(apps_api, core_api, team["namespace"])
+
+
+def test_a_freeze_pauses_the_automatic_steps_and_keeps_the_share(client, team, watched, metrics, sandbox):
+    from apps.compliance.models import ChangeWindow
+
+    report(metrics, watched, 0.01)
+    start_automatic(client, watched)
+    canary = Canary.objects.get(release=watched)
+    now = timezone.now()
+    ChangeWindow.objects.create(
+        name="Year-end freeze",
+        kind=ChangeWindow.Kind.FREEZE,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=2),
+        reason="year-end close",
+    )
+
+    canary = check_now(canary)
+
+    assert (canary.state, canary.analysis, canary.weight) == ("active", "paused", 10)  # paused, not aborted
+    assert not canary.checks.exists()
+    note = R(canary.steps.get(action=CanaryStep.Action.PAUSE).note)
+    assert note.startswith("Changes are frozen until") and "Year-end freeze: year-end close" in note
+    assert weights(live_route(sandbox, team["namespace"])) == [(NAME, 90), (CANARY, 10)]

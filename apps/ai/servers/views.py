@@ -79,7 +79,7 @@ def server_new(request):
         except services.ServerError as exc:
             form.add_error(None, str(exc))  # nothing stays behind: the form as typed, with the reason
         else:
-            messages.success(request, outcome.message)
+            (messages.warning if outcome.waiting else messages.success)(request, outcome.message)
             return redirect("ai:server_detail", endpoint.pk)
     return render(request, FORM, {"form": form, "preview": _preview(form)})
 

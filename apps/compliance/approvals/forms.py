@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 
 from django import forms
 from django.utils.translation import gettext
@@ -10,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Project
 from apps.compliance.approvals.services import ACTIONS
-from apps.compliance.models import ApprovalPolicy
+from apps.compliance.models import WEEKDAY_NAMES, ApprovalPolicy, ChangeWindow
 
 LABEL = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_./]{0,62})=([-A-Za-z0-9_.]{0,63})$")
 
@@ -61,3 +62,71 @@ class PolicyForm(forms.ModelForm):
         if commit:
             policy.save()
         return policy
+
+
+WEEKDAYS = list(enumerate(WEEKDAY_NAMES))
+
+
+class WindowForm(PolicyForm):
+    """A weekly change window or a dated freeze, scoped like a policy (project, cluster labels)."""
+
+    actions = None
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Days"), choices=WEEKDAYS, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ChangeWindow
+        fields = [
+            "name",
+            "kind",
+            "project",
+            "start_time",
+            "end_time",
+            "time_zone",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "enabled",
+        ]
+        widgets = {
+            "start_time": forms.TimeInput(attrs={"type": "time"}),
+            "end_time": forms.TimeInput(attrs={"type": "time"}),
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "ends_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        forms.ModelForm.__init__(self, *args, **kwargs)
+        self.fields["project"].queryset = Project.objects.select_related("cluster").order_by("name")
+        self.fields["project"].required = False
+        if self.instance.pk:
+            self.initial["weekdays"] = self.instance.weekdays
+            self.initial["labels"] = ", ".join(f"{k}={v}" for k, v in (self.instance.cluster_labels or {}).items())
+
+    def clean_time_zone(self) -> str:
+        name = (self.cleaned_data.get("time_zone") or "").strip()
+        if name not in zoneinfo.available_timezones():
+            raise forms.ValidationError(
+                gettext("%(zone)s is not a time zone, such as Asia/Shanghai.") % {"zone": name[:64]}
+            )
+        return name
+
+    def clean(self):
+        data = super(forms.ModelForm, self).clean()
+        kind = data.get("kind")
+        window_incomplete = not data.get("weekdays") or not data.get("start_time") or not data.get("end_time")
+        if kind == ChangeWindow.Kind.WINDOW and window_incomplete:
+            raise forms.ValidationError(gettext("A change window needs its days and its hours."))
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if kind == ChangeWindow.Kind.FREEZE and (not starts or not ends or ends <= starts):
+            raise forms.ValidationError(gettext("A freeze needs a start and a later end."))
+        return data
+
+    def save(self, commit=True):
+        window = forms.ModelForm.save(self, commit=False)
+        window.weekdays = sorted(set(self.cleaned_data.get("weekdays") or []))
+        window.cluster_labels = self.cleaned_data["labels"]
+        if commit:
+            window.save()
+        return window

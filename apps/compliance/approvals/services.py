@@ -28,8 +28,9 @@ from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.capabilities import CHANGES_APPROVE, CHANGES_BREAK_GLASS
-from apps.accounts.models import Project
-from apps.compliance.models import ApprovalPolicy, ChangeRequest
+from apps.compliance.approvals import windows
+from apps.compliance.approvals.windows import project_of
+from apps.compliance.models import ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core import audit, gates
 from apps.core.deferred import N_, Failure, fit, sentence_of
 from apps.core.deferred import text as D
@@ -52,12 +53,6 @@ class DecisionRefused(Failure):
 
 def manifests_hash(manifests: list[dict]) -> str:
     return hashlib.sha256(json.dumps(manifests, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def project_of(cluster, namespace: str) -> Project | None:
-    if not namespace:
-        return None
-    return Project.objects.filter(cluster=cluster, namespaces__contains=[namespace]).first()
 
 
 def policy_for(change: gates.Change) -> ApprovalPolicy | None:
@@ -94,7 +89,7 @@ def _audit(actor, action: str, cr: ChangeRequest, *, request=None, result=AuditE
     )
 
 
-def _new_request(change: gates.Change, policy: ApprovalPolicy, *, status: str, reason: str, ticket: str):
+def _new_request(change: gates.Change, policy: ApprovalPolicy | None, *, status: str, reason: str, ticket: str):
     return ChangeRequest.objects.create(
         action=change.action,
         status=status,
@@ -112,19 +107,33 @@ def _new_request(change: gates.Change, policy: ApprovalPolicy, *, status: str, r
         manifests_hash=manifests_hash(change.manifests),
         diff=change.diff,
         base=change.base,
-        expires_at=timezone.now() + timedelta(hours=policy.expiry_hours),
+        expires_at=timezone.now() + timedelta(hours=policy.expiry_hours if policy else 24),
     )
 
 
 def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
+    closed = windows.refusal(change.cluster, change.namespace, change.action, gated=change.action in ACTIONS)
     policy = policy_for(change)
-    if policy is None:
+    if policy is None and closed is None:
         return
     reason = audit.reason_of(request)
     ticket = _ticket(request)
     if break_glass:
-        _break_glass(change, policy, reason=break_glass, ticket=ticket, request=request)
+        _break_glass(change, policy, reason=break_glass, ticket=ticket, request=request, closed=closed)
         return
+    if closed is not None:
+        audit.record(
+            actor=change.actor,
+            action="changes.refused",
+            result=AuditEvent.Result.DENIED,
+            cluster=change.cluster.name,
+            namespace=change.namespace,
+            kind=change.kind,
+            name=change.name,
+            detail={"change": change.action, "error": closed},
+            request=request,
+        )
+        raise gates.ChangeRefused(closed)
     with transaction.atomic():
         cr = _new_request(change, policy, status=ChangeRequest.Status.PENDING, reason=reason, ticket=ticket)
         _audit(change.actor, "changes.request", cr, request=request, policy=policy.name, ticket=ticket)
@@ -141,7 +150,9 @@ def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
     )
 
 
-def _break_glass(change: gates.Change, policy: ApprovalPolicy, *, reason: str, ticket: str, request=None) -> None:
+def _break_glass(
+    change: gates.Change, policy: ApprovalPolicy | None, *, reason: str, ticket: str, request=None, closed=None
+) -> None:
     reason = " ".join(reason.split())[:500]
     if not access.may(change.actor, CHANGES_BREAK_GLASS) or not reason:
         audit.record(
@@ -152,7 +163,7 @@ def _break_glass(change: gates.Change, policy: ApprovalPolicy, *, reason: str, t
             namespace=change.namespace,
             kind=change.kind,
             name=change.name,
-            detail={"change": change.action, "policy": policy.name},
+            detail={"change": change.action, "policy": policy.name if policy else "", "window": closed or ""},
             request=request,
             reason=reason,
         )
@@ -164,7 +175,15 @@ def _break_glass(change: gates.Change, policy: ApprovalPolicy, *, reason: str, t
     with transaction.atomic():
         cr = _new_request(change, policy, status=ChangeRequest.Status.BREAK_GLASS, reason=reason, ticket=ticket)
         ChangeRequest.objects.filter(pk=cr.pk).update(applied_at=timezone.now())
-        _audit(change.actor, "changes.break_glass", cr, request=request, policy=policy.name, ticket=ticket)
+        _audit(
+            change.actor,
+            "changes.break_glass",
+            cr,
+            request=request,
+            policy=policy.name if policy else "",
+            window=closed or "",
+            ticket=ticket,
+        )
         transaction.on_commit(lambda: _mail(cr.pk, "break_glass"))
 
 
@@ -238,6 +257,9 @@ def approve(*, actor, pk: int, comment: str = "", request=None) -> ChangeRequest
         refusal = _expired(cr)
         applier = gates.applier(cr.action)
         if refusal is None:
+            closed = windows.refusal(cr.cluster, cr.namespace, cr.action, gated=cr.action in ACTIONS)
+            if closed is not None:  # still pending: approve it when the window opens
+                raise DecisionRefused(closed)
             refusal = _stale(cr, applier)
             if refusal is not None:
                 _close(cr, ChangeRequest.Status.STALE, actor, comment, refusal)
@@ -362,3 +384,47 @@ def delete_policy(*, actor, policy: ApprovalPolicy, request=None) -> None:
         name = policy.name
         policy.delete()
         audit.record(actor=actor, action="changes.policy.delete", kind="ApprovalPolicy", name=name, request=request)
+
+
+def _window_detail(window: ChangeWindow) -> dict:
+    return {
+        "kind": window.kind,
+        "project": window.project.name if window.project_id else "",
+        "cluster_labels": window.cluster_labels,
+        "weekdays": window.weekdays,
+        "from": window.start_time.isoformat() if window.start_time else "",
+        "until": window.end_time.isoformat() if window.end_time else "",
+        "time_zone": window.time_zone,
+        "starts_at": window.starts_at.isoformat() if window.starts_at else "",
+        "ends_at": window.ends_at.isoformat() if window.ends_at else "",
+        "reason": window.reason,
+        "enabled": window.enabled,
+    }
+
+
+def save_window(*, actor, window: ChangeWindow, request=None, created: bool) -> ChangeWindow:
+    with transaction.atomic():
+        window.save()
+        audit.record(
+            actor=actor,
+            action="changes.window.create" if created else "changes.window.update",
+            kind="ChangeWindow",
+            name=window.name,
+            detail=_window_detail(window),
+            request=request,
+        )
+    return window
+
+
+def delete_window(*, actor, window: ChangeWindow, request=None) -> None:
+    with transaction.atomic():
+        detail = _window_detail(window)
+        window.delete()
+        audit.record(
+            actor=actor,
+            action="changes.window.delete",
+            kind="ChangeWindow",
+            name=window.name,
+            detail=detail,
+            request=request,
+        )

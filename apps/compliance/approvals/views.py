@@ -16,8 +16,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts import access
 from apps.accounts.capabilities import AUDIT_VIEW, CHANGES_APPROVE, CHANGES_POLICIES
 from apps.compliance.approvals import services
-from apps.compliance.approvals.forms import PolicyForm
-from apps.compliance.models import ApprovalPolicy, ChangeRequest
+from apps.compliance.approvals.forms import PolicyForm, WindowForm
+from apps.compliance.models import ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
 
@@ -111,7 +111,11 @@ def change_cancel(request, pk: int):
 @login_required
 def policy_list(request):
     access.require(request.user, CHANGES_POLICIES)
-    return render(request, "compliance/policies.html", {"policies": ApprovalPolicy.objects.select_related("project")})
+    context = {
+        "policies": ApprovalPolicy.objects.select_related("project"),
+        "windows": ChangeWindow.objects.select_related("project"),
+    }
+    return render(request, "compliance/policies.html", context)
 
 
 def _policy_form(request, policy: ApprovalPolicy | None):
@@ -159,3 +163,50 @@ def policy_delete(request, pk: int):
     if not ApprovalPolicy.objects.filter(pk=pk).exists():
         raise Http404
     return require_recent_auth(_delete)(request, pk)
+
+
+# Change windows and freezes ---------------------------------------------------------------------------------
+
+
+def _window_form(request, window: ChangeWindow | None):
+    form = WindowForm(request.POST or None, instance=window)
+    if request.method == "POST" and form.is_valid():
+        services.save_window(
+            actor=request.user, window=form.save(commit=False), request=request, created=window is None
+        )
+        messages.success(request, _("%(name)s saved.") % {"name": form.instance.name})
+        return redirect("compliance:policy_list")
+    return render(
+        request, "compliance/window_form.html", {"form": form, "window": window}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def window_create(request):
+    access.require(request.user, CHANGES_POLICIES)
+    return (require_recent_auth(_window_form) if request.method == "POST" else _window_form)(request, None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def window_edit(request, pk: int):
+    access.require(request.user, CHANGES_POLICIES)
+    window = get_object_or_404(ChangeWindow, pk=pk)
+    return (require_recent_auth(_window_form) if request.method == "POST" else _window_form)(request, window)
+
+
+def _window_delete(request, pk: int):
+    window = get_object_or_404(ChangeWindow, pk=pk)
+    services.delete_window(actor=request.user, window=window, request=request)
+    messages.success(request, _("%(name)s removed.") % {"name": window.name})
+    return redirect("compliance:policy_list")
+
+
+@login_required
+@require_POST
+def window_delete(request, pk: int):
+    access.require(request.user, CHANGES_POLICIES)
+    if not ChangeWindow.objects.filter(pk=pk).exists():
+        raise Http404
+    return require_recent_auth(_window_delete)(request, pk)

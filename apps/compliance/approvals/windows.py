@@ -1,0 +1,108 @@
+"""Change windows and freezes: whether a change may be made now, and when it may be next.
+
+``refusal(cluster, namespace, action)`` is what the gate (services.py) and the automatic canary steps ask (through
+apps/core/gates.py): None when the change may go on, else a deferred sentence naming why and when it may:
+
+- a freeze covering the project and the cluster, now: nothing changes, canary steps included;
+- windows covering them, none open now: the gated actions (``ACTIONS``) wait for the next one.
+
+Windows are weekly, in their own time zone; the next opening is looked for over the coming fortnight.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from apps.accounts.models import Project
+from apps.compliance.models import ChangeWindow
+from apps.core.deferred import N_
+from apps.core.deferred import text as D
+
+LOOK_AHEAD_DAYS = 14
+
+
+def project_of(cluster, namespace: str) -> Project | None:
+    """The project holding ``namespace`` in ``cluster`` (None for a change outside projects: a node)."""
+    if not namespace:
+        return None
+    return Project.objects.filter(cluster=cluster, namespaces__contains=[namespace]).first()
+
+
+def _scoped(kind: str, cluster, project):
+    rows = ChangeWindow.objects.filter(enabled=True, kind=kind).select_related("project")
+    return [
+        row
+        for row in rows
+        if row.matches_cluster(cluster)
+        and (row.project_id is None or (project is not None and row.project_id == project.pk))
+    ]
+
+
+def _zone(window: ChangeWindow):
+    try:
+        return zoneinfo.ZoneInfo(window.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def _spans(window: ChangeWindow, around: datetime):
+    """The window's open periods (aware datetimes) on the days from one before ``around`` to the look-ahead."""
+    if window.start_time is None or window.end_time is None or not window.weekdays:
+        return
+    zone = _zone(window)
+    local = around.astimezone(zone).date()
+    for offset in range(-1, LOOK_AHEAD_DAYS + 1):
+        day = local + timedelta(days=offset)
+        if day.weekday() not in window.weekdays:
+            continue
+        start = datetime.combine(day, window.start_time, tzinfo=zone)
+        end = datetime.combine(day, window.end_time, tzinfo=zone)
+        if end <= start:  # an overnight window: until the next morning
+            end += timedelta(days=1)
+        yield start, end
+
+
+def is_open(windows, now: datetime) -> bool:
+    return any(start <= now < end for window in windows for start, end in _spans(window, now))
+
+
+def next_opening(windows, after: datetime) -> tuple[datetime, ChangeWindow] | None:
+    found = [(start, window) for window in windows for start, _end in _spans(window, after) if start >= after]
+    return min(found, key=lambda pair: pair[0]) if found else None
+
+
+def _when(moment: datetime, window: ChangeWindow | None = None) -> str:
+    zone = _zone(window) if window is not None else timezone.get_default_timezone()
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
+
+
+def refusal(cluster, namespace: str, action: str, now: datetime | None = None, *, gated: bool = True) -> str | None:
+    """Why ``action`` may not be made now in ``cluster``/``namespace`` (a deferred sentence), or None. ``gated``:
+    the action is one of the approval-gated actions, which the windows restrict (a canary step only honours
+    freezes)."""
+    now = now or timezone.now()
+    project = project_of(cluster, namespace)
+    windows = _scoped(ChangeWindow.Kind.WINDOW, cluster, project)
+    for freeze in _scoped(ChangeWindow.Kind.FREEZE, cluster, project):
+        if freeze.starts_at and freeze.ends_at and freeze.starts_at <= now < freeze.ends_at:
+            opening = next_opening(windows, freeze.ends_at) if windows else None
+            return D(
+                N_("Changes are frozen until %(until)s (%(name)s%(reason)s). %(next)s"),
+                until=_when(freeze.ends_at),
+                name=freeze.name,
+                reason=f": {freeze.reason}" if freeze.reason else "",
+                next=D(N_("The next change window opens %(when)s."), when=_when(*opening)) if opening else "",
+            )
+    if gated and windows and not is_open(windows, now):
+        opening = next_opening(windows, now)
+        if opening is None:
+            return D(N_("No change window is open now, and none opens in the next two weeks."))
+        return D(
+            N_("This change is outside the change windows. The next one, %(name)s, opens %(when)s."),
+            name=opening[1].name,
+            when=_when(*opening),
+        )
+    return None
