@@ -13,6 +13,6 @@ def rsyslog(tmp_path):
 
 # The release fixtures (a project namespace in the sandbox, payments-api deployed and rolled out), for the approval
 # tests.
-from tests.releases.conftest import apps_api, deployed, team  # noqa: E402
+from tests.releases.conftest import apps_api, core_api, deployed, team  # noqa: E402
 
-__all__ = ["apps_api", "deployed", "team"]
+__all__ = ["apps_api", "core_api", "deployed", "team"]

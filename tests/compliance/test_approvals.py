@@ -390,3 +390,44 @@ def test_policies_and_windows_are_made_from_the_console_audited_and_bad_input_is
     window = ChangeWindow.objects.get(name="w")
     assert window.weekdays == [5, 6] and window.days_display == "Saturday, Sunday"
     assert AuditEvent.objects.get(action="changes.window.create").detail["weekdays"] == [5, 6]
+
+
+# A YAML edit under approval ---------------------------------------------------------------------------------------
+
+
+def yaml_of(client, cluster, kind: str, namespace: str, name: str) -> tuple[str, str, str]:
+    url = reverse("clusters:resource_yaml_edit", args=[cluster.pk, kind, namespace, name])
+    page = client.get(url)
+    assert page.status_code == 200 and page.context.get("form") is not None
+    form = page.context["form"]
+    return url, form.initial["text"], form.initial["resource_version"]
+
+
+def test_a_yaml_edit_in_production_waits_is_applied_as_recorded_and_goes_stale_after_a_hand_edit(
+    prod, team, client, core_api, approver
+):
+    namespace, cluster = team["namespace"], team["cluster"]
+    ApprovalPolicy.objects.update(actions=["yaml.edit"])
+    core_api.create_namespaced_config_map(namespace, {"metadata": {"name": "fees"}, "data": {"rate": "0.1"}})
+    login(client, team["user"], recent_auth=True)
+
+    url, text, version = yaml_of(client, cluster, "configmap", namespace, "fees")
+    edited = text.replace("0.1", "0.2")
+    waiting = client.post(url, {"text": edited, "resource_version": version, "confirm": "1"})
+    assert "change request #" in waiting.content.decode()
+    assert core_api.read_namespaced_config_map("fees", namespace).data == {"rate": "0.1"}
+    cr = ChangeRequest.objects.get(kind="ConfigMap")
+    assert cr.manifests[0]["data"] == {"rate": "0.2"} and "+  rate: '0.2'" in cr.diff
+    assert "0.2" not in cr.payload["sealed"]  # the text itself is kept sealed (it may hold a secret value)
+
+    services.approve(actor=approver, pk=cr.pk)
+    assert core_api.read_namespaced_config_map("fees", namespace).data == {"rate": "0.2"}
+
+    url, text, version = yaml_of(client, cluster, "configmap", namespace, "fees")
+    client.post(url, {"text": text.replace("0.2", "0.3"), "resource_version": version, "confirm": "1"})
+    second = ChangeRequest.objects.filter(kind="ConfigMap").latest("created_at")
+    core_api.patch_namespaced_config_map("fees", namespace, {"data": {"rate": "0.25"}})
+    with pytest.raises(services.DecisionRefused, match="changed in the cluster"):
+        services.approve(actor=approver, pk=second.pk)
+    assert ChangeRequest.objects.get(pk=second.pk).status == ChangeRequest.Status.STALE
+    assert core_api.read_namespaced_config_map("fees", namespace).data == {"rate": "0.25"}

@@ -25,6 +25,7 @@ from apps.clusters.actions import services as services_actions
 from apps.clusters.actions.forms import EncryptFieldForm, LogFollowForm, LogForm, ScaleForm, YamlEditForm
 from apps.clusters.actions.registry import ACTIONS, CLUSTER_SCOPED
 from apps.clusters.actions.targets import ActionError, Target
+from apps.core import gates
 from apps.core.htmx import render, stop_polling
 from apps.core.reauth import require_recent_auth
 
@@ -264,7 +265,10 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
     }
     try:
         if request.POST.get("confirm") == "1":
-            version = services_actions.apply_yaml_edit(actor=request.user, request=request, **values)
+            try:
+                version = services_actions.apply_yaml_edit(actor=request.user, request=request, **values)
+            except gates.ApprovalRequired as exc:  # four-eyes approval: recorded, not applied
+                return render(request, template, {**context, "form": form, "waiting": str(exc)}, partial="outcome")
             response = render(request, template, {**context, "form": form, "applied": version}, partial="outcome")
             return trigger_client_event(response, CHANGED)
         preview = services_actions.preview_yaml_edit(actor=request.user, **values)
