@@ -24,6 +24,7 @@ from apps.clusters.inventory.attention import attention
 from apps.clusters.inventory.health import cluster_cards
 from apps.clusters.inventory.related import decorate
 from apps.compliance.approvals import services as approval_services
+from apps.compliance.forwarding import alerts as siem_alerts
 from apps.compliance.models import ChangeRequest
 from apps.core import access as job_access
 from apps.core import health
@@ -50,6 +51,7 @@ def _page(request: HttpRequest) -> HttpResponse:
         "problem_total": problem_total,
         "jobs_to_look_at": jobs_to_look_at(request.user),
         "approvals_waiting": approvals_waiting(request.user),
+        "siem_failing": siem_alerts.failing(request.user),
         "recent_revisions": recent_revisions(request.user),
         "facts": facts(request.user),
     }

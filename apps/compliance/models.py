@@ -39,6 +39,8 @@ class SyslogDestination(models.Model):
     cursor = models.BigIntegerField(_("last event delivered"), default=0)
     delivered_at = models.DateTimeField(_("last delivery"), null=True, blank=True)
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
+    # When the security contacts were told it fails (cleared, with a second mail, when it receives again).
+    alerted_at = models.DateTimeField(_("failure reported"), null=True, blank=True, editable=False)
     # A deferred sentence (apps/core/deferred.py), read in the reader's language.
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

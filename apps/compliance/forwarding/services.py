@@ -87,7 +87,11 @@ def _forward(destination: SyslogDestination, budget_seconds: float) -> int:
 
 
 def forward_all() -> int:
-    return sum(forward(destination) for destination in SyslogDestination.objects.filter(enabled=True))
+    from apps.compliance.forwarding import alerts
+
+    delivered = sum(forward(destination) for destination in SyslogDestination.objects.filter(enabled=True))
+    alerts.watch()  # a receiver failing for two minutes, or back, is told to the security contacts
+    return delivered
 
 
 def lag(destination: SyslogDestination, head: int | None = None) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from apps.compliance.forwarding import alerts  # noqa: F401 (workers learn compliance.mail_siem)
+
 
 @shared_task(name="compliance.forward_audit", ignore_result=True)
 def forward_audit() -> int:
