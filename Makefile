@@ -132,6 +132,7 @@ demo: deps services ai-build ## Start the console on a local sandbox cluster wit
 	$(MANAGE) demo_backups --cluster sandbox --env-file .run/backups/env \
 	  --etcd $$(sed -n 's/^KUBEMATE_SANDBOX_ETCD=//p' .run/sandbox/demo/env)
 	set -a; . .run/ai/env; set +a; $(MANAGE) demo_ai --cluster sandbox
+	$(MANAGE) demo_compliance --cluster sandbox --syslog-port $$(cat .run/demo/rsyslog.port)
 
 stop: ## Stop the demo console, its sandbox cluster, PostgreSQL and Redis
 	deploy/local/demo down
