@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.plugins.s3 import built_binary
 from tests.plugins.served import Served, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,17 +53,6 @@ PEOPLE = {
     },
     "wang.fang": {"password": "wang-fang-sso-password", "email": "wang.fang@bank.example", "name": "Wang Fang"},
 }
-
-
-def binary() -> Path:
-    done = subprocess.run([str(BUILD), "--print-paths"], capture_output=True, text=True, timeout=60)
-    for line in done.stdout.splitlines():
-        if line.startswith("HYDRA="):
-            path = Path(line.split("=", 1)[1])
-            if path.exists():
-                return path
-            raise RuntimeError(f"{path} is missing: build it with deploy/sandbox/build --only hydra")
-    raise RuntimeError(f"deploy/sandbox/build --print-paths names no HYDRA: {done.stdout}{done.stderr}")
 
 
 @dataclass
@@ -202,7 +192,7 @@ def hydra_server():
         public_port=public_port,
         admin_port=admin_port,
         folder=folder,
-        binary=binary(),
+        binary=built_binary("HYDRA", "hydra"),
         client_secret=secrets.token_urlsafe(24),
     )
     (folder / "hydra.yaml").write_text(

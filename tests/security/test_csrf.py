@@ -139,6 +139,7 @@ def parameters(url_name: str, names: list[str], w) -> dict:
         "project_id": w.project.pk,
         "project": w.project.pk,
         "binding_id": w.binding.pk,
+        "item_id": w.release.pk,  # refused for its missing token before anything is looked up
         "silence_id": "5b0d1c3e-8f1a-4c55-9a55-2f7d6c1e0b01",
         "trace_id": "0123456789abcdef0123456789abcdef",
         "kind": "deployment",

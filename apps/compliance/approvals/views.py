@@ -118,95 +118,47 @@ def policy_list(request):
     return render(request, "compliance/policies.html", context)
 
 
-def _policy_form(request, policy: ApprovalPolicy | None):
-    form = PolicyForm(request.POST or None, instance=policy)
-    if request.method == "POST" and form.is_valid():
-        services.save_policy(
-            actor=request.user, policy=form.save(commit=False), request=request, created=policy is None
-        )
-        messages.success(request, _("Approval policy %(name)s saved.") % {"name": form.instance.name})
+def _rules_views(model, form_class, key: str, save, delete):
+    """The create/edit view and the delete view of one kind of rule (approval policies, change windows): platform
+    capability ``changes.policies``, saving and removing ask for the password again, both audited by ``save`` and
+    ``delete`` (services.py)."""
+
+    def form_view(request, instance):
+        form = form_class(request.POST or None, instance=instance)
+        if request.method == "POST" and form.is_valid():
+            save(actor=request.user, request=request, created=instance is None, **{key: form.save(commit=False)})
+            messages.success(request, _("%(name)s saved.") % {"name": form.instance.name})
+            return redirect("compliance:policy_list")
+        template = f"compliance/{key}_form.html"
+        return render(request, template, {"form": form, key: instance}, status=400 if form.errors else 200)
+
+    def delete_view(request, pk: int):
+        instance = get_object_or_404(model, pk=pk)
+        delete(actor=request.user, request=request, **{key: instance})
+        messages.success(request, _("%(name)s removed.") % {"name": instance.name})
         return redirect("compliance:policy_list")
-    return render(
-        request,
-        "compliance/policy_form.html",
-        {"form": form, "policy": policy},
-        status=400 if form.errors else 200,
-    )
+
+    @login_required
+    @require_http_methods(["GET", "POST"])
+    def edit(request, pk: int | None = None):
+        access.require(request.user, CHANGES_POLICIES)
+        instance = get_object_or_404(model, pk=pk) if pk is not None else None
+        return (require_recent_auth(form_view) if request.method == "POST" else form_view)(request, instance)
+
+    @login_required
+    @require_POST
+    def remove(request, pk: int):
+        access.require(request.user, CHANGES_POLICIES)
+        if not model.objects.filter(pk=pk).exists():
+            raise Http404
+        return require_recent_auth(delete_view)(request, pk)
+
+    return edit, remove
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def policy_create(request):
-    access.require(request.user, CHANGES_POLICIES)
-    return (require_recent_auth(_policy_form) if request.method == "POST" else _policy_form)(request, None)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def policy_edit(request, pk: int):
-    access.require(request.user, CHANGES_POLICIES)
-    policy = get_object_or_404(ApprovalPolicy, pk=pk)
-    return (require_recent_auth(_policy_form) if request.method == "POST" else _policy_form)(request, policy)
-
-
-def _delete(request, pk: int):
-    policy = get_object_or_404(ApprovalPolicy, pk=pk)
-    services.delete_policy(actor=request.user, policy=policy, request=request)
-    messages.success(request, _("Approval policy %(name)s removed.") % {"name": policy.name})
-    return redirect("compliance:policy_list")
-
-
-@login_required
-@require_POST
-def policy_delete(request, pk: int):
-    access.require(request.user, CHANGES_POLICIES)
-    if not ApprovalPolicy.objects.filter(pk=pk).exists():
-        raise Http404
-    return require_recent_auth(_delete)(request, pk)
-
-
-# Change windows and freezes ---------------------------------------------------------------------------------
-
-
-def _window_form(request, window: ChangeWindow | None):
-    form = WindowForm(request.POST or None, instance=window)
-    if request.method == "POST" and form.is_valid():
-        services.save_window(
-            actor=request.user, window=form.save(commit=False), request=request, created=window is None
-        )
-        messages.success(request, _("%(name)s saved.") % {"name": form.instance.name})
-        return redirect("compliance:policy_list")
-    return render(
-        request, "compliance/window_form.html", {"form": form, "window": window}, status=400 if form.errors else 200
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def window_create(request):
-    access.require(request.user, CHANGES_POLICIES)
-    return (require_recent_auth(_window_form) if request.method == "POST" else _window_form)(request, None)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def window_edit(request, pk: int):
-    access.require(request.user, CHANGES_POLICIES)
-    window = get_object_or_404(ChangeWindow, pk=pk)
-    return (require_recent_auth(_window_form) if request.method == "POST" else _window_form)(request, window)
-
-
-def _window_delete(request, pk: int):
-    window = get_object_or_404(ChangeWindow, pk=pk)
-    services.delete_window(actor=request.user, window=window, request=request)
-    messages.success(request, _("%(name)s removed.") % {"name": window.name})
-    return redirect("compliance:policy_list")
-
-
-@login_required
-@require_POST
-def window_delete(request, pk: int):
-    access.require(request.user, CHANGES_POLICIES)
-    if not ChangeWindow.objects.filter(pk=pk).exists():
-        raise Http404
-    return require_recent_auth(_window_delete)(request, pk)
+policy_edit, policy_delete = _rules_views(
+    ApprovalPolicy, PolicyForm, "policy", services.save_policy, services.delete_policy
+)
+window_edit, window_delete = _rules_views(
+    ChangeWindow, WindowForm, "window", services.save_window, services.delete_window
+)

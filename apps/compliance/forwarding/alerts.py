@@ -7,19 +7,16 @@ both are audit events. The dashboard shows the failing destinations to the same 
 
 from __future__ import annotations
 
-import smtplib
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMessage, get_connection
-from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.capabilities import AUDIT_FORWARD
-from apps.accounts.models import Preference
+from apps.compliance import mail
 from apps.compliance.models import SyslogDestination
 from apps.core import audit
 from apps.core.deferred import N_, render
@@ -79,43 +76,24 @@ def send(destination_id: int, event: str) -> int:
     people = [
         p for p in get_user_model().objects.filter(is_active=True).exclude(email="") if access.may(p, AUDIT_FORWARD)
     ]
-    chosen = dict(Preference.objects.filter(user__in=people).exclude(language="").values_list("user_id", "language"))
-    readers = {p.email: chosen.get(p.pk, settings.LANGUAGE_CODE) for p in people}
-    for address in getattr(settings, "KUBEMATE_SECURITY_CONTACTS", []):
-        readers.setdefault(address, settings.LANGUAGE_CODE)
     head = AuditHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
-    path = reverse("compliance:destination_list")
-    link = f"{settings.KUBEMATE_PUBLIC_URL}{path}" if settings.KUBEMATE_PUBLIC_URL else path
-    messages = []
-    for address, language in sorted(readers.items()):
-        with translation.override(language):
-            since = (
-                timezone.localtime(destination.failing_since).strftime("%Y-%m-%d %H:%M")
-                if destination.failing_since
-                else ""
-            )
-            values = {
-                "name": destination.name,
-                "address": f"{destination.host}:{destination.port}",
-                "since": since,
-                "error": render(destination.last_error),
-                "waiting": max(head - destination.cursor, 0),
-                "link": link,
-            }
-            subject, body = render(SUBJECTS[event]) % values, render(BODIES[event]) % values
-        messages.append(EmailMessage(subject[:200], body, to=[address]))
-    if messages:
-        with get_connection() as connection:
-            connection.send_messages(messages)
-    return len(messages)
+    address = mail.link("compliance:destination_list")
+
+    def compose() -> tuple[str, str]:
+        since = destination.failing_since
+        values = {
+            "name": destination.name,
+            "address": f"{destination.host}:{destination.port}",
+            "since": timezone.localtime(since).strftime("%Y-%m-%d %H:%M") if since else "",
+            "error": render(destination.last_error),
+            "waiting": max(head - destination.cursor, 0),
+            "link": address,
+        }
+        return render(SUBJECTS[event]) % values, render(BODIES[event]) % values
+
+    return mail.send_each(mail.readers(people, getattr(settings, "KUBEMATE_SECURITY_CONTACTS", [])), compose)
 
 
-@shared_task(
-    name="compliance.mail_siem",
-    ignore_result=True,
-    autoretry_for=(OSError, smtplib.SMTPException),
-    retry_backoff=30,
-    max_retries=8,
-)
+@shared_task(name="compliance.mail_siem", **mail.RETRY)
 def mail_destination(destination_id: int, event: str) -> int:
     return send(destination_id, event)
