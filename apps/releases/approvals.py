@@ -66,3 +66,27 @@ def apply(payload: dict, maker, *, change_request) -> str:
     if outcome.revision is None:
         return D(N_("Nothing to change: %(name)s already runs this specification."), name=release.name)
     return D(N_("Applied as revision %(number)s of %(name)s."), number=outcome.revision.number, name=release.name)
+
+
+def stale_delete(payload: dict, base: dict) -> str | None:
+    release = _release(payload)
+    if release is None:
+        return D(N_("The release was deleted since the request."))
+    last = services.last_applied(release)
+    if (last.number if last else 0) != base.get("revision") or services.spec_hash(release, release.spec) != base.get(
+        "spec_hash"
+    ):
+        return D(N_("%(name)s was deployed or edited since the request. The maker must ask again."), name=release.name)
+    return None
+
+
+def rendered_delete(payload: dict) -> list[dict] | None:
+    release = _release(payload)
+    return services.rendered(release, release.spec, reveal=False) if release else None
+
+
+def apply_delete(payload: dict, maker, *, change_request) -> str:
+    release = _release(payload)
+    name = release.name
+    services.delete_release(actor=maker, release=release, approved=True)
+    return D(N_("Release %(name)s and its objects are removed."), name=name)

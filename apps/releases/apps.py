@@ -14,3 +14,9 @@ class ReleasesConfig(AppConfig):
 
         for action in ("releases.deploy", "releases.rollback"):
             gates.register_applier(action, apply=approvals.apply, stale=approvals.stale, rendered=approvals.rendered)
+        gates.register_applier(
+            "releases.delete",
+            apply=approvals.apply_delete,
+            stale=approvals.stale_delete,
+            rendered=approvals.rendered_delete,
+        )

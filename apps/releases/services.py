@@ -482,8 +482,31 @@ def rollback_release(
     )
 
 
-def delete_release(*, actor, release: Release, request=None) -> None:
-    """Remove the release's objects from the cluster as ``actor``, then the release and its history."""
+def delete_release(*, actor, release: Release, request=None, approved: bool = False, break_glass: str = "") -> None:
+    """Remove the release's objects from the cluster as ``actor``, then the release and its history.
+
+    Where a policy asks for four-eyes approval, nothing is removed: ``gates.ApprovalRequired`` names the change
+    request (``approved``: it is being applied; an undo of what the same call just made passes it too)."""
+    if not approved:
+        last = last_applied(release)
+        manifests = rendered(release, release.spec, reveal=False)
+        change = gates.Change(
+            action="releases.delete",
+            cluster=release.project.cluster,
+            namespace=release.namespace,
+            actor=actor,
+            kind="Release",
+            name=release.name,
+            summary=D(N_("Remove %(name)s and its objects"), name=release.name),
+            payload={"release": release.pk},
+            manifests=manifests,
+            diff="\n".join(f"- {m['kind']} {m['metadata']['name']}" for m in manifests),
+            base={"revision": last.number if last else 0, "spec_hash": spec_hash(release, release.spec)},
+        )
+        try:
+            gates.guard(change, request=request, break_glass=break_glass)
+        except gates.ChangeRefused as exc:
+            raise ReleaseError(exc.stored) from None
     try:
         with kube.client(release.project.cluster, as_user=actor) as k:
             for kind in k8s.RELEASE_KINDS:

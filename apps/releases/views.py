@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.capabilities import PODS_LOGS, RELEASES_CANARY, RELEASES_DEPLOY, RELEASES_ROLLBACK, WORKLOADS_VIEW
+from apps.core import gates
 from apps.core.htmx import render
 from apps.core.reauth import needs_password, require_recent_auth
 from apps.releases import access, analysis, canaries, services
@@ -303,6 +304,9 @@ def _release_delete(request, release: Release):
             # An automatic check must not step the route of a release being removed.
             with analysis.exclusive(canary):
                 services.delete_release(actor=request.user, release=release, request=request)
+    except gates.ApprovalRequired as exc:  # four-eyes approval: recorded, not removed
+        messages.warning(request, str(exc))
+        return redirect("releases:release_detail", release.pk)
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
         return redirect("releases:release_detail", release.pk)

@@ -431,3 +431,24 @@ def test_a_yaml_edit_in_production_waits_is_applied_as_recorded_and_goes_stale_a
         services.approve(actor=approver, pk=second.pk)
     assert ChangeRequest.objects.get(pk=second.pk).status == ChangeRequest.Status.STALE
     assert core_api.read_namespaced_config_map("fees", namespace).data == {"rate": "0.25"}
+
+
+def test_removing_a_production_release_waits_and_the_approval_removes_it_as_the_maker(
+    prod, team, client, apps_api, approver
+):
+    ApprovalPolicy.objects.update(actions=["releases.delete"])
+    login(client, team["user"], recent_auth=True)
+
+    waiting = client.post(reverse("releases:release_delete", args=[prod.pk]), follow=True)
+
+    assert "change request #" in waiting.content.decode()
+    assert live_deployment(apps_api, prod).metadata.name == prod.name  # still there
+    cr = ChangeRequest.objects.get()
+    assert {m["kind"] for m in cr.manifests} >= {"Deployment", "Service"}
+
+    services.approve(actor=approver, pk=cr.pk)
+
+    assert not Release.objects.filter(pk=prod.pk).exists()
+    assert apps_api.list_namespaced_deployment(team["namespace"]).items == []
+    removed = AuditEvent.objects.get(action="releases.release.delete")
+    assert removed.actor_id == team["user"].pk and removed.result == AuditEvent.Result.SUCCESS

@@ -19,7 +19,7 @@ from apps.accounts.models import Project
 from apps.ai import llm
 from apps.ai.models import Endpoint
 from apps.ai.servers import spec as server_spec
-from apps.core import audit, deferred
+from apps.core import audit, deferred, gates
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
 from apps.core.models import AuditEvent
@@ -85,7 +85,8 @@ def deploy_server(
     except release_services.ReleaseError as exc:
         sentence = exc.stored
         try:
-            release_services.delete_release(actor=actor, release=release, request=request)
+            # Undoing what this call just made: not a change of its own to approve.
+            release_services.delete_release(actor=actor, release=release, request=request, approved=True)
         except release_services.ReleaseError as undo:
             sentence = deferred.join(
                 sentence,
@@ -140,6 +141,8 @@ def delete_server(*, actor, endpoint: Endpoint, request=None) -> None:
     namespace = release.namespace
     try:
         release_services.delete_release(actor=actor, release=release, request=request)
+    except gates.ApprovalRequired as exc:  # four-eyes approval: the server stays until an approver applies it
+        raise ServerError(exc.stored) from None
     except release_services.ReleaseError as exc:
         _audit(actor, "ai.server.deleted", endpoint, namespace=namespace, request=request, error=exc.stored)
         raise ServerError(exc.stored) from None
