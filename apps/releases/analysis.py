@@ -231,8 +231,9 @@ def _act_on(canary: Canary, check: CanaryCheck, actor) -> None:
                 canary.next_check_at = None
                 canary.save(update_fields=["analysis", "next_check_at", "failures"])
                 canaries.audit(actor, "analysis", canary, detail={"state": canary.analysis, "automatic": True})
-    except services.ReleaseError as exc:
-        # The cluster refused (or someone edited by hand): a person decides from here.
+    except (services.ReleaseError, gates.ApprovalRequired) as exc:
+        # The cluster refused, someone edited by hand, or the promotion waits for a second person's approval (its
+        # approval promotes it): a person decides from here.
         canary.refresh_from_db()
         pause(canary, actor=actor, note=sentence_of(exc), check=check)
 

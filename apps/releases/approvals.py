@@ -90,3 +90,34 @@ def apply_delete(payload: dict, maker, *, change_request) -> str:
     name = release.name
     services.delete_release(actor=maker, release=release, approved=True)
     return D(N_("Release %(name)s and its objects are removed."), name=name)
+
+
+def _canary(payload: dict):
+    from apps.releases.models import Canary
+
+    return Canary.objects.select_related("release__project__cluster").filter(pk=payload.get("canary")).first()
+
+
+def stale_promote(payload: dict, base: dict) -> str | None:
+    from apps.releases.models import Canary
+
+    canary = _canary(payload)
+    if canary is None or canary.state != Canary.State.ACTIVE:
+        return D(N_("The canary was promoted, aborted or removed since the request."))
+    return stale({"release": canary.release_id}, base)
+
+
+def rendered_promote(payload: dict) -> list[dict] | None:
+    canary = _canary(payload)
+    return services.rendered(canary.release, payload["spec"], reveal=False) if canary else None
+
+
+def apply_promote(payload: dict, maker, *, change_request) -> str:
+    from apps.releases import analysis, canaries
+
+    canary = _canary(payload)
+    with analysis.exclusive(canary):
+        outcome = canaries.promote_canary(actor=maker, canary=canary, force=bool(payload.get("force")), approved=True)
+    return D(
+        N_("Applied as revision %(number)s of %(name)s."), number=outcome.revision.number, name=canary.release.name
+    )

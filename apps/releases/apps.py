@@ -15,6 +15,12 @@ class ReleasesConfig(AppConfig):
         for action in ("releases.deploy", "releases.rollback"):
             gates.register_applier(action, apply=approvals.apply, stale=approvals.stale, rendered=approvals.rendered)
         gates.register_applier(
+            "releases.promote",
+            apply=approvals.apply_promote,
+            stale=approvals.stale_promote,
+            rendered=approvals.rendered_promote,
+        )
+        gates.register_applier(
             "releases.delete",
             apply=approvals.apply_delete,
             stale=approvals.stale_delete,

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.clusters import kube
+from apps.core import gates
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
 from apps.releases import k8s, render, services
@@ -227,9 +228,19 @@ def step_canary(*, actor, canary: Canary, weight: int, automatic: AutoStep | Non
 
 
 def promote_canary(
-    *, actor, canary: Canary, force: bool = False, automatic: AutoStep | None = None, request=None
+    *,
+    actor,
+    canary: Canary,
+    force: bool = False,
+    automatic: AutoStep | None = None,
+    request=None,
+    approved: bool = False,
+    break_glass: str = "",
 ) -> services.DeployOutcome:
-    """Make the canary's spec the stable release as a new revision; remove the canary; route to one backend."""
+    """Make the canary's spec the stable release as a new revision; remove the canary; route to one backend.
+
+    Where a policy asks for four-eyes approval of promotions, nothing changes: ``gates.ApprovalRequired`` names the
+    change request (the automatic steps pause on it); ``approved``: the approved request is being applied."""
     release = canary.release
     if canary.state != Canary.State.ACTIVE:
         raise CanaryError(_("This canary is not running any more."))
@@ -248,6 +259,28 @@ def promote_canary(
             # The stable version keeps the replica count it runs with (the canary's spec copied an older one).
             spec = services.carry_live_replicas(spec, live, spec.get("replicas"))
             digest = services.spec_hash(release, spec)
+            if not approved:
+                change = services.change_for(
+                    actor,
+                    release,
+                    spec,
+                    live,
+                    services.last_applied(release),
+                    rollback_of=None,
+                    force=force,
+                    replicas_seen=spec.get("replicas"),
+                )
+                change.action = "releases.promote"
+                change.summary = D(
+                    N_("Promote the canary of %(name)s (image %(image)s)"),
+                    name=release.name,
+                    image=spec.get("image", ""),
+                )
+                change.payload = {"canary": canary.pk, "spec": spec, "force": force}
+                try:
+                    gates.guard(change, request=request, break_glass=break_glass)
+                except gates.ChangeRefused as exc:
+                    raise CanaryError(exc.stored) from None
             # The stable Deployment rolls to the canary's pods (old pods serve until new ones are ready), the route
             # goes back to its single stable backend, then the canary goes away.
             services.apply_spec(k, release, spec, services.last_applied(release))

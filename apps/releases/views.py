@@ -376,6 +376,8 @@ def _on_canary(request, pk: int, act, *, conflict_action: str = ""):
         messages.error(request, str(exc))
         if conflict_action:
             return _after_conflict(canary.release, conflict_action)
+    except gates.ApprovalRequired as exc:  # four-eyes approval of the promotion: recorded, not applied
+        messages.warning(request, str(exc))
     except services.ReleaseError as exc:
         messages.error(request, str(exc))
     else:

@@ -14,7 +14,7 @@ from apps.accounts.models import Role
 from apps.compliance.approvals import services
 from apps.compliance.models import ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core.models import AuditEvent
-from apps.releases.models import Release
+from apps.releases.models import Canary, Release
 from kubemate.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.helpers import grant, login
@@ -452,3 +452,27 @@ def test_removing_a_production_release_waits_and_the_approval_removes_it_as_the_
     assert apps_api.list_namespaced_deployment(team["namespace"]).items == []
     removed = AuditEvent.objects.get(action="releases.release.delete")
     assert removed.actor_id == team["user"].pk and removed.result == AuditEvent.Result.SUCCESS
+
+
+def test_promoting_a_canary_in_production_waits_and_the_approval_promotes_it(prod, team, client, apps_api, approver):
+    ApprovalPolicy.objects.update(actions=["releases.promote"])
+    login(client, team["user"], recent_auth=True)
+    client.post(
+        reverse("releases:canary_start", args=[prod.pk]), {"image": NEW, "replicas": 1, "mode": "weight", "weight": 10}
+    )
+    canary = Canary.objects.get(release=prod)
+
+    waiting = client.post(reverse("releases:canary_promote", args=[prod.pk]), follow=True)
+
+    assert "change request #" in waiting.content.decode()
+    canary.refresh_from_db()
+    assert canary.state == Canary.State.ACTIVE
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == OLD
+    cr = ChangeRequest.objects.get(action="releases.promote")
+
+    services.approve(actor=approver, pk=cr.pk)
+
+    canary.refresh_from_db()
+    assert canary.state == Canary.State.PROMOTED
+    assert live_deployment(apps_api, prod).spec.template.spec.containers[0].image == NEW
+    assert prod.revisions.order_by("-number").first().actor == team["user"]

@@ -341,3 +341,28 @@ def test_a_freeze_pauses_the_automatic_steps_and_keeps_the_share(client, team, w
     note = R(canary.steps.get(action=CanaryStep.Action.PAUSE).note)
     assert note.startswith("Changes are frozen until") and "Year-end freeze: year-end close" in note
     assert weights(live_route(sandbox, team["namespace"])) == [(NAME, 90), (CANARY, 10)]
+
+
+def test_an_automatic_promotion_under_four_eyes_approval_pauses_and_waits_as_a_change_request(
+    client, team, watched, metrics, sandbox, apps_api
+):
+    from apps.compliance.models import ApprovalPolicy, ChangeRequest
+
+    cluster = watched.project.cluster
+    cluster.labels = {"env": "prod"}
+    cluster.save(update_fields=["labels"])
+    ApprovalPolicy.objects.create(
+        name="Production promotions", cluster_labels={"env": "prod"}, actions=["releases.promote"]
+    )
+    report(metrics, watched, 0.01)
+    start_automatic(client, watched, auto_promote="on", weight=100)
+    canary = Canary.objects.get(release=watched)
+
+    canary = check_now(canary)
+
+    assert (canary.state, canary.analysis, canary.weight) == ("active", "paused", 100)  # not promoted, not aborted
+    request = ChangeRequest.objects.get(action="releases.promote")
+    assert request.status == ChangeRequest.Status.PENDING and request.maker == team["user"]
+    note = R(canary.steps.get(action=CanaryStep.Action.PAUSE).note)
+    assert f"change request #{request.pk}" in note
+    assert deployments(apps_api, team["namespace"]) == sorted([(NAME, OLD), (CANARY, NEW)])

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 ACTIONS = {
     "releases.deploy": N_("Deploy a release"),
     "releases.rollback": N_("Roll a release back"),
+    "releases.promote": N_("Promote a canary"),
     "releases.delete": N_("Remove a release"),
     "yaml.edit": N_("Edit an object's YAML"),
 }
