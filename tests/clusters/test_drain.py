@@ -170,3 +170,38 @@ def test_a_disruption_budget_that_blocks_eviction_makes_the_drain_give_up_naming
     assert pods_by_node(sandbox, pool["namespace"], "web") == {pool["a"]: 2}
     drained = AuditEvent.objects.get(action="clusters.node.drained")
     assert drained.result == "failure" and "web-budget" in drained.detail["error"]
+
+
+def test_a_drain_in_production_waits_for_approval_and_the_approval_starts_it_as_the_maker(sandbox, client, pool):
+    from apps.accounts.models import Role
+    from apps.compliance.approvals import services as approvals
+    from apps.compliance.models import ApprovalPolicy, ChangeRequest
+    from tests.helpers import grant
+
+    cluster = pool["cluster"]
+    cluster.labels = {"env": "prod"}
+    cluster.save(update_fields=["labels"])
+    ApprovalPolicy.objects.create(name="Production nodes", cluster_labels={"env": "prod"}, actions=["nodes.drain"])
+    checker = UserFactory()
+    Role.objects.create(
+        slug="change-approver", name_en="Change approver", name_zh="变更审批人", capabilities=["changes.approve"]
+    )
+    grant(checker, "change-approver")
+
+    response = login(client, pool["user"], recent_auth=True).post(
+        url("clusters:node_drain", cluster, name=pool["a"]), HTTP_HX_REQUEST="true"
+    )
+
+    assert "change request #" in response.content.decode()
+    assert not Job.objects.filter(kind="clusters.drain_node").exists()
+    assert not k8s.CoreV1Api(sandbox.api_client).read_node(pool["a"]).spec.unschedulable
+    request = ChangeRequest.objects.get(action="nodes.drain")
+    assert request.manifests == [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": pool["a"]}, "spec": {"unschedulable": True}}
+    ]
+
+    approvals.approve(actor=checker, pk=request.pk)
+
+    job = Job.objects.get(kind="clusters.drain_node")
+    assert job.actor == pool["user"]  # the maker's drain, run by the worker as them
+    assert ChangeRequest.objects.get(pk=request.pk).status == ChangeRequest.Status.APPLIED

@@ -23,4 +23,16 @@ def _rendered(*args, **kwargs):
     return rendered(*args, **kwargs)
 
 
+def _lazy(name: str):
+    def call(*args, **kwargs):
+        from apps.clusters.actions import approvals
+
+        return getattr(approvals, name)(*args, **kwargs)
+
+    return call
+
+
 gates.register_applier("yaml.edit", apply=_apply, stale=_stale, rendered=_rendered)
+gates.register_applier(
+    "nodes.drain", apply=_lazy("apply_drain"), stale=_lazy("stale_drain"), rendered=_lazy("rendered_drain")
+)

@@ -68,3 +68,34 @@ def apply(payload: dict, maker, *, change_request) -> str:
         name=target.name,
         version=version,
     )
+
+
+def _node_target(payload: dict) -> Target | None:
+    cluster = Cluster.objects.filter(pk=payload.get("cluster")).first()
+    return Target(cluster=cluster, kind="Node", namespace="", name=payload["node"]) if cluster else None
+
+
+def stale_drain(payload: dict, base: dict) -> str | None:
+    target = _node_target(payload)
+    if target is None:
+        return D(N_("The cluster was removed since the request."))
+    try:
+        with kube.client(target.cluster) as k:
+            found = k8s_actions.read_object(k, "Node", "", target.name)
+    except kube.NotFound:
+        found = None
+    except kube.KubeError as exc:
+        return D(N_("The cluster could not be read to check the request: %(error)s"), error=str(exc)[:300])
+    if found is None:
+        return D(N_("%(kind)s %(name)s was deleted since the request."), kind="Node", name=target.name)
+    return None
+
+
+def rendered_drain(payload: dict) -> list[dict]:
+    node = payload["node"]
+    return [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}, "spec": {"unschedulable": True}}]
+
+
+def apply_drain(payload: dict, maker, *, change_request) -> str:
+    job = services.start_drain(actor=maker, target=_node_target(payload), approved=True)
+    return D(N_("The drain of %(node)s started as a job (%(job)s)."), node=payload["node"], job=str(job.pk))

@@ -110,12 +110,39 @@ def set_node_unschedulable(*, actor, target: Target, unschedulable: bool, reques
     )
 
 
-def start_drain(*, actor, target: Target, request=None, resumes: Job | None = None) -> Job:
+def start_drain(
+    *,
+    actor,
+    target: Target,
+    request=None,
+    resumes: Job | None = None,
+    approved: bool = False,
+    break_glass: str = "",
+) -> Job:
     """Queue the drain as a Job (its body: drain.py); the Job row and its audit event commit together.
 
     ``resumes``: the stopped drain this one takes up (the node page's "Resume drain"); the new job cordons
-    again (no change on a cordoned node) and evicts only the pods still on the node.
+    again (no change on a cordoned node) and evicts only the pods still on the node. Where a policy asks for
+    four-eyes approval, nothing starts: ``gates.ApprovalRequired`` names the change request (resuming a drain an
+    approval started needs none).
     """
+    if not approved and resumes is None:
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": target.name}, "spec": {"unschedulable": True}}
+        change = gates.Change(
+            action="nodes.drain",
+            cluster=target.cluster,
+            namespace="",
+            actor=actor,
+            kind="Node",
+            name=target.name,
+            summary=D(N_("Drain node %(node)s"), node=target.name),
+            payload={"cluster": target.cluster.pk, "node": target.name},
+            manifests=[node],  # cordoned, then its pods evicted: those on it when the approved drain runs
+        )
+        try:
+            gates.guard(change, request=request, break_glass=break_glass)
+        except gates.ChangeRefused as exc:
+            raise ActionError(str(exc)) from None
     with transaction.atomic():
         job = start_job(
             task=drain_node,

@@ -175,7 +175,12 @@ def node_drain(request, cluster_id: int, name: str):
 
 
 def _node_drain(request, target: Target):
-    job = services_actions.start_drain(actor=request.user, target=target, request=request)
+    try:
+        job = services_actions.start_drain(actor=request.user, target=target, request=request)
+    except gates.ApprovalRequired as exc:  # four-eyes approval: recorded, nothing drains yet
+        return done(request, str(exc))
+    except ActionError as exc:  # a freeze, or a refused break glass
+        return failed(request, str(exc))
     return done(
         request,
         _("Draining node %(name)s: it is cordoned first, then its pods are evicted.") % {"name": target.name},

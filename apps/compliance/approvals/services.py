@@ -46,6 +46,7 @@ ACTIONS = {
     "releases.promote": N_("Promote a canary"),
     "releases.delete": N_("Remove a release"),
     "yaml.edit": N_("Edit an object's YAML"),
+    "nodes.drain": N_("Drain a node"),
 }
 TICKET_MAX = 64
 
