@@ -15,23 +15,44 @@ from apps.core.deferred import text as D
 
 
 def _target(payload: dict) -> Target | None:
+    """The object a request is about: ``kind``/``namespace``/``name``, or the node of a drain."""
     cluster = Cluster.objects.filter(pk=payload.get("cluster")).first()
     if cluster is None:
         return None
+    if "node" in payload:
+        return Target(cluster=cluster, kind="Node", namespace="", name=payload["node"])
     return Target(cluster=cluster, kind=payload["kind"], namespace=payload["namespace"], name=payload["name"])
 
 
-def stale(payload: dict, base: dict) -> str | None:
+def _live(payload: dict) -> tuple[Target | None, dict | None, str | None]:
+    """The request's object as the cluster has it now, read as the console; or the sentence why it cannot be."""
     target = _target(payload)
     if target is None:
-        return D(N_("The cluster was removed since the request."))
+        return None, None, D(N_("The cluster was removed since the request."))
     try:
         with kube.client(target.cluster) as k:
             live = k8s_actions.read_object(k, target.kind, target.namespace, target.name)
     except kube.NotFound:
-        return D(N_("%(kind)s %(name)s was deleted since the request."), kind=target.kind, name=target.name)
+        live = None
     except kube.KubeError as exc:
-        return D(N_("The cluster could not be read to check the request: %(error)s"), error=str(exc)[:300])
+        return (
+            target,
+            None,
+            D(N_("The cluster could not be read to check the request: %(error)s"), error=str(exc)[:300]),
+        )
+    if live is None:
+        return (
+            target,
+            None,
+            D(N_("%(kind)s %(name)s was deleted since the request."), kind=target.kind, name=target.name),
+        )
+    return target, live, None
+
+
+def stale(payload: dict, base: dict) -> str | None:
+    target, live, gone = _live(payload)
+    if gone is not None:
+        return gone
     now = ((live or {}).get("metadata") or {}).get("resourceVersion")
     if now != base.get("resource_version"):
         return D(
@@ -70,25 +91,9 @@ def apply(payload: dict, maker, *, change_request) -> str:
     )
 
 
-def _node_target(payload: dict) -> Target | None:
-    cluster = Cluster.objects.filter(pk=payload.get("cluster")).first()
-    return Target(cluster=cluster, kind="Node", namespace="", name=payload["node"]) if cluster else None
-
-
 def stale_drain(payload: dict, base: dict) -> str | None:
-    target = _node_target(payload)
-    if target is None:
-        return D(N_("The cluster was removed since the request."))
-    try:
-        with kube.client(target.cluster) as k:
-            found = k8s_actions.read_object(k, "Node", "", target.name)
-    except kube.NotFound:
-        found = None
-    except kube.KubeError as exc:
-        return D(N_("The cluster could not be read to check the request: %(error)s"), error=str(exc)[:300])
-    if found is None:
-        return D(N_("%(kind)s %(name)s was deleted since the request."), kind="Node", name=target.name)
-    return None
+    """A drain evicts what is on the node when it runs: only a node that is gone makes its request stale."""
+    return _live(payload)[2]
 
 
 def rendered_drain(payload: dict) -> list[dict]:
@@ -97,5 +102,5 @@ def rendered_drain(payload: dict) -> list[dict]:
 
 
 def apply_drain(payload: dict, maker, *, change_request) -> str:
-    job = services.start_drain(actor=maker, target=_node_target(payload), approved=True)
+    job = services.start_drain(actor=maker, target=_target(payload), approved=True)
     return D(N_("The drain of %(node)s started as a job (%(job)s)."), node=payload["node"], job=str(job.pk))

@@ -126,17 +126,7 @@ def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
         _break_glass(change, policy, reason=break_glass, ticket=ticket, request=request, closed=closed)
         return
     if closed is not None:
-        audit.record(
-            actor=change.actor,
-            action="changes.refused",
-            result=AuditEvent.Result.DENIED,
-            cluster=change.cluster.name,
-            namespace=change.namespace,
-            kind=change.kind,
-            name=change.name,
-            detail={"change": change.action, "error": closed},
-            request=request,
-        )
+        _denied(change, "changes.refused", {"error": closed}, request=request)
         raise gates.ChangeRefused(closed)
     with transaction.atomic():
         cr = _new_request(change, policy, status=ChangeRequest.Status.PENDING, reason=reason, ticket=ticket)
@@ -154,23 +144,29 @@ def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
     )
 
 
+def _denied(change: gates.Change, action: str, detail: dict, *, request=None, reason: str | None = None) -> None:
+    """Audit a change refused before any request was recorded (a freeze, a refused break glass)."""
+    audit.record(
+        actor=change.actor,
+        action=action,
+        result=AuditEvent.Result.DENIED,
+        cluster=change.cluster.name,
+        namespace=change.namespace,
+        kind=change.kind,
+        name=change.name,
+        detail={"change": change.action, **detail},
+        request=request,
+        reason=reason,
+    )
+
+
 def _break_glass(
     change: gates.Change, policy: ApprovalPolicy | None, *, reason: str, ticket: str, request=None, closed=None
 ) -> None:
     reason = " ".join(reason.split())[:500]
     if not access.may(change.actor, CHANGES_BREAK_GLASS) or not reason:
-        audit.record(
-            actor=change.actor,
-            action="changes.break_glass",
-            result=AuditEvent.Result.DENIED,
-            cluster=change.cluster.name,
-            namespace=change.namespace,
-            kind=change.kind,
-            name=change.name,
-            detail={"change": change.action, "policy": policy.name if policy else "", "window": closed or ""},
-            request=request,
-            reason=reason,
-        )
+        detail = {"policy": policy.name if policy else "", "window": closed or ""}
+        _denied(change, "changes.break_glass", detail, request=request, reason=reason)
         if not reason:
             raise gates.ChangeRefused(D(N_("Break glass needs a reason: say what the emergency is.")))
         raise gates.ChangeRefused(
