@@ -359,31 +359,14 @@ def pending_for(user):
 # Policies --------------------------------------------------------------------------------------------------
 
 
-def save_policy(*, actor, policy: ApprovalPolicy, request=None, created: bool) -> ApprovalPolicy:
-    with transaction.atomic():
-        policy.save()
-        audit.record(
-            actor=actor,
-            action="changes.policy.create" if created else "changes.policy.update",
-            kind="ApprovalPolicy",
-            name=policy.name,
-            detail={
-                "project": policy.project.name if policy.project_id else "",
-                "cluster_labels": policy.cluster_labels,
-                "actions": policy.actions,
-                "expiry_hours": policy.expiry_hours,
-                "enabled": policy.enabled,
-            },
-            request=request,
-        )
-    return policy
-
-
-def delete_policy(*, actor, policy: ApprovalPolicy, request=None) -> None:
-    with transaction.atomic():
-        name = policy.name
-        policy.delete()
-        audit.record(actor=actor, action="changes.policy.delete", kind="ApprovalPolicy", name=name, request=request)
+def _policy_detail(policy: ApprovalPolicy) -> dict:
+    return {
+        "project": policy.project.name if policy.project_id else "",
+        "cluster_labels": policy.cluster_labels,
+        "actions": policy.actions,
+        "expiry_hours": policy.expiry_hours,
+        "enabled": policy.enabled,
+    }
 
 
 def _window_detail(window: ChangeWindow) -> dict:
@@ -402,29 +385,52 @@ def _window_detail(window: ChangeWindow) -> dict:
     }
 
 
-def save_window(*, actor, window: ChangeWindow, request=None, created: bool) -> ChangeWindow:
+# What each kind of rule is called in the audit log, and what of it the log keeps.
+RULES = {ApprovalPolicy: ("policy", _policy_detail), ChangeWindow: ("window", _window_detail)}
+
+
+def _save_rule(rule, *, actor, request, created: bool):
+    noun, detail = RULES[type(rule)]
     with transaction.atomic():
-        window.save()
+        rule.save()
+        verb = "create" if created else "update"
         audit.record(
             actor=actor,
-            action="changes.window.create" if created else "changes.window.update",
-            kind="ChangeWindow",
-            name=window.name,
-            detail=_window_detail(window),
+            action=f"changes.{noun}.{verb}",
+            kind=type(rule).__name__,
+            name=rule.name,
+            detail=detail(rule),
             request=request,
         )
-    return window
+    return rule
+
+
+def _delete_rule(rule, *, actor, request) -> None:
+    noun, detail = RULES[type(rule)]
+    with transaction.atomic():
+        kept = detail(rule)
+        rule.delete()
+        audit.record(
+            actor=actor,
+            action=f"changes.{noun}.delete",
+            kind=type(rule).__name__,
+            name=rule.name,
+            detail=kept,
+            request=request,
+        )
+
+
+def save_policy(*, actor, policy: ApprovalPolicy, request=None, created: bool) -> ApprovalPolicy:
+    return _save_rule(policy, actor=actor, request=request, created=created)
+
+
+def delete_policy(*, actor, policy: ApprovalPolicy, request=None) -> None:
+    _delete_rule(policy, actor=actor, request=request)
+
+
+def save_window(*, actor, window: ChangeWindow, request=None, created: bool) -> ChangeWindow:
+    return _save_rule(window, actor=actor, request=request, created=created)
 
 
 def delete_window(*, actor, window: ChangeWindow, request=None) -> None:
-    with transaction.atomic():
-        detail = _window_detail(window)
-        window.delete()
-        audit.record(
-            actor=actor,
-            action="changes.window.delete",
-            kind="ChangeWindow",
-            name=window.name,
-            detail=detail,
-            request=request,
-        )
+    _delete_rule(window, actor=actor, request=request)
