@@ -58,3 +58,69 @@ def test_the_page_shows_each_receiver_its_lag_and_why_one_fails(page, screenshot
     page.click("[data-testid=destination-create]")
     expect(page.locator("[data-testid=destination-form]")).to_be_visible()
     screenshot(f"compliance-siem-form-{language}")
+
+
+REVIEW_WORDS = {
+    "en": {"policies": "Approval policies", "review": "Access review of Team A", "revoke": "Revoke"},
+    "zh-hans": {"policies": "审批策略", "review": "Team A 的权限复核", "revoke": "撤销"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_policies_windows_and_an_access_review_as_the_platform_administrator_sees_them(
+    page, screenshot, live_server, language
+):
+    from datetime import time, timedelta
+
+    from apps.accounts.models import Project, Role
+    from apps.compliance.models import AccessReview, AccessReviewItem, ApprovalPolicy, ChangeWindow
+    from tests.factories import ClusterFactory
+
+    words = REVIEW_WORDS[language]
+    admin = AdminFactory()
+    project = Project.objects.create(cluster=ClusterFactory(), slug="team-a", name="Team A", namespaces=["team-a"])
+    ApprovalPolicy.objects.create(
+        name="Production changes", cluster_labels={"env": "prod"}, actions=["releases.deploy", "yaml.edit"]
+    )
+    ChangeWindow.objects.create(
+        name="Weeknights", cluster_labels={"env": "prod"}, weekdays=[0, 1, 2, 3], start_time=time(20), end_time=time(23)
+    )
+    now = timezone.now()
+    ChangeWindow.objects.create(
+        name="Year-end freeze", kind="freeze", starts_at=now + timedelta(days=20), ends_at=now + timedelta(days=27)
+    )
+    review = AccessReview.objects.create(project=project, period="2026-Q4", due_at=now + timedelta(days=14))
+    developer = Role.objects.get(slug="developer")
+    AccessReviewItem.objects.create(
+        review=review,
+        subject="wu.lei",
+        role=developer.name_en,
+        role_zh=developer.name_zh,
+        capabilities=developer.capabilities,
+        granted_at=now - timedelta(days=200),
+        granted_by="admin",
+        last_login=now - timedelta(days=3),
+        last_used={"releases.deploy": (now - timedelta(days=5)).isoformat()},
+    )
+    AccessReviewItem.objects.create(
+        review=review,
+        subject="@team-a-auditors",
+        members=["he.min"],
+        role="Viewer",
+        role_zh="只读用户",
+        granted_at=now - timedelta(days=90),
+        granted_by="admin",
+    )
+    sign_in_page(page, admin)
+    page.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}])
+
+    page.goto("/compliance/changes/policies/")
+    expect(page.locator("h2.page-title")).to_have_text(words["policies"])
+    expect(page.locator("[data-testid=window-row]")).to_have_count(2)
+    screenshot(f"compliance-policies-{language}")
+
+    page.goto(f"/compliance/access-reviews/{review.pk}/")
+    expect(page.locator("h2.page-title")).to_contain_text(words["review"])
+    expect(page.locator("[data-testid=review-line]")).to_have_count(2)
+    expect(page.locator("[data-testid=review-revoke]").first).to_have_text(words["revoke"])
+    screenshot(f"compliance-access-review-{language}")

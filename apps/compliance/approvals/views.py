@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -111,10 +112,10 @@ def change_cancel(request, pk: int):
 @login_required
 def policy_list(request):
     access.require(request.user, CHANGES_POLICIES)
-    context = {
-        "policies": ApprovalPolicy.objects.select_related("project"),
-        "windows": ChangeWindow.objects.select_related("project"),
-    }
+    policies = list(ApprovalPolicy.objects.select_related("project"))
+    for policy in policies:  # the actions in words, in the reader's language
+        policy.action_words = [gettext(services.ACTIONS[code]) for code in policy.actions if code in services.ACTIONS]
+    context = {"policies": policies, "windows": ChangeWindow.objects.select_related("project")}
     return render(request, "compliance/policies.html", context)
 
 
