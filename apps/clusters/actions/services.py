@@ -375,7 +375,18 @@ def apply_yaml_edit(
     approval, nothing changes: ``gates.ApprovalRequired`` names the change request (``approved``: it is applied)."""
     manifest = parse_edit(text, target, resource_version)
     if not approved:
-        change = yaml_edit_change(actor=actor, target=target, text=text, resource_version=resource_version)
+        try:
+            change = yaml_edit_change(actor=actor, target=target, text=text, resource_version=resource_version)
+        except ActionError as exc:  # its dry run was refused (a conflict, a bad field): the edit failed, audited
+            audit_action(
+                actor,
+                "clusters.yaml.edit",
+                target,
+                request=request,
+                detail={"from_version": resource_version},
+                error=str(exc),
+            )
+            raise
         try:
             gates.guard(change, request=request, break_glass=break_glass)
         except gates.ChangeRefused as exc:
