@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 
 from apps.accounts import access
@@ -27,8 +26,7 @@ SUBJECTS = {
 
 
 def approvers(exclude_pk: int | None = None) -> list:
-    people = get_user_model().objects.filter(is_active=True).exclude(email="").exclude(pk=exclude_pk)
-    return [person for person in people if access.may(person, CHANGES_APPROVE)]
+    return list(access.platform_holders(CHANGES_APPROVE, with_email=True).exclude(pk=exclude_pk))
 
 
 def security_contacts() -> list[str]:

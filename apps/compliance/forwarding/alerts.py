@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from apps.accounts import access
@@ -73,9 +72,7 @@ def _report(destination: SyslogDestination, event: str) -> None:
 
 def send(destination_id: int, event: str) -> int:
     destination = SyslogDestination.objects.get(pk=destination_id)
-    people = [
-        p for p in get_user_model().objects.filter(is_active=True).exclude(email="") if access.may(p, AUDIT_FORWARD)
-    ]
+    people = list(access.platform_holders(AUDIT_FORWARD, with_email=True))
     head = AuditHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
     address = mail.link("compliance:destination_list")
 

@@ -4,7 +4,6 @@ reviewers), each in their language, when it is made."""
 from __future__ import annotations
 
 from celery import shared_task
-from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -18,9 +17,7 @@ SUBJECT = N_("Access review %(period)s of %(project)s: %(count)s grants to confi
 
 
 def reviewers(review: AccessReview) -> list:
-    people = [
-        p for p in get_user_model().objects.filter(is_active=True).exclude(email="") if access.may(p, ACCESS_REVIEW)
-    ]
+    people = list(access.platform_holders(ACCESS_REVIEW, with_email=True))
     own = ReviewSettings.objects.filter(project=review.project).select_related("reviewer").first()
     if own and own.reviewer and own.reviewer.is_active and own.reviewer.email and own.reviewer not in people:
         people.append(own.reviewer)

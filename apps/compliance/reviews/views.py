@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
@@ -30,9 +31,8 @@ def _reviews_for(user):
 
 @login_required
 def review_list(request):
-    reviews = list(_reviews_for(request.user)[:200])
-    for review in reviews:
-        review.pending = review.items.filter(decision=AccessReviewItem.Decision.PENDING).count()
+    pending = Count("items", filter=Q(items__decision=AccessReviewItem.Decision.PENDING))
+    reviews = list(_reviews_for(request.user).annotate(pending=pending)[:200])
     context = {
         "reviews": reviews,
         "projects": Project.objects.select_related("cluster").order_by("name")
