@@ -124,3 +124,45 @@ def test_the_policies_windows_and_an_access_review_as_the_platform_administrator
     expect(page.locator("[data-testid=review-line]")).to_have_count(2)
     expect(page.locator("[data-testid=review-revoke]").first).to_have_text(words["revoke"])
     screenshot(f"compliance-access-review-{language}")
+
+
+SSO_WORDS = {
+    "en": {"button": "Sign in with Bank SSO", "confirm": "Confirm with Bank SSO"},
+    "zh-hans": {"button": "使用 Bank SSO 登录", "confirm": "通过 Bank SSO 确认"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_sign_in_and_confirmation_pages_offer_single_sign_on(page, screenshot, live_server, settings, language):
+    from importlib import import_module
+
+    from apps.core.reauth import SSO_AUTH_TIME_KEY
+    from kubemate.settings.oidc import oidc_settings
+
+    env = {
+        "KUBEMATE_OIDC_ISSUER": "https://sso.bank.example",
+        "KUBEMATE_OIDC_CLIENT_ID": "kubemate",
+        "KUBEMATE_OIDC_CLIENT_SECRET": "not-used-here",
+        "KUBEMATE_OIDC_NAME": "Bank SSO",
+    }
+    for name, value in oidc_settings(env, settings.AUTHENTICATION_BACKENDS).items():
+        setattr(settings, name, value)
+    words = SSO_WORDS[language]
+    page.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}])
+
+    page.goto("/login/")
+    expect(page.locator("[data-testid=login-sso]")).to_have_text(words["button"])
+    screenshot(f"sign-in-sso-{language}")
+
+    # A session that came from single sign-on confirms at the provider, not with a password here.
+    page.context.clear_cookies()  # signs in through the form, in English, then reads in the language again
+    sign_in_page(page, AdminFactory())
+    page.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}])
+    cookie = next(c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=cookie["value"])
+    store[SSO_AUTH_TIME_KEY] = 1.0
+    store.save()
+    page.goto("/reauth/?next=/accounts/users/")
+    expect(page.locator("[data-testid=reauth-sso]")).to_contain_text(words["confirm"])
+    expect(page.locator("#id_password")).to_have_count(0)
+    screenshot(f"reauth-sso-{language}")
