@@ -128,8 +128,13 @@ class ChangeRequest(models.Model):
     maker = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.PROTECT, related_name="+"
     )
-    cluster = models.ForeignKey("clusters.Cluster", verbose_name=_("cluster"), on_delete=models.CASCADE)
+    # None: a change to the whole platform (a platform role), which reaches every cluster.
+    cluster = models.ForeignKey(
+        "clusters.Cluster", verbose_name=_("cluster"), null=True, blank=True, on_delete=models.CASCADE
+    )
     namespace = models.CharField(_("namespace"), max_length=63, blank=True)
+    # Where else the change reaches (gates.Change.scope): the windows are asked again with it at approval.
+    scope = models.JSONField(default=dict, blank=True)
     kind = models.CharField(_("kind"), max_length=63)
     name = models.CharField(_("name"), max_length=253)
     summary = models.TextField(_("change"))  # a deferred sentence
@@ -163,6 +168,11 @@ class ChangeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.kind}/{self.name}"
+
+    @property
+    def namespaces_display(self) -> str:
+        """The namespaces the change reaches: its own, or each of a restore's."""
+        return ", ".join((self.scope or {}).get("namespaces") or ([self.namespace] if self.namespace else []))
 
 
 WEEKDAY_NAMES = (

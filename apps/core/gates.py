@@ -32,7 +32,7 @@ class Change:
     """One change a person asked for, described before it is made."""
 
     action: str  # the gated action, e.g. "releases.deploy" (compliance.approvals.ACTIONS names them)
-    cluster: object  # the Cluster row
+    cluster: object  # the Cluster row; None for a change to the whole platform (a platform role), every cluster's
     namespace: str  # "" for a change to the cluster itself (a node)
     actor: object  # the maker: the person whose change it is
     kind: str  # the object changed, as the checker reads it
@@ -42,6 +42,20 @@ class Change:
     manifests: list[dict] = field(default_factory=list)  # the objects applied, secrets masked
     diff: str = ""  # against what runs now, for the checker
     base: dict = field(default_factory=dict)  # the state the change was made against (staleness)
+    # Where else the change reaches, for the policies and windows scoped to a project: more namespaces (a restore
+    # into several), a project named outright (a project's role binding), or every project of the cluster (a
+    # cluster-wide binding; with no cluster, every project of every cluster).
+    namespaces: list[str] = field(default_factory=list)
+    project: object = None
+    every_project: bool = False
+
+    def scope(self) -> dict:
+        """The reach of the change as JSON, kept with its request: the windows are asked again at approval."""
+        return {
+            "namespaces": sorted({n for n in [self.namespace, *self.namespaces] if n}),
+            "project": getattr(self.project, "pk", None),
+            "every_project": self.every_project,
+        }
 
 
 class ApprovalRequired(Failure):
@@ -93,6 +107,11 @@ def register_applier(action: str, *, apply: Callable, stale: Callable, rendered:
 
 def applier(action: str) -> Applier | None:
     return _appliers.get(action)
+
+
+def break_glass_of(request) -> str:
+    """The emergency reason a person typed in a form's break-glass field (the gate checks who may use it)."""
+    return " ".join(str(request.POST.get("break_glass", ""))[:1000].split())[:500]
 
 
 def guard(change: Change, *, request=None, break_glass: str = "") -> None:

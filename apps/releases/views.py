@@ -73,11 +73,6 @@ def _told(request, outcome: services.DeployOutcome) -> None:
     (messages.warning if outcome.waiting else messages.success)(request, outcome.message)
 
 
-def _break_glass(request) -> str:
-    """The emergency reason of a break-glass deploy or rollback (apps/compliance/approvals checks who may)."""
-    return " ".join(str(request.POST.get("break_glass", ""))[:1000].split())[:500]
-
-
 def _deploy(request, release: Release, **kwargs) -> services.DeployOutcome | None:
     try:
         outcome = services.deploy_release(actor=request.user, release=release, request=request, **kwargs)
@@ -106,7 +101,7 @@ def release_edit(request, pk: int):
                 force=force,
                 request=request,
                 replicas_seen=form.cleaned_data.get("replicas_seen"),
-                break_glass=_break_glass(request),
+                break_glass=gates.break_glass_of(request),
             )
         except services.HandEditConflict as exc:
             context.update(error=str(exc), offer_force=True)
@@ -225,7 +220,7 @@ def release_deploy(request, pk: int):
             release=release,
             force=request.POST.get("force") == "1",
             request=request,
-            break_glass=_break_glass(request),
+            break_glass=gates.break_glass_of(request),
         )
     except services.HandEditConflict as exc:
         messages.error(request, str(exc))
@@ -251,7 +246,7 @@ def release_rollback(request, pk: int):
             number=form.cleaned_data["revision"],
             force=request.POST.get("force") == "1",
             request=request,
-            break_glass=_break_glass(request),
+            break_glass=gates.break_glass_of(request),
         )
     except services.HandEditConflict as exc:
         messages.error(request, str(exc))

@@ -23,7 +23,7 @@ from apps.backups.velero import k8s
 from apps.clusters import kube
 from apps.clusters.models import Cluster
 from apps.clusters.values import is_dns_label
-from apps.core import audit
+from apps.core import audit, gates
 from apps.core import cron as cron_fields
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
@@ -358,12 +358,65 @@ def _existing(actor, cluster: Cluster, objects: list[dict]) -> dict[str, set[str
     return found
 
 
+def restore_change(*, actor, cluster: Cluster, backup_name: str, shown: dict, view: k8s.BackupView) -> gates.Change:
+    """A restore described for four-eyes approval: the objects it creates (the preview), the namespaces it
+    reaches, and the backup it was made against (a backup replaced under the same name makes it stale)."""
+    targets = [shown["mapping"].get(n, n) for n in shown["namespaces"]]
+    objects = [{k: o[k] for k in ("kind", "from", "to", "exists")} for o in shown["objects"]]
+    diff = "\n".join(
+        f"{'=' if o['exists'] else '+'} {o['kind']} {o['to']}" + (f"  (from {o['from']})" if o["from"] != o["to"] else "")
+        for o in objects
+    )
+    return gates.Change(
+        action="backups.restore",
+        cluster=cluster,
+        namespace=targets[0] if len(targets) == 1 and targets[0] != "*" else "",
+        namespaces=[t for t in targets if t != "*"],
+        every_project="*" in targets or not targets,
+        actor=actor,
+        kind="Restore",
+        name=backup_name,
+        summary=D(
+            N_("Restore backup %(backup)s into %(namespaces)s (%(new)s objects to create)"),
+            backup=backup_name,
+            namespaces=", ".join(targets) or "*",
+            new=shown["new"],
+        ),
+        payload={
+            "cluster": cluster.pk,
+            "maker": actor.pk,
+            "backup": backup_name,
+            "namespaces": shown["namespaces"],
+            "mapping": shown["mapping"],
+        },
+        manifests=objects,
+        diff=diff,
+        base={"started": view.started.isoformat() if view.started else ""},
+    )
+
+
 def restore(
-    *, actor, cluster: Cluster, backup_name: str, namespaces: list[str], mapping: dict[str, str], request=None
+    *,
+    actor,
+    cluster: Cluster,
+    backup_name: str,
+    namespaces: list[str],
+    mapping: dict[str, str],
+    request=None,
+    approved: bool = False,
+    break_glass: str = "",
 ) -> Restore:
     """Start a Velero restore as ``actor`` after the same checks as the preview; the preview is stored with it and
-    in the audit event. The caller has asked for the password again (a dangerous capability)."""
+    in the audit event. The caller has asked for the password again (a dangerous capability).
+
+    Where an approval policy covers the restore (``backups.restore``), nothing starts: ``gates.ApprovalRequired``
+    names the change request, and the approved request calls this again with ``approved``; a freeze refuses it
+    (``gates.ChangeRefused``) unless ``break_glass`` names an emergency of a person who may."""
     shown = preview(actor=actor, cluster=cluster, backup_name=backup_name, namespaces=namespaces, mapping=mapping)
+    if not approved:
+        view = _backup_for_restore(actor, cluster, backup_name)
+        change = restore_change(actor=actor, cluster=cluster, backup_name=backup_name, shown=shown, view=view)
+        gates.guard(change, request=request, break_glass=break_glass)
     namespace = namespace_of(cluster)
     name = object_name(f"km-restore-{backup_name}"[:40])
     with transaction.atomic():

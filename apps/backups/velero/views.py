@@ -25,6 +25,7 @@ from apps.backups.velero import k8s
 from apps.backups.velero import services as velero
 from apps.clusters import kube
 from apps.clusters.models import Cluster
+from apps.core import gates
 from apps.core.deferred import Failure
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
@@ -303,8 +304,17 @@ def _restore(request, found: Cluster, name: str):
         return redirect(back)
     try:
         row = velero.restore(
-            actor=user, cluster=found, backup_name=name, namespaces=namespaces, mapping=mapping, request=request
+            actor=user,
+            cluster=found,
+            backup_name=name,
+            namespaces=namespaces,
+            mapping=mapping,
+            request=request,
+            break_glass=gates.break_glass_of(request),
         )
+    except gates.ApprovalRequired as exc:  # four-eyes approval: recorded, nothing restored yet
+        messages.warning(request, str(exc))
+        return redirect("compliance:change_detail", exc.request_id)
     except (kube.KubeError, Failure) as exc:
         messages.error(request, str(exc))
         return redirect(f"{back}?{urlencode(query)}")

@@ -29,7 +29,7 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.capabilities import CHANGES_APPROVE, CHANGES_BREAK_GLASS
 from apps.compliance.approvals import windows
-from apps.compliance.approvals.windows import project_of
+from apps.compliance.approvals.windows import covers
 from apps.compliance.models import ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core import audit, gates
 from apps.core.deferred import N_, Failure, fit, sentence_of
@@ -47,6 +47,7 @@ ACTIONS = {
     "releases.delete": N_("Remove a release"),
     "yaml.edit": N_("Edit an object's YAML"),
     "nodes.drain": N_("Drain a node"),
+    "backups.restore": N_("Restore from a Velero backup"),
 }
 TICKET_MAX = 64
 
@@ -61,14 +62,9 @@ def manifests_hash(manifests: list[dict]) -> str:
 
 def policy_for(change: gates.Change) -> ApprovalPolicy | None:
     """The first enabled policy (by name) that gates ``change``."""
-    project = project_of(change.cluster, change.namespace)
-    for policy in ApprovalPolicy.objects.filter(enabled=True, actions__contains=[change.action]):
-        if not policy.matches_cluster(change.cluster):
-            continue
-        if policy.project_id is not None and (project is None or policy.project_id != project.pk):
-            continue
-        return policy
-    return None
+    scope = change.scope()
+    policies = ApprovalPolicy.objects.filter(enabled=True, actions__contains=[change.action])
+    return next((p for p in policies.select_related("project__cluster") if covers(p, change.cluster, scope)), None)
 
 
 def _ticket(request) -> str:
@@ -83,7 +79,7 @@ def _audit(actor, action: str, cr: ChangeRequest, *, request=None, result=AuditE
         actor=actor,
         action=action,
         result=result,
-        cluster=cr.cluster.name,
+        cluster=cr.cluster.name if cr.cluster else "",
         namespace=cr.namespace,
         kind=cr.kind,
         name=cr.name,
@@ -101,6 +97,7 @@ def _new_request(change: gates.Change, policy: ApprovalPolicy | None, *, status:
         maker=change.actor,
         cluster=change.cluster,
         namespace=change.namespace,
+        scope=change.scope(),
         kind=change.kind,
         name=change.name[:253],
         summary=change.summary,
@@ -116,7 +113,9 @@ def _new_request(change: gates.Change, policy: ApprovalPolicy | None, *, status:
 
 
 def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
-    closed = windows.refusal(change.cluster, change.namespace, change.action, gated=change.action in ACTIONS)
+    closed = windows.refusal(
+        change.cluster, change.namespace, change.action, gated=change.action in ACTIONS, scope=change.scope()
+    )
     policy = policy_for(change)
     if policy is None and closed is None:
         return
@@ -150,7 +149,7 @@ def _denied(change: gates.Change, action: str, detail: dict, *, request=None, re
         actor=change.actor,
         action=action,
         result=AuditEvent.Result.DENIED,
-        cluster=change.cluster.name,
+        cluster=change.cluster.name if change.cluster else "",
         namespace=change.namespace,
         kind=change.kind,
         name=change.name,
@@ -202,7 +201,7 @@ def may_decide(user, cr: ChangeRequest) -> bool:
 
 def _claim(user, pk: int) -> ChangeRequest:
     """The pending request ``pk`` locked for a decision by ``user`` (not its maker, holding changes.approve)."""
-    cr = ChangeRequest.objects.select_for_update().select_related("cluster", "maker").get(pk=pk)
+    cr = ChangeRequest.objects.select_for_update(of=("self",)).select_related("cluster", "maker").get(pk=pk)
     if cr.status != ChangeRequest.Status.PENDING:
         raise DecisionRefused(
             D(
@@ -257,7 +256,9 @@ def approve(*, actor, pk: int, comment: str = "", request=None) -> ChangeRequest
         refusal = _expired(cr)
         applier = gates.applier(cr.action)
         if refusal is None:
-            closed = windows.refusal(cr.cluster, cr.namespace, cr.action, gated=cr.action in ACTIONS)
+            closed = windows.refusal(
+                cr.cluster, cr.namespace, cr.action, gated=cr.action in ACTIONS, scope=cr.scope or None
+            )
             if closed is not None:  # still pending: approve it when the window opens
                 raise DecisionRefused(closed)
             refusal = _stale(cr, applier)
@@ -312,7 +313,7 @@ def reject(*, actor, pk: int, comment: str, request=None) -> ChangeRequest:
 
 def cancel(*, actor, pk: int, request=None) -> ChangeRequest:
     with transaction.atomic():
-        cr = ChangeRequest.objects.select_for_update().select_related("cluster").get(pk=pk)
+        cr = ChangeRequest.objects.select_for_update(of=("self",)).select_related("cluster").get(pk=pk)
         if cr.maker_id != actor.pk or cr.status != ChangeRequest.Status.PENDING:
             raise DecisionRefused(D(N_("Only the maker may withdraw a request that still waits.")))
         _close(cr, ChangeRequest.Status.CANCELLED, actor, "")
@@ -337,7 +338,7 @@ def expire_due() -> int:
         status=ChangeRequest.Status.PENDING, expires_at__lte=timezone.now()
     ).values_list("pk", flat=True):
         with transaction.atomic():
-            cr = ChangeRequest.objects.select_for_update().select_related("cluster").get(pk=pk)
+            cr = ChangeRequest.objects.select_for_update(of=("self",)).select_related("cluster").get(pk=pk)
             if cr.status != ChangeRequest.Status.PENDING:
                 continue
             _close(cr, ChangeRequest.Status.EXPIRED, None, "")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from apps.accounts.models import Project
+from apps.clusters.models import Cluster
 from apps.compliance.models import ChangeWindow
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
@@ -24,21 +24,28 @@ from apps.core.deferred import text as D
 LOOK_AHEAD_DAYS = 14
 
 
-def project_of(cluster, namespace: str) -> Project | None:
-    """The project holding ``namespace`` in ``cluster`` (None for a change outside projects: a node)."""
-    if not namespace:
-        return None
-    return Project.objects.filter(cluster=cluster, namespaces__contains=[namespace]).first()
+def covers(rule, cluster, scope: dict) -> bool:
+    """Whether a policy or a window (``rule``: its project, its cluster labels) covers a change made in ``cluster``
+    (None: the whole platform, every cluster) reaching ``scope`` (gates.Change.scope: its namespaces, a project
+    named outright, or every project). A rule without a project covers every change on a cluster it matches; a
+    rule of a project covers the changes that reach that project."""
+    if rule.project_id is None:
+        if cluster is not None:
+            return rule.matches_cluster(cluster)
+        return any(rule.matches_cluster(c) for c in Cluster.objects.all())
+    project = rule.project
+    if cluster is not None and project.cluster_id != cluster.pk:
+        return False
+    if not rule.matches_cluster(project.cluster):
+        return False
+    if scope.get("every_project"):
+        return True
+    return project.pk == scope.get("project") or bool(set(scope.get("namespaces") or []) & set(project.namespaces))
 
 
-def _scoped(kind: str, cluster, project):
-    rows = ChangeWindow.objects.filter(enabled=True, kind=kind).select_related("project")
-    return [
-        row
-        for row in rows
-        if row.matches_cluster(cluster)
-        and (row.project_id is None or (project is not None and row.project_id == project.pk))
-    ]
+def _scoped(kind: str, cluster, scope: dict):
+    rows = ChangeWindow.objects.filter(enabled=True, kind=kind).select_related("project__cluster")
+    return [row for row in rows if covers(row, cluster, scope)]
 
 
 def _zone(window: ChangeWindow):
@@ -79,14 +86,16 @@ def _when(moment: datetime, window: ChangeWindow | None = None) -> str:
     return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
 
 
-def refusal(cluster, namespace: str, action: str, now: datetime | None = None, *, gated: bool = True) -> str | None:
+def refusal(
+    cluster, namespace: str, action: str, now: datetime | None = None, *, gated: bool = True, scope: dict | None = None
+) -> str | None:
     """Why ``action`` may not be made now in ``cluster``/``namespace`` (a deferred sentence), or None. ``gated``:
     the action is one of the approval-gated actions, which the windows restrict (a canary step only honours
-    freezes)."""
+    freezes). ``scope``: where else the change reaches (gates.Change.scope), when more than ``namespace``."""
     now = now or timezone.now()
-    project = project_of(cluster, namespace)
-    windows = _scoped(ChangeWindow.Kind.WINDOW, cluster, project)
-    for freeze in _scoped(ChangeWindow.Kind.FREEZE, cluster, project):
+    scope = scope or {"namespaces": [namespace] if namespace else []}
+    windows = _scoped(ChangeWindow.Kind.WINDOW, cluster, scope)
+    for freeze in _scoped(ChangeWindow.Kind.FREEZE, cluster, scope):
         if freeze.starts_at and freeze.ends_at and freeze.starts_at <= now < freeze.ends_at:
             opening = next_opening(windows, freeze.ends_at) if windows else None
             return D(
