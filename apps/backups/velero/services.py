@@ -364,7 +364,7 @@ def restore_change(*, actor, cluster: Cluster, backup_name: str, shown: dict, vi
     targets = [shown["mapping"].get(n, n) for n in shown["namespaces"]]
     objects = [{k: o[k] for k in ("kind", "from", "to", "exists")} for o in shown["objects"]]
     diff = "\n".join(
-        f"{'=' if o['exists'] else '+'} {o['kind']} {o['to']}" + (f"  (from {o['from']})" if o["from"] != o["to"] else "")
+        f"{'=' if o['exists'] else '+'} {o['kind']} {o['to']}" + (f"  ({o['from']})" if o["from"] != o["to"] else "")
         for o in objects
     )
     return gates.Change(
