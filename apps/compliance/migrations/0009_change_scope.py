@@ -5,21 +5,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0007_cluster_velero_namespace'),
-        ('compliance', '0008_destination_alerted'),
+        ("clusters", "0007_cluster_velero_namespace"),
+        ("compliance", "0008_destination_alerted"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='changerequest',
-            name='scope',
+            model_name="changerequest",
+            name="scope",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AlterField(
-            model_name='changerequest',
-            name='cluster',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='clusters.cluster', verbose_name='cluster'),
+            model_name="changerequest",
+            name="cluster",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                to="clusters.cluster",
+                verbose_name="cluster",
+            ),
         ),
     ]
