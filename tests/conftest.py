@@ -225,3 +225,21 @@ def _django_group(item) -> int:
     if marker is not None or "db" in fixtures:
         return 0
     return 2
+
+
+@pytest.fixture
+def mailbox(settings):
+    """The SMTP server the tests use (aiosmtpd), the security contact security@bank.example, and Celery running
+    the mail tasks in this process."""
+    from kubemate.celery import app as celery_app
+    from tests.plugins.alertmanager import Mailbox
+
+    box = Mailbox()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", box.port, False
+    settings.EMAIL_TIMEOUT = 5
+    settings.KUBEMATE_SECURITY_CONTACTS = ["security@bank.example"]
+    celery_app.conf.task_always_eager = True
+    yield box
+    celery_app.conf.task_always_eager = False
+    box.stop()

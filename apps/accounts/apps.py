@@ -12,3 +12,9 @@ class AccountsConfig(AppConfig):
 
         signals.connect()
         changes.connect()
+
+        from apps.accounts import grants
+        from apps.core import gates
+
+        # A grant may wait for a second person's approval (apps/compliance/approvals).
+        gates.register_applier(grants.ACTION, apply=grants.apply, stale=grants.stale)

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
-from apps.accounts import actor, sessions
+from apps.accounts import actor, grants, sessions
 from apps.accounts.models import Binding, Project, Role
 from apps.accounts.tasks import reconcile_cluster
 from apps.clusters.models import Cluster
@@ -353,6 +353,31 @@ def _binding_deleted(sender, instance, **kwargs) -> None:
     project(_binding_clusters(instance))
 
 
+# Grants a policy holds back (grants.py): refused before the row is written, on every path but the console's -------
+
+
+def _binding_saving(sender, instance, **kwargs) -> None:
+    grants.check_binding(instance)
+
+
+def _role_saving(sender, instance, **kwargs) -> None:
+    grants.check_role(instance)
+
+
+def _user_saving(sender, instance, **kwargs) -> None:
+    grants.check_superuser(instance)
+
+
+def _membership_adding(sender, instance, action, model, pk_set, **kwargs) -> None:
+    if action != "pre_add" or not pk_set:
+        return
+    if isinstance(instance, Group):
+        grants.check_members(instance, pk_set)
+        return
+    for group in Group.objects.filter(pk__in=pk_set):
+        grants.check_members(group, [instance.pk])
+
+
 def connect() -> None:
     uid = "kubemate.changes."
     for model, fields in (
@@ -363,6 +388,10 @@ def connect() -> None:
         (Binding, BINDING_FIELDS),
     ):
         pre_save.connect(_remember(model, fields), sender=model, weak=False, dispatch_uid=f"{uid}{model.__name__}.pre")
+    pre_save.connect(_binding_saving, sender=Binding, dispatch_uid=f"{uid}binding.grant")
+    pre_save.connect(_role_saving, sender=Role, dispatch_uid=f"{uid}role.grant")
+    pre_save.connect(_user_saving, sender=User, dispatch_uid=f"{uid}user.grant")
+    m2m_changed.connect(_membership_adding, sender=User.groups.through, dispatch_uid=f"{uid}membership.grant")
     post_save.connect(_user_saved, sender=User, dispatch_uid=f"{uid}user.save")
     pre_delete.connect(_user_deleting, sender=User, dispatch_uid=f"{uid}user.deleting")
     post_delete.connect(_user_deleted, sender=User, dispatch_uid=f"{uid}user.delete")

@@ -13,11 +13,11 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 from django.utils.translation import gettext as _
 
-from apps.accounts import sessions
+from apps.accounts import grants, sessions
 from apps.accounts.actor import service
 from apps.accounts.models import Binding, Project, Role
 from apps.clusters.models import Cluster
-from apps.core import audit
+from apps.core import audit, gates
 
 User = get_user_model()
 
@@ -114,8 +114,21 @@ def delete_user(*, actor, user: User, request=None) -> dict:
 # Groups ----------------------------------------------------------------------------------------
 
 
+def save_group(*, actor, group: Group, members, request=None, approved: bool = False, break_glass: str = "") -> Group:
+    """Save ``group`` with exactly ``members``. People added to a group that holds bindings are a grant: where an
+    approval policy covers it, nothing changes and ``gates.ApprovalRequired`` names the change request."""
+    if not approved and group.pk is not None:
+        current = set(group.user_set.values_list("pk", flat=True))
+        added = [u for u in members if u.pk not in current]
+        change = grants.membership_change(actor, group, added)
+        if change is not None:
+            gates.guard(change, request=request, break_glass=break_glass)
+    with gates.cleared():
+        return _save_group(actor=actor, group=group, members=members, request=request)
+
+
 @service
-def save_group(*, actor, group: Group, members, request=None) -> Group:
+def _save_group(*, actor, group: Group, members, request=None) -> Group:
     created = group.pk is None
     group.save()
     group.user_set.set(members)
@@ -145,8 +158,23 @@ class BuiltinRoleProtected(Exception):
     pass
 
 
+ROLE_FORM_FIELDS = ("name_en", "name_zh", "description_en", "description_zh", "capabilities")
+
+
+def save_role(*, actor, role: Role, request=None, approved: bool = False, break_glass: str = "") -> Role:
+    """Save ``role``. Capabilities added to a role someone holds are a grant: where an approval policy covers it,
+    nothing changes and ``gates.ApprovalRequired`` names the change request."""
+    if not approved and role.pk is not None and not role.builtin:
+        fields = {name: getattr(role, name) for name in ROLE_FORM_FIELDS}
+        change = grants.role_change(actor, role, list(role.capabilities or []), fields)
+        if change is not None:
+            gates.guard(change, request=request, break_glass=break_glass)
+    with gates.cleared():
+        return _save_role(actor=actor, role=role, request=request)
+
+
 @service
-def save_role(*, actor, role: Role, request=None) -> Role:
+def _save_role(*, actor, role: Role, request=None) -> Role:
     created = role.pk is None
     if not created and Role.objects.filter(pk=role.pk, builtin=True).exists():
         raise BuiltinRoleProtected
@@ -204,7 +232,6 @@ def delete_project(*, actor, project: Project, request=None) -> None:
     )
 
 
-@service
 def create_binding(
     *,
     actor,
@@ -214,10 +241,25 @@ def create_binding(
     cluster: Cluster | None = None,
     project: Project | None = None,
     request=None,
+    approved: bool = False,
+    break_glass: str = "",
 ) -> Binding:
+    """Give ``role`` to a user or a group at platform, cluster or project scope. Where an approval policy covers
+    the grant (``roles.grant``), nothing changes: ``gates.ApprovalRequired`` names the change request, which
+    calls this again with ``approved`` once a second person approves; a freeze refuses it unless ``break_glass``
+    names an emergency of a person who may."""
     scope = Binding.Scope.PROJECT if project else Binding.Scope.CLUSTER if cluster else Binding.Scope.PLATFORM
     binding = Binding(role=role, user=user, group=group, scope=scope, cluster=cluster, project=project)
     binding.full_clean()
+    if not approved:
+        gates.guard(grants.binding_change(actor, binding), request=request, break_glass=break_glass)
+    with gates.cleared():
+        return _create_binding(actor=actor, binding=binding, request=request)
+
+
+@service
+def _create_binding(*, actor, binding: Binding, request=None) -> Binding:
+    role, scope, project, cluster = binding.role, binding.scope, binding.project, binding.cluster
     binding.save()
     audit.record(
         actor=actor,

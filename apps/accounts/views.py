@@ -15,6 +15,8 @@ from apps.accounts.capabilities import USERS_MANAGE
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import GroupForm, UserCreateForm
 from apps.accounts.models import Binding
+from apps.accounts.views_roles import granted as _granted
+from apps.core import gates
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
 
@@ -152,11 +154,22 @@ def group_edit(request, group_id: int | None = None):
     group = get_object_or_404(Group, pk=group_id) if group_id else Group()
     form = GroupForm(request.POST or None, instance=group)
     if request.method == "POST" and form.is_valid():
-        services.save_group(
-            actor=request.user, group=form.save(commit=False), members=form.cleaned_data["members"], request=request
+        done = _granted(
+            request,
+            lambda: services.save_group(
+                actor=request.user,
+                group=form.save(commit=False),
+                members=form.cleaned_data["members"],
+                request=request,
+                break_glass=gates.break_glass_of(request),
+            ),
+            form,
         )
-        messages.success(request, _("Group %(name)s was saved.") % {"name": group.name})
-        return redirect("accounts:group_list")
+        if done is not None:
+            return done
+        if not form.non_field_errors():
+            messages.success(request, _("Group %(name)s was saved.") % {"name": group.name})
+            return redirect("accounts:group_list")
     return render(request, "accounts/group_form.html", {"form": form, "group": group})
 
 

@@ -13,8 +13,22 @@ from apps.accounts.capabilities import PROJECTS_MANAGE, USERS_MANAGE
 from apps.accounts.decorators import capability_required
 from apps.accounts.forms import BindingForm, ProjectForm, RoleForm
 from apps.accounts.models import Binding, Project, Role
+from apps.core import gates
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
+
+
+def granted(request, write, form):
+    """Run a grant's service: a change request sends the person to it (None when it was written); a refusal (a
+    freeze, a refused break glass) stays on the form as its error."""
+    try:
+        write()
+    except gates.ApprovalRequired as exc:  # four-eyes approval: recorded, nothing granted yet
+        messages.warning(request, str(exc))
+        return redirect("compliance:change_detail", exc.request_id)
+    except gates.ChangeRefused as exc:
+        form.add_error(None, str(exc))
+    return None
 
 
 @capability_required(USERS_MANAGE)
@@ -40,9 +54,21 @@ def role_edit(request, role_id: int | None = None):
         return redirect("accounts:role_list")
     form = RoleForm(request.POST or None, instance=role)
     if request.method == "POST" and form.is_valid():
-        services.save_role(actor=request.user, role=form.save(commit=False), request=request)
-        messages.success(request, _("Role %(name)s was saved.") % {"name": role.name})
-        return redirect("accounts:role_list")
+        done = granted(
+            request,
+            lambda: services.save_role(
+                actor=request.user,
+                role=form.save(commit=False),
+                request=request,
+                break_glass=gates.break_glass_of(request),
+            ),
+            form,
+        )
+        if done is not None:
+            return done
+        if not form.non_field_errors():
+            messages.success(request, _("Role %(name)s was saved.") % {"name": role.name})
+            return redirect("accounts:role_list")
     selected = set(form["capabilities"].value() or [])
     context = {"form": form, "role": role, "matrix": _matrix(selected), "rules": capabilities.rules_for(selected)}
     return render(request, "accounts/role_form.html", context)
@@ -94,16 +120,24 @@ def project_detail(request, project_id: int):
     project = get_object_or_404(Project.objects.select_related("cluster"), pk=project_id)
     form = BindingForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
-        services.create_binding(
-            actor=request.user,
-            role=form.cleaned_data["role"],
-            user=form.cleaned_data["user"],
-            group=form.cleaned_data["group"],
-            project=project,
-            request=request,
+        done = granted(
+            request,
+            lambda: services.create_binding(
+                actor=request.user,
+                role=form.cleaned_data["role"],
+                user=form.cleaned_data["user"],
+                group=form.cleaned_data["group"],
+                project=project,
+                request=request,
+                break_glass=gates.break_glass_of(request),
+            ),
+            form,
         )
-        messages.success(request, _("The binding was added; the cluster is being updated."))
-        return redirect("accounts:project_detail", project.pk)
+        if done is not None:
+            return done
+        if not form.non_field_errors():
+            messages.success(request, _("The binding was added; the cluster is being updated."))
+            return redirect("accounts:project_detail", project.pk)
     bindings = project.bindings.select_related("role", "user", "group")
     return render(request, "accounts/project_detail.html", {"project": project, "form": form, "bindings": bindings})
 
@@ -123,16 +157,24 @@ def project_delete(request, project_id: int):
 def binding_list(request):
     form = BindingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.create_binding(
-            actor=request.user,
-            role=form.cleaned_data["role"],
-            user=form.cleaned_data["user"],
-            group=form.cleaned_data["group"],
-            cluster=form.cleaned_data["cluster"],
-            request=request,
+        done = granted(
+            request,
+            lambda: services.create_binding(
+                actor=request.user,
+                role=form.cleaned_data["role"],
+                user=form.cleaned_data["user"],
+                group=form.cleaned_data["group"],
+                cluster=form.cleaned_data["cluster"],
+                request=request,
+                break_glass=gates.break_glass_of(request),
+            ),
+            form,
         )
-        messages.success(request, _("The binding was added; the clusters are being updated."))
-        return redirect("accounts:binding_list")
+        if done is not None:
+            return done
+        if not form.non_field_errors():
+            messages.success(request, _("The binding was added; the clusters are being updated."))
+            return redirect("accounts:binding_list")
     bindings = Binding.objects.select_related("role", "user", "group", "cluster", "project__cluster")
     return render(request, "accounts/binding_list.html", {"bindings": bindings, "form": form})
 

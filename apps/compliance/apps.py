@@ -18,3 +18,4 @@ class ComplianceConfig(AppConfig):
 
         gates.register_gate(approvals.gate)
         gates.register_calendar(approvals.windows.refusal)
+        gates.register_hold(approvals.hold)

@@ -16,12 +16,18 @@ that decides; none of them imports it. Instead:
 Work that changes clusters on its own (automatic canary steps) asks ``closed(cluster, namespace, action)``: a
 freeze answers a sentence, and the work pauses instead of changing anything.
 
+Changes that other paths can make too (a role given in Django admin, a shell, a management command) are also held
+back where the rows are written: the model signals ask ``held(change)`` and refuse what a policy or a freeze covers,
+unless the console's service guarded it first and runs the write inside ``cleared()``.
+
 Without a registered gate, ``guard`` lets everything through (a console without the compliance app).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from apps.core.deferred import Failure
@@ -82,6 +88,8 @@ Gate = Callable[..., None]  # gate(change, *, request=None, break_glass="") -> N
 _gate: Gate | None = None
 _calendar: Callable | None = None  # calendar(cluster, namespace, action, *, gated) -> sentence or None
 _appliers: dict[str, Applier] = {}
+_hold: Callable | None = None  # hold(change) -> why it may not be made without a request (a sentence) or None
+_cleared: ContextVar[bool] = ContextVar("kubemate_gate_cleared", default=False)
 
 
 def register_gate(gate: Gate | None) -> None:
@@ -92,6 +100,30 @@ def register_gate(gate: Gate | None) -> None:
 def register_calendar(calendar: Callable | None) -> None:
     global _calendar
     _calendar = calendar
+
+
+def register_hold(hold: Callable | None) -> None:
+    global _hold
+    _hold = hold
+
+
+def held(change: Change) -> str | None:
+    """Why ``change`` may not be written as it is (a policy wants a second person, a freeze), a deferred sentence;
+    None when it may, or when its service already guarded it (``cleared``)."""
+    if _hold is None or _cleared.get():
+        return None
+    return _hold(change)
+
+
+@contextmanager
+def cleared() -> Iterator[None]:
+    """The block writes a change its service guarded (or an approved request applies): the rows' own checks
+    (``held``) let it through."""
+    token = _cleared.set(True)
+    try:
+        yield
+    finally:
+        _cleared.reset(token)
 
 
 def closed(cluster, namespace: str, action: str) -> str | None:

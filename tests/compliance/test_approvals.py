@@ -15,7 +15,6 @@ from apps.compliance.approvals import services
 from apps.compliance.models import ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core.models import AuditEvent
 from apps.releases.models import Canary, Release
-from kubemate.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.helpers import grant, login
 from tests.plugins.alertmanager import Mailbox
@@ -25,22 +24,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 V3 = "registry.bank.example/payments-api:3.0.0"
 
 
-@pytest.fixture
-def mailbox(settings):
-    """The SMTP server the tests use (aiosmtpd), and Celery running the mail task in this process."""
-    box = Mailbox()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = (
-        "127.0.0.1",
-        box.port,
-        False,
-        5,
-    )
-    settings.KUBEMATE_SECURITY_CONTACTS = ["security@bank.example"]
-    celery_app.conf.task_always_eager = True
-    yield box
-    celery_app.conf.task_always_eager = False
-    box.stop()
 
 
 @pytest.fixture

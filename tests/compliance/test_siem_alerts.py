@@ -10,7 +10,6 @@ from django.utils import timezone
 from apps.compliance.forwarding import alerts, services
 from apps.compliance.models import SyslogDestination
 from apps.core.models import AuditEvent
-from kubemate.celery import app as celery_app
 from tests.compliance.test_forwarding import destination
 from tests.factories import AdminFactory, UserFactory
 from tests.helpers import login
@@ -19,16 +18,6 @@ from tests.plugins.alertmanager import Mailbox
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def mailbox(settings):
-    box = Mailbox()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", box.port, False
-    settings.KUBEMATE_SECURITY_CONTACTS = ["soc@bank.example"]
-    celery_app.conf.task_always_eager = True
-    yield box
-    celery_app.conf.task_always_eager = False
-    box.stop()
 
 
 def test_a_receiver_down_for_two_minutes_is_mailed_shown_and_audited_and_so_is_its_return(rsyslog, mailbox, client):
@@ -44,7 +33,7 @@ def test_a_receiver_down_for_two_minutes_is_mailed_shown_and_audited_and_so_is_i
     SyslogDestination.objects.filter(pk=target.pk).update(failing_since=timezone.now() - timedelta(minutes=3))
     services.forward_all()
 
-    mail = mailbox.wait_for(lambda m: m["To"] == "soc@bank.example")
+    mail = mailbox.wait_for(lambda m: m["To"] == "security@bank.example")
     assert "qradar" in mail["Subject"] and "has not received" in mail["Subject"]
     assert "events wait and will be sent in order" in Mailbox.text(mail)
     mailbox.wait_for(lambda m: m["To"] == "sec-admin@bank.example")
@@ -58,7 +47,7 @@ def test_a_receiver_down_for_two_minutes_is_mailed_shown_and_audited_and_so_is_i
     rsyslog.start()
     services.forward_all()
 
-    back = mailbox.wait_for(lambda m: m["To"] == "soc@bank.example" and "again" in m["Subject"])
+    back = mailbox.wait_for(lambda m: m["To"] == "security@bank.example" and "again" in m["Subject"])
     assert "nothing was lost" in Mailbox.text(back)
     target.refresh_from_db()
     assert target.failing_since is None and target.alerted_at is None

@@ -48,6 +48,7 @@ ACTIONS = {
     "yaml.edit": N_("Edit an object's YAML"),
     "nodes.drain": N_("Drain a node"),
     "backups.restore": N_("Restore from a Velero backup"),
+    "roles.grant": N_("Give a role (a binding, new rights in a role, a member of a bound group)"),
 }
 TICKET_MAX = 64
 
@@ -110,6 +111,20 @@ def _new_request(change: gates.Change, policy: ApprovalPolicy | None, *, status:
         base=change.base,
         expires_at=timezone.now() + timedelta(hours=policy.expiry_hours if policy else 24),
     )
+
+
+def hold(change: gates.Change) -> str | None:
+    """Why ``change`` may not be written without a change request (gates.held: a path other than the console's
+    service wrote it): the freeze or closed window, or the policy that wants a second person; None when it may."""
+    closed = windows.refusal(
+        change.cluster, change.namespace, change.action, gated=change.action in ACTIONS, scope=change.scope()
+    )
+    if closed is not None:
+        return closed
+    policy = policy_for(change)
+    if policy is None:
+        return None
+    return D(N_("The approval policy %(policy)s wants a second person to approve this change."), policy=policy.name)
 
 
 def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:

@@ -1,0 +1,346 @@
+"""Four-eyes approval of role grants (issue 20): giving someone rights may wait for a second person.
+
+A grant is any change that gives rights: a binding made (or changed), capabilities added to a role that is bound,
+a person added to a group that is bound, an account made a superuser. Each is described as a ``gates.Change`` of the
+action ``roles.grant``, reaching where the rights reach: a project's binding its project, a cluster binding every
+project of its cluster, a platform binding (or a role, a group, a superuser) every cluster and project. The
+approval policies and windows of apps/compliance then apply as to any other change.
+
+Two doors, so that no path gets around it:
+
+- the console's services (services.py) call ``gates.guard`` first: the change waits as a change request, is
+  refused (a freeze), or goes on (break glass, or nothing covers it) and is written inside ``gates.cleared()``;
+  the appliers below write an approved request as its maker;
+- every other path (Django admin, a shell, a management command) meets ``check_*`` in the model signals
+  (changes.py), which refuse a covered grant with a sentence (``gates.ChangeRefused``) before anything is written.
+  Django admin's user form asks the same question in its ``clean``, so the person reads the sentence on the form.
+
+Taking rights away (a binding removed, a role narrowed or deleted, a member removed) is never held back: an access
+review, a leaver or an incident needs it at once. It is audited like every change. Memberships written by the
+directory or single sign-on (``ldap-sync``, ``oidc-sync``) follow the identity provider, whose own change
+management governs them.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from apps.accounts import actor as actors
+from apps.accounts.models import Binding, Project, Role
+from apps.clusters.models import Cluster
+from apps.core import gates
+from apps.core.deferred import N_
+from apps.core.deferred import text as D
+
+ACTION = "roles.grant"
+SYNCS = (actors.DIRECTORY_SYNC, actors.SSO_SYNC)
+User = get_user_model()
+
+
+# Where rights reach --------------------------------------------------------------------------------------------
+
+
+def _reach(bindings) -> dict:
+    """The Change fields for rights given through ``bindings``: one cluster and its namespaces, or the platform."""
+    clusters: set[int] = set()
+    namespaces: set[str] = set()
+    every, projects = False, set()
+    for binding in bindings:
+        if binding.scope == Binding.Scope.PLATFORM:
+            return {"cluster": None, "every_project": True}
+        if binding.scope == Binding.Scope.CLUSTER:
+            clusters.add(binding.cluster_id)
+            every = True
+        else:
+            clusters.add(binding.project.cluster_id)
+            namespaces.update(binding.project.namespaces)
+            projects.add(binding.project)
+    if len(clusters) != 1:
+        return {"cluster": None, "every_project": True}
+    return {
+        "cluster": Cluster.objects.get(pk=next(iter(clusters))),
+        "namespaces": sorted(namespaces),
+        "project": next(iter(projects)) if len(projects) == 1 else None,
+        "every_project": every,
+    }
+
+
+def _bindings_of(**where) -> list[Binding]:
+    return list(Binding.objects.filter(**where).select_related("project", "role"))
+
+
+def _capabilities(role: Role) -> list[str]:
+    return sorted(role.capabilities or [])
+
+
+# What each grant is, described for a checker -------------------------------------------------------------------
+
+
+def binding_change(actor, binding: Binding) -> gates.Change:
+    role = Role.objects.get(pk=binding.role_id)
+    subject = binding.subject_label
+    project = binding.project if binding.project_id else None
+    where = (
+        f"{project.cluster.name}/{project.name}"
+        if project
+        else binding.cluster.name
+        if binding.cluster_id
+        else D(N_("the whole platform"))
+    )
+    record = {
+        "kind": "Binding",
+        "role": role.slug,
+        "capabilities": _capabilities(role),
+        "subject": subject,
+        "scope": binding.scope,
+        "where": where,
+    }
+    return gates.Change(
+        action=ACTION,
+        actor=actor,
+        kind="Binding",
+        name=f"{subject} {role.slug}",
+        summary=D(
+            N_("Give the role %(role)s to %(subject)s in %(where)s"), role=role.slug, subject=subject, where=where
+        ),
+        payload={
+            "kind": "binding",
+            "role": role.pk,
+            "user": binding.user_id,
+            "group": binding.group_id,
+            "cluster": binding.cluster_id,
+            "project": binding.project_id,
+        },
+        manifests=[record],
+        diff="\n".join(f"+ {code}" for code in record["capabilities"]),
+        base={"capabilities": record["capabilities"]},
+        namespace="",
+        **_reach([binding]),
+    )
+
+
+def role_change(actor, role: Role, capabilities: list[str], fields: dict) -> gates.Change | None:
+    """Rights added to a bound role; None when it adds none or nobody holds it."""
+    before = _capabilities(Role.objects.get(pk=role.pk))
+    added = sorted(set(capabilities) - set(before))
+    bindings = _bindings_of(role_id=role.pk)
+    if not added or not bindings:
+        return None
+    record = {"kind": "Role", "role": role.slug, "capabilities": sorted(capabilities), "holders": len(bindings)}
+    return gates.Change(
+        action=ACTION,
+        actor=actor,
+        kind="Role",
+        name=role.slug,
+        summary=D(
+            N_("Add %(capabilities)s to the role %(role)s (held by %(count)s bindings)"),
+            capabilities=", ".join(added),
+            role=role.slug,
+            count=len(bindings),
+        ),
+        payload={"kind": "role", "role": role.pk, "fields": fields},
+        manifests=[record],
+        diff="\n".join([f"+ {code}" for code in added] + [f"- {c}" for c in sorted(set(before) - set(capabilities))]),
+        base={"capabilities": before},
+        namespace="",
+        **_reach(bindings),
+    )
+
+
+def membership_change(actor, group: Group, added: list) -> gates.Change | None:
+    """People added to a bound group; None when none is added or the group holds no binding."""
+    bindings = _bindings_of(group_id=group.pk)
+    if not added or not bindings:
+        return None
+    names = sorted(u.get_username() for u in added)
+    record = {
+        "kind": "GroupMembers",
+        "group": group.name,
+        "added": names,
+        "roles": sorted({b.role.slug for b in bindings}),
+    }
+    return gates.Change(
+        action=ACTION,
+        actor=actor,
+        kind="Group",
+        name=group.name,
+        summary=D(
+            N_("Add %(people)s to the group %(group)s, which holds %(roles)s"),
+            people=", ".join(names),
+            group=group.name,
+            roles=", ".join(record["roles"]),
+        ),
+        payload={"kind": "members", "group": group.pk, "added": sorted(u.pk for u in added)},
+        manifests=[record],
+        diff="\n".join(f"+ {name}" for name in names),
+        base={"members": sorted(group.user_set.values_list("pk", flat=True))},
+        namespace="",
+        **_reach(bindings),
+    )
+
+
+def superuser_change(actor, user) -> gates.Change:
+    name = user.get_username()
+    return gates.Change(
+        action=ACTION,
+        actor=actor,
+        cluster=None,
+        namespace="",
+        every_project=True,
+        kind="User",
+        name=name,
+        summary=D(N_("Make %(name)s a superuser (every right everywhere)"), name=name),
+        payload={"kind": "superuser", "user": user.pk},
+        manifests=[{"kind": "User", "name": name, "superuser": True}],
+        diff="+ superuser",
+    )
+
+
+# The rows' own checks (every path that is not the console's service) --------------------------------------------
+
+
+def _refuse(change: gates.Change | None) -> None:
+    if change is None:
+        return
+    who = actors.current()
+    if who.name in SYNCS:
+        return
+    why = gates.held(change)
+    if why is not None:
+        raise gates.ChangeRefused(
+            D(
+                N_(
+                    "%(why)s Give this role from the console (Access), where it waits as a change request for a "
+                    "second person; nothing was changed."
+                ),
+                why=why,
+            )
+        )
+
+
+def _actor():
+    return actors.current().user
+
+
+def check_binding(binding: Binding) -> None:
+    _refuse(binding_change(_actor(), binding))
+
+
+def check_role(role: Role) -> None:
+    if role.pk is None or role._state.adding or role.builtin:
+        return  # a new role: nobody holds it yet; a built-in one changes with the product's releases only
+    _refuse(role_change(_actor(), role, list(role.capabilities or []), {}))
+
+
+def check_members(group: Group, user_pks) -> None:
+    current = set(group.user_set.values_list("pk", flat=True))
+    _refuse(membership_change(_actor(), group, list(User.objects.filter(pk__in=set(user_pks) - current))))
+
+
+def check_superuser(user) -> None:
+    if not user.is_superuser:
+        return
+    if user.pk is not None and User.objects.filter(pk=user.pk, is_superuser=True).exists():
+        return  # already one
+    if user.pk is None and not User.objects.filter(is_superuser=True, is_active=True).exists():
+        return  # the first administrator of an installation
+    _refuse(superuser_change(_actor(), user))
+
+
+def refusal_for_user_form(user, *, is_superuser: bool, groups) -> str | None:
+    """What Django admin's user form says before saving (the same checks as the rows', as a sentence)."""
+    try:
+        if is_superuser and not (user.pk and User.objects.filter(pk=user.pk, is_superuser=True).exists()):
+            probe = User(pk=user.pk, username=user.get_username(), is_superuser=True)
+            probe._state.adding = user.pk is None
+            check_superuser(probe)
+        if user.pk is not None:
+            held = set(user.groups.values_list("pk", flat=True))
+            for group in groups:
+                if group.pk not in held:
+                    _refuse(membership_change(_actor(), group, [user]))
+        else:
+            for group in groups:
+                _refuse(membership_change(_actor(), group, [user]))
+    except gates.ChangeRefused as exc:
+        return str(exc)
+    return None
+
+
+# Appliers: an approved request written as its maker -------------------------------------------------------------
+
+
+def _gone() -> str:
+    return D(N_("What the request named was deleted since; the maker must ask again."))
+
+
+def stale(payload: dict, base: dict) -> str | None:
+    kind = payload.get("kind")
+    if kind == "binding":
+        role = Role.objects.filter(pk=payload["role"]).first()
+        if role is None:
+            return _gone()
+        if _capabilities(role) != base.get("capabilities"):
+            return D(N_("The role %(role)s was edited since the request; the maker must ask again."), role=role.slug)
+        return None
+    if kind == "role":
+        role = Role.objects.filter(pk=payload["role"]).first()
+        if role is None:
+            return _gone()
+        if _capabilities(role) != base.get("capabilities"):
+            return D(N_("The role %(role)s was edited since the request; the maker must ask again."), role=role.slug)
+        return None
+    if kind == "members":
+        group = Group.objects.filter(pk=payload["group"]).first()
+        if group is None:
+            return _gone()
+        if sorted(group.user_set.values_list("pk", flat=True)) != base.get("members"):
+            return D(N_("The members of %(group)s changed since the request; the maker must ask again."), group=group)
+        return None
+    return D(N_("This kind of change can no longer be applied."))
+
+
+def _binding_of(payload: dict) -> Binding | None:
+    role = Role.objects.filter(pk=payload["role"]).first()
+    user = User.objects.filter(pk=payload["user"]).first() if payload.get("user") else None
+    group = Group.objects.filter(pk=payload["group"]).first() if payload.get("group") else None
+    cluster = Cluster.objects.filter(pk=payload["cluster"]).first() if payload.get("cluster") else None
+    project = Project.objects.filter(pk=payload["project"]).first() if payload.get("project") else None
+    if role is None or (user is None and group is None):
+        return None
+    if (payload.get("cluster") and cluster is None) or (payload.get("project") and project is None):
+        return None
+    scope = Binding.Scope.PROJECT if project else Binding.Scope.CLUSTER if cluster else Binding.Scope.PLATFORM
+    return Binding(role=role, user=user, group=group, scope=scope, cluster=cluster, project=project)
+
+
+def apply(payload: dict, maker, *, change_request) -> str:
+    from apps.accounts import services
+
+    kind = payload.get("kind")
+    if kind == "binding":
+        binding = _binding_of(payload)
+        if binding is None:
+            raise gates.ChangeRefused(_gone())
+        made = services.create_binding(
+            actor=maker,
+            role=binding.role,
+            user=binding.user,
+            group=binding.group,
+            cluster=binding.cluster,
+            project=binding.project,
+            approved=True,
+        )
+        return D(N_("%(subject)s now holds %(role)s."), subject=made.subject_label, role=made.role.slug)
+    if kind == "role":
+        role = Role.objects.get(pk=payload["role"])
+        for name, value in payload["fields"].items():
+            setattr(role, name, value)
+        services.save_role(actor=maker, role=role, approved=True)
+        count = len(role.capabilities)
+        return D(N_("The role %(role)s now holds %(count)s capabilities."), role=role.slug, count=count)
+    group = Group.objects.get(pk=payload["group"])
+    members = list(group.user_set.all()) + list(User.objects.filter(pk__in=payload["added"]))
+    services.save_group(actor=maker, group=group, members=members, approved=True)
+    return D(N_("The group %(group)s now has %(count)s members."), group=group.name, count=len(set(members)))
