@@ -50,6 +50,8 @@ ACTIONS = {
     "backups.restore": N_("Restore from a Velero backup"),
     "roles.grant": N_("Give a role (a binding, new rights in a role, a member of a bound group)"),
 }
+# Access is not a change to what runs: windows and freezes do not hold a grant back, its policies do.
+OUTSIDE_CALENDAR = {"roles.grant"}
 TICKET_MAX = 64
 
 
@@ -113,12 +115,17 @@ def _new_request(change: gates.Change, policy: ApprovalPolicy | None, *, status:
     )
 
 
+def _calendar(cluster, namespace: str, action: str, scope: dict | None) -> str | None:
+    """Why the windows or a freeze refuse ``action`` now (windows.refusal), for the actions they hold."""
+    if action in OUTSIDE_CALENDAR:
+        return None
+    return windows.refusal(cluster, namespace, action, gated=action in ACTIONS, scope=scope)
+
+
 def hold(change: gates.Change) -> str | None:
     """Why ``change`` may not be written without a change request (gates.held: a path other than the console's
     service wrote it): the freeze or closed window, or the policy that wants a second person; None when it may."""
-    closed = windows.refusal(
-        change.cluster, change.namespace, change.action, gated=change.action in ACTIONS, scope=change.scope()
-    )
+    closed = _calendar(change.cluster, change.namespace, change.action, change.scope())
     if closed is not None:
         return closed
     policy = policy_for(change)
@@ -128,9 +135,7 @@ def hold(change: gates.Change) -> str | None:
 
 
 def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
-    closed = windows.refusal(
-        change.cluster, change.namespace, change.action, gated=change.action in ACTIONS, scope=change.scope()
-    )
+    closed = _calendar(change.cluster, change.namespace, change.action, change.scope())
     policy = policy_for(change)
     if policy is None and closed is None:
         return
@@ -271,9 +276,7 @@ def approve(*, actor, pk: int, comment: str = "", request=None) -> ChangeRequest
         refusal = _expired(cr)
         applier = gates.applier(cr.action)
         if refusal is None:
-            closed = windows.refusal(
-                cr.cluster, cr.namespace, cr.action, gated=cr.action in ACTIONS, scope=cr.scope or None
-            )
+            closed = _calendar(cr.cluster, cr.namespace, cr.action, cr.scope or None)
             if closed is not None:  # still pending: approve it when the window opens
                 raise DecisionRefused(closed)
             refusal = _stale(cr, applier)
