@@ -24,8 +24,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 V3 = "registry.bank.example/payments-api:3.0.0"
 
 
-
-
 @pytest.fixture
 def prod(deployed, team):
     """The release's cluster labelled env=prod, and a policy asking approval for deploys and rollbacks there."""

@@ -18,8 +18,6 @@ from tests.plugins.alertmanager import Mailbox
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-
-
 def test_a_receiver_down_for_two_minutes_is_mailed_shown_and_audited_and_so_is_its_return(rsyslog, mailbox, client):
     target = destination(rsyslog, name="qradar")
     admin = AdminFactory(email="sec-admin@bank.example")
