@@ -364,6 +364,10 @@ def _role_saving(sender, instance, **kwargs) -> None:
     grants.check_role(instance)
 
 
+def _project_saving(sender, instance, **kwargs) -> None:
+    grants.check_project(instance)
+
+
 def _user_saving(sender, instance, **kwargs) -> None:
     grants.check_superuser(instance)
 
@@ -391,6 +395,7 @@ def connect() -> None:
     pre_save.connect(_binding_saving, sender=Binding, dispatch_uid=f"{uid}binding.grant")
     pre_save.connect(_role_saving, sender=Role, dispatch_uid=f"{uid}role.grant")
     pre_save.connect(_user_saving, sender=User, dispatch_uid=f"{uid}user.grant")
+    pre_save.connect(_project_saving, sender=Project, dispatch_uid=f"{uid}project.grant")
     m2m_changed.connect(_membership_adding, sender=User.groups.through, dispatch_uid=f"{uid}membership.grant")
     post_save.connect(_user_saved, sender=User, dispatch_uid=f"{uid}user.save")
     pre_delete.connect(_user_deleting, sender=User, dispatch_uid=f"{uid}user.deleting")

@@ -1,10 +1,11 @@
 """Four-eyes approval of role grants (issue 20): giving someone rights may wait for a second person.
 
 A grant is any change that gives rights: a binding made (or changed), capabilities added to a role that is bound,
-a person added to a group that is bound, an account made a superuser. Each is described as a ``gates.Change`` of the
-action ``roles.grant``, reaching where the rights reach: a project's binding its project, a cluster binding every
-project of its cluster, a platform binding (or a role, a group, a superuser) every cluster and project. The
-approval policies and windows of apps/compliance then apply as to any other change.
+a person added to a group that is bound, namespaces added to a project that is bound, an account made a
+superuser. Each is described as a ``gates.Change`` of the action ``roles.grant``, reaching where the rights reach:
+a project's binding its project, a cluster binding every project of its cluster, a platform binding (or a role, a
+group, a superuser) every cluster and project. The approval policies of apps/compliance then apply as to any other
+change (windows and freezes do not: access is not a change to what runs).
 
 Two doors, so that no path gets around it:
 
@@ -34,6 +35,8 @@ from apps.core.deferred import N_
 from apps.core.deferred import text as D
 
 ACTION = "roles.grant"
+PROJECT_FIELDS = ("cluster_id", "slug", "name", "description", "namespaces")
+ROLE_FIELDS = ("name_en", "name_zh", "description_en", "description_zh", "capabilities")
 SYNCS = (actors.DIRECTORY_SYNC, actors.SSO_SYNC)
 User = get_user_model()
 
@@ -72,6 +75,14 @@ def _bindings_of(**where) -> list[Binding]:
 
 def _capabilities(role: Role) -> list[str]:
     return sorted(role.capabilities or [])
+
+
+def _project_fields(project: Project) -> dict:
+    return {**{f: getattr(project, f) for f in PROJECT_FIELDS}, "namespaces": sorted(project.namespaces)}
+
+
+def _role_fields(role: Role) -> dict:
+    return {**{f: getattr(role, f) for f in ROLE_FIELDS}, "capabilities": _capabilities(role)}
 
 
 # What each grant is, described for a checker -------------------------------------------------------------------
@@ -122,7 +133,8 @@ def binding_change(actor, binding: Binding) -> gates.Change:
 
 def role_change(actor, role: Role, capabilities: list[str], fields: dict) -> gates.Change | None:
     """Rights added to a bound role; None when it adds none or nobody holds it."""
-    before = _capabilities(Role.objects.get(pk=role.pk))
+    stored = Role.objects.get(pk=role.pk)
+    before = _capabilities(stored)
     added = sorted(set(capabilities) - set(before))
     bindings = _bindings_of(role_id=role.pk)
     if not added or not bindings:
@@ -142,7 +154,7 @@ def role_change(actor, role: Role, capabilities: list[str], fields: dict) -> gat
         payload={"kind": "role", "role": role.pk, "fields": fields},
         manifests=[record],
         diff="\n".join([f"+ {code}" for code in added] + [f"- {c}" for c in sorted(set(before) - set(capabilities))]),
-        base={"capabilities": before},
+        base={"capabilities": before, "fields": _role_fields(stored)},
         namespace="",
         **_reach(bindings),
     )
@@ -177,6 +189,50 @@ def membership_change(actor, group: Group, added: list) -> gates.Change | None:
         base={"members": sorted(group.user_set.values_list("pk", flat=True))},
         namespace="",
         **_reach(bindings),
+    )
+
+
+def project_change(actor, project: Project) -> gates.Change | None:
+    """Namespaces added to a project that holds bindings (or the project moved to another cluster): everyone bound
+    there gets rights in them. None when it adds none or nobody is bound."""
+    before = Project.objects.filter(pk=project.pk).values(*PROJECT_FIELDS).first()
+    if before is None:
+        return None  # a new project: nobody is bound yet
+    moved = before["cluster_id"] != project.cluster_id
+    added = sorted(set(project.namespaces) if moved else set(project.namespaces) - set(before["namespaces"]))
+    bindings = _bindings_of(project_id=project.pk)
+    if not added or not bindings:
+        return None
+    record = {
+        "kind": "Project",
+        "project": project.slug,
+        "cluster": project.cluster.name,
+        "namespaces": sorted(project.namespaces),
+        "bindings": sorted(f"{b.subject_label} {b.role.slug}" for b in bindings),
+    }
+    return gates.Change(
+        action=ACTION,
+        actor=actor,
+        cluster=project.cluster,
+        namespace="",
+        namespaces=added,
+        project=project,
+        kind="Project",
+        name=project.slug,
+        summary=D(
+            N_("Add the namespaces %(namespaces)s to the project %(project)s (%(count)s bindings reach them)"),
+            namespaces=", ".join(added),
+            project=project.name,
+            count=len(bindings),
+        ),
+        payload={
+            "kind": "project",
+            "project": project.pk,
+            "fields": _project_fields(project),
+        },
+        manifests=[record],
+        diff="\n".join(f"+ {name}" for name in added),
+        base={"fields": {**before, "namespaces": sorted(before["namespaces"])}},
     )
 
 
@@ -231,6 +287,12 @@ def check_role(role: Role) -> None:
     if role.pk is None or role._state.adding or role.builtin:
         return  # a new role: nobody holds it yet; a built-in one changes with the product's releases only
     _refuse(role_change(_actor(), role, list(role.capabilities or []), {}))
+
+
+def check_project(project: Project) -> None:
+    if project.pk is None or project._state.adding:
+        return
+    _refuse(project_change(_actor(), project))
 
 
 def check_members(group: Group, user_pks) -> None:
@@ -288,8 +350,18 @@ def stale(payload: dict, base: dict) -> str | None:
         role = Role.objects.filter(pk=payload["role"]).first()
         if role is None:
             return _gone()
-        if _capabilities(role) != base.get("capabilities"):
+        if _role_fields(role) != base.get("fields"):
             return D(N_("The role %(role)s was edited since the request; the maker must ask again."), role=role.slug)
+        return None
+    if kind == "project":
+        project = Project.objects.filter(pk=payload["project"]).first()
+        if project is None:
+            return _gone()
+        if _project_fields(project) != base.get("fields"):
+            return D(
+                N_("The project %(project)s was edited since the request; the maker must ask again."),
+                project=project.name,
+            )
         return None
     if kind == "members":
         group = Group.objects.filter(pk=payload["group"]).first()
@@ -340,6 +412,16 @@ def apply(payload: dict, maker, *, change_request) -> str:
         services.save_role(actor=maker, role=role, approved=True)
         count = len(role.capabilities)
         return D(N_("The role %(role)s now holds %(count)s capabilities."), role=role.slug, count=count)
+    if kind == "project":
+        project = Project.objects.get(pk=payload["project"])
+        for name, value in payload["fields"].items():
+            setattr(project, name, value)
+        services.save_project(actor=maker, project=project, approved=True)
+        return D(
+            N_("The project %(project)s now holds %(namespaces)s."),
+            project=project.name,
+            namespaces=", ".join(project.namespaces),
+        )
     group = Group.objects.get(pk=payload["group"])
     members = list(group.user_set.all()) + list(User.objects.filter(pk__in=payload["added"]))
     services.save_group(actor=maker, group=group, members=members, approved=True)

@@ -158,14 +158,11 @@ class BuiltinRoleProtected(Exception):
     pass
 
 
-ROLE_FORM_FIELDS = ("name_en", "name_zh", "description_en", "description_zh", "capabilities")
-
-
 def save_role(*, actor, role: Role, request=None, approved: bool = False, break_glass: str = "") -> Role:
     """Save ``role``. Capabilities added to a role someone holds are a grant: where an approval policy covers it,
     nothing changes and ``gates.ApprovalRequired`` names the change request."""
     if not approved and role.pk is not None and not role.builtin:
-        fields = {name: getattr(role, name) for name in ROLE_FORM_FIELDS}
+        fields = {name: getattr(role, name) for name in grants.ROLE_FIELDS}
         change = grants.role_change(actor, role, list(role.capabilities or []), fields)
         if change is not None:
             gates.guard(change, request=request, break_glass=break_glass)
@@ -205,8 +202,19 @@ def delete_role(*, actor, role: Role, request=None) -> None:
 # Projects and bindings ---------------------------------------------------------------------------
 
 
+def save_project(*, actor, project: Project, request=None, approved: bool = False, break_glass: str = "") -> Project:
+    """Save ``project``. Namespaces added to a project people are bound to are a grant: where an approval policy
+    covers it, nothing changes and ``gates.ApprovalRequired`` names the change request."""
+    if not approved:
+        change = grants.project_change(actor, project)
+        if change is not None:
+            gates.guard(change, request=request, break_glass=break_glass)
+    with gates.cleared():
+        return _save_project(actor=actor, project=project, request=request)
+
+
 @service
-def save_project(*, actor, project: Project, request=None) -> Project:
+def _save_project(*, actor, project: Project, request=None) -> Project:
     created = project.pk is None
     project.namespaces = sorted(set(project.namespaces))
     project.full_clean()

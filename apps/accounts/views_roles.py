@@ -108,9 +108,21 @@ def project_edit(request, project_id: int | None = None):
     project = get_object_or_404(Project, pk=project_id) if project_id else Project()
     form = ProjectForm(request.POST or None, instance=project)
     if request.method == "POST" and form.is_valid():
-        project = services.save_project(actor=request.user, project=form.save(commit=False), request=request)
-        messages.success(request, _("Project %(name)s was saved.") % {"name": project.name})
-        return redirect("accounts:project_detail", project.pk)
+        done = granted(
+            request,
+            lambda: services.save_project(
+                actor=request.user,
+                project=form.save(commit=False),
+                request=request,
+                break_glass=gates.break_glass_of(request),
+            ),
+            form,
+        )
+        if done is not None:
+            return done
+        if not form.non_field_errors():
+            messages.success(request, _("Project %(name)s was saved.") % {"name": project.name})
+            return redirect("accounts:project_detail", project.pk)
     return render(request, "accounts/project_form.html", {"form": form, "project": project})
 
 

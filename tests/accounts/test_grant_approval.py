@@ -210,3 +210,46 @@ def test_a_revoked_grant_leaves_at_once_under_the_policy(prod, admin_user, sandb
     with pytest.raises(ApiException) as gone:
         role_binding(sandbox, binding.k8s_name)
     assert gone.value.status == 404 and not ChangeRequest.objects.exists()
+
+
+def test_namespaces_added_to_a_bound_project_wait_and_then_reach_the_cluster(
+    prod, admin_user, checker, client, sandbox, registered_cluster
+):
+    developer = UserFactory()
+    with gates.cleared():
+        binding = account_services.create_binding(
+            actor=admin_user, role=Role.objects.get(slug="developer"), user=developer, project=prod, approved=True
+        )
+    form = {"cluster": registered_cluster.pk, "slug": "team-a", "name": "Team A", "namespaces": "team-a, team-a-batch"}
+    page = login(client, admin_user, recent_auth=True).post(
+        reverse("accounts:project_edit", args=[prod.pk]), form, follow=True
+    )
+
+    cr = ChangeRequest.objects.get()
+    assert cr.scope["namespaces"] == ["team-a-batch"] and cr.diff == "+ team-a-batch"
+    assert f"change request #{cr.pk}" in page.content.decode()
+    assert Project.objects.get(pk=prod.pk).namespaces == ["team-a"]
+    # The same widening from a shell is refused before it is written.
+    prod.namespaces = ["team-a", "team-a-batch"]
+    with actors.acting_as(name="manage.py shell (ops)"), pytest.raises(gates.ChangeRefused):
+        prod.save()
+    approvals.approve(actor=checker, pk=cr.pk)
+    assert Project.objects.get(pk=prod.pk).namespaces == ["team-a", "team-a-batch"]
+    reconcile_rbac(registered_cluster)
+    reached = k8s.RbacAuthorizationV1Api(sandbox.api_client).read_namespaced_role_binding(
+        binding.k8s_name, "team-a-batch"
+    )
+    assert reached.subjects[0].name == f"kubemate-u{developer.pk}"
+
+    # Renaming the project grants nothing: saved at once. A request made before it is stale: approving it would
+    # undo the rename.
+    with pytest.raises(gates.ApprovalRequired) as waiting:
+        account_services.save_project(
+            actor=admin_user,
+            project=Project(**{**form, "cluster": registered_cluster, "namespaces": ["team-a", "team-b"]}, pk=prod.pk),
+        )
+    page = client.post(reverse("accounts:project_edit", args=[prod.pk]), {**form, "name": "A"})
+    assert page.status_code == 302 and Project.objects.get(pk=prod.pk).name == "A"
+    with pytest.raises(approvals.DecisionRefused, match="was edited since"):
+        approvals.approve(actor=checker, pk=waiting.value.request_id)
+    assert Project.objects.get(pk=prod.pk).namespaces == ["team-a", "team-a-batch"]
