@@ -35,7 +35,8 @@ def test_the_demo_has_a_siem_destination_a_waiting_change_windows_and_a_review(
             )
 
         assert SyslogDestination.objects.get().port == rsyslog.tcp_port
-        assert ApprovalPolicy.objects.get().project.slug == "payments"
+        policy = ApprovalPolicy.objects.get()
+        assert policy.project.slug == "payments" and {"roles.grant", "backups.restore"} <= set(policy.actions)
         waiting = ChangeRequest.objects.get()
         assert waiting.status == ChangeRequest.Status.PENDING and waiting.maker.username == "zhao.dev"
         assert waiting.kind == "ConfigMap" and waiting.manifests[0]["data"]["card"] == "0.0055"
