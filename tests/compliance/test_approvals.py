@@ -414,6 +414,35 @@ def test_a_yaml_edit_in_production_waits_is_applied_as_recorded_and_goes_stale_a
     assert core_api.read_namespaced_config_map("fees", namespace).data == {"rate": "0.25"}
 
 
+def test_a_yaml_edit_links_to_its_request_and_break_glass_applies_it_at_once(
+    prod, team, client, core_api, mailbox, django_capture_on_commit_callbacks
+):
+    namespace, cluster = team["namespace"], team["cluster"]
+    ApprovalPolicy.objects.update(actions=["yaml.edit"])
+    core_api.create_namespaced_config_map(namespace, {"metadata": {"name": "limits"}, "data": {"max": "10"}})
+    login(client, team["user"], recent_auth=True)
+    url, text, version = yaml_of(client, cluster, "configmap", namespace, "limits")
+    waiting = client.post(url, {"text": text.replace("'10'", "'20'"), "resource_version": version, "confirm": "1"})
+    cr = ChangeRequest.objects.get(kind="ConfigMap")
+    assert reverse("compliance:change_detail", args=[cr.pk]) in waiting.content.decode()
+
+    grant(team["user"], role_with(CHANGES_BREAK_GLASS, slug="emergency").slug)
+    with django_capture_on_commit_callbacks(execute=True):
+        applied = client.post(
+            url,
+            {
+                "text": text.replace("'10'", "'30'"),
+                "resource_version": version,
+                "confirm": "1",
+                "break_glass": "limit blocks settlement",
+            },
+        )
+    assert applied.context["applied"] and core_api.read_namespaced_config_map("limits", namespace).data == {"max": "30"}
+    glass = ChangeRequest.objects.get(status=ChangeRequest.Status.BREAK_GLASS)
+    assert glass.reason == "limit blocks settlement" and glass.maker == team["user"]
+    assert "limit blocks settlement" in Mailbox.text(mailbox.wait_for(lambda m: "security@bank.example" in m["To"]))
+
+
 def test_removing_a_production_release_waits_and_the_approval_removes_it_as_the_maker(
     prod, team, client, apps_api, approver
 ):

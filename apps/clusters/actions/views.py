@@ -271,9 +271,12 @@ def resource_yaml_edit(request, cluster_id: int, kind: str, namespace: str, name
     try:
         if request.POST.get("confirm") == "1":
             try:
-                version = services_actions.apply_yaml_edit(actor=request.user, request=request, **values)
+                version = services_actions.apply_yaml_edit(
+                    actor=request.user, request=request, break_glass=gates.break_glass_of(request), **values
+                )
             except gates.ApprovalRequired as exc:  # four-eyes approval: recorded, not applied
-                return render(request, template, {**context, "form": form, "waiting": str(exc)}, partial="outcome")
+                waiting = {"waiting": str(exc), "waiting_id": exc.request_id}
+                return render(request, template, {**context, "form": form, **waiting}, partial="outcome")
             response = render(request, template, {**context, "form": form, "applied": version}, partial="outcome")
             return trigger_client_event(response, CHANGED)
         preview = services_actions.preview_yaml_edit(actor=request.user, **values)
