@@ -3,8 +3,8 @@
 - the demo's rsyslog (deploy/local/demo) as a SIEM destination receiving the whole audit log;
 - the group ``payments-developers`` of the demo's identity provider bound to Developer on project payments, so
   li.wei lands there at their first single sign-on;
-- an approval policy on project payments (deploy, roll back, YAML edit, restore, role grants), and a developer's edit of the ConfigMap
-  fee-rates waiting as a change request for the administrator;
+- an approval policy on project payments (deploy, roll back, YAML edit, restore, role grants), and a developer's
+  edit of the ConfigMap fee-rates waiting as a change request for the administrator;
 - weekly change windows and a year-end freeze for clusters labelled env=prod (the demo's sandbox is not);
 - an access review of project payments.
 """
