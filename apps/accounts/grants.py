@@ -337,40 +337,33 @@ def _gone() -> str:
     return D(N_("What the request named was deleted since; the maker must ask again."))
 
 
+# For each kind of request: the row it names, how to read its state now (against ``base``), its name, and what a
+# changed state is called.
+EDITED = N_("%(name)s was edited since the request; the maker must ask again.")
+STALE_OF = {
+    "binding": (Role, "role", "capabilities", _capabilities, lambda r: r.slug, EDITED),
+    "role": (Role, "role", "fields", _role_fields, lambda r: r.slug, EDITED),
+    "project": (Project, "project", "fields", _project_fields, lambda p: p.name, EDITED),
+    "members": (
+        Group,
+        "group",
+        "members",
+        lambda g: sorted(g.user_set.values_list("pk", flat=True)),
+        lambda g: g.name,
+        N_("The members of %(name)s changed since the request; the maker must ask again."),
+    ),
+}
+
+
 def stale(payload: dict, base: dict) -> str | None:
-    kind = payload.get("kind")
-    if kind == "binding":
-        role = Role.objects.filter(pk=payload["role"]).first()
-        if role is None:
-            return _gone()
-        if _capabilities(role) != base.get("capabilities"):
-            return D(N_("The role %(role)s was edited since the request; the maker must ask again."), role=role.slug)
-        return None
-    if kind == "role":
-        role = Role.objects.filter(pk=payload["role"]).first()
-        if role is None:
-            return _gone()
-        if _role_fields(role) != base.get("fields"):
-            return D(N_("The role %(role)s was edited since the request; the maker must ask again."), role=role.slug)
-        return None
-    if kind == "project":
-        project = Project.objects.filter(pk=payload["project"]).first()
-        if project is None:
-            return _gone()
-        if _project_fields(project) != base.get("fields"):
-            return D(
-                N_("The project %(project)s was edited since the request; the maker must ask again."),
-                project=project.name,
-            )
-        return None
-    if kind == "members":
-        group = Group.objects.filter(pk=payload["group"]).first()
-        if group is None:
-            return _gone()
-        if sorted(group.user_set.values_list("pk", flat=True)) != base.get("members"):
-            return D(N_("The members of %(group)s changed since the request; the maker must ask again."), group=group)
-        return None
-    return D(N_("This kind of change can no longer be applied."))
+    found = STALE_OF.get(payload.get("kind"))
+    if found is None:
+        return D(N_("This kind of change can no longer be applied."))
+    model, key, base_key, state_of, name_of, sentence = found
+    row = model.objects.filter(pk=payload[key]).first()
+    if row is None:
+        return _gone()
+    return D(sentence, name=name_of(row)) if state_of(row) != base.get(base_key) else None
 
 
 def _binding_of(payload: dict) -> Binding | None:

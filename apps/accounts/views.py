@@ -16,7 +16,6 @@ from apps.accounts.decorators import capability_required
 from apps.accounts.forms import GroupForm, UserCreateForm
 from apps.accounts.models import Binding
 from apps.accounts.views_roles import granted as _granted
-from apps.core import gates
 from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
 
@@ -154,22 +153,21 @@ def group_edit(request, group_id: int | None = None):
     group = get_object_or_404(Group, pk=group_id) if group_id else Group()
     form = GroupForm(request.POST or None, instance=group)
     if request.method == "POST" and form.is_valid():
-        done = _granted(
+        answer = _granted(
             request,
-            lambda: services.save_group(
+            form,
+            lambda glass: services.save_group(
                 actor=request.user,
                 group=form.save(commit=False),
                 members=form.cleaned_data["members"],
                 request=request,
-                break_glass=gates.break_glass_of(request),
+                break_glass=glass,
             ),
-            form,
+            _("Group %(name)s was saved.") % {"name": group.name},
+            lambda: redirect("accounts:group_list"),
         )
-        if done is not None:
-            return done
-        if not form.non_field_errors():
-            messages.success(request, _("Group %(name)s was saved.") % {"name": group.name})
-            return redirect("accounts:group_list")
+        if answer is not None:
+            return answer
     return render(request, "accounts/group_form.html", {"form": form, "group": group})
 
 

@@ -18,17 +18,32 @@ from apps.core.htmx import render
 from apps.core.reauth import require_recent_auth
 
 
-def granted(request, write, form):
-    """Run a grant's service: a change request sends the person to it (None when it was written); a refusal (a
-    freeze, a refused break glass) stays on the form as its error."""
+def granted(request, form, write, saved: str, then):
+    """Run a grant's service, ``write(break_glass)``, and answer: the change request it waits as, or ``then()`` with
+    ``saved`` said; None when it was refused (a freeze, a refused break glass): the form shows why."""
     try:
-        write()
+        write(gates.break_glass_of(request))
     except gates.ApprovalRequired as exc:  # four-eyes approval: recorded, nothing granted yet
         messages.warning(request, str(exc))
         return redirect("compliance:change_detail", exc.request_id)
     except gates.ChangeRefused as exc:
         form.add_error(None, str(exc))
-    return None
+        return None
+    messages.success(request, saved)
+    return then()
+
+
+def _bind(request, form, break_glass: str, **where):
+    data = form.cleaned_data
+    return services.create_binding(
+        actor=request.user,
+        role=data["role"],
+        user=data["user"],
+        group=data["group"],
+        request=request,
+        break_glass=break_glass,
+        **where,
+    )
 
 
 @capability_required(USERS_MANAGE)
@@ -54,21 +69,17 @@ def role_edit(request, role_id: int | None = None):
         return redirect("accounts:role_list")
     form = RoleForm(request.POST or None, instance=role)
     if request.method == "POST" and form.is_valid():
-        done = granted(
+        answer = granted(
             request,
-            lambda: services.save_role(
-                actor=request.user,
-                role=form.save(commit=False),
-                request=request,
-                break_glass=gates.break_glass_of(request),
-            ),
             form,
+            lambda glass: services.save_role(
+                actor=request.user, role=form.save(commit=False), request=request, break_glass=glass
+            ),
+            _("Role %(name)s was saved.") % {"name": role.name},
+            lambda: redirect("accounts:role_list"),
         )
-        if done is not None:
-            return done
-        if not form.non_field_errors():
-            messages.success(request, _("Role %(name)s was saved.") % {"name": role.name})
-            return redirect("accounts:role_list")
+        if answer is not None:
+            return answer
     selected = set(form["capabilities"].value() or [])
     context = {"form": form, "role": role, "matrix": _matrix(selected), "rules": capabilities.rules_for(selected)}
     return render(request, "accounts/role_form.html", context)
@@ -108,21 +119,17 @@ def project_edit(request, project_id: int | None = None):
     project = get_object_or_404(Project, pk=project_id) if project_id else Project()
     form = ProjectForm(request.POST or None, instance=project)
     if request.method == "POST" and form.is_valid():
-        done = granted(
+        answer = granted(
             request,
-            lambda: services.save_project(
-                actor=request.user,
-                project=form.save(commit=False),
-                request=request,
-                break_glass=gates.break_glass_of(request),
-            ),
             form,
+            lambda glass: services.save_project(
+                actor=request.user, project=form.save(commit=False), request=request, break_glass=glass
+            ),
+            _("Project %(name)s was saved.") % {"name": form.instance.name},
+            lambda: redirect("accounts:project_detail", form.instance.pk),
         )
-        if done is not None:
-            return done
-        if not form.non_field_errors():
-            messages.success(request, _("Project %(name)s was saved.") % {"name": project.name})
-            return redirect("accounts:project_detail", project.pk)
+        if answer is not None:
+            return answer
     return render(request, "accounts/project_form.html", {"form": form, "project": project})
 
 
@@ -132,24 +139,15 @@ def project_detail(request, project_id: int):
     project = get_object_or_404(Project.objects.select_related("cluster"), pk=project_id)
     form = BindingForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
-        done = granted(
+        answer = granted(
             request,
-            lambda: services.create_binding(
-                actor=request.user,
-                role=form.cleaned_data["role"],
-                user=form.cleaned_data["user"],
-                group=form.cleaned_data["group"],
-                project=project,
-                request=request,
-                break_glass=gates.break_glass_of(request),
-            ),
             form,
+            lambda glass: _bind(request, form, glass, project=project),
+            _("The binding was added; the cluster is being updated."),
+            lambda: redirect("accounts:project_detail", project.pk),
         )
-        if done is not None:
-            return done
-        if not form.non_field_errors():
-            messages.success(request, _("The binding was added; the cluster is being updated."))
-            return redirect("accounts:project_detail", project.pk)
+        if answer is not None:
+            return answer
     bindings = project.bindings.select_related("role", "user", "group")
     return render(request, "accounts/project_detail.html", {"project": project, "form": form, "bindings": bindings})
 
@@ -169,24 +167,15 @@ def project_delete(request, project_id: int):
 def binding_list(request):
     form = BindingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        done = granted(
+        answer = granted(
             request,
-            lambda: services.create_binding(
-                actor=request.user,
-                role=form.cleaned_data["role"],
-                user=form.cleaned_data["user"],
-                group=form.cleaned_data["group"],
-                cluster=form.cleaned_data["cluster"],
-                request=request,
-                break_glass=gates.break_glass_of(request),
-            ),
             form,
+            lambda glass: _bind(request, form, glass, cluster=form.cleaned_data["cluster"]),
+            _("The binding was added; the clusters are being updated."),
+            lambda: redirect("accounts:binding_list"),
         )
-        if done is not None:
-            return done
-        if not form.non_field_errors():
-            messages.success(request, _("The binding was added; the clusters are being updated."))
-            return redirect("accounts:binding_list")
+        if answer is not None:
+            return answer
     bindings = Binding.objects.select_related("role", "user", "group", "cluster", "project__cluster")
     return render(request, "accounts/binding_list.html", {"bindings": bindings, "form": form})
 
