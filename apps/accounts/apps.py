@@ -13,8 +13,8 @@ class AccountsConfig(AppConfig):
         signals.connect()
         changes.connect()
 
-        from apps.accounts import grants
+        from apps.accounts import approvals, grants
         from apps.core import gates
 
         # A grant may wait for a second person's approval (apps/compliance/approvals).
-        gates.register_applier(grants.ACTION, apply=grants.apply, stale=grants.stale)
+        gates.register_applier(grants.ACTION, apply=approvals.apply, stale=approvals.stale)

@@ -11,7 +11,7 @@ Two doors, so that no path gets around it:
 
 - the console's services (services.py) call ``gates.guard`` first: the change waits as a change request, is
   refused (a freeze), or goes on (break glass, or nothing covers it) and is written inside ``gates.cleared()``;
-  the appliers below write an approved request as its maker;
+  the appliers (approvals.py) write an approved request as its maker;
 - every other path (Django admin, a shell, a management command) meets ``check_*`` in the model signals
   (changes.py), which refuse a covered grant with a sentence (``gates.ChangeRefused``) before anything is written.
   Django admin's user form asks the same question in its ``clean``, so the person reads the sentence on the form.
@@ -73,16 +73,16 @@ def _bindings_of(**where) -> list[Binding]:
     return list(Binding.objects.filter(**where).select_related("project", "role"))
 
 
-def _capabilities(role: Role) -> list[str]:
+def capabilities_of(role: Role) -> list[str]:
     return sorted(role.capabilities or [])
 
 
-def _project_fields(project: Project) -> dict:
+def project_fields(project: Project) -> dict:
     return {**{f: getattr(project, f) for f in PROJECT_FIELDS}, "namespaces": sorted(project.namespaces)}
 
 
-def _role_fields(role: Role) -> dict:
-    return {**{f: getattr(role, f) for f in ROLE_FIELDS}, "capabilities": _capabilities(role)}
+def role_fields(role: Role) -> dict:
+    return {**{f: getattr(role, f) for f in ROLE_FIELDS}, "capabilities": capabilities_of(role)}
 
 
 # What each grant is, described for a checker -------------------------------------------------------------------
@@ -102,7 +102,7 @@ def binding_change(actor, binding: Binding) -> gates.Change:
     record = {
         "kind": "Binding",
         "role": role.slug,
-        "capabilities": _capabilities(role),
+        "capabilities": capabilities_of(role),
         "subject": subject,
         "scope": binding.scope,
         "where": where,
@@ -134,7 +134,7 @@ def binding_change(actor, binding: Binding) -> gates.Change:
 def role_change(actor, role: Role, capabilities: list[str], fields: dict) -> gates.Change | None:
     """Rights added to a bound role; None when it adds none or nobody holds it."""
     stored = Role.objects.get(pk=role.pk)
-    before = _capabilities(stored)
+    before = capabilities_of(stored)
     added = sorted(set(capabilities) - set(before))
     bindings = _bindings_of(role_id=role.pk)
     if not added or not bindings:
@@ -154,7 +154,7 @@ def role_change(actor, role: Role, capabilities: list[str], fields: dict) -> gat
         payload={"kind": "role", "role": role.pk, "fields": fields},
         manifests=[record],
         diff="\n".join([f"+ {code}" for code in added] + [f"- {c}" for c in sorted(set(before) - set(capabilities))]),
-        base={"capabilities": before, "fields": _role_fields(stored)},
+        base={"capabilities": before, "fields": role_fields(stored)},
         namespace="",
         **_reach(bindings),
     )
@@ -228,7 +228,7 @@ def project_change(actor, project: Project) -> gates.Change | None:
         payload={
             "kind": "project",
             "project": project.pk,
-            "fields": _project_fields(project),
+            "fields": project_fields(project),
         },
         manifests=[record],
         diff="\n".join(f"+ {name}" for name in added),
@@ -328,94 +328,3 @@ def refusal_for_user_form(user, *, is_superuser: bool, groups) -> str | None:
     except gates.ChangeRefused as exc:
         return str(exc)
     return None
-
-
-# Appliers: an approved request written as its maker -------------------------------------------------------------
-
-
-def _gone() -> str:
-    return D(N_("What the request named was deleted since; the maker must ask again."))
-
-
-# For each kind of request: the row it names, how to read its state now (against ``base``), its name, and what a
-# changed state is called.
-EDITED = N_("%(name)s was edited since the request; the maker must ask again.")
-STALE_OF = {
-    "binding": (Role, "role", "capabilities", _capabilities, lambda r: r.slug, EDITED),
-    "role": (Role, "role", "fields", _role_fields, lambda r: r.slug, EDITED),
-    "project": (Project, "project", "fields", _project_fields, lambda p: p.name, EDITED),
-    "members": (
-        Group,
-        "group",
-        "members",
-        lambda g: sorted(g.user_set.values_list("pk", flat=True)),
-        lambda g: g.name,
-        N_("The members of %(name)s changed since the request; the maker must ask again."),
-    ),
-}
-
-
-def stale(payload: dict, base: dict) -> str | None:
-    found = STALE_OF.get(payload.get("kind"))
-    if found is None:
-        return D(N_("This kind of change can no longer be applied."))
-    model, key, base_key, state_of, name_of, sentence = found
-    row = model.objects.filter(pk=payload[key]).first()
-    if row is None:
-        return _gone()
-    return D(sentence, name=name_of(row)) if state_of(row) != base.get(base_key) else None
-
-
-def _binding_of(payload: dict) -> Binding | None:
-    role = Role.objects.filter(pk=payload["role"]).first()
-    user = User.objects.filter(pk=payload["user"]).first() if payload.get("user") else None
-    group = Group.objects.filter(pk=payload["group"]).first() if payload.get("group") else None
-    cluster = Cluster.objects.filter(pk=payload["cluster"]).first() if payload.get("cluster") else None
-    project = Project.objects.filter(pk=payload["project"]).first() if payload.get("project") else None
-    if role is None or (user is None and group is None):
-        return None
-    if (payload.get("cluster") and cluster is None) or (payload.get("project") and project is None):
-        return None
-    scope = Binding.Scope.PROJECT if project else Binding.Scope.CLUSTER if cluster else Binding.Scope.PLATFORM
-    return Binding(role=role, user=user, group=group, scope=scope, cluster=cluster, project=project)
-
-
-def apply(payload: dict, maker, *, change_request) -> str:
-    from apps.accounts import services
-
-    kind = payload.get("kind")
-    if kind == "binding":
-        binding = _binding_of(payload)
-        if binding is None:
-            raise gates.ChangeRefused(_gone())
-        made = services.create_binding(
-            actor=maker,
-            role=binding.role,
-            user=binding.user,
-            group=binding.group,
-            cluster=binding.cluster,
-            project=binding.project,
-            approved=True,
-        )
-        return D(N_("%(subject)s now holds %(role)s."), subject=made.subject_label, role=made.role.slug)
-    if kind == "role":
-        role = Role.objects.get(pk=payload["role"])
-        for name, value in payload["fields"].items():
-            setattr(role, name, value)
-        services.save_role(actor=maker, role=role, approved=True)
-        count = len(role.capabilities)
-        return D(N_("The role %(role)s now holds %(count)s capabilities."), role=role.slug, count=count)
-    if kind == "project":
-        project = Project.objects.get(pk=payload["project"])
-        for name, value in payload["fields"].items():
-            setattr(project, name, value)
-        services.save_project(actor=maker, project=project, approved=True)
-        return D(
-            N_("The project %(project)s now holds %(namespaces)s."),
-            project=project.name,
-            namespaces=", ".join(project.namespaces),
-        )
-    group = Group.objects.get(pk=payload["group"])
-    members = list(group.user_set.all()) + list(User.objects.filter(pk__in=payload["added"]))
-    services.save_group(actor=maker, group=group, members=members, approved=True)
-    return D(N_("The group %(group)s now has %(count)s members."), group=group.name, count=len(set(members)))

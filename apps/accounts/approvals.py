@@ -1,0 +1,106 @@
+"""Role grants approved under four-eyes approval (apps/compliance/approvals): each written by its console service as
+the maker. Registered with apps/core/gates.py in apps.py; what a grant is and where it reaches is grants.py.
+
+``stale``: the row the request names is gone, or changed since (a role's capabilities or fields, a project's
+fields, a group's members): approving would write over that change, so the maker asks again."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from apps.accounts import services
+from apps.accounts.grants import capabilities_of, project_fields, role_fields
+from apps.accounts.models import Binding, Project, Role
+from apps.clusters.models import Cluster
+from apps.core import gates
+from apps.core.deferred import N_
+from apps.core.deferred import text as D
+
+User = get_user_model()
+
+
+def _gone() -> str:
+    return D(N_("What the request named was deleted since; the maker must ask again."))
+
+
+# For each kind of request: the row it names, how to read its state now (against ``base``), its name, and what a
+# changed state is called.
+EDITED = N_("%(name)s was edited since the request; the maker must ask again.")
+STALE_OF = {
+    "binding": (Role, "role", "capabilities", capabilities_of, lambda r: r.slug, EDITED),
+    "role": (Role, "role", "fields", role_fields, lambda r: r.slug, EDITED),
+    "project": (Project, "project", "fields", project_fields, lambda p: p.name, EDITED),
+    "members": (
+        Group,
+        "group",
+        "members",
+        lambda g: sorted(g.user_set.values_list("pk", flat=True)),
+        lambda g: g.name,
+        N_("The members of %(name)s changed since the request; the maker must ask again."),
+    ),
+}
+
+
+def stale(payload: dict, base: dict) -> str | None:
+    found = STALE_OF.get(payload.get("kind"))
+    if found is None:
+        return D(N_("This kind of change can no longer be applied."))
+    model, key, base_key, state_of, name_of, sentence = found
+    row = model.objects.filter(pk=payload[key]).first()
+    if row is None:
+        return _gone()
+    return D(sentence, name=name_of(row)) if state_of(row) != base.get(base_key) else None
+
+
+def _binding_of(payload: dict) -> Binding | None:
+    role = Role.objects.filter(pk=payload["role"]).first()
+    user = User.objects.filter(pk=payload["user"]).first() if payload.get("user") else None
+    group = Group.objects.filter(pk=payload["group"]).first() if payload.get("group") else None
+    cluster = Cluster.objects.filter(pk=payload["cluster"]).first() if payload.get("cluster") else None
+    project = Project.objects.filter(pk=payload["project"]).first() if payload.get("project") else None
+    if role is None or (user is None and group is None):
+        return None
+    if (payload.get("cluster") and cluster is None) or (payload.get("project") and project is None):
+        return None
+    scope = Binding.Scope.PROJECT if project else Binding.Scope.CLUSTER if cluster else Binding.Scope.PLATFORM
+    return Binding(role=role, user=user, group=group, scope=scope, cluster=cluster, project=project)
+
+
+def apply(payload: dict, maker, *, change_request) -> str:
+    kind = payload.get("kind")
+    if kind == "binding":
+        binding = _binding_of(payload)
+        if binding is None:
+            raise gates.ChangeRefused(_gone())
+        made = services.create_binding(
+            actor=maker,
+            role=binding.role,
+            user=binding.user,
+            group=binding.group,
+            cluster=binding.cluster,
+            project=binding.project,
+            approved=True,
+        )
+        return D(N_("%(subject)s now holds %(role)s."), subject=made.subject_label, role=made.role.slug)
+    if kind == "role":
+        role = Role.objects.get(pk=payload["role"])
+        for name, value in payload["fields"].items():
+            setattr(role, name, value)
+        services.save_role(actor=maker, role=role, approved=True)
+        count = len(role.capabilities)
+        return D(N_("The role %(role)s now holds %(count)s capabilities."), role=role.slug, count=count)
+    if kind == "project":
+        project = Project.objects.get(pk=payload["project"])
+        for name, value in payload["fields"].items():
+            setattr(project, name, value)
+        services.save_project(actor=maker, project=project, approved=True)
+        return D(
+            N_("The project %(project)s now holds %(namespaces)s."),
+            project=project.name,
+            namespaces=", ".join(project.namespaces),
+        )
+    group = Group.objects.get(pk=payload["group"])
+    members = list(group.user_set.all()) + list(User.objects.filter(pk__in=payload["added"]))
+    services.save_group(actor=maker, group=group, members=members, approved=True)
+    return D(N_("The group %(group)s now has %(count)s members."), group=group.name, count=len(set(members)))
