@@ -6,6 +6,7 @@ the request stale. A restore into a namespace outside the project is not held ba
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from kubernetes import client as k8s_client
 
 from apps.accounts.capabilities import CHANGES_APPROVE
@@ -19,7 +20,7 @@ from apps.core import gates
 from apps.core.models import AuditEvent
 from tests.backups.test_velero import app_namespace, velero_cluster  # noqa: F401 (fixtures)
 from tests.factories import UserFactory
-from tests.helpers import bind, delete_namespace, grant, unique, wait_for
+from tests.helpers import bind, delete_namespace, grant, login, unique, wait_for
 
 pytestmark = pytest.mark.django_db
 CONFIG = "payments-config"
@@ -50,6 +51,7 @@ def test_a_project_restore_waits_for_a_second_person_and_is_started_as_its_maker
     app_namespace,  # noqa: F811
     admin_user,
     checker,
+    client,
 ):
     owner = UserFactory()
     bind(admin_user, velero_cluster, owner, "project-owner", [app_namespace])
@@ -62,12 +64,16 @@ def test_a_project_restore_waits_for_a_second_person_and_is_started_as_its_maker
     ApprovalPolicy.objects.create(name="Payments restores", project=project, actions=["backups.restore"])
     _delete_config_map(sandbox, app_namespace)
 
-    with pytest.raises(gates.ApprovalRequired) as waiting:
-        velero.restore(
-            actor=owner, cluster=velero_cluster, backup_name=backup.name, namespaces=[app_namespace], mapping={}
-        )
+    # From the restore page, with a change ticket: the maker lands on the change request.
+    url = reverse("backups:velero_restore", args=[velero_cluster.pk, backup.name])
+    page = login(client, owner, recent_auth=True).post(
+        url, {"namespace": app_namespace, "ticket": "CHG-88", "reason": "fee-rates lost"}, follow=True
+    )
 
-    cr = ChangeRequest.objects.get(pk=waiting.value.request_id)
+    cr = ChangeRequest.objects.get()
+    assert page.redirect_chain[-1][0] == reverse("compliance:change_detail", args=[cr.pk])
+    assert f"change request #{cr.pk}" in page.content.decode()
+    assert (cr.ticket, cr.reason) == ("CHG-88", "fee-rates lost")
     assert (cr.status, cr.action, cr.maker, cr.cluster) == ("pending", "backups.restore", owner, velero_cluster)
     assert cr.scope["namespaces"] == [app_namespace]
     recorded = {(m["kind"], m["to"]): m["exists"] for m in cr.manifests}
