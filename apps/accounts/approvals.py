@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 
 from apps.accounts import services
 from apps.accounts.grants import capabilities_of, project_fields, role_fields
-from apps.accounts.models import Binding, Project, Role
+from apps.accounts.models import Project, Role
 from apps.clusters.models import Cluster
 from apps.core import gates
 from apps.core.deferred import N_
@@ -53,35 +53,27 @@ def stale(payload: dict, base: dict) -> str | None:
     return D(sentence, name=name_of(row)) if state_of(row) != base.get(base_key) else None
 
 
-def _binding_of(payload: dict) -> Binding | None:
-    role = Role.objects.filter(pk=payload["role"]).first()
-    user = User.objects.filter(pk=payload["user"]).first() if payload.get("user") else None
-    group = Group.objects.filter(pk=payload["group"]).first() if payload.get("group") else None
-    cluster = Cluster.objects.filter(pk=payload["cluster"]).first() if payload.get("cluster") else None
-    project = Project.objects.filter(pk=payload["project"]).first() if payload.get("project") else None
-    if role is None or (user is None and group is None):
+BINDING_ROWS = {"role": Role, "user": User, "group": Group, "cluster": Cluster, "project": Project}
+
+
+def _binding_rows(payload: dict) -> dict | None:
+    """The role, subject and scope a binding request names, as rows; None when one of them was deleted since."""
+    rows = {
+        key: model.objects.filter(pk=pk).first() if (pk := payload.get(key)) else None
+        for key, model in BINDING_ROWS.items()
+    }
+    if any(payload.get(key) and rows[key] is None for key in rows):
         return None
-    if (payload.get("cluster") and cluster is None) or (payload.get("project") and project is None):
-        return None
-    scope = Binding.Scope.PROJECT if project else Binding.Scope.CLUSTER if cluster else Binding.Scope.PLATFORM
-    return Binding(role=role, user=user, group=group, scope=scope, cluster=cluster, project=project)
+    return rows
 
 
 def apply(payload: dict, maker, *, change_request) -> str:
     kind = payload.get("kind")
     if kind == "binding":
-        binding = _binding_of(payload)
-        if binding is None:
+        rows = _binding_rows(payload)
+        if rows is None:
             raise gates.ChangeRefused(_gone())
-        made = services.create_binding(
-            actor=maker,
-            role=binding.role,
-            user=binding.user,
-            group=binding.group,
-            cluster=binding.cluster,
-            project=binding.project,
-            approved=True,
-        )
+        made = services.create_binding(actor=maker, approved=True, **rows)
         return D(N_("%(subject)s now holds %(role)s."), subject=made.subject_label, role=made.role.slug)
     if kind == "role":
         role = Role.objects.get(pk=payload["role"])

@@ -29,7 +29,6 @@ from django.contrib.auth.models import Group
 
 from apps.accounts import actor as actors
 from apps.accounts.models import Binding, Project, Role
-from apps.clusters.models import Cluster
 from apps.core import gates
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
@@ -46,23 +45,23 @@ User = get_user_model()
 
 def _reach(bindings) -> dict:
     """The Change fields for rights given through ``bindings``: one cluster and its namespaces, or the platform."""
-    clusters: set[int] = set()
+    clusters = {}
     namespaces: set[str] = set()
     every, projects = False, set()
     for binding in bindings:
         if binding.scope == Binding.Scope.PLATFORM:
             return {"cluster": None, "every_project": True}
         if binding.scope == Binding.Scope.CLUSTER:
-            clusters.add(binding.cluster_id)
+            clusters[binding.cluster_id] = binding.cluster
             every = True
         else:
-            clusters.add(binding.project.cluster_id)
+            clusters[binding.project.cluster_id] = binding.project.cluster
             namespaces.update(binding.project.namespaces)
             projects.add(binding.project)
     if len(clusters) != 1:
         return {"cluster": None, "every_project": True}
     return {
-        "cluster": Cluster.objects.get(pk=next(iter(clusters))),
+        "cluster": next(iter(clusters.values())),
         "namespaces": sorted(namespaces),
         "project": next(iter(projects)) if len(projects) == 1 else None,
         "every_project": every,
@@ -70,7 +69,7 @@ def _reach(bindings) -> dict:
 
 
 def _bindings_of(**where) -> list[Binding]:
-    return list(Binding.objects.filter(**where).select_related("project", "role"))
+    return list(Binding.objects.filter(**where).select_related("role", "cluster", "project__cluster"))
 
 
 def capabilities_of(role: Role) -> list[str]:
@@ -89,31 +88,20 @@ def role_fields(role: Role) -> dict:
 
 
 def binding_change(actor, binding: Binding) -> gates.Change:
-    role = Role.objects.get(pk=binding.role_id)
-    subject = binding.subject_label
-    project = binding.project if binding.project_id else None
-    where = (
-        f"{project.cluster.name}/{project.name}"
-        if project
-        else binding.cluster.name
-        if binding.cluster_id
-        else D(N_("the whole platform"))
-    )
-    record = {
-        "kind": "Binding",
-        "role": role.slug,
-        "capabilities": capabilities_of(role),
-        "subject": subject,
-        "scope": binding.scope,
-        "where": where,
-    }
+    role, subject = binding.role, binding.subject_label
+    platform = binding.scope == Binding.Scope.PLATFORM
+    record = {"kind": "Binding", "role": role.slug, "capabilities": capabilities_of(role), "subject": subject}
+    record.update({"scope": binding.scope} if platform else {"scope": binding.scope, "where": binding.scope_label})
     return gates.Change(
         action=ACTION,
         actor=actor,
         kind="Binding",
         name=f"{subject} {role.slug}",
         summary=D(
-            N_("Give the role %(role)s to %(subject)s in %(where)s"), role=role.slug, subject=subject, where=where
+            N_("Give the role %(role)s to %(subject)s in %(where)s"),
+            role=role.slug,
+            subject=subject,
+            where=D(N_("the whole platform")) if platform else binding.scope_label,
         ),
         payload={
             "kind": "binding",
@@ -300,8 +288,9 @@ def check_members(group: Group, user_pks) -> None:
     _refuse(membership_change(_actor(), group, list(User.objects.filter(pk__in=set(user_pks) - current))))
 
 
-def check_superuser(user) -> None:
-    if not user.is_superuser:
+def check_superuser(user, becomes: bool | None = None) -> None:
+    """``user`` saved as a superuser (``becomes``: as the admin form would save it; else as it is now)."""
+    if not (user.is_superuser if becomes is None else becomes):
         return
     if user.pk is not None and User.objects.filter(pk=user.pk, is_superuser=True).exists():
         return  # already one
@@ -313,17 +302,10 @@ def check_superuser(user) -> None:
 def refusal_for_user_form(user, *, is_superuser: bool, groups) -> str | None:
     """What Django admin's user form says before saving (the same checks as the rows', as a sentence)."""
     try:
-        if is_superuser and not (user.pk and User.objects.filter(pk=user.pk, is_superuser=True).exists()):
-            probe = User(pk=user.pk, username=user.get_username(), is_superuser=True)
-            probe._state.adding = user.pk is None
-            check_superuser(probe)
-        if user.pk is not None:
-            held = set(user.groups.values_list("pk", flat=True))
-            for group in groups:
-                if group.pk not in held:
-                    _refuse(membership_change(_actor(), group, [user]))
-        else:
-            for group in groups:
+        check_superuser(user, becomes=is_superuser)
+        held = set(user.groups.values_list("pk", flat=True)) if user.pk else set()
+        for group in groups:
+            if group.pk not in held:
                 _refuse(membership_change(_actor(), group, [user]))
     except gates.ChangeRefused as exc:
         return str(exc)

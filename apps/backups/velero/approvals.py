@@ -47,12 +47,13 @@ def stale(payload: dict, base: dict) -> str | None:
     return None
 
 
-def rendered(payload: dict) -> list[dict] | None:
+def _preview(payload: dict) -> dict | None:
+    """The restore's preview made again now, as the maker; None when it cannot be (gone, refused)."""
     cluster, maker = _cluster(payload), _maker(payload)
     if cluster is None or maker is None:
         return None
     try:
-        shown = services.preview(
+        return services.preview(
             actor=maker,
             cluster=cluster,
             backup_name=payload["backup"],
@@ -60,17 +61,23 @@ def rendered(payload: dict) -> list[dict] | None:
             mapping=payload["mapping"],
         )
     except (Refused, kube.KubeError):
-        return []  # cannot be made now: differs from what was approved
-    return [{k: o[k] for k in ("kind", "from", "to", "exists")} for o in shown["objects"]]
+        return None
+
+
+def rendered(payload: dict) -> list[dict] | None:
+    shown = _preview(payload)
+    return shown["objects"] if shown is not None else []  # none: cannot be made now, differs from what was approved
 
 
 def apply(payload: dict, maker, *, change_request) -> str:
-    row = services.restore(
-        actor=maker,
-        cluster=_cluster(payload),
-        backup_name=payload["backup"],
-        namespaces=payload["namespaces"],
-        mapping=payload["mapping"],
-        approved=True,
+    """Start the approved preview. The compliance app made the preview again as the maker (``rendered``: the
+    maker may still restore there) and found it equal to ``change_request.manifests`` just before."""
+    shown = services.shown_restore(
+        payload["backup"],
+        payload["namespaces"],
+        payload["mapping"],
+        change_request.manifests,
+        started=change_request.base.get("started", ""),
     )
+    row = services.start_restore(actor=maker, cluster=_cluster(payload), shown=shown)
     return D(N_("Restore %(name)s started from backup %(backup)s."), name=row.name, backup=payload["backup"])

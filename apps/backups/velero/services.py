@@ -308,8 +308,15 @@ def preview(*, actor, cluster: Cluster, backup_name: str, namespaces: list[str],
     for obj in objects:
         known = existing.get(obj["kind"], set())
         obj["exists"] = None if known is None else obj["to"] in known
+    started = view.started.isoformat() if view.started else ""
+    return shown_restore(backup_name, namespaces, mapping, objects, started=started)
+
+
+def shown_restore(backup: str, namespaces: list[str], mapping: dict, objects: list[dict], *, started: str) -> dict:
+    """A preview as the page, the audit event and a change request read it, with its counts."""
     return {
-        "backup": backup_name,
+        "backup": backup,
+        "started": started,  # the backup's start: a backup replaced under the same name is another one
         "namespaces": namespaces,
         "mapping": mapping,
         "objects": objects,
@@ -358,11 +365,11 @@ def _existing(actor, cluster: Cluster, objects: list[dict]) -> dict[str, set[str
     return found
 
 
-def restore_change(*, actor, cluster: Cluster, backup_name: str, shown: dict, view: k8s.BackupView) -> gates.Change:
+def restore_change(*, actor, cluster: Cluster, shown: dict) -> gates.Change:
     """A restore described for four-eyes approval: the objects it creates (the preview), the namespaces it
     reaches, and the backup it was made against (a backup replaced under the same name makes it stale)."""
+    backup_name, objects = shown["backup"], shown["objects"]
     targets = [shown["mapping"].get(n, n) for n in shown["namespaces"]]
-    objects = [{k: o[k] for k in ("kind", "from", "to", "exists")} for o in shown["objects"]]
     diff = "\n".join(
         f"{'=' if o['exists'] else '+'} {o['kind']} {o['to']}" + (f"  ({o['from']})" if o["from"] != o["to"] else "")
         for o in objects
@@ -391,7 +398,7 @@ def restore_change(*, actor, cluster: Cluster, backup_name: str, shown: dict, vi
         },
         manifests=objects,
         diff=diff,
-        base={"started": view.started.isoformat() if view.started else ""},
+        base={"started": shown["started"]},
     )
 
 
@@ -403,20 +410,23 @@ def restore(
     namespaces: list[str],
     mapping: dict[str, str],
     request=None,
-    approved: bool = False,
     break_glass: str = "",
 ) -> Restore:
     """Start a Velero restore as ``actor`` after the same checks as the preview; the preview is stored with it and
     in the audit event. The caller has asked for the password again (a dangerous capability).
 
     Where an approval policy covers the restore (``backups.restore``), nothing starts: ``gates.ApprovalRequired``
-    names the change request, and the approved request calls this again with ``approved``; a freeze refuses it
+    names the change request, whose approval starts the approved preview (``start_restore``); a freeze refuses it
     (``gates.ChangeRefused``) unless ``break_glass`` names an emergency of a person who may."""
     shown = preview(actor=actor, cluster=cluster, backup_name=backup_name, namespaces=namespaces, mapping=mapping)
-    if not approved:
-        view = _backup_for_restore(actor, cluster, backup_name)
-        change = restore_change(actor=actor, cluster=cluster, backup_name=backup_name, shown=shown, view=view)
-        gates.guard(change, request=request, break_glass=break_glass)
+    gates.guard(restore_change(actor=actor, cluster=cluster, shown=shown), request=request, break_glass=break_glass)
+    return start_restore(actor=actor, cluster=cluster, shown=shown, request=request)
+
+
+def start_restore(*, actor, cluster: Cluster, shown: dict, request=None) -> Restore:
+    """Create the Velero Restore of a preview ``shown`` as ``actor`` made it (checked: who may restore where), its
+    row, the Job that follows it and the audit event."""
+    backup_name = shown["backup"]
     namespace = namespace_of(cluster)
     name = object_name(f"km-restore-{backup_name}"[:40])
     with transaction.atomic():
