@@ -5,6 +5,7 @@ RoleBinding reaches the cluster."""
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from kubernetes import client
 from playwright.sync_api import expect
 
@@ -141,14 +142,17 @@ def test_a_role_grant_is_requested_approved_and_reaches_the_cluster(
     in_language(page, live_server, language)
 
     page.goto(f"/accounts/projects/{project.pk}/")
+    expect(page.locator("[data-testid=change-record]")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / f"approvals-grant-form-{language}.png"), full_page=True)
     page.select_option("#id_role", str(Role.objects.get(slug="developer").pk))
     page.select_option("#id_user", str(newcomer.pk))
     page.fill("[data-testid=change-ticket]", "ACC-311")
+    page.fill("[data-testid=change-reason]", "joins the FX desk")
     page.click("[data-testid=binding-add]")
     expect(page.locator(".alert").first).to_contain_text(words["waits"])
     expect(page.locator("[data-testid=change-manifests]")).to_contain_text("releases.deploy")
     cr = ChangeRequest.objects.get()
-    assert (cr.action, cr.ticket, cr.maker) == ("roles.grant", "ACC-311", admin_user)
+    assert (cr.action, cr.ticket, cr.reason, cr.maker) == ("roles.grant", "ACC-311", "joins the FX desk", admin_user)
     assert not Binding.objects.filter(user=newcomer).exists()
     page.screenshot(path=str(SCREENSHOTS / f"approvals-grant-requested-{language}.png"), full_page=True)
 
@@ -168,6 +172,17 @@ def test_a_role_grant_is_requested_approved_and_reaches_the_cluster(
     binding = Binding.objects.get(user=newcomer, project=project)
     page.goto(f"/accounts/projects/{project.pk}/")
     expect(page.locator("body")).to_contain_text(newcomer.username)
+    # The other forms that give rights carry the same change ticket and emergency fields.
+    group = Group.objects.create(name=unique("fx-oncall"))
+    for name, url in (
+        ("role", f"/accounts/roles/{Role.objects.get(slug='change-approver').pk}/"),
+        ("group", f"/accounts/groups/{group.pk}/"),
+        ("bindings", "/accounts/bindings/"),
+        ("project", f"/accounts/projects/{project.pk}/edit/"),
+    ):
+        page.goto(url)
+        expect(page.locator("[data-testid=change-record]")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / f"approvals-grant-{name}-form-{language}.png"), full_page=True)
     reconcile_rbac(registered_cluster)
     live = client.RbacAuthorizationV1Api(sandbox.api_client).read_namespaced_role_binding(
         binding.k8s_name, access_policy["namespace"]
