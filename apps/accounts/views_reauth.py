@@ -15,8 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.oidc import provider
-from apps.accounts.oidc.views import sso_session
-from apps.core.reauth import prove_password
+from apps.core.reauth import prove_password, signed_in_by_sso
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -33,7 +32,7 @@ def _safe_next(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def reauth(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
-    if sso_session(request):
+    if signed_in_by_sso(request):
         # No password here: the identity provider confirms who they are (apps/accounts/oidc/views.py).
         return render(request, "registration/reauth_sso.html", {"next": next_url, "sso": provider.config()})
     error = ""

@@ -37,9 +37,10 @@ REAUTH_AT_KEY = "kubemate_reauth_at"
 SSO_AUTH_TIME_KEY = "kubemate_sso_auth_time"
 
 
-def mark_recent_auth(request: HttpRequest) -> None:
-    """Remember that the password was just proven in this session."""
-    request.session[REAUTH_AT_KEY] = time.time()
+def mark_recent_auth(request: HttpRequest, at: float | None = None) -> None:
+    """Remember that the person was just proven in this session: by the password now, or by the identity provider
+    ``at`` that time (seconds since the epoch; the provider may have reused a sign-in of hours ago)."""
+    request.session[REAUTH_AT_KEY] = time.time() if at is None else min(float(at), time.time())
 
 
 def has_recent_auth(request: HttpRequest) -> bool:
@@ -49,15 +50,19 @@ def has_recent_auth(request: HttpRequest) -> bool:
     return 0 <= time.time() - proven_at <= settings.REAUTH_MAX_AGE_SECONDS
 
 
-def mark_proven_at(request: HttpRequest, proven_at: float) -> None:
-    """Remember a proof made elsewhere (the identity provider) at ``proven_at`` (seconds since the epoch)."""
-    request.session[REAUTH_AT_KEY] = min(float(proven_at), time.time())
-
-
 def signed_in_by_sso(request: HttpRequest) -> bool:
-    """Whether the session came from single sign-on, so the provider, not a password, proves the person again."""
+    """Whether the session came from single sign-on, and single sign-on is on: then the provider, not a password,
+    proves the person again (the confirmation dialog and /reauth/ both ask this)."""
     session = getattr(request, "session", None)
-    return session is not None and SSO_AUTH_TIME_KEY in session
+    sso_on = bool((getattr(settings, "KUBEMATE_OIDC", None) or {}).get("issuer"))
+    return sso_on and session is not None and SSO_AUTH_TIME_KEY in session
+
+
+def _safe_referer(request: HttpRequest) -> str:
+    """The page the request came from, when it is one of ours; else ""."""
+    back = request.META.get("HTTP_REFERER", "")
+    safe = back and url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure())
+    return back if safe else ""
 
 
 def prove_password(request: HttpRequest, password: str) -> bool:
@@ -115,9 +120,7 @@ def require_recent_auth(view):
                     body = render_to_string("errors/_request_error.html", {"sentence": sentence}, request=request)
                     return HttpResponse(body, status=403, headers={SENTENCE_HEADER: "1"})
                 messages.error(request, sentence)
-                back = request.META.get("HTTP_REFERER", "")
-                safe = url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure())
-                return HttpResponseRedirect(back if safe else resolve_url(settings.LOGIN_REDIRECT_URL))
+                return HttpResponseRedirect(_safe_referer(request) or resolve_url(settings.LOGIN_REDIRECT_URL))
         if htmx:
             return HttpResponseClientRedirect(
                 reauth_url(htmx.current_url_abs_path or request.get_full_path()), status=204
@@ -130,9 +133,8 @@ def require_recent_auth(view):
 def _return_path(request: HttpRequest) -> str:
     """Where to come back after confirming: the page a form was posted from (a GET of the action's own URL would
     not repeat the action), else the URL asked for."""
-    if request.method != "GET":
-        back = request.META.get("HTTP_REFERER", "")
-        if back and url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
-            parts = urlsplit(back)
-            return parts.path + (f"?{parts.query}" if parts.query else "")
+    back = _safe_referer(request) if request.method != "GET" else ""
+    if back:
+        parts = urlsplit(back)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
     return request.get_full_path()

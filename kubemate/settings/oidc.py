@@ -99,11 +99,7 @@ def oidc_settings(env: Mapping[str, str], backends: list[str] | None = None) -> 
         "OIDC_TOKEN_USE_BASIC_AUTH": _bool(env.get("KUBEMATE_OIDC_CLIENT_SECRET_BASIC"), True),
         "OIDC_VERIFY_SSL": ca_file or True,
         "OIDC_TIMEOUT": 10,
-        "OIDC_CREATE_USER": True,
-        "OIDC_STORE_ACCESS_TOKEN": False,
-        "OIDC_STORE_ID_TOKEN": False,
         "OIDC_AUTHENTICATION_CALLBACK_URL": "oidc:callback",
-        "LOGIN_REDIRECT_URL_FAILURE": "login",
         "KUBEMATE_OIDC": {
             "issuer": issuer.rstrip("/"),
             # The sign-in button's words: the name people know their sign-on by ("Bank SSO").

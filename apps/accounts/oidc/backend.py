@@ -37,6 +37,7 @@ from apps.accounts.oidc import provider
 from apps.accounts.oidc.provider import SignInRefused
 from apps.core.deferred import N_
 from apps.core.deferred import text as D
+from apps.core.reauth import SSO_AUTH_TIME_KEY
 
 MAX_TOKEN_CHARS = 16_384
 MAX_GROUPS = 500
@@ -59,7 +60,6 @@ class OIDCBackend(OIDCAuthenticationBackend):
         code = request.GET.get("code")
         if not code or not request.GET.get("state"):
             return None
-        self.request = request
         payload = {
             "client_id": self.get_settings("OIDC_RP_CLIENT_ID"),
             "client_secret": self.get_settings("OIDC_RP_CLIENT_SECRET"),
@@ -77,7 +77,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
             raise SignInRefused(D(N_("The identity provider's userinfo is about someone else than its ID token.")))
         # The ID token's own claims win; userinfo adds what the provider keeps out of the token.
         user = self.sign_in(request, {**info, **claims})
-        request.session["kubemate_sso_auth_time"] = _auth_time(claims)
+        request.session[SSO_AUTH_TIME_KEY] = _auth_time(claims)
         return user
 
     def verify_token(self, token, **kwargs):
@@ -178,15 +178,16 @@ class OIDCBackend(OIDCAuthenticationBackend):
                 _copy_profile(user, claims)
                 user.save()
                 identity = ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject)
-            user = identity.user
-            if not user.is_active:
-                raise SignInRefused(D(N_("The account %(name)s is deactivated in the console."), name=user.username))
-            if _copy_profile(user, claims):
-                user.save(update_fields=["email", "first_name", "last_name"])
+            else:
+                user = identity.user
+                if not user.is_active:
+                    raise SignInRefused(
+                        D(N_("The account %(name)s is deactivated in the console."), name=user.username)
+                    )
+                if _copy_profile(user, claims):
+                    user.save(update_fields=["email", "first_name", "last_name"])
             if config.get("mirror_groups", True):
-                wanted = [Group.objects.get_or_create(name=name)[0] for name in groups]
-                if {g.pk for g in wanted} != set(user.groups.values_list("pk", flat=True)):
-                    user.groups.set(wanted)
+                _mirror_groups(user, groups)
             identity.last_sign_in_at = timezone.now()
             identity.save(update_fields=["last_sign_in_at"])
         return user
@@ -197,6 +198,16 @@ class OIDCBackend(OIDCAuthenticationBackend):
         except self.UserModel.DoesNotExist:
             return None
         return user if user.is_active else None
+
+
+def _mirror_groups(user, names: list[str]) -> None:
+    """Make ``names`` the person's groups: one query when nothing changed, groups made only for new names (as
+    django-auth-ldap mirrors the directory's)."""
+    if sorted(user.groups.values_list("name", flat=True)) == sorted(names):
+        return
+    found = list(Group.objects.filter(name__in=names))
+    known = {group.name for group in found}
+    user.groups.set(found + [Group.objects.get_or_create(name=name)[0] for name in names if name not in known])
 
 
 def _auth_time(claims: dict) -> float:
@@ -214,10 +225,11 @@ def _username(claims: dict, claim: str) -> str:
     if not name:
         raise SignInRefused(D(N_("The identity provider sent no %(claim)s claim to name the account by."), claim=claim))
     try:
-        if len(name) > 150:
-            raise ValidationError("too long")
         UnicodeUsernameValidator()(name)
+        usable = len(name) <= 150
     except ValidationError:
+        usable = False
+    if not usable:
         raise SignInRefused(
             D(
                 N_(
@@ -226,7 +238,7 @@ def _username(claims: dict, claim: str) -> str:
                 ),
                 claim=claim,
             )
-        ) from None
+        )
     return name
 
 

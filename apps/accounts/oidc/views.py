@@ -31,7 +31,7 @@ from apps.core import audit
 from apps.core.deferred import N_, render
 from apps.core.deferred import text as D
 from apps.core.models import AuditEvent
-from apps.core.reauth import SSO_AUTH_TIME_KEY, mark_proven_at, signed_in_by_sso
+from apps.core.reauth import SSO_AUTH_TIME_KEY, mark_recent_auth
 
 REAUTH_SINCE_KEY = "kubemate_sso_reauth_since"
 # A provider's clock may run a little behind ours.
@@ -39,21 +39,23 @@ CLOCK_SKEW_SECONDS = 30
 UI_LOCALES = {"zh-hans": "zh-CN zh en", "en": "en"}
 
 
-def _refuse(request, sentence: str, *, name: str = ""):
-    """Back to the sign-in page (or the page the person was on) with ``sentence``; audited as a failed sign-in."""
+def _refuse(request, sentence: str, *, back: str = ""):
+    """Back to the sign-in page, or to ``back`` (the page of a signed-in person who was confirming who they are),
+    with ``sentence``; audited as a failed sign-in."""
+    signed_in = request.user.is_authenticated
     audit.record(
-        actor=request.user if request.user.is_authenticated else None,
-        actor_name=name or (request.user.get_username() if request.user.is_authenticated else "(single sign-on)"),
+        actor=request.user if signed_in else None,
+        actor_name=request.user.get_username() if signed_in else "(single sign-on)",
         action="accounts.login_failed",
         result=AuditEvent.Result.FAILURE,
         kind="user",
-        name=name or "(single sign-on)",
+        name="(single sign-on)",
         request=request,
         detail={"error": sentence},
         reason="",
     )
     messages.error(request, render(sentence))
-    return HttpResponseRedirect(resolve_url("login"))
+    return HttpResponseRedirect(back if signed_in and back else resolve_url("login"))
 
 
 class Authenticate(OIDCAuthenticationRequestView):
@@ -92,12 +94,14 @@ class Callback(OIDCAuthenticationCallbackView):
                 request.session["oidc_states"] = states
             request.session.pop(REAUTH_SINCE_KEY, None)
             if error == "access_denied":
-                return _refuse(request, D(N_("Signing in was cancelled at the identity provider.")))
-            return _refuse(request, D(N_("The identity provider refused the sign-in (%(error)s)."), error=error))
+                sentence = D(N_("Signing in was cancelled at the identity provider."))
+            else:
+                sentence = D(N_("The identity provider refused the sign-in (%(error)s)."), error=error)
+            return _refuse(request, sentence, back=self.success_url)
         try:
             return super().get(request)
         except (provider.ProviderError, SignInRefused) as exc:
-            return _refuse(request, exc.stored)
+            return _refuse(request, exc.stored, back=self.success_url)
         except SuspiciousOperation:
             return _refuse(
                 request, D(N_("This sign-in link was already used or belongs to another browser; sign in again."))
@@ -114,7 +118,7 @@ class Callback(OIDCAuthenticationCallbackView):
             return self._confirmed(since, proven_at)
         response = super().login_success()
         # auth.login dated the proof now; the provider may have reused a sign-in of hours ago.
-        mark_proven_at(request, proven_at)
+        mark_recent_auth(request, proven_at)
         request.session[SSO_AUTH_TIME_KEY] = proven_at
         return response
 
@@ -155,11 +159,6 @@ class Callback(OIDCAuthenticationCallbackView):
                 ),
             )
             return HttpResponseRedirect(self.success_url)
-        mark_proven_at(request, proven_at)
+        mark_recent_auth(request, proven_at)
         request.session[SSO_AUTH_TIME_KEY] = proven_at
         return HttpResponseRedirect(self.success_url)
-
-
-def sso_session(request) -> bool:
-    """Whether /reauth/ should send this person to the provider (views_reauth.py)."""
-    return provider.enabled() and signed_in_by_sso(request)
