@@ -371,6 +371,10 @@ def test_policies_and_windows_are_made_from_the_console_audited_and_bad_input_is
     window = ChangeWindow.objects.get(name="w")
     assert window.weekdays == [5, 6] and window.days_display == "Saturday, Sunday"
     assert AuditEvent.objects.get(action="changes.window.create").detail["weekdays"] == [5, 6]
+    again = client.post(
+        reverse("compliance:window_create"), {**base, "weekdays": [1], "start_time": "20:00", "end_time": "21:00"}
+    )
+    assert again.status_code == 400 and ChangeWindow.objects.filter(name="w").count() == 1  # a name is one window
 
 
 # A YAML edit under approval ---------------------------------------------------------------------------------------

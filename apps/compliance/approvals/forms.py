@@ -1,4 +1,4 @@
-"""The approval policy form."""
+"""The approval policy and change window forms."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from apps.compliance.models import WEEKDAY_NAMES, ApprovalPolicy, ChangeWindow
 LABEL = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_./]{0,62})=([-A-Za-z0-9_.]{0,63})$")
 
 
-class PolicyForm(forms.ModelForm):
-    actions = forms.MultipleChoiceField(
-        label=_("Actions that need approval"), choices=(), widget=forms.CheckboxSelectMultiple
-    )
+class ScopedRuleForm(forms.ModelForm):
+    """What a policy and a window share: the project (or every project) and the cluster labels they cover."""
+
     labels = forms.CharField(
         label=_("Cluster labels"),
         required=False,
@@ -28,17 +27,11 @@ class PolicyForm(forms.ModelForm):
         ),
     )
 
-    class Meta:
-        model = ApprovalPolicy
-        fields = ["name", "project", "expiry_hours", "enabled"]
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["actions"].choices = [(code, gettext(words)) for code, words in ACTIONS.items()]
         self.fields["project"].queryset = Project.objects.select_related("cluster").order_by("name")
         self.fields["project"].required = False
         if self.instance.pk:
-            self.initial["actions"] = self.instance.actions
             self.initial["labels"] = ", ".join(f"{k}={v}" for k, v in (self.instance.cluster_labels or {}).items())
 
     def clean_labels(self) -> dict:
@@ -56,21 +49,42 @@ class PolicyForm(forms.ModelForm):
         return found
 
     def save(self, commit=True):
-        policy = super().save(commit=False)
-        policy.actions = list(self.cleaned_data["actions"])
-        policy.cluster_labels = self.cleaned_data["labels"]
+        rule = super().save(commit=False)
+        rule.cluster_labels = self.cleaned_data["labels"]
+        self.fill(rule)
         if commit:
-            policy.save()
-        return policy
+            rule.save()
+        return rule
+
+    def fill(self, rule) -> None:
+        """Set what the form holds outside the model's fields."""
+
+
+class PolicyForm(ScopedRuleForm):
+    actions = forms.MultipleChoiceField(
+        label=_("Actions that need approval"), choices=(), widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApprovalPolicy
+        fields = ["name", "project", "expiry_hours", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["actions"].choices = [(code, gettext(words)) for code, words in ACTIONS.items()]
+        if self.instance.pk:
+            self.initial["actions"] = self.instance.actions
+
+    def fill(self, rule) -> None:
+        rule.actions = list(self.cleaned_data["actions"])
 
 
 WEEKDAYS = list(enumerate(WEEKDAY_NAMES))
 
 
-class WindowForm(PolicyForm):
+class WindowForm(ScopedRuleForm):
     """A weekly change window or a dated freeze, scoped like a policy (project, cluster labels)."""
 
-    actions = None
     weekdays = forms.TypedMultipleChoiceField(
         label=_("Days"), choices=WEEKDAYS, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -97,12 +111,9 @@ class WindowForm(PolicyForm):
         }
 
     def __init__(self, *args, **kwargs):
-        forms.ModelForm.__init__(self, *args, **kwargs)
-        self.fields["project"].queryset = Project.objects.select_related("cluster").order_by("name")
-        self.fields["project"].required = False
+        super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["weekdays"] = self.instance.weekdays
-            self.initial["labels"] = ", ".join(f"{k}={v}" for k, v in (self.instance.cluster_labels or {}).items())
 
     def clean_time_zone(self) -> str:
         name = (self.cleaned_data.get("time_zone") or "").strip()
@@ -113,7 +124,7 @@ class WindowForm(PolicyForm):
         return name
 
     def clean(self):
-        data = super(forms.ModelForm, self).clean()
+        data = super().clean()
         kind = data.get("kind")
         window_incomplete = not data.get("weekdays") or not data.get("start_time") or not data.get("end_time")
         if kind == ChangeWindow.Kind.WINDOW and window_incomplete:
@@ -123,10 +134,5 @@ class WindowForm(PolicyForm):
             raise forms.ValidationError(gettext("A freeze needs a start and a later end."))
         return data
 
-    def save(self, commit=True):
-        window = forms.ModelForm.save(self, commit=False)
-        window.weekdays = sorted(set(self.cleaned_data.get("weekdays") or []))
-        window.cluster_labels = self.cleaned_data["labels"]
-        if commit:
-            window.save()
-        return window
+    def fill(self, rule) -> None:
+        rule.weekdays = sorted(set(self.cleaned_data.get("weekdays") or []))
