@@ -17,7 +17,7 @@ import getpass
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
@@ -98,8 +98,10 @@ def service(func):
     def wrapper(*args, **kwargs):
         actor = kwargs.get("actor")
         token = _audited_by_service.set(True)
+        # No person given: the process already named around the call (acting_as(name=...)) stays the actor.
+        naming = nullcontext() if actor is None and _explicit.get() is not None else None
         try:
-            with transaction.atomic(), acting_as(actor, request=kwargs.get("request")):
+            with transaction.atomic(), naming or acting_as(actor, request=kwargs.get("request")):
                 return func(*args, **kwargs)
         finally:
             _audited_by_service.reset(token)

@@ -14,6 +14,7 @@ from django.contrib.sessions.models import Session
 from django.utils.translation import gettext as _
 
 from apps.accounts import grants, sessions
+from apps.accounts.actor import current as current_actor
 from apps.accounts.actor import service
 from apps.accounts.models import Binding, Project, Role
 from apps.clusters.models import Cluster
@@ -292,6 +293,7 @@ def delete_binding(*, actor, binding: Binding, request=None) -> None:
     binding.delete()
     audit.record(
         actor=actor,
+        actor_name=None if actor is not None else current_actor().name,
         action="accounts.binding.delete",
         kind="Binding",
         name=name,

@@ -89,13 +89,15 @@ def test_unreviewed_grants_expire_only_where_the_project_says_so(granted, regist
     assert services.expire_due() == 0  # the default: nothing is removed without a person deciding
     assert Binding.objects.filter(pk=granted["binding"].pk).exists()
     assert AccessReview.objects.get(pk=review.pk).closed_at is not None
+    assert not ReviewSettings.objects.filter(project=granted["project"]).exists()  # a report enrols nothing
 
-    ReviewSettings.objects.filter(project=granted["project"]).update(expire_unreviewed=True)
+    ReviewSettings.objects.create(project=granted["project"], expire_unreviewed=True)
     later = services.start_review(granted["project"], now=timezone.now() + timedelta(days=95))
     AccessReview.objects.filter(pk=later.pk).update(due_at=timezone.now() - timedelta(minutes=1))
     assert services.expire_due() == 2
     assert not Binding.objects.filter(project=granted["project"]).exists()
     assert AuditEvent.objects.filter(action="access_review.expired", actor_name="access-review").count() == 2
+    assert AuditEvent.objects.filter(action="accounts.binding.delete", actor_name="access-review").count() == 2
 
 
 def test_a_project_reviewer_reviews_only_their_project_and_the_report_is_mailed(
@@ -132,3 +134,11 @@ def test_a_project_reviewer_reviews_only_their_project_and_the_report_is_mailed(
         stranger.post(reverse("compliance:review_decide", args=[line.pk]), {"decision": "revoked"}).status_code == 404
     )
     assert AccessReviewItem.objects.get(pk=line.pk).decision == AccessReviewItem.Decision.PENDING
+
+
+def test_opening_the_review_settings_enrols_nothing(granted, admin_user, client):
+    url = reverse("compliance:review_settings", args=[granted["project"].pk])
+    page = login(client, admin_user, recent_auth=True).get(url)
+    assert page.status_code == 200
+    assert not ReviewSettings.objects.filter(project=granted["project"]).exists()
+    assert services.start_due() == 0  # nothing enrolled: no quarterly report is made

@@ -43,11 +43,16 @@ def failing(user) -> list[SyslogDestination]:
     return list(SyslogDestination.objects.filter(enabled=True, failing_since__lte=since))
 
 
+
 def watch(now=None) -> int:
     """Report destinations that started failing or came back (beat, after forwarding); how many were reported."""
     now = now or timezone.now()
     reported = 0
-    for destination in SyslogDestination.objects.filter(failing_since__lte=now - ALERT_AFTER, alerted_at__isnull=True):
+    # A receiver switched off is no longer watched: its failure report is cleared without a "back" mail, and
+    # switched on again while still failing it is reported again.
+    SyslogDestination.objects.filter(enabled=False, alerted_at__isnull=False).update(alerted_at=None)
+    failing = SyslogDestination.objects.filter(enabled=True, failing_since__lte=now - ALERT_AFTER)
+    for destination in failing.filter(alerted_at__isnull=True):
         if SyslogDestination.objects.filter(pk=destination.pk, alerted_at__isnull=True).update(alerted_at=now):
             _report(destination, "failing")
             reported += 1
@@ -73,7 +78,8 @@ def _report(destination: SyslogDestination, event: str) -> None:
 def send(destination_id: int, event: str) -> int:
     destination = SyslogDestination.objects.get(pk=destination_id)
     people = list(access.platform_holders(AUDIT_FORWARD, with_email=True))
-    head = AuditHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    head = AuditHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0  # services.lag's (it imports us)
+    waiting = max(head - destination.cursor, 0)
     address = mail.link("compliance:destination_list")
 
     def compose() -> tuple[str, str]:
@@ -83,7 +89,7 @@ def send(destination_id: int, event: str) -> int:
             "address": f"{destination.host}:{destination.port}",
             "since": timezone.localtime(since).strftime("%Y-%m-%d %H:%M") if since else "",
             "error": render(destination.last_error),
-            "waiting": max(head - destination.cursor, 0),
+            "waiting": waiting,
             "link": address,
         }
         return render(SUBJECTS[event]) % values, render(BODIES[event]) % values

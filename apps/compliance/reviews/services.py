@@ -17,11 +17,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from apps.accounts import access
+from apps.accounts import access, capabilities
 from apps.accounts import services as account_services
 from apps.accounts.actor import acting_as
 from apps.accounts.capabilities import ACCESS_REVIEW
@@ -44,9 +45,14 @@ CAPABILITY_ACTIONS = {
     "pods.exec": ("clusters.pod.terminal.",),
     "yaml.edit": ("clusters.yaml.edit",),
     "secrets.read": ("clusters.secret.reveal",),
-    "pipelines.run": ("cicd.run.start",),
+    "cicd.run": ("cicd.run.start",),
     "backups.restore": ("backups.restore",),
 }
+
+
+_UNKNOWN = set(CAPABILITY_ACTIONS) - set(capabilities.BY_CODE)
+if _UNKNOWN:  # a renamed capability would silently never show as used
+    raise ImproperlyConfigured(f"access reviews name unknown capabilities: {sorted(_UNKNOWN)}")
 
 
 class ReviewRefused(Failure):
@@ -96,7 +102,8 @@ def start_review(project: Project, *, now=None, actor=None) -> AccessReview:
     """The quarter's report of ``project`` (made once; an existing one is returned)."""
     now = now or timezone.now()
     period = quarter(now)
-    settings, _ = ReviewSettings.objects.get_or_create(project=project)
+    # Read, not made: a settings row is what enrols a project in the quarterly reports (start_due).
+    settings = ReviewSettings.objects.filter(project=project).first() or ReviewSettings(project=project)
     with transaction.atomic():
         review, created = AccessReview.objects.get_or_create(
             project=project, period=period, defaults={"due_at": now + timedelta(days=settings.grace_days)}
@@ -191,12 +198,14 @@ def expire_due(now=None) -> int:
     lines were revoked."""
     now = now or timezone.now()
     revoked = 0
-    for review in AccessReview.objects.filter(closed_at__isnull=True, due_at__lte=now).select_related("project"):
-        settings = ReviewSettings.objects.filter(project=review.project).first()
+    due = AccessReview.objects.filter(closed_at__isnull=True, due_at__lte=now)
+    for review in due.select_related("project__cluster", "project__review_settings"):
+        settings = getattr(review.project, "review_settings", None)
+        expiring = review.items.none()
+        if settings is not None and settings.expire_unreviewed:
+            expiring = review.items.filter(decision=AccessReviewItem.Decision.PENDING)
         with transaction.atomic(), acting_as(name=EXPIRY_ACTOR):
-            for item in review.items.select_for_update().filter(decision=AccessReviewItem.Decision.PENDING):
-                if not (settings and settings.expire_unreviewed):
-                    continue
+            for item in expiring.select_for_update():
                 item.decision, item.decided_at = AccessReviewItem.Decision.EXPIRED, now
                 item.save(update_fields=["decision", "decided_at"])
                 if item.binding is not None:

@@ -98,7 +98,8 @@ class SettingsForm(forms.ModelForm):
 def review_settings(request, project_id: int):
     access.require(request.user, ACCESS_REVIEW)
     project = get_object_or_404(Project, pk=project_id)
-    instance, _created = ReviewSettings.objects.get_or_create(project=project)
+    # Opening the page does not enrol the project in quarterly reports: saving the form does.
+    instance = ReviewSettings.objects.filter(project=project).first() or ReviewSettings(project=project)
     form = SettingsForm(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
