@@ -43,7 +43,6 @@ def failing(user) -> list[SyslogDestination]:
     return list(SyslogDestination.objects.filter(enabled=True, failing_since__lte=since))
 
 
-
 def watch(now=None) -> int:
     """Report destinations that started failing or came back (beat, after forwarding); how many were reported."""
     now = now or timezone.now()
