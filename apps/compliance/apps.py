@@ -16,6 +16,4 @@ class ComplianceConfig(AppConfig):
         from apps.compliance.reviews import tasks as review_tasks  # noqa: F401
         from apps.core import gates
 
-        gates.register_gate(approvals.gate)
-        gates.register_calendar(approvals.windows.refusal)
-        gates.register_hold(approvals.hold)
+        gates.register(approvals)

@@ -6,7 +6,8 @@ that decides; none of them imports it. Instead:
 
 - before a gated service changes anything, it describes the change (``Change``: what, where, who, the rendered
   objects a checker reads, and the payload its applier needs) and calls ``guard(change)``;
-- the compliance app registers the one gate at start (``register_gate``). The gate lets the change go on, or
+- the compliance app registers itself at start (``register``, a ``Gatekeeper``). A service first asks whether any
+  rule could hold its action there (``watched``): only then does it describe the change. The gate lets it go on, or
   records a change request and raises ``ApprovalRequired`` (the service answers "waiting for approval"), or
   refuses it (``ChangeRefused``: a freeze, with the next window named);
 - each gated service registers an applier for its action (``register_applier``): when a request is approved, the
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from apps.core.deferred import Failure
 
@@ -83,36 +85,37 @@ class Applier:
     rendered: Callable | None = None  # rendered(payload) -> the objects it would apply now (secrets masked)
 
 
-Gate = Callable[..., None]  # gate(change, *, request=None, break_glass="") -> None, or raises
+class Gatekeeper(Protocol):
+    """What the compliance app registers (apps/compliance/approvals/services.py)."""
 
-_gate: Gate | None = None
-_calendar: Callable | None = None  # calendar(cluster, namespace, action, *, gated) -> sentence or None
+    def watched(self, action: str, cluster, namespace: str) -> bool: ...
+    def gate(self, change: Change, *, request=None, break_glass: str = "") -> None: ...
+    def hold(self, change: Change) -> str | None: ...
+    def closed(self, cluster, namespace: str, action: str) -> str | None: ...
+
+
+_keeper: Gatekeeper | None = None
 _appliers: dict[str, Applier] = {}
-_hold: Callable | None = None  # hold(change) -> why it may not be made without a request (a sentence) or None
 _cleared: ContextVar[bool] = ContextVar("kubemate_gate_cleared", default=False)
 
 
-def register_gate(gate: Gate | None) -> None:
-    global _gate
-    _gate = gate
+def register(keeper: Gatekeeper | None) -> None:
+    global _keeper
+    _keeper = keeper
 
 
-def register_calendar(calendar: Callable | None) -> None:
-    global _calendar
-    _calendar = calendar
-
-
-def register_hold(hold: Callable | None) -> None:
-    global _hold
-    _hold = hold
+def watched(action: str, cluster, namespace: str = "") -> bool:
+    """Whether a policy or a window could hold ``action`` back in ``cluster``/``namespace``: a service describes its
+    change (renders, diffs, dry-runs) only then, so a console without rules pays nothing for them."""
+    return _keeper is not None and _keeper.watched(action, cluster, namespace)
 
 
 def held(change: Change) -> str | None:
     """Why ``change`` may not be written as it is (a policy wants a second person, a freeze), a deferred sentence;
     None when it may, or when its service already guarded it (``cleared``)."""
-    if _hold is None or _cleared.get():
+    if _keeper is None or _cleared.get():
         return None
-    return _hold(change)
+    return _keeper.hold(change)
 
 
 @contextmanager
@@ -128,9 +131,7 @@ def cleared() -> Iterator[None]:
 
 def closed(cluster, namespace: str, action: str) -> str | None:
     """Why ``action`` may not run now by itself (a freeze), a deferred sentence; None when it may."""
-    if _calendar is None:
-        return None
-    return _calendar(cluster, namespace, action, gated=False)
+    return None if _keeper is None else _keeper.closed(cluster, namespace, action)
 
 
 def register_applier(action: str, *, apply: Callable, stale: Callable, rendered: Callable | None = None) -> None:
@@ -149,5 +150,5 @@ def break_glass_of(request) -> str:
 def guard(change: Change, *, request=None, break_glass: str = "") -> None:
     """Let ``change`` go on, or raise ApprovalRequired / ChangeRefused. ``break_glass`` is the emergency reason of
     a person who applies without approval (the gate checks they may, audits it and tells the security contact)."""
-    if _gate is not None:
-        _gate(change, request=request, break_glass=break_glass)
+    if _keeper is not None:
+        _keeper.gate(change, request=request, break_glass=break_glass)

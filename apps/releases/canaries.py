@@ -259,7 +259,7 @@ def promote_canary(
             # The stable version keeps the replica count it runs with (the canary's spec copied an older one).
             spec = services.carry_live_replicas(spec, live, spec.get("replicas"))
             digest = services.spec_hash(release, spec)
-            if not approved:
+            if not approved and gates.watched("releases.promote", release.project.cluster, release.namespace):
                 change = services.change_for(
                     actor,
                     release,
@@ -269,14 +269,14 @@ def promote_canary(
                     rollback_of=None,
                     force=force,
                     replicas_seen=spec.get("replicas"),
+                    action="releases.promote",
+                    summary=D(
+                        N_("Promote the canary of %(name)s (image %(image)s)"),
+                        name=release.name,
+                        image=spec.get("image", ""),
+                    ),
+                    payload={"canary": canary.pk, "spec": spec, "force": force},
                 )
-                change.action = "releases.promote"
-                change.summary = D(
-                    N_("Promote the canary of %(name)s (image %(image)s)"),
-                    name=release.name,
-                    image=spec.get("image", ""),
-                )
-                change.payload = {"canary": canary.pk, "spec": spec, "force": force}
                 try:
                     gates.guard(change, request=request, break_glass=break_glass)
                 except gates.ChangeRefused as exc:

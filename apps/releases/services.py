@@ -103,12 +103,27 @@ def rendered(release: Release, spec: dict, *, reveal: bool, actor=None) -> list[
     )
 
 
+def deploy_action(rollback_of) -> str:
+    return "releases.rollback" if rollback_of else "releases.deploy"
+
+
 def change_for(
-    actor, release: Release, spec: dict, live: dict | None, last: Revision | None, *, rollback_of, force, replicas_seen
+    actor,
+    release: Release,
+    spec: dict,
+    live: dict | None,
+    last: Revision | None,
+    *,
+    rollback_of,
+    force,
+    replicas_seen,
+    action: str = "",
+    summary: str = "",
+    payload: dict | None = None,
 ) -> gates.Change:
-    """A deploy or rollback described for four-eyes approval: the objects it applies (secrets masked), the diff
-    against the last revision, and the state it is made against (the live Deployment's generation, the last
-    revision, the release's spec)."""
+    """A deploy or rollback (or ``action``: a canary's promotion, with its own summary and payload) described for
+    four-eyes approval: the objects it applies (secrets masked), the diff against the last revision, and the state
+    it is made against (the live Deployment's generation, the last revision, the release's spec)."""
     manifests = rendered(release, spec, reveal=False)
     before = revision_yaml(last).splitlines() if last else []
     diff = "\n".join(
@@ -120,19 +135,20 @@ def change_for(
             lineterm="",
         )
     )
-    if rollback_of:
+    if not summary and rollback_of:
         summary = D(N_("Roll %(name)s back to revision %(number)s"), name=release.name, number=rollback_of)
-    else:
+    elif not summary:
         summary = D(N_("Deploy %(name)s with image %(image)s"), name=release.name, image=spec.get("image", ""))
     return gates.Change(
-        action="releases.rollback" if rollback_of else "releases.deploy",
+        action=action or deploy_action(rollback_of),
         cluster=release.project.cluster,
         namespace=release.namespace,
         actor=actor,
         kind="Release",
         name=release.name,
         summary=summary,
-        payload={
+        payload=payload
+        or {
             "release": release.pk,
             "spec": spec,
             "rollback_of": rollback_of,
@@ -312,7 +328,8 @@ def deploy_release(
                     _("Nothing to change: %(name)s already runs revision %(number)s with this specification.")
                     % {"name": release.name, "number": last.number},
                 )
-            if not approved:
+            # Described (rendered twice, diffed) only where a policy or a window may hold it back.
+            if not approved and gates.watched(deploy_action(rollback_of), release.project.cluster, release.namespace):
                 change = change_for(
                     actor, release, spec, live, last, rollback_of=rollback_of, force=force, replicas_seen=replicas_seen
                 )
@@ -487,7 +504,7 @@ def delete_release(*, actor, release: Release, request=None, approved: bool = Fa
 
     Where a policy asks for four-eyes approval, nothing is removed: ``gates.ApprovalRequired`` names the change
     request (``approved``: it is being applied; an undo of what the same call just made passes it too)."""
-    if not approved:
+    if not approved and gates.watched("releases.delete", release.project.cluster, release.namespace):
         last = last_applied(release)
         manifests = rendered(release, release.spec, reveal=False)
         change = gates.Change(

@@ -29,7 +29,7 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.capabilities import CHANGES_APPROVE, CHANGES_BREAK_GLASS
 from apps.compliance.approvals import windows
-from apps.compliance.approvals.windows import covers
+from apps.compliance.approvals.windows import covering
 from apps.compliance.models import ApprovalPolicy, ChangeRequest, ChangeWindow
 from apps.core import audit, gates
 from apps.core.deferred import N_, Failure, fit, sentence_of
@@ -63,11 +63,12 @@ def manifests_hash(manifests: list[dict]) -> str:
     return hashlib.sha256(json.dumps(manifests, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def policy_for(change: gates.Change) -> ApprovalPolicy | None:
-    """The first enabled policy (by name) that gates ``change``."""
-    scope = change.scope()
-    policies = ApprovalPolicy.objects.filter(enabled=True, actions__contains=[change.action])
-    return next((p for p in policies.select_related("project__cluster") if covers(p, change.cluster, scope)), None)
+def _policy(action: str, cluster, scope: dict) -> ApprovalPolicy | None:
+    """The first enabled policy (by name) that gates ``action`` in ``cluster`` reaching ``scope``."""
+    policies = ApprovalPolicy.objects.filter(enabled=True, actions__contains=[action]).select_related(
+        "project__cluster"
+    )
+    return next(iter(covering(policies, cluster, scope)), None)
 
 
 def _ticket(request) -> str:
@@ -122,21 +123,37 @@ def _calendar(cluster, namespace: str, action: str, scope: dict | None) -> str |
     return windows.refusal(cluster, namespace, action, gated=action in ACTIONS, scope=scope)
 
 
+def _rules(action: str, cluster, namespace: str, scope: dict) -> tuple[str | None, ApprovalPolicy | None]:
+    """What holds a change back now: the freeze or closed window (a sentence), and the policy covering it."""
+    return _calendar(cluster, namespace, action, scope), _policy(action, cluster, scope)
+
+
+# The Gatekeeper apps/core/gates.py calls (registered in apps.py) ----------------------------------------------
+
+
+def watched(action: str, cluster, namespace: str) -> bool:
+    """Whether ``gate`` would do anything for ``action`` in ``cluster``/``namespace`` (a change reaching no further):
+    the service describes its change only then."""
+    closed, policy = _rules(action, cluster, namespace, {"namespaces": [namespace] if namespace else []})
+    return closed is not None or policy is not None
+
+
+def closed(cluster, namespace: str, action: str) -> str | None:
+    """Why work that changes a cluster by itself (an automatic canary step) must pause now: a freeze."""
+    return windows.refusal(cluster, namespace, action, gated=False)
+
+
 def hold(change: gates.Change) -> str | None:
     """Why ``change`` may not be written without a change request (gates.held: a path other than the console's
     service wrote it): the freeze or closed window, or the policy that wants a second person; None when it may."""
-    closed = _calendar(change.cluster, change.namespace, change.action, change.scope())
-    if closed is not None:
+    closed, policy = _rules(change.action, change.cluster, change.namespace, change.scope())
+    if closed is not None or policy is None:
         return closed
-    policy = policy_for(change)
-    if policy is None:
-        return None
     return D(N_("The approval policy %(policy)s wants a second person to approve this change."), policy=policy.name)
 
 
 def gate(change: gates.Change, *, request=None, break_glass: str = "") -> None:
-    closed = _calendar(change.cluster, change.namespace, change.action, change.scope())
-    policy = policy_for(change)
+    closed, policy = _rules(change.action, change.cluster, change.namespace, change.scope())
     if policy is None and closed is None:
         return
     reason = audit.reason_of(request)

@@ -24,15 +24,21 @@ from apps.core.deferred import text as D
 LOOK_AHEAD_DAYS = 14
 
 
-def covers(rule, cluster, scope: dict) -> bool:
-    """Whether a policy or a window (``rule``: its project, its cluster labels) covers a change made in ``cluster``
-    (None: the whole platform, every cluster) reaching ``scope`` (gates.Change.scope: its namespaces, a project
-    named outright, or every project). A rule without a project covers every change on a cluster it matches; a
-    rule of a project covers the changes that reach that project."""
+def covering(rules, cluster, scope: dict) -> list:
+    """The policies or windows of ``rules`` (each: its project, its cluster labels) that cover a change made in
+    ``cluster`` (None: the whole platform, every cluster) reaching ``scope`` (gates.Change.scope: its namespaces,
+    a project named outright, or every project). A rule without a project covers every change on a cluster it
+    matches; a rule of a project covers the changes that reach that project."""
+    rules = list(rules)
+    everywhere = list(Cluster.objects.all()) if cluster is None and rules else []
+    return [rule for rule in rules if _covers(rule, cluster, scope, everywhere)]
+
+
+def _covers(rule, cluster, scope: dict, everywhere: list) -> bool:
     if rule.project_id is None:
         if cluster is not None:
             return rule.matches_cluster(cluster)
-        return any(rule.matches_cluster(c) for c in Cluster.objects.all())
+        return any(rule.matches_cluster(c) for c in everywhere)
     project = rule.project
     if cluster is not None and project.cluster_id != cluster.pk:
         return False
@@ -43,9 +49,12 @@ def covers(rule, cluster, scope: dict) -> bool:
     return project.pk == scope.get("project") or bool(set(scope.get("namespaces") or []) & set(project.namespaces))
 
 
-def _scoped(kind: str, cluster, scope: dict):
-    rows = ChangeWindow.objects.filter(enabled=True, kind=kind).select_related("project__cluster")
-    return [row for row in rows if covers(row, cluster, scope)]
+def _scoped(cluster, scope: dict) -> tuple[list, list]:
+    """The enabled windows and freezes covering the change, in one query."""
+    rows = covering(ChangeWindow.objects.filter(enabled=True).select_related("project__cluster"), cluster, scope)
+    return [r for r in rows if r.kind == ChangeWindow.Kind.WINDOW], [
+        r for r in rows if r.kind == ChangeWindow.Kind.FREEZE
+    ]
 
 
 def _zone(window: ChangeWindow):
@@ -94,8 +103,8 @@ def refusal(
     freezes). ``scope``: where else the change reaches (gates.Change.scope), when more than ``namespace``."""
     now = now or timezone.now()
     scope = scope or {"namespaces": [namespace] if namespace else []}
-    windows = _scoped(ChangeWindow.Kind.WINDOW, cluster, scope)
-    for freeze in _scoped(ChangeWindow.Kind.FREEZE, cluster, scope):
+    windows, freezes = _scoped(cluster, scope)
+    for freeze in freezes:
         if freeze.starts_at and freeze.ends_at and freeze.starts_at <= now < freeze.ends_at:
             opening = next_opening(windows, freeze.ends_at) if windows else None
             return D(
