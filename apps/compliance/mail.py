@@ -5,15 +5,20 @@ Links point at KUBEMATE_PUBLIC_URL when it is set. The tasks that send are retri
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from collections.abc import Callable, Iterable
 
+from celery import current_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.urls import reverse
 from django.utils import translation
 
 from apps.accounts.models import Preference
+from apps.core.delivered import Delivered
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED = {code for code, _name in settings.LANGUAGES}
 # The options of every compliance mail task.
@@ -45,13 +50,27 @@ def link(view: str, *args) -> str:
 
 
 def send_each(to: dict[str, str], compose: Callable[[], tuple[str, str]]) -> int:
-    """One message per address of ``to``, composed (subject, body) in its reader's language; how many were sent."""
-    messages = []
-    for address, language in sorted(to.items()):
-        with translation.override(language):
-            subject, body = compose()
-        messages.append(EmailMessage(subject[:200], body, to=[address]))
-    if messages:
-        with get_connection() as connection:
-            connection.send_messages(messages)
-    return len(messages)
+    """One message per address of ``to``, composed (subject, body) in its reader's language; how many were sent.
+
+    Inside a task, the addresses served are remembered under its id (a retry keeps it), so a retry after a failure
+    halfway sends only to the others. An address the server refuses for good (5xx) is logged and skipped: trying
+    again would not help, and it must not hold back the rest."""
+    task_id = getattr(getattr(current_task, "request", None), "id", None)
+    delivered = Delivered(f"kubemate:compliance:mail:{task_id}") if task_id else None
+    served = delivered.all() if delivered else set()
+    sent = 0
+    waiting = [(address, language) for address, language in sorted(to.items()) if address not in served]
+    if not waiting:
+        return 0
+    with get_connection() as connection:
+        for address, language in waiting:
+            with translation.override(language):
+                subject, body = compose()
+            try:
+                connection.send_messages([EmailMessage(subject[:200], body, to=[address])])
+                sent += 1
+            except smtplib.SMTPRecipientsRefused:
+                logger.warning("the mail server refused %s for good; not sent", address)
+            if delivered:
+                delivered.add(address)
+    return sent

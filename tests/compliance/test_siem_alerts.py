@@ -1,6 +1,7 @@
 """A SIEM receiver that stops receiving is reported: after two minutes of failing, by mail to the security contacts
 and the audit forwarders, in the audit log and on their dashboard; once more when it receives again (rsyslog)."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -51,3 +52,18 @@ def test_a_receiver_down_for_two_minutes_is_mailed_shown_and_audited_and_so_is_i
     assert target.failing_since is None and target.alerted_at is None
     assert AuditEvent.objects.filter(action="compliance.siem.recovered").count() == 1
     assert alerts.failing(admin) == []
+
+
+def test_a_mail_task_run_again_under_the_same_id_sends_only_to_whom_it_did_not_reach(rsyslog, mailbox):
+    target = destination(rsyslog, name="arcsight")
+    AdminFactory(email="sec-admin@bank.example")
+    SyslogDestination.objects.filter(pk=target.pk).update(failing_since=timezone.now() - timedelta(minutes=3))
+
+    task_id = f"retry-{uuid.uuid4().hex}"
+    first = alerts.mail_destination.apply(args=(target.pk, "failing"), task_id=task_id).get()
+    again = alerts.mail_destination.apply(args=(target.pk, "failing"), task_id=task_id).get()  # as a retry is
+
+    assert first >= 2 and again == 0  # the forwarders (the destination's maker too) and the security contact
+    mailbox.wait_for(lambda m: m["To"] == "security@bank.example")
+    received = [m["To"] for m in mailbox.messages]
+    assert len(received) == len(set(received)) == first and "sec-admin@bank.example" in received

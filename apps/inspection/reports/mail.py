@@ -7,7 +7,7 @@ Each recipient reads the email in their language: a Kubemate user with that addr
 One message per recipient, not one per language with the group in Bcc: each message is addressed To the person
 (bank mail gateways score Bcc-only mail as bulk, some refuse mail without a To), nobody learns who else receives the
 report, and a refused address or a failure halfway stops nobody else: the addresses already served are kept in
-Redis (``_Delivered``) so that a retry sends only to the others. All go over one SMTP connection.
+Redis (apps/core/delivered.py) so that a retry sends only to the others. All go over one SMTP connection.
 
 The task (tasks.email_run) retries ``SendFailed`` (the server could not be reached, or answered 4xx) with backoff
 and calls ``give_up_*`` after the last try. A 5xx answer (the address or the login refused) will not change by
@@ -24,7 +24,6 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -38,14 +37,13 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import Preference
 from apps.core.deferred import N_, Failure, fit, render, sentence_of
 from apps.core.deferred import text as D
+from apps.core.delivered import Delivered
 from apps.core.locks import LockBusy, redis_lock
-from apps.core.redis import get_redis
 from apps.inspection.models import Run, WeeklyReport
 from apps.inspection.reports import build, pdf, weekly
 
 logger = logging.getLogger(__name__)
 
-DELIVERED_DAYS = 7
 SUPPORTED = {code for code, _name in settings.LANGUAGES}
 
 
@@ -98,21 +96,6 @@ class Letter:
     html: str
     filename: str
     pdf: bytes
-
-
-class _Delivered:
-    """The addresses already served for one row, kept in Redis so a retry skips them."""
-
-    def __init__(self, kind: str, pk: int) -> None:
-        self.key = f"kubemate:inspection:email:{kind}:{pk}"
-        self.redis = get_redis()
-
-    def all(self) -> set[str]:
-        return {v.decode() for v in self.redis.smembers(self.key)}
-
-    def add(self, address: str) -> None:
-        self.redis.sadd(self.key, address)
-        self.redis.expire(self.key, int(timedelta(days=DELIVERED_DAYS).total_seconds()))
 
 
 def _server() -> str:
@@ -168,7 +151,7 @@ def deliver(kind: str, pk: int, groups: dict[str, list[str]], compose: Callable[
     """Send each group's letter (composed once per language) to each of its addresses not served yet; the number
     sent now. A transient failure raises SendFailed at once; an address refused for good is skipped and Refused is
     raised once the others are served. What was sent stays sent."""
-    delivered = _Delivered(kind, pk)
+    delivered = Delivered(f"kubemate:inspection:email:{kind}:{pk}")  # the addresses already served for one row
     done = delivered.all()
     sent = 0
     refused: list[Failure] = []
