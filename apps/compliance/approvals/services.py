@@ -260,6 +260,7 @@ def _expired(cr: ChangeRequest) -> str | None:
         return None
     _close(cr, ChangeRequest.Status.EXPIRED, None, "")
     _audit(None, "changes.expire", cr)
+    transaction.on_commit(lambda pk=cr.pk: _mail(pk, "expired"))
     return D(N_("Change request #%(number)s expired; the maker must ask again."), number=cr.pk)
 
 
@@ -291,24 +292,24 @@ def approve(*, actor, pk: int, comment: str = "", request=None) -> ChangeRequest
     with transaction.atomic():
         cr = _claim(actor, pk)
         refusal = _expired(cr)
-        applier = gates.applier(cr.action)
         if refusal is None:
             closed = _calendar(cr.cluster, cr.namespace, cr.action, cr.scope or None)
             if closed is not None:  # still pending: approve it when the window opens
                 raise DecisionRefused(closed)
-            refusal = _stale(cr, applier)
-            if refusal is not None:
-                _close(cr, ChangeRequest.Status.STALE, actor, comment, refusal)
-                _audit(actor, "changes.approve", cr, request=request, result=AuditEvent.Result.FAILURE, error=refusal)
-                transaction.on_commit(lambda: _mail(cr.pk, "stale"))
-        if refusal is None:
             cr.status = ChangeRequest.Status.APPLYING
             cr.decided_by, cr.decided_at, cr.comment = actor, timezone.now(), comment[:2000]
             cr.save(update_fields=["status", "decided_by", "decided_at", "comment"])
     if refusal is not None:  # raised after the commit: the closed request stays closed
         raise DecisionRefused(refusal)
-    # Applied outside the lock's transaction: the cluster call may take seconds, and its own rows (a revision, a
-    # job) commit with it. APPLYING keeps a second approver out meanwhile.
+    # Checked and applied outside the lock's transaction: the cluster calls may take seconds, and the applier's own
+    # rows (a revision, a job) commit with it. APPLYING keeps a second approver out meanwhile.
+    applier = gates.applier(cr.action)
+    refusal = _stale(cr, applier)
+    if refusal is not None:
+        _close(cr, ChangeRequest.Status.STALE, actor, comment, refusal)
+        _audit(actor, "changes.approve", cr, request=request, result=AuditEvent.Result.FAILURE, error=refusal)
+        _mail(cr.pk, "stale")
+        raise DecisionRefused(refusal)
     try:
         outcome = applier.apply(cr.payload, cr.maker, change_request=cr)
     except Exception as exc:  # the applier's sentence (refused by the cluster, a conflict) closes the request
@@ -374,12 +375,8 @@ def expire_due() -> int:
     ).values_list("pk", flat=True):
         with transaction.atomic():
             cr = ChangeRequest.objects.select_for_update(of=("self",)).select_related("cluster").get(pk=pk)
-            if cr.status != ChangeRequest.Status.PENDING:
-                continue
-            _close(cr, ChangeRequest.Status.EXPIRED, None, "")
-            _audit(None, "changes.expire", cr)
-            transaction.on_commit(lambda pk=pk: _mail(pk, "expired"))
-            closed += 1
+            if cr.status == ChangeRequest.Status.PENDING and _expired(cr) is not None:
+                closed += 1
     return closed
 
 
