@@ -15,11 +15,13 @@ Reports are kept after they are closed (the auditors' evidence).
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Prefetch, Q
 from django.utils import timezone
 
 from apps.accounts import access, capabilities
@@ -70,31 +72,40 @@ def may_review(user, project: Project) -> bool:
     return settings is not None and settings.reviewer_id == user.pk
 
 
-def _granted(binding: Binding) -> tuple[object, str]:
-    """When and by whom ``binding`` was granted, from the audit log."""
-    event = (
-        AuditEvent.objects.filter(object_kind="Binding", object_name=binding.k8s_name, action__endswith="create")
-        .order_by("seq")
-        .first()
+def _granted(bindings: list[Binding]) -> dict[str, tuple[object, str]]:
+    """When and by whom each binding was granted (by its k8s name), from the audit log, in one query."""
+    events = AuditEvent.objects.filter(
+        object_kind="Binding", object_name__in=[b.k8s_name for b in bindings], action__endswith="create"
+    ).order_by("seq")
+    found: dict[str, tuple[object, str]] = {}
+    for name, at, who in events.values_list("object_name", "created_at", "actor_name"):
+        found.setdefault(name, (at, who))
+    return found
+
+
+def _uses(user_ids: set[int], project: Project) -> dict[tuple[int, str], object]:
+    """(person, audited action) -> when last done in the project's namespaces, for every action a capability of
+    CAPABILITY_ACTIONS names, in one query."""
+    prefixes = {prefix for names in CAPABILITY_ACTIONS.values() for prefix in names}
+    if not user_ids:
+        return {}
+    rows = (
+        AuditEvent.objects.filter(actor_id__in=user_ids, cluster=project.cluster.name, namespace__in=project.namespaces)
+        .filter(reduce(or_, (Q(action__startswith=prefix) for prefix in prefixes)))
+        .values("actor_id", "action")
+        .annotate(at=Max("created_at"))
     )
-    return (event.created_at if event else binding.created_at), (event.actor_name if event else "")
+    return {(row["actor_id"], row["action"]): row["at"] for row in rows}
 
 
-def _last_used(user_ids: list[int], project: Project, codes: list[str]) -> dict[str, str]:
+def _last_used(uses: dict, user_ids: list[int], codes: list[str]) -> dict[str, str]:
+    """Capability -> when one of ``user_ids`` last used it (from ``_uses``)."""
     found = {}
     for code in codes:
-        prefixes = CAPABILITY_ACTIONS.get(code)
-        if not prefixes or not user_ids:
-            continue
-        events = AuditEvent.objects.filter(
-            actor_id__in=user_ids, cluster=project.cluster.name, namespace__in=project.namespaces
-        )
-        latest = None
-        for prefix in prefixes:
-            when = events.filter(action__startswith=prefix).aggregate(at=Max("created_at"))["at"]
-            latest = max(filter(None, [latest, when]), default=None)
-        if latest is not None:
-            found[code] = latest.isoformat()
+        prefixes = CAPABILITY_ACTIONS.get(code, ())
+        times = [at for (who, action), at in uses.items() if who in user_ids and action.startswith(prefixes)]
+        if prefixes and times:
+            found[code] = max(times).isoformat()
     return found
 
 
@@ -110,27 +121,38 @@ def start_review(project: Project, *, now=None, actor=None) -> AccessReview:
         )
         if not created:
             return review
-        User = get_user_model()
-        for binding in Binding.objects.filter(project=project).select_related("role", "user", "group"):
-            if binding.user_id:
-                people = [binding.user]
-            else:
-                people = list(User.objects.filter(groups=binding.group, is_active=True).order_by("username"))
-            granted_at, granted_by = _granted(binding)
+        members = Prefetch(
+            "group__user_set",
+            queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+            to_attr="active_members",
+        )
+        bindings = list(
+            Binding.objects.filter(project=project).select_related("role", "user", "group").prefetch_related(members)
+        )
+        people_of = {b.pk: [b.user] if b.user_id else b.group.active_members for b in bindings}
+        granted = _granted(bindings)
+        uses = _uses({person.pk for people in people_of.values() for person in people}, project)
+        items = []
+        for binding in bindings:
+            people = people_of[binding.pk]
+            granted_at, granted_by = granted.get(binding.k8s_name, (binding.created_at, ""))
             logins = [p.last_login for p in people if p.last_login]
-            AccessReviewItem.objects.create(
-                review=review,
-                binding=binding,
-                subject=binding.subject_label[:160],
-                members=[p.get_username() for p in people] if binding.group_id else [],
-                role=binding.role.name_en[:100],
-                role_zh=binding.role.name_zh[:100],
-                capabilities=list(binding.role.capabilities),
-                granted_at=granted_at,
-                granted_by=granted_by,
-                last_login=max(logins) if logins else None,
-                last_used=_last_used([p.pk for p in people], project, list(binding.role.capabilities)),
+            items.append(
+                AccessReviewItem(
+                    review=review,
+                    binding=binding,
+                    subject=binding.subject_label[:160],
+                    members=[p.get_username() for p in people] if binding.group_id else [],
+                    role=binding.role.name_en[:100],
+                    role_zh=binding.role.name_zh[:100],
+                    capabilities=list(binding.role.capabilities),
+                    granted_at=granted_at,
+                    granted_by=granted_by,
+                    last_login=max(logins) if logins else None,
+                    last_used=_last_used(uses, [p.pk for p in people], list(binding.role.capabilities)),
+                )
             )
+        AccessReviewItem.objects.bulk_create(items)
         audit.record(
             actor=actor,
             actor_name=None if actor else "system",
@@ -138,7 +160,7 @@ def start_review(project: Project, *, now=None, actor=None) -> AccessReview:
             cluster=project.cluster.name,
             kind="AccessReview",
             name=f"{project.slug} {period}",
-            detail={"lines": review.items.count(), "due": review.due_at.isoformat()},
+            detail={"lines": len(items), "due": review.due_at.isoformat()},
         )
         transaction.on_commit(lambda: _mail(review.pk))
     return review
