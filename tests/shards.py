@@ -25,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / ".run"
+sys.path.insert(0, str(REPO))  # run as a script from the checkout: kubemate/ is beside tests/
+
+from kubemate.startup import load_env_file  # noqa: E402
 
 # Balanced by the JUnit times of a whole run (2026-12-05: about 700 s of test time on each side). The deployment
 # tests (CPU: offline installs) sit beside the waits of shard "a" (browser, sync, faults).
@@ -41,14 +44,10 @@ SHARD_B = [
 
 
 def redis_base() -> str:
-    """The project-local Redis without its database number (.run/services.env, else the environment)."""
-    url = os.environ.get("REDIS_URL", "")
-    path = RUN / "services.env"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.startswith("REDIS_URL="):
-                url = line.split("=", 1)[1].strip().strip("'\"")
-    return (url or "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    """The project-local Redis without its database number, read as the settings read it (the environment first,
+    then .run/services.env), so that the shards and the console agree."""
+    load_env_file(RUN / "services.env")
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
 
 
 def shards(extra: list[str]) -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -95,6 +94,8 @@ def merge_reports(names: list[str]) -> None:
 def main(argv: list[str]) -> int:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     RUN.mkdir(exist_ok=True)
+    for name in ("a", "b"):  # a shard that dies before writing its report must not leave an old one to merge
+        (RUN / f"test-report-{name}.xml").unlink(missing_ok=True)
     lock = threading.Lock()
     out = sys.stdout.buffer
     started = time.monotonic()

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kubemate.settings.sign_in import backends_with, flag
 from kubemate.startup import StartupError
 
 # django-auth-ldap's backend, audited as the directory sync and refusing deactivated people.
 LDAP_BACKEND = "apps.accounts.directory.DirectoryBackend"
-AXES_BACKEND = "axes.backends.AxesStandaloneBackend"
 DEFAULT_USER_FILTER = "(uid=%(user)s)"
 # Group type name -> (django-auth-ldap class, default search filter).
 GROUP_TYPES = {
@@ -31,17 +31,6 @@ GROUP_TYPES = {
     # Active Directory: nested groups count, as they do for Windows permissions.
     "activeDirectory": ("NestedActiveDirectoryGroupType", "(objectClass=group)"),
 }
-
-
-def _bool(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _backends_with_ldap(backends: list[str]) -> list[str]:
-    result = [backend for backend in backends if backend != LDAP_BACKEND]
-    position = result.index(AXES_BACKEND) + 1 if AXES_BACKEND in result else 0
-    result.insert(position, LDAP_BACKEND)
-    return result
 
 
 def ldap_settings(env: Mapping[str, str], backends: list[str] | None = None) -> dict:
@@ -78,11 +67,11 @@ def ldap_settings(env: Mapping[str, str], backends: list[str] | None = None) -> 
         connection_options[ldap.OPT_X_TLS_NEWCTX] = 0
 
     result = {
-        "AUTHENTICATION_BACKENDS": _backends_with_ldap(list(backends or [])),
+        "AUTHENTICATION_BACKENDS": backends_with(LDAP_BACKEND, list(backends or [])),
         "AUTH_LDAP_SERVER_URI": uri,
         "AUTH_LDAP_BIND_DN": env.get("KUBEMATE_LDAP_BIND_DN", ""),
         "AUTH_LDAP_BIND_PASSWORD": env.get("KUBEMATE_LDAP_BIND_PASSWORD", ""),
-        "AUTH_LDAP_START_TLS": _bool(env.get("KUBEMATE_LDAP_START_TLS")),
+        "AUTH_LDAP_START_TLS": flag(env.get("KUBEMATE_LDAP_START_TLS")),
         "AUTH_LDAP_USER_SEARCH": config.LDAPSearch(user_base, ldap.SCOPE_SUBTREE, user_filter),
         "AUTH_LDAP_USER_ATTR_MAP": {"first_name": "givenName", "last_name": "sn", "email": "mail"},
         "AUTH_LDAP_ALWAYS_UPDATE_USER": True,

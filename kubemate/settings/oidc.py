@@ -18,25 +18,12 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from kubemate.settings.sign_in import backends_with, flag
 from kubemate.startup import StartupError
 
 OIDC_BACKEND = "apps.accounts.oidc.backend.OIDCBackend"
-AXES_BACKEND = "axes.backends.AxesStandaloneBackend"
 DEFAULT_SCOPES = "openid profile email groups"
 ALGORITHMS = ("RS256", "ES256")
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _backends_with_oidc(backends: list[str]) -> list[str]:
-    result = [backend for backend in backends if backend != OIDC_BACKEND]
-    position = result.index(AXES_BACKEND) + 1 if AXES_BACKEND in result else 0
-    result.insert(position, OIDC_BACKEND)
-    return result
 
 
 def _secret(env: Mapping[str, str]) -> str:
@@ -59,7 +46,7 @@ def oidc_settings(env: Mapping[str, str], backends: list[str] | None = None) -> 
     parts = urlsplit(issuer)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
         raise StartupError(f"KUBEMATE_OIDC_ISSUER must be the provider's https:// issuer URL, not {issuer!r}.")
-    if parts.scheme == "http" and not _bool(env.get("KUBEMATE_OIDC_ALLOW_HTTP"), False):
+    if parts.scheme == "http" and not flag(env.get("KUBEMATE_OIDC_ALLOW_HTTP"), False):
         raise StartupError(
             "KUBEMATE_OIDC_ISSUER is plain http://: tokens would cross the network unencrypted. "
             "Use the provider's https:// issuer (KUBEMATE_OIDC_CA_FILE for a private CA), or set "
@@ -88,7 +75,7 @@ def oidc_settings(env: Mapping[str, str], backends: list[str] | None = None) -> 
         claims[name.lower()] = value
     ca_file = (env.get("KUBEMATE_OIDC_CA_FILE") or "").strip()
     return {
-        "AUTHENTICATION_BACKENDS": _backends_with_oidc(list(backends or [])),
+        "AUTHENTICATION_BACKENDS": backends_with(OIDC_BACKEND, list(backends or [])),
         "OIDC_RP_CLIENT_ID": client_id,
         "OIDC_RP_CLIENT_SECRET": secret,
         "OIDC_RP_SIGN_ALGO": algorithm,
@@ -96,7 +83,7 @@ def oidc_settings(env: Mapping[str, str], backends: list[str] | None = None) -> 
         "OIDC_USE_PKCE": True,
         "OIDC_PKCE_CODE_CHALLENGE_METHOD": "S256",
         "OIDC_USE_NONCE": True,
-        "OIDC_TOKEN_USE_BASIC_AUTH": _bool(env.get("KUBEMATE_OIDC_CLIENT_SECRET_BASIC"), True),
+        "OIDC_TOKEN_USE_BASIC_AUTH": flag(env.get("KUBEMATE_OIDC_CLIENT_SECRET_BASIC"), True),
         "OIDC_VERIFY_SSL": ca_file or True,
         "OIDC_TIMEOUT": 10,
         "OIDC_AUTHENTICATION_CALLBACK_URL": "oidc:callback",
@@ -109,6 +96,6 @@ def oidc_settings(env: Mapping[str, str], backends: list[str] | None = None) -> 
             # People outside this group (a name in the groups claim) are refused.
             "require_group": (env.get("KUBEMATE_OIDC_REQUIRE_GROUP") or "").strip(),
             # Whether the groups claim replaces the person's groups at each sign-in.
-            "mirror_groups": _bool(env.get("KUBEMATE_OIDC_MIRROR_GROUPS"), True),
+            "mirror_groups": flag(env.get("KUBEMATE_OIDC_MIRROR_GROUPS"), True),
         },
     }
