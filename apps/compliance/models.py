@@ -120,8 +120,6 @@ class ChangeRequest(models.Model):
         CANCELLED = "cancelled", _("Withdrawn by the maker")
         BREAK_GLASS = "break_glass", _("Applied without approval (break glass)")
 
-    OPEN = (Status.PENDING,)
-
     action = models.CharField(_("action"), max_length=40)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     policy = models.ForeignKey(ApprovalPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -63,14 +63,21 @@ def change_detail(request, pk: int):
     return render(request, "compliance/change_detail.html", context)
 
 
-def _approve(request, pk: int):
+def _decide(request, pk: int, act, done: str, *, commented: bool = True):
+    """Take a decision on request ``pk`` (``act``: services.approve, reject or cancel, as the person), then back to
+    it with what happened, or why not."""
+    comment = {"comment": request.POST.get("comment", "")} if commented else {}
     try:
-        cr = services.approve(actor=request.user, pk=pk, comment=request.POST.get("comment", ""), request=request)
+        act(actor=request.user, pk=pk, request=request, **comment)
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Change request #%(number)s approved and applied.") % {"number": cr.pk})
+        messages.success(request, done % {"number": pk})
     return redirect("compliance:change_detail", pk)
+
+
+def _approve(request, pk: int):
+    return _decide(request, pk, services.approve, _("Change request #%(number)s approved and applied."))
 
 
 @login_required
@@ -84,26 +91,14 @@ def change_approve(request, pk: int):
 @require_POST
 def change_reject(request, pk: int):
     get_object_or_404(_visible(request.user), pk=pk)
-    try:
-        services.reject(actor=request.user, pk=pk, comment=request.POST.get("comment", ""), request=request)
-    except services.DecisionRefused as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Change request #%(number)s rejected.") % {"number": pk})
-    return redirect("compliance:change_detail", pk)
+    return _decide(request, pk, services.reject, _("Change request #%(number)s rejected."))
 
 
 @login_required
 @require_POST
 def change_cancel(request, pk: int):
     get_object_or_404(_visible(request.user), pk=pk)
-    try:
-        services.cancel(actor=request.user, pk=pk, request=request)
-    except services.DecisionRefused as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Change request #%(number)s withdrawn.") % {"number": pk})
-    return redirect("compliance:change_detail", pk)
+    return _decide(request, pk, services.cancel, _("Change request #%(number)s withdrawn."), commented=False)
 
 
 # Policies --------------------------------------------------------------------------------------------------
