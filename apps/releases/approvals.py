@@ -72,10 +72,8 @@ def stale_delete(payload: dict, base: dict) -> str | None:
     release = _release(payload)
     if release is None:
         return D(N_("The release was deleted since the request."))
-    last = services.last_applied(release)
-    if (last.number if last else 0) != base.get("revision") or services.spec_hash(release, release.spec) != base.get(
-        "spec_hash"
-    ):
+    now = services.base_state(release, None, services.last_applied(release))
+    if (now["revision"], now["spec_hash"]) != (base.get("revision"), base.get("spec_hash")):
         return D(N_("%(name)s was deployed or edited since the request. The maker must ask again."), name=release.name)
     return None
 

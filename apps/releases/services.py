@@ -518,7 +518,7 @@ def delete_release(*, actor, release: Release, request=None, approved: bool = Fa
             payload={"release": release.pk},
             manifests=manifests,
             diff="\n".join(f"- {m['kind']} {m['metadata']['name']}" for m in manifests),
-            base={"revision": last.number if last else 0, "spec_hash": spec_hash(release, release.spec)},
+            base=base_state(release, None, last),  # no Deployment generation: removal takes whatever runs
         )
         try:
             gates.guard(change, request=request, break_glass=break_glass)
