@@ -41,7 +41,7 @@ from apps.core.reauth import SSO_AUTH_TIME_KEY
 
 MAX_TOKEN_CHARS = 16_384
 MAX_GROUPS = 500
-MAX_GROUP_NAME = 150  # django.contrib.auth.models.Group.name
+MAX_GROUP_NAME = Group._meta.get_field("name").max_length
 LEEWAY_SECONDS = 30
 
 
@@ -274,7 +274,7 @@ def _copy_profile(user, claims: dict) -> bool:
     }
     if not claims.get("given_name") and not claims.get("family_name") and isinstance(claims.get("name"), str):
         wanted["first_name"] = claims["name"]
-    limits = {"email": 254, "first_name": 150, "last_name": 150}
+    limits = {field: type(user)._meta.get_field(field).max_length for field in wanted}
     changed = False
     for field, value in wanted.items():
         value = (value or "")[: limits[field]]
