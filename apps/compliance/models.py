@@ -68,9 +68,9 @@ def labels_match(wanted: dict, cluster) -> bool:
     return all(str(labels.get(key)) == str(value) for key, value in (wanted or {}).items())
 
 
-class ApprovalPolicy(models.Model):
-    """Which changes need a second person's approval: chosen actions, in a project (or every project), on the
-    clusters of an environment (cluster labels such as env=prod; none: every cluster)."""
+class ScopedRule(models.Model):
+    """What a policy and a window share: a name, the project they cover (or every project) and the labels of the
+    clusters they cover (apps/compliance/approvals/windows.py: ``covering``)."""
 
     name = models.CharField(_("name"), max_length=80, unique=True)
     project = models.ForeignKey(
@@ -84,23 +84,32 @@ class ApprovalPolicy(models.Model):
     cluster_labels = models.JSONField(
         _("cluster labels"), default=dict, blank=True, help_text=_("Clusters with all of these labels, e.g. env=prod.")
     )
-    actions = ArrayField(models.CharField(max_length=40), verbose_name=_("actions"), default=list)
-    expiry_hours = models.PositiveIntegerField(
-        _("requests expire after (hours)"), default=24, validators=[MinValueValidator(1), MaxValueValidator(720)]
-    )
     enabled = models.BooleanField(_("enabled"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
-        ordering = ["name"]
-        verbose_name = _("approval policy")
-        verbose_name_plural = _("approval policies")
+        abstract = True
 
     def __str__(self) -> str:
         return self.name
 
     def matches_cluster(self, cluster) -> bool:
         return labels_match(self.cluster_labels, cluster)
+
+
+class ApprovalPolicy(ScopedRule):
+    """Which changes need a second person's approval: chosen actions, in a project (or every project), on the
+    clusters of an environment (cluster labels such as env=prod; none: every cluster)."""
+
+    actions = ArrayField(models.CharField(max_length=40), verbose_name=_("actions"), default=list)
+    expiry_hours = models.PositiveIntegerField(
+        _("requests expire after (hours)"), default=24, validators=[MinValueValidator(1), MaxValueValidator(720)]
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("approval policy")
+        verbose_name_plural = _("approval policies")
 
 
 class ChangeRequest(models.Model):
@@ -184,7 +193,7 @@ WEEKDAY_NAMES = (
 )
 
 
-class ChangeWindow(models.Model):
+class ChangeWindow(ScopedRule):
     """When changes may be made. A *window* is a weekly period (days, from, to, in a time zone): where any window
     covers a project and its clusters, the gated actions are allowed inside a window only. A *freeze* is a span of
     dates when nothing changes there, automatic canary steps included (they pause). Break glass passes both."""
@@ -193,17 +202,7 @@ class ChangeWindow(models.Model):
         WINDOW = "window", _("Change window (changes allowed)")
         FREEZE = "freeze", _("Freeze (no changes)")
 
-    name = models.CharField(_("name"), max_length=80, unique=True)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.WINDOW)
-    project = models.ForeignKey(
-        "accounts.Project",
-        verbose_name=_("project"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        help_text=_("Empty: every project, and changes outside projects (nodes)."),
-    )
-    cluster_labels = models.JSONField(_("cluster labels"), default=dict, blank=True)
     weekdays = ArrayField(models.PositiveSmallIntegerField(), verbose_name=_("days"), default=list, blank=True)
     start_time = models.TimeField(_("from"), null=True, blank=True)
     end_time = models.TimeField(_("until"), null=True, blank=True)
@@ -211,19 +210,11 @@ class ChangeWindow(models.Model):
     starts_at = models.DateTimeField(_("frozen from"), null=True, blank=True)
     ends_at = models.DateTimeField(_("frozen until"), null=True, blank=True)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
-    enabled = models.BooleanField(_("enabled"), default=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["kind", "name"]
         verbose_name = _("change window")
         verbose_name_plural = _("change windows")
-
-    def __str__(self) -> str:
-        return self.name
-
-    def matches_cluster(self, cluster) -> bool:
-        return labels_match(self.cluster_labels, cluster)
 
     @property
     def days_display(self) -> str:
