@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('compliance', '0009_change_scope'),
+        ("compliance", "0009_change_scope"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='changewindow',
-            name='cluster_labels',
-            field=models.JSONField(blank=True, default=dict, help_text='Clusters with all of these labels, e.g. env=prod.', verbose_name='cluster labels'),
+            model_name="changewindow",
+            name="cluster_labels",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Clusters with all of these labels, e.g. env=prod.",
+                verbose_name="cluster labels",
+            ),
         ),
     ]
