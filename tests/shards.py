@@ -25,9 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / ".run"
-sys.path.insert(0, str(REPO))  # run as a script from the checkout: kubemate/ is beside tests/
 
-from kubemate.startup import load_env_file  # noqa: E402
 
 # Balanced by the JUnit times of a whole run (2026-12-05: about 700 s of test time on each side). The deployment
 # tests (CPU: offline installs) sit beside the waits of shard "a" (browser, sync, faults).
@@ -44,10 +42,16 @@ SHARD_B = [
 
 
 def redis_base() -> str:
-    """The project-local Redis without its database number, read as the settings read it (the environment first,
-    then .run/services.env), so that the shards and the console agree."""
-    load_env_file(RUN / "services.env")
-    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    """The project-local Redis without its database number, read as the settings read it (kubemate/startup.py's
+    load_env_file: the environment first, then .run/services.env), so that the shards and the console agree. Not
+    imported from there: importing the kubemate package would set DJANGO_SETTINGS_MODULE for the shards."""
+    url = os.environ.get("REDIS_URL", "")
+    path = RUN / "services.env"
+    if not url and path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip().startswith("REDIS_URL="):
+                url = line.split("=", 1)[1].strip().strip("'\"")
+    return (url or "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
 
 
 def shards(extra: list[str]) -> dict[str, tuple[list[str], dict[str, str]]]:
