@@ -56,11 +56,23 @@
     modal.querySelector("[data-confirm-status]").className = "modal-status " + (danger ? "bg-danger" : "bg-warning");
     pending = { proceed: proceed, needsPassword: needsPassword };
     var dialog = bootstrapModal(modal);
+    opening = true;
     modal.addEventListener("shown.bs.modal", function () {
+      opening = false;
       (needsPassword ? password : modal.querySelector("#confirm-reason")).focus();
     }, { once: true });
     dialog.show();
   }
+
+  // Bootstrap ignores a close while the dialog is still fading in: a Cancel pressed that early closes it as soon
+  // as it has opened, instead of being lost.
+  var opening = false;
+  document.addEventListener("click", function (event) {
+    var dismiss = event.target.closest && event.target.closest("#confirm-modal [data-bs-dismiss=modal]");
+    if (!dismiss || !opening) return;
+    var modal = document.getElementById("confirm-modal");
+    modal.addEventListener("shown.bs.modal", function () { bootstrapModal(modal).hide(); }, { once: true });
+  });
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
